@@ -1,0 +1,102 @@
+//! `mde-watch check`: validates everything without starting the service and prints the plan.
+//! Every problem goes on its own line; `--connect` also fetches a token and makes one API call.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::config::{Config, SinkKind};
+use crate::defender::DefenderClient;
+use crate::schedule::gate::RateGate;
+use crate::shutdown::Shutdown;
+use crate::stats::Counters;
+use crate::units::format_duration;
+
+/// Runs the check, writing the report to `out`; returns the process exit code.
+pub async fn check(path: &Path, connect: bool, out: &mut dyn Write) -> std::io::Result<i32> {
+    let config = match Config::load(path) {
+        Ok(config) => config,
+        Err(err) => {
+            for problem in &err.problems {
+                writeln!(out, "error: {problem}")?;
+            }
+            writeln!(out, "{}: {} problem(s); nothing was started", err.source_name, err.problems.len())?;
+            return Ok(1);
+        }
+    };
+    report(&config, out)?;
+    if !connect {
+        writeln!(out, "config OK (use --connect to also try the token and one API call)")?;
+        return Ok(0);
+    }
+    let failures = try_connect(&config, out).await?;
+    if failures == 0 {
+        writeln!(out, "config and connection OK")?;
+        Ok(0)
+    } else {
+        Ok(1)
+    }
+}
+
+/// What the service would do with this config.
+pub fn report(config: &Config, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(out, "config: {}", config.source)?;
+    for warning in &config.warnings {
+        writeln!(out, "warning: {warning}")?;
+    }
+    let plan = super::plan_for(config);
+    writeln!(out, "{plan}")?;
+    for warning in plan.warnings() {
+        writeln!(out, "warning: {warning}")?;
+    }
+    writeln!(
+        out,
+        "api: {} cloud, {} (token from {})",
+        config.api.cloud, config.api.api_base, config.api.login_base
+    )?;
+    writeln!(out, "secret: from {}", config.api.secret_source)?;
+    writeln!(
+        out,
+        "store: {} (retention {})",
+        config.store.path.display(),
+        format_duration(config.store.retention)
+    )?;
+    for sink in &config.sinks {
+        let target = match &sink.kind {
+            SinkKind::File(file) => format!("file {}", file.path.display()),
+            SinkKind::Stdout => "stdout".to_string(),
+        };
+        writeln!(out, "sink {}: {} as {}", sink.name, target, sink.format.as_str())?;
+    }
+    Ok(())
+}
+
+async fn try_connect(config: &Config, out: &mut dyn Write) -> std::io::Result<usize> {
+    let counters = Arc::new(Counters::default());
+    let gate = Arc::new(RateGate::new(&config.limits));
+    let client = match DefenderClient::new(&config.api, gate, Shutdown::never(), counters) {
+        Ok(client) => client,
+        Err(err) => {
+            writeln!(out, "error: {err}")?;
+            return Ok(1);
+        }
+    };
+    if let Err(err) = client.auth().bearer().await {
+        writeln!(out, "error: {err}")?;
+        return Ok(1);
+    }
+    writeln!(out, "token: OK from {}", client.auth().token_url())?;
+    let Some(entry) = config.watchlist.entries.first() else {
+        return Ok(0);
+    };
+    match client.alerts_for(entry).await {
+        Ok(found) => {
+            writeln!(out, "api: OK, {} {} has {} alert(s)", entry.kind.as_str(), entry.value, found.alerts.len())?;
+            Ok(0)
+        }
+        Err(err) => {
+            writeln!(out, "error: {err}")?;
+            Ok(1)
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! The running service: builds the client, store, sinks and pipeline from a [`Config`], runs
+//! sweeps (poller and publisher joined by a bounded channel, so slow sinks pause polling rather
+//! than dropping anything), drives them from tokio-cron-scheduler, and drains on shutdown.
+
+pub mod check;
+pub mod demo;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio_cron_scheduler::{Job, JobScheduler};
+use tracing::Instrument;
+
+use crate::config::Config;
+use crate::defender::{ApiError, DefenderClient};
+use crate::pipeline::{PipelineError, Pipeline, PolledBatch, WatchIndex};
+use crate::schedule::cron;
+use crate::schedule::gate::RateGate;
+use crate::schedule::plan::Plan;
+use crate::shutdown::Shutdown;
+use crate::sinks::{self, SinkError};
+use crate::stats::{Counters, Snapshot};
+use crate::store::{Store, StoreError};
+use crate::watchlist::Entry;
+
+/// How often retention runs, at most.
+const PRUNE_EVERY_SECS: i64 = 6 * 3600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error("scheduler: {0}")]
+    Scheduler(String),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Which entries a sweep polls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The plan's round-robin slice (what cron ticks run).
+    Planned,
+    /// Every entry once (`once`, the demo).
+    Full,
+}
+
+/// What one sweep did.
+#[derive(Debug, Default)]
+pub struct SweepReport {
+    pub entries: usize,
+    /// Entries that could not be polled, with the reason.
+    pub failed: Vec<(String, String)>,
+    /// True when shutdown cut the sweep short.
+    pub cancelled: bool,
+}
+
+pub struct Service {
+    config: Config,
+    store: Arc<Store>,
+    client: Arc<DefenderClient>,
+    pipeline: Pipeline,
+    plan: Plan,
+    counters: Arc<Counters>,
+    stop: Shutdown,
+}
+
+/// The plan for a config, as `check` and the start-up log print it.
+pub fn plan_for(config: &Config) -> Plan {
+    let interval = cron::parse(&config.schedule.cron)
+        .ok()
+        .and_then(|c| cron::shortest_interval(&c, Utc::now(), 64))
+        .unwrap_or(std::time::Duration::from_secs(300));
+    Plan::compute(config.watchlist.users().count(), config.watchlist.files().count(), interval, &config.limits)
+}
+
+impl Service {
+    pub fn build(config: Config, stop: Shutdown) -> Result<Service, AppError> {
+        let counters = Arc::new(Counters::default());
+        let store = Arc::new(Store::open(&config.store)?);
+        let gate = Arc::new(RateGate::new(&config.limits));
+        let client = Arc::new(DefenderClient::new(&config.api, gate, stop.clone(), counters.clone())?);
+        let sinks = sinks::build(&config.sinks)?;
+        let pipeline = Pipeline::new(
+            store.clone(),
+            sinks,
+            config.updates,
+            &config.api.tenant_id,
+            &config.collector,
+            WatchIndex::new(&config.watchlist),
+            counters.clone(),
+            stop.clone(),
+        );
+        let plan = plan_for(&config);
+        Ok(Service { config, store, client, pipeline, plan, counters, stop })
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn counters(&self) -> Snapshot {
+        self.counters.snapshot()
+    }
+
+    /// Polls the scope's entries, publishing batch by batch as they arrive.
+    pub async fn sweep(&mut self, scope: Scope) -> Result<SweepReport, AppError> {
+        let entries = &self.config.watchlist.entries;
+        let total = entries.len();
+        if total == 0 {
+            return Ok(SweepReport::default());
+        }
+        let start = (self.store.cursor()? % total as u64) as usize;
+        let count = match scope {
+            Scope::Full => total,
+            Scope::Planned => self.plan.entries_per_sweep.min(total),
+        };
+        let order: Vec<Entry> = (0..count).map(|i| entries[(start + i) % total].clone()).collect();
+        let span = tracing::info_span!("sweep", entries = count, start);
+        self.sweep_entries(order, start, total).instrument(span).await
+    }
+
+    async fn sweep_entries(&mut self, order: Vec<Entry>, start: usize, total: usize) -> Result<SweepReport, AppError> {
+        let count = order.len();
+        tracing::info!("sweep started");
+        self.counters.add(&self.counters.sweeps, 1);
+
+        let (sender, mut receiver) = mpsc::channel::<PolledBatch>(self.config.pipeline.queue_batches);
+        let client = self.client.clone();
+        let counters = self.counters.clone();
+        let stop = self.stop.clone();
+        let batch_entries = self.config.pipeline.batch_entries;
+        let concurrency = self.config.pipeline.concurrency;
+        let poller = async move {
+            let mut report = SweepReport { entries: count, ..Default::default() };
+            let mut consumed = 0usize;
+            for chunk in order.chunks(batch_entries) {
+                if stop.is_triggered() {
+                    report.cancelled = true;
+                    break;
+                }
+                let client = &client;
+                let results: Vec<_> = futures_util::stream::iter(chunk.iter().cloned())
+                    .map(|entry| async move {
+                        let result = client.alerts_for(&entry).await;
+                        (entry, result)
+                    })
+                    .buffered(concurrency)
+                    .collect()
+                    .await;
+                consumed += chunk.len();
+                let mut interrupted = false;
+                for (entry, result) in &results {
+                    match result {
+                        Ok(_) => counters.add(&counters.entries_polled, 1),
+                        Err(ApiError::Cancelled { .. }) => interrupted = true,
+                        Err(err) => {
+                            counters.add(&counters.entries_failed, 1);
+                            tracing::error!(kind = entry.kind.as_str(), entry = %entry.value, error = %err, "entry not polled");
+                            report.failed.push((format!("{} {}", entry.kind.as_str(), entry.value), err.to_string()));
+                        }
+                    }
+                }
+                report.cancelled |= interrupted;
+                // An interrupted batch keeps the cursor where it was: its entries are polled again.
+                let cursor_after = (!interrupted).then(|| ((start + consumed) % total) as u64);
+                if sender.send(PolledBatch { results, cursor_after }).await.is_err() {
+                    break;
+                }
+            }
+            report
+        };
+        let pipeline = &mut self.pipeline;
+        let publisher = async move {
+            while let Some(batch) = receiver.recv().await {
+                pipeline.process(batch).await?;
+            }
+            Ok::<(), PipelineError>(())
+        };
+        let (report, published) = tokio::join!(poller, publisher);
+        published?;
+        self.prune_if_due()?;
+        tracing::info!(failed = report.failed.len(), cancelled = report.cancelled, "sweep finished");
+        Ok(report)
+    }
+
+    fn prune_if_due(&self) -> Result<(), AppError> {
+        let now = Utc::now().timestamp();
+        if self.store.last_prune()?.is_some_and(|last| now - last < PRUNE_EVERY_SECS) {
+            return Ok(());
+        }
+        let cutoff = now - self.config.store.retention.as_secs() as i64;
+        let removed = self.store.prune(cutoff, now)?;
+        if removed > 0 {
+            tracing::info!(removed, "retention: forgot alerts not observed within the retention period");
+        }
+        Ok(())
+    }
+
+    /// Runs sweeps on the cron schedule until shutdown, then drains and flushes.
+    pub async fn run(mut self) -> Result<Snapshot, AppError> {
+        for line in self.plan.to_string().lines() {
+            tracing::info!("{line}");
+        }
+        for warning in self.plan.warnings() {
+            tracing::warn!("{warning}");
+        }
+        let (ticks, mut tick_receiver) = mpsc::channel::<()>(1);
+        let mut scheduler = JobScheduler::new().await.map_err(|e| AppError::Scheduler(e.to_string()))?;
+        let job = Job::new_async(self.config.schedule.cron.as_str(), move |_, _| {
+            let ticks = ticks.clone();
+            Box::pin(async move {
+                if ticks.try_send(()).is_err() {
+                    tracing::warn!("cron tick skipped: the previous sweep is still running");
+                }
+            })
+        })
+        .map_err(|e| AppError::Scheduler(format!("cron '{}': {e}", self.config.schedule.cron)))?;
+        scheduler.add(job).await.map_err(|e| AppError::Scheduler(e.to_string()))?;
+        scheduler.start().await.map_err(|e| AppError::Scheduler(e.to_string()))?;
+
+        let mut outcome = Ok(());
+        if self.config.schedule.run_on_start {
+            outcome = self.sweep(Scope::Planned).await.map(|_| ());
+        }
+        let mut stop = self.stop.clone();
+        while outcome.is_ok() && !self.stop.is_triggered() {
+            tokio::select! {
+                tick = tick_receiver.recv() => {
+                    if tick.is_none() { break; }
+                    outcome = self.sweep(Scope::Planned).await.map(|_| ());
+                }
+                _ = stop.wait() => break,
+            }
+        }
+        let _ = scheduler.shutdown().await;
+        self.pipeline.close().await?;
+        match outcome {
+            Err(AppError::Pipeline(PipelineError::Undelivered { .. })) if self.stop.is_triggered() => {
+                tracing::warn!("stopped with undelivered alerts; they were not committed and will be sent after the restart");
+            }
+            other => other?,
+        }
+        Ok(self.counters.snapshot())
+    }
+
+    /// Flushes sinks and the store.
+    pub async fn close(mut self) -> Result<Snapshot, AppError> {
+        self.pipeline.close().await?;
+        Ok(self.counters.snapshot())
+    }
+}

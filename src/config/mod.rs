@@ -1,0 +1,157 @@
+//! Typed settings: a TOML file plus `MDE_WATCH__SECTION__KEY` environment overrides (the `config`
+//! crate), validated into values the rest of the program can trust. Every problem is collected
+//! with the key (and file, or list-file line) it came from, so `check` can print them all at once.
+
+mod raw;
+pub mod secret;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use secret::{Secret, SecretSource};
+
+use crate::defender::cloud::Cloud;
+use crate::normalize::Format;
+use crate::schedule::limiter::Window;
+use crate::watchlist::{ListSources, Watchlist};
+
+/// Prefix of environment overrides: `MDE_WATCH__API__TENANT_ID` sets `api.tenant_id`.
+pub const ENV_PREFIX: &str = "MDE_WATCH";
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/mde-watch/mde-watch.toml";
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where it was read from (a path, or a name for an embedded config).
+    pub source: String,
+    pub api: ApiConfig,
+    pub limits: Vec<Window>,
+    pub schedule: ScheduleConfig,
+    pub watchlist: Watchlist,
+    pub watchlist_sources: ListSources,
+    pub store: StoreConfig,
+    pub updates: UpdatePolicy,
+    pub sinks: Vec<SinkConfig>,
+    pub pipeline: PipelineConfig,
+    /// Host name written into every event.
+    pub collector: String,
+    /// Things worth telling the operator that do not stop the program.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenEndpoint {
+    V1,
+    V2,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub cloud: Cloud,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub secret: Secret,
+    pub secret_source: SecretSource,
+    pub api_base: String,
+    pub login_base: String,
+    pub audience: String,
+    pub token_endpoint: TokenEndpoint,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub proxy: Option<String>,
+    pub max_retries: u32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    pub token_refresh_margin: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScheduleConfig {
+    pub cron: String,
+    pub run_on_start: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    pub retention: Duration,
+    pub cache_bytes: u64,
+}
+
+/// What to do when an alert already shipped comes back changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdatePolicy {
+    /// Record the change, publish nothing (the default: only new alerts are published).
+    Ignore,
+    /// Publish the changed alert again as an update.
+    Emit,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinkConfig {
+    pub name: String,
+    pub format: Format,
+    pub kind: SinkKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SinkKind {
+    File(FileSinkConfig),
+    Stdout,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileSinkConfig {
+    pub path: PathBuf,
+    pub max_size: u64,
+    pub keep: u32,
+    pub fsync: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub batch_entries: usize,
+    pub concurrency: usize,
+    pub queue_batches: usize,
+}
+
+/// Everything wrong with a config, one problem a line.
+#[derive(Debug, thiserror::Error)]
+#[error("{} in {source_name}:\n{}", count(.problems.len()), .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError {
+    pub source_name: String,
+    pub problems: Vec<String>,
+}
+
+fn count(n: usize) -> String {
+    if n == 1 {
+        "1 problem".into()
+    } else {
+        format!("{n} problems")
+    }
+}
+
+impl Config {
+    /// Reads the file at `path`, applies environment overrides and validates everything.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|err| ConfigError {
+            source_name: shown.clone(),
+            problems: vec![format!("cannot read the config file {shown}: {err}")],
+        })?;
+        let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Config::from_toml(&text, &shown, &base_dir, true)
+    }
+
+    /// Parses TOML text. Relative paths are resolved against `base_dir`; `with_env` applies the
+    /// `MDE_WATCH__…` overrides.
+    pub fn from_toml(
+        text: &str,
+        source_name: &str,
+        base_dir: &Path,
+        with_env: bool,
+    ) -> Result<Config, ConfigError> {
+        validate::from_toml(text, source_name, base_dir, with_env)
+    }
+}

@@ -1,0 +1,134 @@
+//! The config file as written: serde structs that mirror the TOML, with `deny_unknown_fields` so a
+//! misspelt key is an error, and defaults for everything that has a sensible one. Validation into
+//! typed values happens in `validate.rs`.
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub api: RawApi,
+    #[serde(default)]
+    pub limits: RawLimits,
+    #[serde(default)]
+    pub schedule: RawSchedule,
+    #[serde(default)]
+    pub watchlist: RawWatchlist,
+    #[serde(default)]
+    pub store: RawStore,
+    #[serde(default)]
+    pub updates: RawUpdates,
+    #[serde(default)]
+    pub sinks: Vec<RawSink>,
+    #[serde(default)]
+    pub pipeline: RawPipeline,
+    #[serde(default)]
+    pub collector: RawCollector,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    pub cloud: Option<String>,
+    pub tenant_id: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret_env: Option<String>,
+    pub client_secret_file: Option<String>,
+    pub credential: Option<String>,
+    pub base_url: Option<String>,
+    pub login_url: Option<String>,
+    /// "v2" (scope, default) or "v1" (resource).
+    pub token_endpoint: Option<String>,
+    /// Overrides the token audience (scope is `<audience>/.default`).
+    pub audience: Option<String>,
+    pub timeout: Option<String>,
+    pub connect_timeout: Option<String>,
+    pub proxy: Option<String>,
+    pub max_retries: Option<u32>,
+    pub backoff_base: Option<String>,
+    pub backoff_max: Option<String>,
+    /// Refresh the token this long before it expires.
+    pub token_refresh_margin: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub window: Option<Vec<RawWindow>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWindow {
+    pub calls: u32,
+    pub per: String,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchedule {
+    pub cron: Option<String>,
+    /// Sweep once at start instead of waiting for the first cron tick (default true).
+    pub run_on_start: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawWatchlist {
+    #[serde(default)]
+    pub users: Vec<String>,
+    #[serde(default)]
+    pub files: Vec<String>,
+    pub users_file: Option<String>,
+    pub files_file: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub path: Option<String>,
+    pub retention: Option<String>,
+    pub cache: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpdates {
+    pub policy: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum RawSink {
+    File {
+        name: Option<String>,
+        path: String,
+        format: Option<String>,
+        max_size: Option<String>,
+        keep: Option<u32>,
+        fsync: Option<bool>,
+    },
+    Stdout {
+        name: Option<String>,
+        format: Option<String>,
+    },
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawPipeline {
+    /// Entries polled per batch; a batch is merged, published and committed together.
+    pub batch_entries: Option<usize>,
+    /// Polls in flight at once (still inside the limiter's budget).
+    pub concurrency: Option<usize>,
+    /// Polled batches waiting for the sinks before polling pauses (back-pressure).
+    pub queue_batches: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawCollector {
+    /// Host name written into events; defaults to this machine's.
+    pub name: Option<String>,
+}

@@ -1,0 +1,425 @@
+//! Turns the raw TOML (plus environment overrides) into a [`Config`], collecting every problem.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::raw::{RawApi, RawConfig, RawSink};
+use super::secret::{self, SecretSource};
+use super::*;
+use crate::schedule::{cron, limiter};
+use crate::units::{parse_bytes, parse_duration};
+use crate::watchlist;
+
+pub(super) fn from_toml(
+    text: &str,
+    source_name: &str,
+    base_dir: &Path,
+    with_env: bool,
+) -> Result<Config, ConfigError> {
+    let fail = |problems: Vec<String>| ConfigError { source_name: source_name.to_string(), problems };
+    let mut builder = ::config::Config::builder()
+        .add_source(::config::File::from_str(text, ::config::FileFormat::Toml));
+    if with_env {
+        builder = builder.add_source(
+            ::config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        );
+    }
+    let merged = builder
+        .build()
+        .map_err(|err| fail(vec![describe_parse_error(&err.to_string(), source_name)]))?;
+    let raw: RawConfig = merged
+        .try_deserialize()
+        .map_err(|err| fail(vec![describe_parse_error(&err.to_string(), source_name)]))?;
+    let mut checker = Checker { base_dir: base_dir.to_path_buf(), problems: Vec::new(), warnings: Vec::new() };
+    let config = checker.check(raw, source_name);
+    match config {
+        Some(config) if checker.problems.is_empty() => Ok(config),
+        _ => Err(fail(checker.problems)),
+    }
+}
+
+/// Rewrites serde's "unknown field" into a sentence that names the key and where it was written.
+fn describe_parse_error(message: &str, source_name: &str) -> String {
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return format!("{message} (in {source_name})");
+    };
+    let field = rest.split('`').next().unwrap_or(rest);
+    let section = message
+        .rsplit_once("for key `")
+        .map(|(_, tail)| tail.trim_end_matches(['`', ' ']).trim_end_matches('`'))
+        .map(|key| key.split('`').next().unwrap_or(key).to_string());
+    let key = match section.as_deref() {
+        Some(section) if !section.is_empty() => format!("{section}.{field}"),
+        _ => field.to_string(),
+    };
+    let env_name = format!("{ENV_PREFIX}__{}", key.replace('.', "__").to_ascii_uppercase());
+    let origin = if std::env::var_os(&env_name).is_some() {
+        format!("environment variable {env_name}")
+    } else {
+        source_name.to_string()
+    };
+    let expected = message
+        .split_once("expected ")
+        .map(|(_, tail)| format!(" (expected {})", tail.split(" for key").next().unwrap_or(tail)))
+        .unwrap_or_default();
+    format!("unknown key '{key}' in {origin}{expected}")
+}
+
+struct Checker {
+    base_dir: PathBuf,
+    problems: Vec<String>,
+    warnings: Vec<String>,
+}
+
+impl Checker {
+    fn problem(&mut self, text: impl Into<String>) {
+        self.problems.push(text.into());
+    }
+
+    fn path(&self, text: &str) -> PathBuf {
+        let path = PathBuf::from(text);
+        if path.is_absolute() {
+            path
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+
+    fn duration(&mut self, key: &str, value: Option<&str>, default: Duration) -> Duration {
+        match value {
+            None => default,
+            Some(text) => parse_duration(text).unwrap_or_else(|err| {
+                self.problem(format!("{key}: {err}"));
+                default
+            }),
+        }
+    }
+
+    fn check(&mut self, raw: RawConfig, source_name: &str) -> Option<Config> {
+        let api = self.api(raw.api);
+        let limits = self.limits(raw.limits.window);
+        let schedule = ScheduleConfig {
+            cron: raw.schedule.cron.unwrap_or_else(|| cron::DEFAULT_CRON.to_string()),
+            run_on_start: raw.schedule.run_on_start.unwrap_or(true),
+        };
+        if let Err(err) = cron::parse(&schedule.cron) {
+            self.problem(format!("schedule.cron: {err}"));
+        }
+        let watchlist_sources = ListSources {
+            users: raw.watchlist.users,
+            files: raw.watchlist.files,
+            users_file: raw.watchlist.users_file.as_deref().map(|p| self.path(p)),
+            files_file: raw.watchlist.files_file.as_deref().map(|p| self.path(p)),
+        };
+        let report = watchlist::load(&watchlist_sources);
+        self.problems.extend(report.errors.iter().map(ToString::to_string));
+        self.warnings.extend(report.warnings);
+        if report.watchlist.is_empty() && report.errors.is_empty() {
+            self.problem("watchlist: no users and no files to watch (set watchlist.users, watchlist.files or a list file)");
+        }
+        let store = StoreConfig {
+            path: self.path(raw.store.path.as_deref().unwrap_or("/var/lib/mde-watch/store")),
+            retention: self.duration("store.retention", raw.store.retention.as_deref(), Duration::from_secs(90 * 86_400)),
+            cache_bytes: match raw.store.cache.as_deref() {
+                None => 16 << 20,
+                Some(text) => parse_bytes(text).unwrap_or_else(|err| {
+                    self.problem(format!("store.cache: {err}"));
+                    16 << 20
+                }),
+            },
+        };
+        let updates = match raw.updates.policy.as_deref().unwrap_or("ignore") {
+            "ignore" => UpdatePolicy::Ignore,
+            "emit" => UpdatePolicy::Emit,
+            other => {
+                self.problem(format!("updates.policy: '{other}' is not a policy (ignore | emit)"));
+                UpdatePolicy::Ignore
+            }
+        };
+        let sinks = self.sinks(raw.sinks);
+        let pipeline = PipelineConfig {
+            batch_entries: self.at_least_one("pipeline.batch_entries", raw.pipeline.batch_entries, 64),
+            concurrency: self.at_least_one("pipeline.concurrency", raw.pipeline.concurrency, 4),
+            queue_batches: self.at_least_one("pipeline.queue_batches", raw.pipeline.queue_batches, 4),
+        };
+        let collector = raw
+            .collector
+            .name
+            .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned());
+        Some(Config {
+            source: source_name.to_string(),
+            api: api?,
+            limits,
+            schedule,
+            watchlist: report.watchlist,
+            watchlist_sources,
+            store,
+            updates,
+            sinks,
+            pipeline,
+            collector,
+            warnings: std::mem::take(&mut self.warnings),
+        })
+    }
+
+    fn at_least_one(&mut self, key: &str, value: Option<usize>, default: usize) -> usize {
+        match value {
+            Some(0) => {
+                self.problem(format!("{key}: must be at least 1"));
+                default
+            }
+            Some(n) => n,
+            None => default,
+        }
+    }
+
+    fn api(&mut self, raw: RawApi) -> Option<ApiConfig> {
+        let cloud = match Cloud::parse(raw.cloud.as_deref().unwrap_or("public")) {
+            Ok(cloud) => cloud,
+            Err(err) => {
+                self.problem(format!("api.cloud: {err}"));
+                Cloud::Public
+            }
+        };
+        let tenant_id = self.required_id("api.tenant_id", raw.tenant_id);
+        let client_id = self.required_id("api.client_id", raw.client_id);
+        let sources: Vec<SecretSource> = [
+            raw.client_secret_env.map(SecretSource::Env),
+            raw.client_secret_file.as_deref().map(|p| SecretSource::File(self.path(p))),
+            raw.credential.map(SecretSource::Credential),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let secret_source = match sources.len() {
+            0 => {
+                self.problem("api: no client secret configured: set api.client_secret_env, api.client_secret_file or api.credential");
+                None
+            }
+            1 => sources.into_iter().next(),
+            _ => {
+                self.problem("api: set only one of api.client_secret_env, api.client_secret_file and api.credential");
+                None
+            }
+        };
+        let credentials_dir = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+        let secret = secret_source.as_ref().and_then(|source| {
+            secret::resolve(source, credentials_dir.as_deref())
+                .map_err(|err| self.problem(format!("api: {err}")))
+                .ok()
+        });
+        let endpoints = cloud.endpoints();
+        let api_base = self.url("api.base_url", raw.base_url).unwrap_or(endpoints.api_base);
+        let login_base = self.url("api.login_url", raw.login_url).unwrap_or(endpoints.login_base);
+        let token_endpoint = match raw.token_endpoint.as_deref().unwrap_or("v2") {
+            "v2" => TokenEndpoint::V2,
+            "v1" => TokenEndpoint::V1,
+            other => {
+                self.problem(format!("api.token_endpoint: '{other}' is not a token endpoint (v2 | v1)"));
+                TokenEndpoint::V2
+            }
+        };
+        let proxy = self.url("api.proxy", raw.proxy);
+        let timeout = self.duration("api.timeout", raw.timeout.as_deref(), Duration::from_secs(30));
+        let connect_timeout = self.duration("api.connect_timeout", raw.connect_timeout.as_deref(), Duration::from_secs(10));
+        let backoff_base = self.duration("api.backoff_base", raw.backoff_base.as_deref(), Duration::from_millis(500));
+        let backoff_max = self.duration("api.backoff_max", raw.backoff_max.as_deref(), Duration::from_secs(60));
+        let token_refresh_margin = self.duration("api.token_refresh_margin", raw.token_refresh_margin.as_deref(), Duration::from_secs(300));
+        Some(ApiConfig {
+            cloud,
+            tenant_id: tenant_id?,
+            client_id: client_id?,
+            secret: secret?,
+            secret_source: secret_source?,
+            api_base,
+            login_base,
+            audience: raw.audience.unwrap_or(endpoints.audience),
+            token_endpoint,
+            timeout,
+            connect_timeout,
+            proxy,
+            max_retries: raw.max_retries.unwrap_or(6),
+            backoff_base,
+            backoff_max,
+            token_refresh_margin,
+        })
+    }
+
+    /// Tenant and client ids: a GUID, or (tenant only) a domain such as contoso.onmicrosoft.com.
+    fn required_id(&mut self, key: &str, value: Option<String>) -> Option<String> {
+        let Some(value) = value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) else {
+            self.problem(format!("{key} is required"));
+            return None;
+        };
+        if !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
+            self.problem(format!("{key}: '{value}' is not a GUID or domain name"));
+            return None;
+        }
+        Some(value)
+    }
+
+    fn url(&mut self, key: &str, value: Option<String>) -> Option<String> {
+        let value = value?;
+        match reqwest::Url::parse(&value) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                Some(value.trim_end_matches('/').to_string())
+            }
+            _ => {
+                self.problem(format!("{key}: '{value}' is not an http(s) URL"));
+                None
+            }
+        }
+    }
+
+    fn limits(&mut self, raw: Option<Vec<super::raw::RawWindow>>) -> Vec<Window> {
+        let Some(raw) = raw else {
+            return limiter::DOCUMENTED_LIMITS.to_vec();
+        };
+        let mut windows = Vec::new();
+        for (index, window) in raw.iter().enumerate() {
+            let key = format!("limits.window[{index}]");
+            let per = self.duration(&format!("{key}.per"), Some(&window.per), Duration::ZERO);
+            if window.calls == 0 {
+                self.problem(format!("{key}.calls: must be at least 1"));
+            } else if per.is_zero() {
+                if parse_duration(&window.per).is_ok() {
+                    self.problem(format!("{key}.per: must be longer than zero"));
+                }
+            } else {
+                windows.push(Window { calls: window.calls, per });
+            }
+        }
+        if raw.is_empty() {
+            self.problem("limits.window: at least one window is needed (the API allows 100 per 60s and 1500 per 1h)");
+        }
+        if let Some(excess) = limiter::exceeds_documented(&windows) {
+            self.warnings.push(format!(
+                "LIMITS ABOVE THE DOCUMENTED API LIMITS: {excess}. Microsoft will answer with 429s; use such limits only against the emulator or in benchmarks"
+            ));
+        }
+        windows
+    }
+
+    fn sinks(&mut self, raw: Vec<RawSink>) -> Vec<SinkConfig> {
+        if raw.is_empty() {
+            self.problem("sinks: no sink configured (add a [[sinks]] table, e.g. type = \"file\")");
+        }
+        let mut sinks: Vec<SinkConfig> = Vec::new();
+        for (index, sink) in raw.into_iter().enumerate() {
+            let key = format!("sinks[{index}]");
+            let (name, format, kind) = match sink {
+                RawSink::File { name, path, format, max_size, keep, fsync } => {
+                    let max_size = match max_size.as_deref() {
+                        None => 100 << 20,
+                        Some(text) => parse_bytes(text).unwrap_or_else(|err| {
+                            self.problem(format!("{key}.max_size: {err}"));
+                            0
+                        }),
+                    };
+                    let kind = SinkKind::File(FileSinkConfig {
+                        path: self.path(&path),
+                        max_size,
+                        keep: keep.unwrap_or(5),
+                        fsync: fsync.unwrap_or(true),
+                    });
+                    (name.unwrap_or_else(|| format!("file-{index}")), format, kind)
+                }
+                RawSink::Stdout { name, format } => {
+                    (name.unwrap_or_else(|| format!("stdout-{index}")), format, SinkKind::Stdout)
+                }
+            };
+            let format = match Format::parse(format.as_deref().unwrap_or("ecs")) {
+                Ok(format) => format,
+                Err(err) => {
+                    self.problem(format!("{key}.format: {err}"));
+                    continue;
+                }
+            };
+            if sinks.iter().any(|s| s.name == name) {
+                self.problem(format!("{key}.name: '{name}' is used by another sink"));
+                continue;
+            }
+            sinks.push(SinkConfig { name, format, kind });
+        }
+        sinks
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[api]
+tenant_id = "00000000-0000-0000-0000-000000000000"
+client_id = "11111111-1111-1111-1111-111111111111"
+client_secret_file = "secret.txt"
+[watchlist]
+users = ["user1"]
+[[sinks]]
+type = "file"
+path = "out/alerts.ndjson"
+"#;
+
+    fn with_secret_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret.txt"), "s\n").unwrap();
+        dir
+    }
+
+    #[test]
+    fn minimal_config_gets_documented_defaults() {
+        let dir = with_secret_dir();
+        let config = Config::from_toml(MINIMAL, "test.toml", dir.path(), false).unwrap();
+        assert_eq!(config.limits, limiter::DOCUMENTED_LIMITS.to_vec());
+        assert_eq!(config.schedule.cron, "0 */5 * * * *");
+        assert_eq!(config.api.api_base, "https://api.security.microsoft.com");
+        assert_eq!(config.store.retention, Duration::from_secs(90 * 86_400));
+        assert_eq!(config.updates, UpdatePolicy::Ignore);
+        let SinkKind::File(file) = &config.sinks[0].kind else { panic!("file sink expected") };
+        assert_eq!(file.path, dir.path().join("out/alerts.ndjson"));
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_file() {
+        let dir = with_secret_dir();
+        let text = MINIMAL.replace("[watchlist]", "[watchlist]\nuserz = [\"x\"]");
+        let err = Config::from_toml(&text, "conf/x.toml", dir.path(), false).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("unknown key 'watchlist.userz' in conf/x.toml"), "{message}");
+    }
+
+    #[test]
+    fn every_problem_is_listed() {
+        let dir = with_secret_dir();
+        let text = MINIMAL
+            .replace("users = [\"user1\"]", "users = [\"a|b\"]\nfiles = [\"d41d8cd98f00b204e9800998ecf8427e\"]")
+            .replace("[watchlist]", "[schedule]\ncron = \"every five minutes\"\n[watchlist]");
+        let err = Config::from_toml(&text, "x.toml", dir.path(), false).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("schedule.cron"), "{message}");
+        assert!(message.contains("watchlist.users[0]"), "{message}");
+        assert!(message.contains("looks like MD5"), "{message}");
+        assert_eq!(err.problems.len(), 3, "{message}");
+    }
+
+    #[test]
+    fn generous_limits_warn_loudly() {
+        let dir = with_secret_dir();
+        let text = format!("{MINIMAL}\n[[limits.window]]\ncalls = 1000\nper = \"1s\"\n");
+        let config = Config::from_toml(&text, "x.toml", dir.path(), false).unwrap();
+        assert!(config.warnings.iter().any(|w| w.contains("ABOVE THE DOCUMENTED")), "{:?}", config.warnings);
+    }
+
+    #[test]
+    fn secret_never_in_debug_output() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret.txt"), "TOPSECRET-VALUE").unwrap();
+        let config = Config::from_toml(MINIMAL, "x.toml", dir.path(), false).unwrap();
+        assert!(!format!("{config:?}").contains("TOPSECRET"));
+    }
+}

@@ -1,0 +1,151 @@
+//! What can go wrong talking to the API, and how each HTTP answer is classified
+//! (defender-api.md §9). Classification is pure so it is tested without a server.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ApiError {
+    #[error("token request failed: {0}")]
+    Token(String),
+    #[error("401 Unauthorized even with a fresh token ({message})")]
+    Unauthorized { message: String },
+    #[error(
+        "403 Forbidden ({code}): the app registration lacks the WindowsDefenderATP application permission \
+         Alert.Read.All (or delegated Alert.Read) with admin consent, or the token audience is wrong; {message}"
+    )]
+    Forbidden { code: String, message: String },
+    #[error("400 Bad Request ({code}) for {what}: {message}")]
+    BadRequest { what: String, code: String, message: String },
+    #[error("gave up on {what} after {attempts} attempts; last error: {last}")]
+    RetriesExhausted { what: String, attempts: u32, last: String },
+    #[error("stopped before {what} completed (shutdown)")]
+    Cancelled { what: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The error body all MDE APIs use.
+#[derive(Debug, Deserialize, Default)]
+struct ErrorBody {
+    #[serde(default)]
+    error: ErrorDetail,
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct ErrorDetail {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// The error code and message from a body, if it has the documented shape.
+pub fn error_code_and_message(body: &[u8]) -> (String, String) {
+    let parsed: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
+    let code = parsed.error.code.unwrap_or_else(|| "no error code".into());
+    let message = parsed
+        .error
+        .message
+        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
+    (code, message)
+}
+
+/// What to do with one HTTP answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// 200: parse the body.
+    Success,
+    /// 404 on a watchlist path: the entity has no alerts (older API behaviour, §3).
+    NoAlerts,
+    /// 429: wait (Retry-After when given) and try again; pauses every call.
+    Throttled(Option<Duration>),
+    /// 5xx: back off and try again.
+    Transient(String),
+    /// 401: refresh the token once and try again.
+    RefreshToken,
+    /// Anything that retrying will not fix.
+    Fatal(ApiError),
+}
+
+pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8], what: &str) -> Verdict {
+    match status {
+        200..=299 => Verdict::Success,
+        404 => Verdict::NoAlerts,
+        429 => Verdict::Throttled(retry_after.and_then(parse_retry_after)),
+        401 => Verdict::RefreshToken,
+        403 => {
+            let (code, message) = error_code_and_message(body);
+            Verdict::Fatal(ApiError::Forbidden { code, message })
+        }
+        400 => {
+            let (code, message) = error_code_and_message(body);
+            Verdict::Fatal(ApiError::BadRequest { what: what.into(), code, message })
+        }
+        500..=599 | 408 => {
+            let (code, _) = error_code_and_message(body);
+            Verdict::Transient(format!("HTTP {status} ({code})"))
+        }
+        other => {
+            let (code, message) = error_code_and_message(body);
+            Verdict::Fatal(ApiError::Other(format!("unexpected HTTP {other} ({code}) for {what}: {message}")))
+        }
+    }
+}
+
+/// Retry-After in seconds (the form MDE sends); an HTTP-date or garbage gives None (back off).
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let secs: f64 = value.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
+}
+
+/// Full-jitter exponential backoff: a random wait in [0, min(max, base × 2^attempt)].
+pub fn backoff(attempt: u32, base: Duration, max: Duration, unit_random: f64) -> Duration {
+    let ceiling = base.saturating_mul(1u32 << attempt.min(16)).min(max);
+    ceiling.mul_f64(unit_random.clamp(0.0, 1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_classified() {
+        assert_eq!(classify(200, None, b"", "x"), Verdict::Success);
+        assert_eq!(classify(404, None, b"", "x"), Verdict::NoAlerts);
+        assert_eq!(classify(429, Some("7"), b"", "x"), Verdict::Throttled(Some(Duration::from_secs(7))));
+        assert_eq!(classify(429, None, b"", "x"), Verdict::Throttled(None));
+        assert_eq!(classify(401, None, b"", "x"), Verdict::RefreshToken);
+        assert!(matches!(classify(503, None, b"", "x"), Verdict::Transient(_)));
+        let forbidden = classify(403, None, br#"{"error":{"code":"Forbidden","message":"no role"}}"#, "x");
+        let Verdict::Fatal(err) = forbidden else { panic!("fatal expected") };
+        assert!(err.to_string().contains("Alert.Read.All"), "{err}");
+        let bad = classify(400, None, br#"{"error":{"code":"InvalidHashValue","message":"bad"}}"#, "file abc");
+        assert!(bad_message(bad).contains("InvalidHashValue"));
+    }
+
+    fn bad_message(verdict: Verdict) -> String {
+        match verdict {
+            Verdict::Fatal(err) => err.to_string(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let base = Duration::from_millis(500);
+        let max = Duration::from_secs(60);
+        assert_eq!(backoff(0, base, max, 1.0), base);
+        assert_eq!(backoff(3, base, max, 1.0), Duration::from_secs(4));
+        assert_eq!(backoff(30, base, max, 1.0), max);
+        assert_eq!(backoff(3, base, max, 0.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after(" 30 "), Some(Duration::from_secs(30)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2026 07:28:00 GMT"), None);
+        assert_eq!(parse_retry_after("-1"), None);
+    }
+}

@@ -1,0 +1,20 @@
+//! Talking to Microsoft Defender for Endpoint: hosts per cloud, the OAuth client-credentials token,
+//! the two watchlist alert endpoints, and the Alert entity with every quirk the reference lists.
+
+pub mod alert;
+pub mod auth;
+pub mod client;
+pub mod cloud;
+pub mod errors;
+mod lenient;
+pub mod odata;
+pub mod time;
+
+pub use alert::{Alert, Evidence, PolledAlert};
+pub use client::{DefenderClient, EntryAlerts};
+pub use errors::ApiError;
+
+/// Sent on every request, in the form Microsoft asks partners to use (defender-api.md §1).
+pub fn user_agent() -> String {
+    format!("MdatpPartner-MdeWatch-mde-watch/{}", crate::VERSION)
+}

@@ -1,0 +1,114 @@
+//! The OData collection envelope (defender-api.md §4): `value` holds the alerts, and
+//! `@odata.nextLink`, when present, the next page. Pure: bytes in, alerts out.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::alert::PolledAlert;
+
+#[derive(Debug)]
+pub struct Page {
+    pub alerts: Vec<PolledAlert>,
+    /// Alerts that could not be read, each described (id when known, and why).
+    pub rejected: Vec<String>,
+    pub next_link: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    value: Option<Vec<&'a RawValue>>,
+    #[serde(rename = "@odata.nextLink")]
+    next_link: Option<String>,
+}
+
+/// Parses a collection response. A body that is not JSON, or has no `value` array, is an error
+/// (the caller retries: truncated and malformed bodies are transient). One unreadable alert does
+/// not sink the others; it is reported in `rejected`.
+pub fn parse_page(body: &[u8]) -> Result<Page, String> {
+    let envelope: Envelope = serde_json::from_slice(body).map_err(|err| {
+        format!("response body is not a complete JSON document ({err}; {} bytes)", body.len())
+    })?;
+    let items = envelope
+        .value
+        .ok_or_else(|| "response has no 'value' array".to_string())?;
+    let mut alerts = Vec::with_capacity(items.len());
+    let mut rejected = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        let compacted = match RawValue::from_string(compact(item.get())) {
+            Ok(raw) => raw,
+            Err(err) => {
+                rejected.push(format!("alert #{index} in the response: {err}"));
+                continue;
+            }
+        };
+        match PolledAlert::from_raw(compacted) {
+            Ok(alert) => alerts.push(alert),
+            Err(reason) => rejected.push(format!("alert #{index} in the response: {reason}")),
+        }
+    }
+    Ok(Page { alerts, rejected, next_link: envelope.next_link })
+}
+
+/// Removes the whitespace between JSON tokens, leaving strings untouched, so that an alert the API
+/// sent pretty-printed fits on one NDJSON line with its content byte-for-byte the same.
+pub fn compact(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in json.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !matches!(c, ' ' | '\n' | '\r' | '\t') {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn compact_keeps_strings() {
+        assert_eq!(
+            compact("{ \"a\" : \"x y\\\" }\"\n, \"b\": [1, 2] }"),
+            r#"{"a":"x y\" }","b":[1,2]}"#
+        );
+    }
+
+    use super::*;
+
+    #[test]
+    fn empty_collection() {
+        let page = parse_page(br#"{"@odata.context":"x","value":[]}"#).unwrap();
+        assert!(page.alerts.is_empty() && page.next_link.is_none());
+    }
+
+    #[test]
+    fn keeps_raw_bytes_and_next_link() {
+        let body = br#"{"value":[{"id":"a1", "title" : "t"},{"title":"no id"}],"@odata.nextLink":"https://h/api/x?$skip=2"}"#;
+        let page = parse_page(body).unwrap();
+        assert_eq!(page.alerts.len(), 1);
+        assert_eq!(page.alerts[0].raw.get(), r#"{"id":"a1","title":"t"}"#);
+        assert_eq!(page.rejected.len(), 1);
+        assert!(page.rejected[0].contains("alert #1"), "{:?}", page.rejected);
+        assert_eq!(page.next_link.as_deref(), Some("https://h/api/x?$skip=2"));
+    }
+
+    #[test]
+    fn truncated_body_is_an_error_not_a_panic() {
+        let err = parse_page(br#"{"value":[{"id":"a1","tit"#).unwrap_err();
+        assert!(err.contains("not a complete JSON document"), "{err}");
+        assert!(parse_page(b"{\"error\":{}}").unwrap_err().contains("no 'value'"));
+    }
+}

@@ -1,0 +1,197 @@
+//! The `mde-watch` command line. `anyhow` lives here only: everything below returns typed errors.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use mde_watch::app::demo::{demo, DemoOptions};
+use mde_watch::app::{check, Scope, Service};
+use mde_watch::config::{Config, DEFAULT_CONFIG_PATH};
+use mde_watch::schedule::limiter::Window;
+use mde_watch::shutdown;
+use mde_watch::sim::{self, Faults, SimConfig, UniverseSpec};
+use mde_watch::store::Store;
+
+#[derive(Parser)]
+#[command(name = "mde-watch", version, about = "Ships Microsoft Defender for Endpoint alerts about watched users and files to your SIEM")]
+struct Cli {
+    /// The configuration file.
+    #[arg(long, global = true, env = "MDE_WATCH_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
+    config: PathBuf,
+    /// Log filter (error, warn, info, debug, or a tracing filter); RUST_LOG wins when set.
+    #[arg(long, global = true)]
+    log_level: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service: sweep on the cron schedule until SIGTERM or SIGINT.
+    Run,
+    /// Validate the configuration and print the plan; non-zero exit on any error.
+    Check {
+        /// Also fetch a token and make one API call.
+        #[arg(long)]
+        connect: bool,
+    },
+    /// Poll every entry once, publish, and exit (non-zero if some entries could not be polled).
+    Once,
+    /// Run the whole product against the built-in emulator, with output under --dir.
+    Demo {
+        #[arg(long, default_value = "./mde-watch-demo")]
+        dir: PathBuf,
+        /// Keep the store and output of the previous demo run.
+        #[arg(long)]
+        keep_state: bool,
+    },
+    /// Run the Defender API emulator.
+    Sim(SimArgs),
+    /// Inspect the store.
+    State {
+        #[command(subcommand)]
+        action: StateAction,
+    },
+}
+
+#[derive(clap::Args)]
+struct SimArgs {
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, default_value_t = 200)]
+    users: usize,
+    #[arg(long, default_value_t = 200)]
+    files: usize,
+    /// Virtual seconds per real second (how fast alerts appear and change).
+    #[arg(long, default_value_t = 1.0)]
+    speed: f64,
+    /// Calls allowed per minute and per hour (documented: 100 and 1500).
+    #[arg(long, default_value_t = 100)]
+    per_minute: u32,
+    #[arg(long, default_value_t = 1500)]
+    per_hour: u32,
+    /// Fault injection as JSON, e.g. '{"error_rate":0.1,"truncated_rate":0.05}'.
+    #[arg(long)]
+    faults: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum StateAction {
+    /// Counts and sizes of the store.
+    Stats,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_level.as_deref(), matches!(cli.command, Command::Demo { .. }));
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(level: Option<&str>, quiet: bool) {
+    let default = level.unwrap_or(if quiet { "warn" } else { "info" });
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Check { connect } => {
+            let code = check::check(&cli.config, connect, &mut std::io::stdout()).await?;
+            Ok(ExitCode::from(code as u8))
+        }
+        Command::Run => {
+            let config = load(&cli.config)?;
+            let (trigger, stop) = shutdown::channel();
+            shutdown::on_signals(trigger).context("cannot install signal handlers")?;
+            let service = Service::build(config, stop)?;
+            let totals = service.run().await?;
+            tracing::info!(?totals, "stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Once => {
+            let config = load(&cli.config)?;
+            let (trigger, stop) = shutdown::channel();
+            shutdown::on_signals(trigger).context("cannot install signal handlers")?;
+            let mut service = Service::build(config, stop)?;
+            let report = service.sweep(Scope::Full).await;
+            let totals = service.close().await?;
+            let report = report?;
+            println!(
+                "once: {} entries, {} polled, {} failed, {} calls, {} alerts written, {} duplicates suppressed",
+                report.entries, totals.entries_polled, report.failed.len(), totals.calls, totals.alerts_published, totals.duplicates_suppressed
+            );
+            for (entry, reason) in &report.failed {
+                eprintln!("error: {entry}: {reason}");
+            }
+            Ok(if report.failed.is_empty() && !report.cancelled { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Demo { dir, keep_state } => {
+            let (trigger, stop) = shutdown::channel();
+            shutdown::on_signals(trigger).context("cannot install signal handlers")?;
+            demo(&DemoOptions { dir, keep_state }, stop, &mut std::io::stdout()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sim(args) => run_sim(args).await,
+        Command::State { action: StateAction::Stats } => {
+            let config = load(&cli.config)?;
+            let store = Store::open(&config.store)?;
+            println!("{}", serde_json::to_string_pretty(&store.stats()?)?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn load(path: &std::path::Path) -> anyhow::Result<Config> {
+    let config = Config::load(path)?;
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(config)
+}
+
+async fn run_sim(args: SimArgs) -> anyhow::Result<ExitCode> {
+    let faults: Faults = match &args.faults {
+        Some(json) => serde_json::from_str(json).with_context(|| format!("--faults '{json}'"))?,
+        None => Faults::default(),
+    };
+    let config = SimConfig {
+        listen: args.listen,
+        limits: vec![
+            Window { calls: args.per_minute, per: std::time::Duration::from_secs(60) },
+            Window { calls: args.per_hour, per: std::time::Duration::from_secs(3600) },
+        ],
+        universe: UniverseSpec { seed: args.seed, users: args.users, files: args.files, ..UniverseSpec::default() },
+        faults,
+        speed: args.speed,
+        ..SimConfig::default()
+    };
+    let handle = sim::start(config).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    println!("emulator listening on {}", handle.base_url());
+    println!("  tenant {}  client {}  secret {}", sim::SIM_TENANT, sim::SIM_CLIENT_ID, sim::SIM_CLIENT_SECRET);
+    println!("  users user1..user{}; first file hash {}", args.users, handle.universe().file_hash(1));
+    println!("  stats: GET {}/sim/stats", handle.base_url());
+    let (trigger, mut stop) = shutdown::channel();
+    shutdown::on_signals(trigger)?;
+    stop.wait().await;
+    handle.stop().await;
+    Ok(ExitCode::SUCCESS)
+}

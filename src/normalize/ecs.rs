@@ -1,0 +1,434 @@
+//! ECS (Elastic Common Schema) events, following normalization.md: ECS fields where ECS has a
+//! place, `microsoft.defender_endpoint.*` for the rest of the alert (the namespace Elastic's own
+//! integration uses), `mde_watch.*` for ours. Field types follow the ECS definitions
+//! (`event.severity` is a number; `event.category`, `event.type`, `related.*` are arrays).
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::{Change, EventContext, Provenance, Severity};
+use crate::defender::alert::{LoggedOnUser, RelatedUser};
+use crate::defender::{time, Alert, Evidence};
+
+pub const ECS_VERSION: &str = "9.0.0";
+
+#[derive(Serialize)]
+struct EcsEvent<'a> {
+    #[serde(rename = "@timestamp")]
+    timestamp: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+    ecs: EcsVersion,
+    event: EventFields<'a>,
+    rule: Rule<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    threat: Option<Threat>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<Host<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<User<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<File<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    process: Option<Process<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<Url<'a>>,
+    related: Related<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cloud: Option<Cloud<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    organization: Option<Id<'a>>,
+    observer: Observer,
+    microsoft: Microsoft<'a>,
+    mde_watch: Provenance<'a>,
+}
+
+#[derive(Serialize)]
+struct EcsVersion {
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+struct EventFields<'a> {
+    kind: &'static str,
+    category: Vec<&'static str>,
+    #[serde(rename = "type")]
+    kind_type: [&'static str; 1],
+    action: &'static str,
+    provider: &'static str,
+    module: &'static str,
+    dataset: &'static str,
+    id: &'a str,
+    severity: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Rule<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    category: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Threat {
+    framework: &'static str,
+    technique: Technique,
+}
+
+#[derive(Serialize)]
+struct Technique {
+    id: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subtechnique: Option<Subtechnique>,
+}
+
+#[derive(Serialize)]
+struct Subtechnique {
+    id: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Host<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hostname: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct User<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    domain: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct File<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    directory: Option<&'a str>,
+    hash: Hash<'a>,
+}
+
+#[derive(Serialize)]
+struct Hash<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha1: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha256: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Process<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pid: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    command_line: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Url<'a> {
+    full: &'a str,
+}
+
+#[derive(Serialize)]
+struct Related<'a> {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    hash: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ip: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    user: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    hosts: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Cloud<'a> {
+    account: Id<'a>,
+}
+
+#[derive(Serialize)]
+struct Id<'a> {
+    id: &'a str,
+}
+
+#[derive(Serialize)]
+struct Observer {
+    vendor: &'static str,
+    product: &'static str,
+}
+
+#[derive(Serialize)]
+struct Microsoft<'a> {
+    defender_endpoint: DefenderFields<'a>,
+}
+
+/// The Defender fields ECS has no place for, under their API names.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DefenderFields<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    severity: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_update_time: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resolved_time: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    incident_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    investigation_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    investigation_state: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    assigned_to: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    classification: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    determination: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detection_source: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    threat_family_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    threat_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rbac_group_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    related_user: Option<&'a RelatedUser>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    logged_on_users: &'a [LoggedOnUser],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    comments: &'a [Value],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    evidence: &'a [Evidence],
+    /// Fields the API added that this version does not know: kept, never dropped.
+    #[serde(flatten)]
+    extra: &'a Map<String, Value>,
+}
+
+pub fn encode(alert: &Alert, context: &EventContext) -> serde_json::Result<Vec<u8>> {
+    serde_json::to_vec(&build(alert, context))
+}
+
+fn build<'a>(alert: &'a Alert, context: &EventContext<'a>) -> EcsEvent<'a> {
+    let created = alert.alert_creation_time.as_deref().and_then(normalized_time);
+    let timestamp = created
+        .clone()
+        .or_else(|| alert.last_update_time.as_deref().and_then(normalized_time))
+        .unwrap_or_else(|| context.observed_at.to_string());
+    let severity = Severity::parse(alert.severity.as_deref());
+    let file_evidence = alert
+        .evidence
+        .iter()
+        .find(|e| e.is("File"))
+        .or_else(|| alert.evidence.iter().find(|e| e.sha1.is_some()));
+    let process_evidence = alert.evidence.iter().find(|e| e.is("Process"));
+    let url = alert.evidence.iter().find_map(|e| e.url.as_deref()).map(|full| Url { full });
+    EcsEvent {
+        timestamp,
+        message: alert.title.as_deref(),
+        ecs: EcsVersion { version: ECS_VERSION },
+        event: EventFields {
+            kind: "alert",
+            category: categories(alert),
+            kind_type: ["info"],
+            action: match context.change {
+                Change::New => "alert-created",
+                Change::Updated => "alert-updated",
+            },
+            provider: "microsoft_defender_endpoint",
+            module: "mde_watch",
+            dataset: "mde_watch.alert",
+            id: &alert.id,
+            severity: severity.ecs(),
+            created,
+            start: alert.first_event_time.as_deref().and_then(normalized_time),
+            end: alert.last_event_time.as_deref().and_then(normalized_time),
+        },
+        rule: Rule {
+            id: alert.detector_id.as_deref(),
+            name: alert.title.as_deref(),
+            description: alert.description.as_deref(),
+            category: alert.category.as_deref(),
+        },
+        threat: threat(&alert.mitre_techniques),
+        host: host(alert),
+        user: alert.related_user.as_ref().and_then(|u| {
+            (u.user_name.is_some() || u.domain_name.is_some())
+                .then(|| User { name: u.user_name.as_deref(), domain: u.domain_name.as_deref() })
+        }),
+        file: file_evidence.map(|e| File {
+            name: e.file_name.as_deref(),
+            path: windows_join(e.file_path.as_deref(), e.file_name.as_deref()),
+            directory: e.file_path.as_deref(),
+            hash: Hash { sha1: e.sha1.as_deref(), sha256: e.sha256.as_deref() },
+        }),
+        process: process_evidence.map(|e| Process {
+            pid: e.process_id,
+            name: e.file_name.as_deref(),
+            command_line: e.process_command_line.as_deref(),
+        }),
+        url,
+        related: related(alert),
+        cloud: alert.aad_tenant_id.as_deref().map(|id| Cloud { account: Id { id } }),
+        organization: alert.aad_tenant_id.as_deref().map(|id| Id { id }),
+        observer: Observer { vendor: "Microsoft", product: "Defender for Endpoint" },
+        microsoft: Microsoft {
+            defender_endpoint: DefenderFields {
+                severity: alert.severity.as_deref(),
+                status: alert.status.as_deref(),
+                last_update_time: alert.last_update_time.as_deref(),
+                resolved_time: alert.resolved_time.as_deref(),
+                incident_id: alert.incident_id,
+                investigation_id: alert.investigation_id,
+                investigation_state: alert.investigation_state.as_deref(),
+                assigned_to: alert.assigned_to.as_deref(),
+                classification: alert.classification.as_deref(),
+                determination: alert.determination.as_deref(),
+                detection_source: alert.detection_source.as_deref(),
+                threat_family_name: alert.threat_family_name.as_deref(),
+                threat_name: alert.threat_name.as_deref(),
+                rbac_group_name: alert.rbac_group_name.as_deref(),
+                related_user: alert.related_user.as_ref(),
+                logged_on_users: &alert.logged_on_users,
+                comments: &alert.comments,
+                evidence: &alert.evidence,
+                extra: &alert.extra,
+            },
+        },
+        mde_watch: Provenance::from(context),
+    }
+}
+
+/// Defender times in UTC RFC 3339; unreadable ones are left out of ECS date fields (they stay,
+/// verbatim, in the vendor namespace or the raw format).
+fn normalized_time(text: &str) -> Option<String> {
+    time::parse(text).map(time::format)
+}
+
+fn categories(alert: &Alert) -> Vec<&'static str> {
+    let malware = alert.threat_family_name.is_some()
+        || alert.category.as_deref().is_some_and(|c| c.eq_ignore_ascii_case("malware"));
+    if malware {
+        vec!["intrusion_detection", "malware"]
+    } else {
+        vec!["intrusion_detection"]
+    }
+}
+
+/// `T1003.001` is a sub-technique of `T1003`: the parent goes to technique.id, the full id to
+/// technique.subtechnique.id.
+fn threat(techniques: &[String]) -> Option<Threat> {
+    if techniques.is_empty() {
+        return None;
+    }
+    let mut ids: Vec<String> = Vec::new();
+    let mut subs: Vec<String> = Vec::new();
+    for technique in techniques {
+        let technique = technique.trim();
+        let parent = technique.split('.').next().unwrap_or(technique);
+        push_unique(&mut ids, parent.to_string());
+        if technique.contains('.') {
+            push_unique(&mut subs, technique.to_string());
+        }
+    }
+    Some(Threat {
+        framework: "MITRE ATT&CK",
+        technique: Technique { id: ids, subtechnique: (!subs.is_empty()).then_some(Subtechnique { id: subs }) },
+    })
+}
+
+fn push_unique<T: PartialEq>(list: &mut Vec<T>, item: T) {
+    if !list.contains(&item) {
+        list.push(item);
+    }
+}
+
+fn host(alert: &Alert) -> Option<Host<'_>> {
+    let name = alert.computer_dns_name.as_deref();
+    if name.is_none() && alert.machine_id.is_none() {
+        return None;
+    }
+    Some(Host {
+        id: alert.machine_id.as_deref(),
+        name,
+        hostname: name.map(|n| n.split('.').next().unwrap_or(n)),
+    })
+}
+
+fn related(alert: &Alert) -> Related<'_> {
+    let mut related = Related { hash: Vec::new(), ip: Vec::new(), user: Vec::new(), hosts: Vec::new() };
+    if let Some(name) = alert.related_user.as_ref().and_then(|u| u.user_name.as_deref()) {
+        push_unique(&mut related.user, name);
+    }
+    for user in &alert.logged_on_users {
+        if let Some(name) = user.account_name.as_deref() {
+            push_unique(&mut related.user, name);
+        }
+    }
+    for evidence in &alert.evidence {
+        for hash in [evidence.sha1.as_deref(), evidence.sha256.as_deref()].into_iter().flatten() {
+            push_unique(&mut related.hash, hash);
+        }
+        if let Some(ip) = evidence.ip_address.as_deref() {
+            push_unique(&mut related.ip, ip);
+        }
+        if let Some(name) = evidence.account_name.as_deref() {
+            push_unique(&mut related.user, name);
+        }
+    }
+    if let Some(host) = alert.computer_dns_name.as_deref() {
+        push_unique(&mut related.hosts, host);
+    }
+    related
+}
+
+/// Windows paths: Defender gives the folder and the name apart; ECS `file.path` is the full path.
+fn windows_join(directory: Option<&str>, name: Option<&str>) -> Option<String> {
+    match (directory, name) {
+        (Some(dir), Some(name)) => Some(format!("{}\\{name}", dir.trim_end_matches('\\'))),
+        (None, Some(name)) => Some(name.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subtechniques_split_from_parents() {
+        let threat = threat(&["T1003".into(), "T1003.001".into(), "T1059.001".into()]).unwrap();
+        assert_eq!(threat.technique.id, ["T1003", "T1059"]);
+        assert_eq!(threat.technique.subtechnique.unwrap().id, ["T1003.001", "T1059.001"]);
+        assert!(super::threat(&[]).is_none());
+    }
+
+    #[test]
+    fn joins_windows_paths() {
+        assert_eq!(windows_join(Some("C:\\Temp\\"), Some("a.exe")).as_deref(), Some("C:\\Temp\\a.exe"));
+        assert_eq!(windows_join(None, None), None);
+    }
+}

@@ -1,0 +1,126 @@
+//! Alert + match context → event bytes, one pure function per format, one file each. Every format
+//! carries the watchlist matches that produced the alert, the tenant, the collector host and the
+//! event schema version (normalization.md).
+
+mod ecs;
+mod raw;
+mod severity;
+
+use serde::Serialize;
+
+pub use severity::Severity;
+
+use crate::defender::PolledAlert;
+use crate::watchlist::EntryKind;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    Ecs,
+    Raw,
+}
+
+pub const FORMAT_NAMES: &str = "ecs | raw";
+
+impl Format {
+    pub fn parse(name: &str) -> Result<Format, String> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "ecs" => Ok(Format::Ecs),
+            "raw" => Ok(Format::Raw),
+            other => Err(format!("'{other}' is not a format ({FORMAT_NAMES})")),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Ecs => "ecs",
+            Format::Raw => "raw",
+        }
+    }
+}
+
+/// One watchlist entry an alert matched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+pub struct Match {
+    #[serde(serialize_with = "kind_name")]
+    pub kind: EntryKind,
+    pub value: String,
+    /// What the operator wrote, when normalization changed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original: Option<String>,
+}
+
+fn kind_name<S: serde::Serializer>(kind: &EntryKind, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(kind.as_str())
+}
+
+/// Why the event is being emitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    New,
+    Updated,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::New => "new",
+            Change::Updated => "updated",
+        }
+    }
+}
+
+/// Everything an event carries besides the alert itself.
+#[derive(Debug, Clone)]
+pub struct EventContext<'a> {
+    pub matches: &'a [Match],
+    pub tenant_id: &'a str,
+    pub collector: &'a str,
+    pub change: Change,
+    /// When the alert was seen, RFC 3339; used where the alert lacks every timestamp.
+    pub observed_at: &'a str,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode alert {alert_id} as {format}: {reason}")]
+pub struct NormalizeError {
+    pub alert_id: String,
+    pub format: &'static str,
+    pub reason: String,
+}
+
+/// Encodes one alert as one event (no trailing newline).
+pub fn encode(format: Format, alert: &PolledAlert, context: &EventContext) -> Result<Vec<u8>, NormalizeError> {
+    let result = match format {
+        Format::Ecs => ecs::encode(&alert.alert, context),
+        Format::Raw => raw::encode(alert, context),
+    };
+    result.map_err(|err| NormalizeError {
+        alert_id: alert.alert.id.clone(),
+        format: format.as_str(),
+        reason: err.to_string(),
+    })
+}
+
+/// The `mde_watch` block every format carries.
+#[derive(Serialize)]
+struct Provenance<'a> {
+    matches: &'a [Match],
+    schema_version: u32,
+    collector: &'a str,
+    tenant_id: &'a str,
+    change: &'static str,
+    version: &'static str,
+}
+
+impl<'a> Provenance<'a> {
+    fn from(context: &EventContext<'a>) -> Provenance<'a> {
+        Provenance {
+            matches: context.matches,
+            schema_version: crate::EVENT_SCHEMA_VERSION,
+            collector: context.collector,
+            tenant_id: context.tenant_id,
+            change: context.change.as_str(),
+            version: crate::VERSION,
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! `raw`: the Defender alert exactly as the API sent it, inside a small envelope with the match
+//! context. For pipelines that do their own parsing.
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use super::{EventContext, Provenance};
+use crate::defender::PolledAlert;
+
+#[derive(Serialize)]
+struct RawEvent<'a> {
+    mde_watch: Provenance<'a>,
+    alert: &'a RawValue,
+}
+
+pub fn encode(alert: &PolledAlert, context: &EventContext) -> serde_json::Result<Vec<u8>> {
+    serde_json::to_vec(&RawEvent { mde_watch: Provenance::from(context), alert: &alert.raw })
+}

@@ -1,0 +1,48 @@
+//! Defender severity and its numbers in each target format (normalization.md, "Severity").
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Unspecified,
+    Informational,
+    Low,
+    Medium,
+    High,
+}
+
+impl Severity {
+    /// Case-insensitive; unknown and missing values are Unspecified (the label is kept verbatim
+    /// in the vendor namespace).
+    pub fn parse(label: Option<&str>) -> Severity {
+        match label.map(str::to_ascii_lowercase).as_deref() {
+            Some("informational") => Severity::Informational,
+            Some("low") => Severity::Low,
+            Some("medium") => Severity::Medium,
+            Some("high") => Severity::High,
+            _ => Severity::Unspecified,
+        }
+    }
+
+    pub fn ecs(self) -> u8 {
+        match self {
+            Severity::Unspecified => 0,
+            Severity::Informational => 1,
+            Severity::Low => 2,
+            Severity::Medium => 3,
+            Severity::High => 4,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_any_case_and_unknowns() {
+        assert_eq!(Severity::parse(Some("HIGH")), Severity::High);
+        assert_eq!(Severity::parse(Some("UnSpecified")), Severity::Unspecified);
+        assert_eq!(Severity::parse(Some("Catastrophic")), Severity::Unspecified);
+        assert_eq!(Severity::parse(None).ecs(), 0);
+        assert_eq!(Severity::parse(Some("Medium")).ecs(), 3);
+    }
+}

@@ -1,0 +1,69 @@
+//! Which watchlist entries an alert's own content names: its related user, logged-on users and
+//! evidence accounts against the watched users; its evidence hashes against the watched files.
+
+use std::collections::HashMap;
+
+use crate::defender::Alert;
+use crate::normalize::Match;
+use crate::watchlist::{entry_key, EntryKind, Watchlist};
+
+pub struct WatchIndex {
+    by_key: HashMap<String, Match>,
+}
+
+impl WatchIndex {
+    pub fn new(watchlist: &Watchlist) -> WatchIndex {
+        let by_key = watchlist
+            .entries
+            .iter()
+            .map(|e| (e.key(), Match { kind: e.kind, value: e.value.clone(), original: e.original.clone() }))
+            .collect();
+        WatchIndex { by_key }
+    }
+
+    pub fn matches_in(&self, alert: &Alert) -> Vec<Match> {
+        let mut found: Vec<Match> = Vec::new();
+        let mut check = |kind: EntryKind, value: Option<&str>| {
+            if let Some(hit) = value.and_then(|v| self.by_key.get(&entry_key(kind, v))) {
+                if !found.contains(hit) {
+                    found.push(hit.clone());
+                }
+            }
+        };
+        if let Some(user) = &alert.related_user {
+            check(EntryKind::User, user.user_name.as_deref());
+        }
+        for user in &alert.logged_on_users {
+            check(EntryKind::User, user.account_name.as_deref());
+        }
+        for evidence in &alert.evidence {
+            check(EntryKind::User, evidence.account_name.as_deref());
+            check(EntryKind::File, evidence.sha1.as_deref());
+        }
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::watchlist::{load, ListSources};
+
+    #[test]
+    fn finds_users_and_hashes_in_content() {
+        let report = load(&ListSources {
+            users: vec!["CONTOSO\\User7".into()],
+            files: vec!["470454E35EA71DD971C2B0CBB29E0225CD0526CB".into()],
+            ..Default::default()
+        });
+        let index = WatchIndex::new(&report.watchlist);
+        let alert: Alert = serde_json::from_str(
+            r#"{"id":"x","relatedUser":{"userName":"user7","domainName":"CONTOSO"},
+               "evidence":[{"entityType":"File","sha1":"470454e35ea71dd971c2b0cbb29e0225cd0526cb"}]}"#,
+        )
+        .unwrap();
+        let found = index.matches_in(&alert);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].original.as_deref(), Some("CONTOSO\\User7"));
+    }
+}

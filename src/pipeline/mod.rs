@@ -1,0 +1,285 @@
+//! One polled batch through dedup → normalize → sinks → commit. Alerts reached through several
+//! watchlist entries in one batch become one event carrying every match; matches are also read
+//! from the alert's own content (related user, logged-on users, evidence accounts and hashes), so
+//! an alert reached through a user and a file is one event with both even when the two entries
+//! were polled in different batches. Nothing is committed before every sink acknowledged.
+
+mod matches;
+
+pub use matches::WatchIndex;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tracing::Instrument;
+
+use crate::config::UpdatePolicy;
+use crate::defender::{time, ApiError, EntryAlerts, PolledAlert};
+use crate::normalize::{self, Change, EventContext, Format, Match, Severity};
+use crate::shutdown::Shutdown;
+use crate::stats::Counters;
+use crate::sinks::{OutEvent, Sink, SinkError};
+use crate::store::{decide, AlertDigest, Decision, EntityStatus, SeenRecord, Store, StoreError};
+use crate::watchlist::Entry;
+
+/// An unchanged alert's `last_observed` is rewritten at most this often (retention works in days).
+const TOUCH_EVERY_SECS: i64 = 3600;
+
+/// What the poller hands the pipeline: each entry with its result, and where the round-robin
+/// cursor stands once this batch is committed.
+pub struct PolledBatch {
+    pub results: Vec<(Entry, Result<EntryAlerts, ApiError>)>,
+    pub cursor_after: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("stopping with {pending} alert(s) not acknowledged by sink '{sink}'; they are not committed and go out after the restart")]
+    Undelivered { sink: String, pending: usize },
+    #[error(transparent)]
+    Normalize(#[from] normalize::NormalizeError),
+}
+
+pub struct Pipeline {
+    store: Arc<Store>,
+    sinks: Vec<Box<dyn Sink>>,
+    updates: UpdatePolicy,
+    tenant_id: String,
+    collector: String,
+    index: WatchIndex,
+    counters: Arc<Counters>,
+    stop: Shutdown,
+}
+
+/// One alert of the batch with every match found for it.
+struct Candidate {
+    polled: PolledAlert,
+    matches: Vec<Match>,
+}
+
+impl Pipeline {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Arc<Store>,
+        sinks: Vec<Box<dyn Sink>>,
+        updates: UpdatePolicy,
+        tenant_id: &str,
+        collector: &str,
+        index: WatchIndex,
+        counters: Arc<Counters>,
+        stop: Shutdown,
+    ) -> Pipeline {
+        Pipeline {
+            store,
+            sinks,
+            updates,
+            tenant_id: tenant_id.to_string(),
+            collector: collector.to_string(),
+            index,
+            counters,
+            stop,
+        }
+    }
+
+    /// Publishes and commits one batch.
+    pub async fn process(&mut self, batch: PolledBatch) -> Result<(), PipelineError> {
+        let span = tracing::info_span!("publish", entries = batch.results.len());
+        self.process_inner(batch).instrument(span).await
+    }
+
+    async fn process_inner(&mut self, batch: PolledBatch) -> Result<(), PipelineError> {
+        let now = Utc::now();
+        let now_secs = now.timestamp();
+        let observed_at = time::format(now);
+        let (candidates, entity_statuses) = self.merge(batch.results, &observed_at);
+
+        let mut records: Vec<(String, SeenRecord)> = Vec::new();
+        let mut to_emit: Vec<(Candidate, Change)> = Vec::new();
+        for candidate in candidates {
+            let digest = AlertDigest::of(&candidate.polled.alert);
+            let previous = self.store.previous(&candidate.polled.alert.id)?;
+            let decision = decide(&digest, previous.as_ref());
+            let first_observed = previous.map_or(now_secs, |p| p.first_observed);
+            let record = SeenRecord {
+                last_update: digest.last_update,
+                fingerprint: digest.fingerprint,
+                first_observed,
+                last_observed: now_secs,
+            };
+            let id = candidate.polled.alert.id.clone();
+            match decision {
+                Decision::New => {
+                    records.push((id, record));
+                    to_emit.push((candidate, Change::New));
+                }
+                Decision::Changed if self.updates == UpdatePolicy::Emit => {
+                    records.push((id, record));
+                    to_emit.push((candidate, Change::Updated));
+                }
+                Decision::Changed => {
+                    self.counters.add(&self.counters.changes_ignored, 1);
+                    records.push((id, record));
+                }
+                Decision::Unchanged => {
+                    self.counters.add(&self.counters.duplicates_suppressed, 1);
+                    let previous = previous.unwrap_or(record);
+                    if now_secs - previous.last_observed >= TOUCH_EVERY_SECS {
+                        records.push((id, SeenRecord { last_observed: now_secs, ..previous }));
+                    }
+                }
+            }
+        }
+
+        if !to_emit.is_empty() {
+            self.deliver(&to_emit, &observed_at).await?;
+        }
+        self.store.commit(&records, &entity_statuses, batch.cursor_after)?;
+        self.counters.add(&self.counters.alerts_published, to_emit.len() as u64);
+        Ok(())
+    }
+
+    /// Merges the batch by alert id and adds content matches; also builds each entry's status.
+    fn merge(
+        &self,
+        results: Vec<(Entry, Result<EntryAlerts, ApiError>)>,
+        observed_at: &str,
+    ) -> (Vec<Candidate>, Vec<(String, EntityStatus)>) {
+        let mut candidates: Vec<Candidate> = Vec::new();
+        let mut by_id: HashMap<String, usize> = HashMap::new();
+        let mut statuses = Vec::with_capacity(results.len());
+        for (entry, result) in results {
+            let reached = Match { kind: entry.kind, value: entry.value.clone(), original: entry.original.clone() };
+            let (outcome, count) = match result {
+                Err(err) => (format!("error: {err}"), 0),
+                Ok(found) => {
+                    let count = found.alerts.len() as u32;
+                    self.counters.add(&self.counters.alerts_received, u64::from(count));
+                    for rejected in &found.rejected {
+                        tracing::error!(entry = %entry.value, problem = %rejected, "alert skipped: unreadable");
+                    }
+                    self.counters.add(&self.counters.alerts_rejected, found.rejected.len() as u64);
+                    for polled in found.alerts {
+                        if let Some(&at) = by_id.get(&polled.alert.id) {
+                            self.counters.add(&self.counters.duplicates_suppressed, 1);
+                            push_match(&mut candidates[at].matches, reached.clone());
+                            continue;
+                        }
+                        let mut matches = vec![reached.clone()];
+                        for found in self.index.matches_in(&polled.alert) {
+                            push_match(&mut matches, found);
+                        }
+                        by_id.insert(polled.alert.id.clone(), candidates.len());
+                        candidates.push(Candidate { polled, matches });
+                    }
+                    let outcome = if found.rejected.is_empty() { "ok".to_string() } else { format!("ok, {} unreadable alert(s) skipped", found.rejected.len()) };
+                    (outcome, count)
+                }
+            };
+            statuses.push((entry.key(), EntityStatus { last_poll: observed_at.to_string(), outcome, alerts: count }));
+        }
+        for candidate in &mut candidates {
+            candidate.matches.sort();
+        }
+        (candidates, statuses)
+    }
+
+    /// Encodes once per format and sends to every sink, retrying each until it acknowledges.
+    async fn deliver(&mut self, to_emit: &[(Candidate, Change)], observed_at: &str) -> Result<(), PipelineError> {
+        let mut encoded: HashMap<Format, Vec<OutEvent>> = HashMap::new();
+        for sink in &self.sinks {
+            if encoded.contains_key(&sink.format()) {
+                continue;
+            }
+            let mut events = Vec::with_capacity(to_emit.len());
+            for (candidate, change) in to_emit {
+                let context = EventContext {
+                    matches: &candidate.matches,
+                    tenant_id: &self.tenant_id,
+                    collector: &self.collector,
+                    change: *change,
+                    observed_at,
+                };
+                events.push(out_event(sink.format(), candidate, &context)?);
+            }
+            encoded.insert(sink.format(), events);
+        }
+        for sink in &mut self.sinks {
+            let events = encoded.get(&sink.format()).map(Vec::as_slice).unwrap_or_default();
+            send_until_acked(sink.as_mut(), events, &self.stop, &self.counters).await?;
+        }
+        Ok(())
+    }
+
+    /// Flushes every sink and the store (at shutdown).
+    pub async fn close(&mut self) -> Result<(), PipelineError> {
+        for sink in &mut self.sinks {
+            if let Err(err) = sink.flush().await {
+                tracing::error!(error = %err, "flush failed at shutdown");
+            }
+        }
+        self.store.flush()?;
+        Ok(())
+    }
+}
+
+fn push_match(matches: &mut Vec<Match>, found: Match) {
+    if !matches.iter().any(|m| m.kind == found.kind && m.value.eq_ignore_ascii_case(&found.value)) {
+        matches.push(found);
+    }
+}
+
+fn out_event(format: Format, candidate: &Candidate, context: &EventContext) -> Result<OutEvent, PipelineError> {
+    let alert = &candidate.polled.alert;
+    let kinds = {
+        let user = candidate.matches.iter().any(|m| m.kind == crate::watchlist::EntryKind::User);
+        let file = candidate.matches.iter().any(|m| m.kind == crate::watchlist::EntryKind::File);
+        match (user, file) {
+            (true, true) => "user,file",
+            (false, true) => "file",
+            _ => "user",
+        }
+    };
+    let time_ms = alert
+        .alert_creation_time
+        .as_deref()
+        .or(alert.last_update_time.as_deref())
+        .and_then(time::parse)
+        .map(|t| t.timestamp_millis());
+    Ok(OutEvent {
+        alert_id: alert.id.clone(),
+        payload: normalize::encode(format, &candidate.polled, context)?,
+        severity: Severity::parse(alert.severity.as_deref()),
+        match_kinds: kinds,
+        time_ms,
+    })
+}
+
+/// A sink that fails is retried with backoff until it acknowledges: alerts are never dropped.
+/// Only shutdown ends the wait, and then nothing of the batch is committed.
+async fn send_until_acked(
+    sink: &mut dyn Sink,
+    events: &[OutEvent],
+    stop: &Shutdown,
+    counters: &Counters,
+) -> Result<(), PipelineError> {
+    let mut attempt = 0u32;
+    loop {
+        let result: Result<(), SinkError> = sink.send(events).await;
+        match result {
+            Ok(()) => return Ok(()),
+            Err(err) => {
+                counters.add(&counters.sink_failures, 1);
+                let wait = crate::defender::errors::backoff(attempt.min(6), Duration::from_millis(500), Duration::from_secs(30), 1.0);
+                tracing::error!(sink = sink.name(), error = %err, retry_in_ms = wait.as_millis() as u64, pending = events.len(), "sink failed; retrying (nothing is dropped)");
+                attempt += 1;
+                if stop.is_triggered() || !stop.sleep(wait).await {
+                    return Err(PipelineError::Undelivered { sink: sink.name().to_string(), pending: events.len() });
+                }
+            }
+        }
+    }
+}

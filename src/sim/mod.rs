@@ -1,0 +1,55 @@
+//! The Defender for Endpoint API emulator (`mde-watch sim`, and [`start`] for tests, benchmarks
+//! and the demo): both token endpoints (v1 and v2), both watchlist alert endpoints, the per-app
+//! limits with 429 + Retry-After and the real error body, a deterministic alert universe that
+//! evolves over virtual time, fault injection, and `/sim/stats`.
+
+mod faults;
+mod server;
+mod stats;
+pub mod universe;
+
+pub use faults::{Fault, Faults};
+pub use server::{start, SimHandle};
+pub use stats::{most_in_any_span, SimStats, WindowPeak};
+pub use universe::{Universe, UniverseSpec};
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::schedule::limiter::{Window, DOCUMENTED_LIMITS};
+
+pub const SIM_TENANT: &str = "00000000-0000-0000-0000-000000000000";
+pub const SIM_CLIENT_ID: &str = "11111111-1111-1111-1111-111111111111";
+pub const SIM_CLIENT_SECRET: &str = "emulator-secret-not-for-production";
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub listen: SocketAddr,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// The limits enforced per app; the documented ones by default.
+    pub limits: Vec<Window>,
+    /// `expires_in` of issued tokens.
+    pub token_ttl: Duration,
+    pub universe: UniverseSpec,
+    pub faults: Faults,
+    /// Virtual seconds per real second (0 freezes time; tests move it with `advance`).
+    pub speed: f64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tenant_id: SIM_TENANT.into(),
+            client_id: SIM_CLIENT_ID.into(),
+            client_secret: SIM_CLIENT_SECRET.into(),
+            limits: DOCUMENTED_LIMITS.to_vec(),
+            token_ttl: Duration::from_secs(3599),
+            universe: UniverseSpec::default(),
+            faults: Faults::default(),
+            speed: 0.0,
+        }
+    }
+}

@@ -1,0 +1,395 @@
+//! The emulator's HTTP side (axum).
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Form, Json, Router};
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+use super::faults::{Fault, Faults};
+use super::stats::{CallLog, SimStats};
+use super::universe::{mix, Universe};
+use super::SimConfig;
+
+const ODATA_CONTEXT: &str = "https://api.securitycenter.microsoft.com/api/$metadata#Alerts";
+const ODATA_CONTENT_TYPE: &str = "application/json; odata.metadata=minimal; odata.streaming=true; charset=utf-8";
+
+struct Clock {
+    started: Instant,
+    offset_secs: f64,
+}
+
+struct SimState {
+    config: SimConfig,
+    universe: Universe,
+    clock: Mutex<Clock>,
+    faults: Mutex<Faults>,
+    draws: Mutex<u64>,
+    tokens: Mutex<HashMap<String, Instant>>,
+    accepted: Mutex<VecDeque<Instant>>,
+    log: Mutex<CallLog>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl SimState {
+    fn virtual_now_secs(&self) -> u64 {
+        let clock = lock(&self.clock);
+        (clock.offset_secs + clock.started.elapsed().as_secs_f64() * self.config.speed).max(0.0) as u64
+    }
+
+    fn draw(&self) -> f64 {
+        let mut state = lock(&self.draws);
+        *state = mix(*state);
+        (*state >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn fresh_id(&self) -> String {
+        let a = mix(self.draw().to_bits());
+        format!("{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}", a as u32, (a >> 32) as u16, (a >> 48) & 0xfff, (a >> 20) & 0xfff, mix(a) & 0xffff_ffff_ffff)
+    }
+
+    /// Admits a call under the per-app limits, or says how long to wait.
+    fn admit(&self, now: Instant) -> Result<(), Duration> {
+        let mut accepted = lock(&self.accepted);
+        let longest = self.config.limits.iter().map(|w| w.per).max().unwrap_or_default();
+        while accepted.front().is_some_and(|&t| t + longest <= now) {
+            accepted.pop_front();
+        }
+        for window in &self.config.limits {
+            let inside: Vec<&Instant> = accepted.iter().filter(|&&t| t + window.per > now).collect();
+            if inside.len() >= window.calls as usize {
+                let frees_at = *inside[inside.len() - window.calls as usize] + window.per;
+                return Err(frees_at.saturating_duration_since(now));
+            }
+        }
+        accepted.push_back(now);
+        Ok(())
+    }
+}
+
+/// A running emulator. Dropping it stops the server.
+pub struct SimHandle {
+    pub addr: SocketAddr,
+    state: Arc<SimState>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl SimHandle {
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn stats(&self) -> SimStats {
+        lock(&self.state.log).stats(&self.state.config.limits)
+    }
+
+    pub fn universe(&self) -> &Universe {
+        &self.state.universe
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.state.config
+    }
+
+    /// Moves virtual time forward: alerts due in that time appear, changes happen.
+    pub fn advance(&self, by: Duration) {
+        lock(&self.state.clock).offset_secs += by.as_secs_f64();
+    }
+
+    pub fn virtual_now_secs(&self) -> u64 {
+        self.state.virtual_now_secs()
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        *lock(&self.state.faults) = faults;
+    }
+
+    /// The ids the API holds now for these users and files: what mde-watch should ship.
+    pub fn expected_ids(&self, users: &[String], files: &[String]) -> BTreeSet<String> {
+        let now = self.state.virtual_now_secs();
+        let universe = &self.state.universe;
+        users
+            .iter()
+            .flat_map(|u| universe.alerts_of_user(u).iter())
+            .chain(files.iter().flat_map(|f| universe.alerts_of_file(f).iter()))
+            .filter(|&&i| universe.alerts[i].appear_at <= now)
+            .map(|&i| universe.alerts[i].id.clone())
+            .collect()
+    }
+
+    pub async fn stop(mut self) {
+        self.shutdown().await;
+    }
+
+    async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Starts the emulator on `config.listen` (port 0 picks a free one).
+pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(SimState {
+        universe: Universe::new(config.universe.clone()),
+        clock: Mutex::new(Clock { started: Instant::now(), offset_secs: 0.0 }),
+        faults: Mutex::new(config.faults.clone()),
+        draws: Mutex::new(config.universe.seed ^ 0xfa17),
+        tokens: Mutex::new(HashMap::new()),
+        accepted: Mutex::new(VecDeque::new()),
+        log: Mutex::new(CallLog::default()),
+        config,
+    });
+    let app = Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(token_v2))
+        .route("/{tenant}/oauth2/token", post(token_v1))
+        .route("/api/users/{id}/alerts", get(user_alerts))
+        .route("/api/files/{id}/alerts", get(file_alerts))
+        .route("/sim/stats", get(stats))
+        .route("/sim/advance", post(advance))
+        .route("/sim/faults", put(set_faults))
+        .with_state(state.clone());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let server = axum::serve(listener, app).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        if let Err(err) = server.await {
+            tracing::error!(error = %err, "emulator stopped with an error");
+        }
+    });
+    Ok(SimHandle { addr, state, stop: Some(stop), task: Some(task) })
+}
+
+fn token_error(status: StatusCode, error: &str, description: &str, state: &SimState) -> Response {
+    let body = json!({
+        "error": error,
+        "error_description": format!("{description}\r\nTrace ID: {}\r\nCorrelation ID: {}", state.fresh_id(), state.fresh_id()),
+        "error_codes": [description.trim_start_matches("AADSTS").split(':').next().unwrap_or("0").parse::<u64>().unwrap_or(0)],
+        "timestamp": chrono::Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string(),
+        "trace_id": state.fresh_id(),
+        "correlation_id": state.fresh_id(),
+    });
+    (status, Json(body)).into_response()
+}
+
+/// Checks a token request; on success returns the lifetime to advertise.
+fn issue(state: &SimState, tenant: &str, form: &HashMap<String, String>, audience_field: &str) -> Result<String, Response> {
+    lock(&state.log).token_calls += 1;
+    let config = &state.config;
+    if tenant != config.tenant_id {
+        return Err(token_error(StatusCode::BAD_REQUEST, "invalid_request", &format!("AADSTS90002: Tenant '{tenant}' not found."), state));
+    }
+    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+        return Err(token_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "AADSTS70003: The app requested an unsupported grant type.", state));
+    }
+    if form.get("client_id") != Some(&config.client_id) {
+        return Err(token_error(StatusCode::BAD_REQUEST, "unauthorized_client", "AADSTS700016: Application was not found in the directory.", state));
+    }
+    if form.get("client_secret") != Some(&config.client_secret) {
+        return Err(token_error(StatusCode::UNAUTHORIZED, "invalid_client", "AADSTS7000215: Invalid client secret provided.", state));
+    }
+    let audience_ok = form.get(audience_field).is_some_and(|value| {
+        let value = value.trim_end_matches("/.default");
+        audience_field == "resource" || form.get("scope").is_some_and(|s| s.ends_with("/.default")) && !value.is_empty()
+    });
+    if !audience_ok {
+        return Err(token_error(StatusCode::BAD_REQUEST, "invalid_scope", "AADSTS1002012: The provided value for scope or resource is not valid.", state));
+    }
+    let token = format!("sim.{}.{}", state.fresh_id(), state.fresh_id());
+    let lifetime = lock(&state.faults)
+        .token_dies_after_ms
+        .map(Duration::from_millis)
+        .unwrap_or(config.token_ttl);
+    lock(&state.tokens).insert(token.clone(), Instant::now() + lifetime);
+    Ok(token)
+}
+
+async fn token_v2(State(state): State<Arc<SimState>>, Path(tenant): Path<String>, Form(form): Form<HashMap<String, String>>) -> Response {
+    match issue(&state, &tenant, &form, "scope") {
+        Ok(token) => Json(json!({
+            "token_type": "Bearer",
+            "expires_in": state.config.token_ttl.as_secs(),
+            "ext_expires_in": state.config.token_ttl.as_secs(),
+            "access_token": token,
+        }))
+        .into_response(),
+        Err(response) => response,
+    }
+}
+
+/// v1 sends its numbers as JSON strings (defender-api.md §2).
+async fn token_v1(State(state): State<Arc<SimState>>, Path(tenant): Path<String>, Form(form): Form<HashMap<String, String>>) -> Response {
+    match issue(&state, &tenant, &form, "resource") {
+        Ok(token) => {
+            let now = chrono::Utc::now().timestamp();
+            let ttl = state.config.token_ttl.as_secs();
+            Json(json!({
+                "token_type": "Bearer",
+                "expires_in": ttl.to_string(),
+                "ext_expires_in": ttl.to_string(),
+                "expires_on": (now + ttl as i64).to_string(),
+                "not_before": now.to_string(),
+                "resource": form.get("resource").cloned().unwrap_or_default(),
+                "access_token": token,
+            }))
+            .into_response()
+        }
+        Err(response) => response,
+    }
+}
+
+fn api_error(state: &SimState, status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({"error": {"code": code, "message": message, "target": state.fresh_id()}});
+    let mut response = (status, Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    response
+}
+
+fn throttled(state: &SimState, wait: Duration) -> Response {
+    lock(&state.log).served_429 += 1;
+    let mut response = api_error(
+        state,
+        StatusCode::TOO_MANY_REQUESTS,
+        "TooManyRequests",
+        "Rate limit reached for this application in this tenant. Wait for the interval given in Retry-After before calling again.",
+    );
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    response
+}
+
+#[derive(Clone, Copy)]
+enum Collection {
+    Users,
+    Files,
+}
+
+async fn user_alerts(State(state): State<Arc<SimState>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    alerts(state, Collection::Users, id, headers).await
+}
+
+async fn file_alerts(State(state): State<Arc<SimState>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    alerts(state, Collection::Files, id, headers).await
+}
+
+async fn alerts(state: Arc<SimState>, collection: Collection, id: String, headers: HeaderMap) -> Response {
+    let arrived = Instant::now();
+    {
+        let mut log = lock(&state.log);
+        match collection {
+            Collection::Users => log.user_calls += 1,
+            Collection::Files => log.file_calls += 1,
+        }
+        log.arrivals.push(arrived);
+    }
+    let faults = lock(&state.faults).clone();
+    if faults.latency_ms > 0 {
+        tokio::time::sleep(faults.latency()).await;
+    }
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let valid = bearer.is_some_and(|token| lock(&state.tokens).get(token).is_some_and(|&dies| Instant::now() < dies));
+    if !valid {
+        lock(&state.log).served_401 += 1;
+        return api_error(&state, StatusCode::UNAUTHORIZED, "Unauthorized", "The authorization header is missing, invalid or expired.");
+    }
+    if let Err(wait) = state.admit(arrived) {
+        return throttled(&state, wait);
+    }
+    let fault = faults.pick(state.draw());
+    if fault != Fault::None {
+        lock(&state.log).faults_injected += 1;
+    }
+    match fault {
+        Fault::Throttle => return throttled(&state, Duration::from_secs(faults.throttle_retry_after_secs.max(1))),
+        Fault::ServerError => return api_error(&state, StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", ""),
+        Fault::Malformed => {
+            return ([(header::CONTENT_TYPE, ODATA_CONTENT_TYPE)], "{\"@odata.context\":\"x\",\"value\":[{\"id\":\"da1\",,}]}").into_response()
+        }
+        Fault::Truncated | Fault::None => {}
+    }
+    let indexes: &[usize] = match collection {
+        Collection::Users => state.universe.alerts_of_user(&id),
+        Collection::Files => {
+            if id.len() != 40 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+                return api_error(&state, StatusCode::BAD_REQUEST, "InvalidHashValue", &format!("Hash value {id} is invalid. Only SHA-1 is supported."));
+            }
+            state.universe.alerts_of_file(&id)
+        }
+    };
+    let now = state.virtual_now_secs();
+    let value: Vec<Value> = indexes.iter().filter_map(|&i| state.universe.render(i, now)).collect();
+    let body = match serde_json::to_vec(&json!({"@odata.context": ODATA_CONTEXT, "value": value})) {
+        Ok(body) => body,
+        Err(err) => return api_error(&state, StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", &err.to_string()),
+    };
+    if fault == Fault::Truncated {
+        return truncated(body);
+    }
+    let mut response = Response::new(Body::from(body));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ODATA_CONTENT_TYPE));
+    headers.insert("OData-Version", HeaderValue::from_static("4.0"));
+    response
+}
+
+/// Sends half the body, then breaks the connection: what a reset mid-response looks like.
+fn truncated(body: Vec<u8>) -> Response {
+    let half = Bytes::from(body[..body.len() / 2].to_vec());
+    let chunks: Vec<Result<Bytes, std::io::Error>> = vec![Ok(half), Err(std::io::Error::other("emulated connection reset"))];
+    let mut response = Response::new(Body::from_stream(futures_util::stream::iter(chunks)));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ODATA_CONTENT_TYPE));
+    response
+}
+
+async fn stats(State(state): State<Arc<SimState>>) -> Json<SimStats> {
+    Json(lock(&state.log).stats(&state.config.limits))
+}
+
+#[derive(serde::Deserialize)]
+struct AdvanceQuery {
+    seconds: f64,
+}
+
+async fn advance(State(state): State<Arc<SimState>>, Query(query): Query<AdvanceQuery>) -> Json<Value> {
+    lock(&state.clock).offset_secs += query.seconds.max(0.0);
+    Json(json!({"virtual_now_secs": state.virtual_now_secs()}))
+}
+
+async fn set_faults(State(state): State<Arc<SimState>>, Json(faults): Json<Faults>) -> StatusCode {
+    *lock(&state.faults) = faults;
+    StatusCode::NO_CONTENT
+}

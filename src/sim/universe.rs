@@ -1,0 +1,318 @@
+//! The emulator's deterministic alert universe. From a seed it builds users `user1..userN`, files
+//! with stable 40-hex hashes, and alerts tied to a user, a file or both. Alerts appear over
+//! (virtual) time and some change status later, so new and changed alerts can be tested.
+//! Rendering mixes the quirks the reference lists: 0–7 fractional digits, nulls, empty arrays,
+//! the undocumented `loggedOnUsers`/`domains`, and a field this version does not know.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
+use serde_json::{json, Value};
+
+/// Virtual time zero of every universe: alert timestamps are offsets from here.
+pub fn epoch() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).single().unwrap_or_default()
+}
+
+#[derive(Debug, Clone)]
+pub struct UniverseSpec {
+    pub seed: u64,
+    pub users: usize,
+    pub files: usize,
+    /// Largest number of alerts tied to one user (each user gets 0..=max).
+    pub max_alerts_per_user: u32,
+    /// Share of alerts that appear after time zero, spread over `horizon_secs`.
+    pub late_share: f64,
+    /// Share of alerts that change status some time after they appear.
+    pub change_share: f64,
+    pub horizon_secs: u64,
+}
+
+impl Default for UniverseSpec {
+    fn default() -> Self {
+        UniverseSpec {
+            seed: 1,
+            users: 200,
+            files: 200,
+            max_alerts_per_user: 4,
+            late_share: 0.3,
+            change_share: 0.3,
+            horizon_secs: 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SimAlert {
+    pub index: usize,
+    pub id: String,
+    pub user: Option<usize>,
+    pub file: Option<usize>,
+    /// Virtual seconds after the epoch when the alert becomes visible.
+    pub appear_at: u64,
+    /// Virtual seconds after the epoch when it moves to InProgress (or Resolved).
+    pub change_at: Option<u64>,
+    pub severity: &'static str,
+    pub category: &'static str,
+}
+
+pub struct Universe {
+    pub spec: UniverseSpec,
+    pub alerts: Vec<SimAlert>,
+    by_user: HashMap<usize, Vec<usize>>,
+    by_file: HashMap<usize, Vec<usize>>,
+    file_index: HashMap<String, usize>,
+}
+
+/// splitmix64: small, fast, and the same on every machine.
+pub fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = mix(self.0);
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next() % n
+        }
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+}
+
+const SEVERITIES: [&str; 5] = ["UnSpecified", "Informational", "Low", "Medium", "High"];
+const CATEGORIES: [&str; 6] = ["Execution", "CredentialAccess", "Malware", "DefenseEvasion", "SuspiciousActivity", "Exploit"];
+
+impl Universe {
+    pub fn new(spec: UniverseSpec) -> Universe {
+        let mut rng = Rng(spec.seed);
+        let mut alerts = Vec::new();
+        let mut add = |rng: &mut Rng, user: Option<usize>, file: Option<usize>| {
+            let index = alerts.len();
+            let late = rng.chance(spec.late_share);
+            let appear_at = if late { 1 + rng.below(spec.horizon_secs.max(1)) } else { 0 };
+            let change_at = rng
+                .chance(spec.change_share)
+                .then(|| appear_at + 60 + rng.below(spec.horizon_secs.max(1)));
+            alerts.push(SimAlert {
+                index,
+                id: alert_id(spec.seed, index),
+                user,
+                file,
+                appear_at,
+                change_at,
+                severity: SEVERITIES[rng.below(5) as usize],
+                category: CATEGORIES[rng.below(6) as usize],
+            });
+        };
+        for user in 1..=spec.users {
+            for _ in 0..rng.below(u64::from(spec.max_alerts_per_user) + 1) {
+                let file = (spec.files > 0 && rng.chance(0.4)).then(|| 1 + rng.below(spec.files as u64) as usize);
+                add(&mut rng, Some(user), file);
+            }
+        }
+        for file in 1..=spec.files {
+            for _ in 0..rng.below(3) {
+                add(&mut rng, None, Some(file));
+            }
+        }
+        let mut by_user: HashMap<usize, Vec<usize>> = HashMap::new();
+        let mut by_file: HashMap<usize, Vec<usize>> = HashMap::new();
+        for alert in &alerts {
+            if let Some(user) = alert.user {
+                by_user.entry(user).or_default().push(alert.index);
+            }
+            if let Some(file) = alert.file {
+                by_file.entry(file).or_default().push(alert.index);
+            }
+        }
+        let file_index = (1..=spec.files).map(|i| (file_sha1(spec.seed, i), i)).collect();
+        Universe { spec, alerts, by_user, by_file, file_index }
+    }
+
+    pub fn user_name(index: usize) -> String {
+        format!("user{index}")
+    }
+
+    pub fn file_hash(&self, index: usize) -> String {
+        file_sha1(self.spec.seed, index)
+    }
+
+    /// Alert indexes tied to a user name (`user7`, any case), or none for names outside the universe.
+    pub fn alerts_of_user(&self, name: &str) -> &[usize] {
+        let index = name
+            .to_ascii_lowercase()
+            .strip_prefix("user")
+            .and_then(|n| n.parse::<usize>().ok());
+        index.and_then(|i| self.by_user.get(&i)).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    pub fn alerts_of_file(&self, sha1: &str) -> &[usize] {
+        self.file_index
+            .get(&sha1.to_ascii_lowercase())
+            .and_then(|i| self.by_file.get(i))
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// The alert as the API would render it at virtual time `now_secs`, or None before it appears.
+    pub fn render(&self, index: usize, now_secs: u64) -> Option<Value> {
+        let alert = self.alerts.get(index)?;
+        if alert.appear_at > now_secs {
+            return None;
+        }
+        let seed = self.spec.seed;
+        let r = mix(seed ^ (index as u64).wrapping_mul(0x5851_f42d_4c95_7f2d));
+        let at = |secs: u64, extra_ms: u64| stamp(secs, extra_ms, (r % 8) as usize);
+        let created = alert.appear_at;
+        let changed = alert.change_at.filter(|&c| c <= now_secs);
+        let resolved = changed.is_some() && r % 3 == 0;
+        let status = match (changed, resolved) {
+            (None, _) => "New",
+            (Some(_), false) => "InProgress",
+            (Some(_), true) => "Resolved",
+        };
+        let user = alert.user.map(Universe::user_name);
+        let hash = alert.file.map(|f| self.file_hash(f));
+        let mut evidence = Vec::new();
+        if let Some(user) = &user {
+            evidence.push(evidence_item("User", json!({
+                "accountName": user, "domainName": "CONTOSO",
+                "userSid": format!("S-1-5-21-1004336348-1177238915-682003330-{}", 1000 + alert.user.unwrap_or(0)),
+                "userPrincipalName": format!("{user}@contoso.com"),
+            }), &at(created, 310)));
+        }
+        if let Some(hash) = &hash {
+            evidence.push(evidence_item("File", json!({
+                "sha1": hash,
+                "fileName": format!("tool{}.exe", alert.file.unwrap_or(0)),
+                "filePath": "C:\\Users\\Public\\Downloads",
+                "detectionStatus": if r % 2 == 0 { Value::from("Detected") } else { Value::from("Prevented") },
+            }), &at(created, 420)));
+        }
+        if r % 5 == 0 {
+            evidence.push(evidence_item("Ip", json!({ "ipAddress": format!("203.0.113.{}", r % 250) }), &at(created, 500)));
+        }
+        let host = format!("ws-{:04}.corp.contoso.com", r % 5000);
+        let mut value = json!({
+            "id": alert.id,
+            "incidentId": if r % 7 == 0 { Value::Null } else { Value::from(20_000 + index as i64) },
+            "investigationId": if changed.is_some() { Value::from(4_000 + index as i64) } else { Value::Null },
+            "assignedTo": if changed.is_some() { Value::from("secops1@contoso.com") } else { Value::Null },
+            "severity": alert.severity,
+            "status": status,
+            "classification": if resolved { Value::from("TruePositive") } else { Value::Null },
+            "determination": if resolved { Value::from("Malware") } else { Value::Null },
+            "investigationState": if changed.is_some() { "Running" } else { "PendingApproval" },
+            "detectionSource": if hash.is_some() { "WindowsDefenderAv" } else { "WindowsDefenderAtp" },
+            "detectorId": format!("{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", r as u32, (r >> 32) as u16, (r >> 48) & 0xfff, (r >> 20) & 0xfff, (r >> 8) & 0xffff_ffff_ffff),
+            "category": alert.category,
+            "threatFamilyName": if alert.category == "Malware" { Value::from("Fakeloader") } else { Value::Null },
+            "title": format!("Emulated {} activity #{index}", alert.category),
+            "description": format!("An emulated alert from the mde-watch simulator.\nIndex {index}, seed {seed}."),
+            "alertCreationTime": at(created, 137),
+            "firstEventTime": at(created.saturating_sub(60), 0),
+            "lastEventTime": at(created.saturating_sub(30), 0),
+            "lastUpdateTime": at(changed.unwrap_or(created), 999),
+            "resolvedTime": if resolved { Value::from(at(changed.unwrap_or(created), 500)) } else { Value::Null },
+            "machineId": format!("{:016x}{:016x}{:08x}", mix(r), mix(r + 1), mix(r + 2) as u32),
+            "computerDnsName": host,
+            "rbacGroupName": if r % 4 == 0 { Value::Null } else { Value::from("Workstations-EU") },
+            "aadTenantId": "190241b8-187f-4db3-8148-d73536294b3a",
+            "threatName": Value::Null,
+            "mitreTechniques": if r % 3 == 0 { json!([]) } else { json!(["T1059", "T1059.001"]) },
+            "relatedUser": match &user { Some(u) => json!({"userName": u, "domainName": "CONTOSO"}), None => Value::Null },
+            "loggedOnUsers": match &user { Some(u) if r % 2 == 0 => json!([{"accountName": u, "domainName": "CONTOSO"}]), _ => json!([]) },
+            "comments": [],
+            "evidence": evidence,
+            "domains": [],
+        });
+        if r % 10 == 0 {
+            // A field the API might add tomorrow: mde-watch must carry it through untouched.
+            value["alertPolicyId"] = Value::from(format!("policy-{}", r % 97));
+        }
+        Some(value)
+    }
+}
+
+fn evidence_item(entity_type: &str, fields: Value, created: &str) -> Value {
+    let mut item = json!({
+        "entityType": entity_type, "evidenceCreationTime": created,
+        "sha1": null, "sha256": null, "fileName": null, "filePath": null, "processId": null,
+        "processCommandLine": null, "processCreationTime": null, "parentProcessId": null,
+        "parentProcessCreationTime": null, "parentProcessFileName": null, "parentProcessFilePath": null,
+        "ipAddress": null, "url": null, "registryKey": null, "registryHive": null,
+        "registryValueType": null, "registryValue": null, "accountName": null, "domainName": null,
+        "userSid": null, "aadUserId": null, "userPrincipalName": null, "detectionStatus": null,
+    });
+    if let (Value::Object(item), Value::Object(fields)) = (&mut item, fields) {
+        item.extend(fields);
+    }
+    item
+}
+
+/// A timestamp `secs` after the epoch with `digits` fractional digits (0 to 7, as the API sends).
+fn stamp(secs: u64, extra_ms: u64, digits: usize) -> String {
+    let time = epoch() + ChronoDuration::seconds(secs as i64) + ChronoDuration::milliseconds(extra_ms as i64);
+    let base = time.format("%Y-%m-%dT%H:%M:%S").to_string();
+    if digits == 0 {
+        return format!("{base}Z");
+    }
+    let fraction = format!("{:07}", time.timestamp_subsec_micros() * 10 + 3);
+    format!("{base}.{}Z", &fraction[..digits.min(7)])
+}
+
+fn alert_id(seed: u64, index: usize) -> String {
+    let a = 638_990_000_000_000_000u64 + (index as u64) * 7919;
+    let b = mix(seed.wrapping_add(index as u64)) as i32;
+    format!("da{a}_{b}")
+}
+
+fn file_sha1(seed: u64, index: usize) -> String {
+    let base = seed.wrapping_mul(1_000_003).wrapping_add(index as u64);
+    let words = [mix(base), mix(base ^ 0xa5a5), mix(base ^ 0x5a5a)];
+    let hex = format!("{:016x}{:016x}{:016x}", words[0], words[1], words[2]);
+    hex[..40].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_universe() {
+        let a = Universe::new(UniverseSpec::default());
+        let b = Universe::new(UniverseSpec::default());
+        assert_eq!(a.alerts.len(), b.alerts.len());
+        assert_eq!(a.render(3, 10_000), b.render(3, 10_000));
+        assert_eq!(a.file_hash(1).len(), 40);
+    }
+
+    #[test]
+    fn some_alerts_link_a_user_and_a_file() {
+        let universe = Universe::new(UniverseSpec::default());
+        assert!(universe.alerts.iter().any(|a| a.user.is_some() && a.file.is_some()));
+        let alert = universe.alerts.iter().find(|a| a.appear_at > 0).unwrap();
+        assert!(universe.render(alert.index, 0).is_none());
+        assert!(universe.render(alert.index, alert.appear_at).is_some());
+    }
+
+    #[test]
+    fn stamps_have_every_fraction_length() {
+        assert_eq!(stamp(0, 0, 0), "2026-11-01T00:00:00Z");
+        assert_eq!(stamp(0, 137, 7), "2026-11-01T00:00:00.1370003Z");
+        assert_eq!(stamp(0, 137, 2), "2026-11-01T00:00:00.13Z");
+        assert!(crate::defender::time::parse(&stamp(5, 1, 4)).is_some());
+    }
+}

@@ -1,0 +1,53 @@
+//! Where events go. A [`Sink`] makes a batch durable and only then returns: that return is the
+//! acknowledgement the pipeline waits for before committing the alerts to the store. Adding a sink
+//! (Kafka, syslog) means adding a file here and a line in [`build`]; the pipeline does not change.
+
+mod file;
+mod stdout;
+
+pub use file::FileSink;
+pub use stdout::StdoutSink;
+
+use crate::config::{SinkConfig, SinkKind};
+use crate::normalize::{Format, Severity};
+
+/// One encoded event and what a sink may need to route or label it.
+#[derive(Debug, Clone)]
+pub struct OutEvent {
+    pub alert_id: String,
+    pub payload: Vec<u8>,
+    pub severity: Severity,
+    /// "user", "file" or "user,file": the kinds of watchlist match.
+    pub match_kinds: &'static str,
+    /// Alert creation (or update) time, milliseconds since the epoch.
+    pub time_ms: Option<i64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("sink '{sink}': {reason}")]
+    Io { sink: String, reason: String },
+}
+
+#[async_trait::async_trait]
+pub trait Sink: Send {
+    fn name(&self) -> &str;
+    fn format(&self) -> Format;
+    /// Makes `events` durable. Returning Ok is the acknowledgement.
+    async fn send(&mut self, events: &[OutEvent]) -> Result<(), SinkError>;
+    /// Pushes out anything buffered (at shutdown).
+    async fn flush(&mut self) -> Result<(), SinkError>;
+}
+
+/// Builds every configured sink.
+pub fn build(configs: &[SinkConfig]) -> Result<Vec<Box<dyn Sink>>, SinkError> {
+    configs
+        .iter()
+        .map(|config| -> Result<Box<dyn Sink>, SinkError> {
+            Ok(match &config.kind {
+                SinkKind::File(file) => Box::new(FileSink::open(&config.name, config.format, file)?),
+                SinkKind::Stdout => Box::new(StdoutSink::new(&config.name, config.format)),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,107 @@
+//! What to watch: user account names and SHA-1 file hashes, from the config inline and from list
+//! files. `UserId` and `Sha1` can only hold values the Defender API accepts, so everything past this
+//! module can trust them. Every rejection names the value and where it came from.
+
+mod ids;
+mod load;
+
+pub use ids::{parse_sha1, parse_user, Sha1, UserId, UserNote};
+pub use load::{load, ListSources, LoadReport};
+
+use std::fmt;
+
+/// Where a watchlist value was written: a config key or a list file line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    ConfigKey { key: String },
+    FileLine { path: String, line: usize },
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::ConfigKey { key } => write!(f, "config key {key}"),
+            Origin::FileLine { path, line } => write!(f, "{path} line {line}"),
+        }
+    }
+}
+
+/// Which endpoint an entry is polled through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EntryKind {
+    User,
+    File,
+}
+
+impl EntryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::User => "user",
+            EntryKind::File => "file",
+        }
+    }
+}
+
+/// One thing to poll: the normalized value, and the spelling the operator wrote when it differed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub kind: EntryKind,
+    /// The id sent to the API: a bare account name, or a lower-case SHA-1.
+    pub value: String,
+    /// What the operator wrote, when normalization changed it (`CONTOSO\user1`, an upper-case hash).
+    pub original: Option<String>,
+    pub origin: Origin,
+}
+
+impl Entry {
+    /// Stable key for the store's `entities` tree and for match lookups.
+    pub fn key(&self) -> String {
+        entry_key(self.kind, &self.value)
+    }
+}
+
+/// Key of an entry: `u:<lower-case user>` or `f:<sha1>`. User names compare case-insensitively in
+/// Active Directory, so they are folded here.
+pub fn entry_key(kind: EntryKind, value: &str) -> String {
+    match kind {
+        EntryKind::User => format!("u:{}", value.to_lowercase()),
+        EntryKind::File => format!("f:{}", value.to_ascii_lowercase()),
+    }
+}
+
+/// A validated watchlist: users first, then files, each in the order written, without duplicates.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Watchlist {
+    pub entries: Vec<Entry>,
+}
+
+impl Watchlist {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn users(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter().filter(|e| e.kind == EntryKind::User)
+    }
+
+    pub fn files(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter().filter(|e| e.kind == EntryKind::File)
+    }
+}
+
+/// A value that cannot be watched, with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WatchlistError {
+    #[error("{origin}: {reason}")]
+    BadValue { origin: Origin, reason: String },
+    #[error("cannot read watchlist file {path} ({key}): {reason}")]
+    Unreadable {
+        path: String,
+        key: String,
+        reason: String,
+    },
+}
