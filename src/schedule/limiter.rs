@@ -69,7 +69,7 @@ impl Limiter {
     pub fn new(windows: &[Window]) -> Limiter {
         let margin = windows
             .iter()
-            .map(|w| (w.per / 50).min(Duration::from_secs(1)))
+            .map(|w| (w.per / 50).clamp(Duration::from_millis(100), Duration::from_secs(1)).min(w.per / 4))
             .max()
             .unwrap_or_default();
         // Even spacing at the pace of the tightest window: no bursts, and a full window's

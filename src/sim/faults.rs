@@ -22,6 +22,8 @@ pub struct Faults {
     pub latency_ms: u64,
     /// Tokens stop working this long after issue, whatever `expires_in` said.
     pub token_dies_after_ms: Option<u64>,
+    /// Answer every alert call 403, as for an app registration without Alert.Read.All.
+    pub forbidden: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -326,6 +326,9 @@ async fn alerts(state: Arc<SimState>, collection: Collection, id: String, header
         lock(&state.log).served_401 += 1;
         return api_error(&state, StatusCode::UNAUTHORIZED, "Unauthorized", "The authorization header is missing, invalid or expired.");
     }
+    if faults.forbidden {
+        return api_error(&state, StatusCode::FORBIDDEN, "Forbidden", "The application does not have any of the required application permissions (Alert.ReadWrite.All, Alert.Read.All) to access the resource.");
+    }
     if let Err(wait) = state.admit(arrived) {
         return throttled(&state, wait);
     }

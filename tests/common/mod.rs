@@ -1,0 +1,158 @@
+//! Helpers the integration tests share: an emulator on a free loopback port, configs pointing at
+//! it with compressed limits, and the mde-watch binary.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use mde_watch::schedule::limiter::Window;
+use mde_watch::sim::{self, SimConfig, SimHandle, UniverseSpec};
+
+/// Limits compressed in time: the limiter and the emulator run the same logic as with 100/60 s
+/// and 1500/3600 s, fast enough for a test.
+pub fn fast_limits() -> Vec<Window> {
+    vec![
+        Window { calls: 50, per: Duration::from_secs(2) },
+        Window { calls: 600, per: Duration::from_secs(30) },
+    ]
+}
+
+pub fn limits_toml(limits: &[Window]) -> String {
+    limits
+        .iter()
+        .map(|w| format!("[[limits.window]]\ncalls = {}\nper = \"{}ms\"\n", w.calls, w.per.as_millis()))
+        .collect()
+}
+
+pub async fn start_sim(universe: UniverseSpec, limits: Vec<Window>) -> SimHandle {
+    sim::start(SimConfig { universe, limits, ..SimConfig::default() })
+        .await
+        .expect("emulator starts on a free loopback port")
+}
+
+pub struct Watch {
+    pub users: Vec<String>,
+    pub files: Vec<String>,
+}
+
+impl Watch {
+    pub fn first(sim: &SimHandle, users: usize, files: usize) -> Watch {
+        Watch {
+            users: (1..=users).map(|i| format!("user{i}")).collect(),
+            files: (1..=files).map(|i| sim.universe().file_hash(i)).collect(),
+        }
+    }
+}
+
+/// Writes the secret and a config for `sim` into `dir`; `extra` is appended verbatim.
+pub fn write_config(dir: &Path, sim: &SimHandle, watch: &Watch, extra: &str) -> PathBuf {
+    std::fs::write(dir.join("secret"), sim::SIM_CLIENT_SECRET).unwrap();
+    let quoted = |list: &[String]| list.iter().map(|v| format!("\"{v}\"")).collect::<Vec<_>>().join(", ");
+    let text = format!(
+        r#"[api]
+tenant_id = "{tenant}"
+client_id = "{client}"
+client_secret_file = "secret"
+base_url = "{url}"
+login_url = "{url}"
+timeout = "5s"
+backoff_base = "20ms"
+backoff_max = "300ms"
+max_retries = 12
+
+{limits}
+[watchlist]
+users = [{users}]
+files = [{files}]
+
+[store]
+path = "store"
+
+[[sinks]]
+type = "file"
+path = "alerts.ndjson"
+format = "ecs"
+
+[collector]
+name = "test-collector"
+{extra}
+"#,
+        tenant = sim::SIM_TENANT,
+        client = sim::SIM_CLIENT_ID,
+        url = sim.base_url(),
+        limits = limits_toml(&sim.config().limits),
+        users = quoted(&watch.users),
+        files = quoted(&watch.files),
+    );
+    let path = dir.join("mde-watch.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_mde-watch")
+}
+
+/// Runs the binary to completion off the async runtime (the emulator keeps serving meanwhile).
+pub async fn run(args: &[&str], config: &Path) -> Output {
+    let mut command = tokio::process::Command::new(binary());
+    command.args(args).arg("--config").arg(config).env("RUST_LOG", "warn").kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(180), command.output())
+        .await
+        .expect("mde-watch finishes within 3 minutes")
+        .expect("mde-watch runs");
+    assert!(
+        !String::from_utf8_lossy(&output.stderr).contains("panicked"),
+        "mde-watch panicked: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+pub fn show(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Every event in an NDJSON file, parsed.
+pub fn events(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}")))
+        .collect()
+}
+
+/// Event id → how many times it was written.
+pub fn id_counts(events: &[serde_json::Value]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for event in events {
+        let id = event["event"]["id"].as_str().expect("event.id").to_string();
+        *counts.entry(id).or_insert(0) += 1;
+    }
+    counts
+}
+
+pub fn ids(events: &[serde_json::Value]) -> BTreeSet<String> {
+    id_counts(events).into_keys().collect()
+}
+
+/// Asserts the emulator never saw more calls in a window than the window allows.
+pub fn assert_within_limits(sim: &SimHandle) {
+    let stats = sim.stats();
+    for window in &stats.windows {
+        assert!(
+            window.most_seen <= window.calls as usize,
+            "{} calls arrived within {} ms; the limit is {}: {stats:?}",
+            window.most_seen,
+            window.per_ms,
+            window.calls
+        );
+    }
+}
