@@ -140,7 +140,9 @@ impl Config {
             source_name: shown.clone(),
             problems: vec![format!("cannot read the config file {shown}: {err}")],
         })?;
-        let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        // Relative paths in the file are relative to the file, wherever mde-watch was started.
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let base_dir = absolute.parent().map(Path::to_path_buf).unwrap_or_default();
         Config::from_toml(&text, &shown, &base_dir, true)
     }
 

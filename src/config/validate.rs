@@ -44,7 +44,14 @@ pub(super) fn from_toml(
 /// Rewrites serde's "unknown field" into a sentence that names the key and where it was written.
 fn describe_parse_error(message: &str, source_name: &str) -> String {
     let Some(rest) = message.strip_prefix("unknown field `") else {
-        return format!("{message} (in {source_name})");
+        // config's own form is "<what> for key `sinks[0]type`": lead with the key instead.
+        return match message.rsplit_once(" for key `") {
+            Some((what, key)) => {
+                let key = key.trim_end_matches('`').replace("]", "].").replace("..", ".");
+                format!("{}: {what} (in {source_name})", key.trim_end_matches('.'))
+            }
+            None => format!("{message} (in {source_name})"),
+        };
     };
     let field = rest.split('`').next().unwrap_or(rest);
     let section = message

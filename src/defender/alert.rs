@@ -132,6 +132,9 @@ pub struct Evidence {
     pub domain_name: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub user_principal_name: Option<String>,
+    /// Every other evidence field (creation time, SIDs, registry, parent process…), as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl Evidence {
