@@ -69,6 +69,7 @@ pub struct Service {
     config: Config,
     store: Arc<Store>,
     client: Arc<DefenderClient>,
+    gate: Arc<RateGate>,
     pipeline: Pipeline,
     plan: Plan,
     counters: Arc<Counters>,
@@ -89,7 +90,8 @@ impl Service {
         let counters = Arc::new(Counters::default());
         let store = Arc::new(Store::open(&config.store)?);
         let gate = Arc::new(RateGate::new(&config.limits));
-        let client = Arc::new(DefenderClient::new(&config.api, gate, stop.clone(), counters.clone())?);
+        gate.restore(&store.recent_calls()?);
+        let client = Arc::new(DefenderClient::new(&config.api, gate.clone(), stop.clone(), counters.clone())?);
         let sinks = sinks::build(&config.sinks)?;
         let pipeline = Pipeline::new(
             store.clone(),
@@ -102,7 +104,7 @@ impl Service {
             stop.clone(),
         );
         let plan = plan_for(&config);
-        Ok(Service { config, store, client, pipeline, plan, counters, stop })
+        Ok(Service { config, store, client, gate, pipeline, plan, counters, stop })
     }
 
     pub fn plan(&self) -> &Plan {
@@ -185,8 +187,12 @@ impl Service {
             report
         };
         let pipeline = &mut self.pipeline;
+        let (gate, store) = (self.gate.clone(), self.store.clone());
         let publisher = async move {
             while let Some(batch) = receiver.recv().await {
+                // Saved before the commit so the commit's flush carries it: a restart sees
+                // the calls this process made and keeps within the same windows.
+                store.save_recent_calls(&gate.recent_calls_wall_ms())?;
                 pipeline.process(batch).await?;
             }
             Ok::<(), PipelineError>(())

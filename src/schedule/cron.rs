@@ -26,7 +26,14 @@ pub fn parse(expression: &str) -> Result<Cron, String> {
 /// The shortest gap between consecutive firings over the next `samples` firings after `from`:
 /// the cadence the operator asked for, at its tightest.
 pub fn shortest_interval(cron: &Cron, from: DateTime<Utc>, samples: usize) -> Option<Duration> {
-    let times: Vec<DateTime<Utc>> = cron.iter_after(from).take(samples + 1).collect();
+    // Stepped by hand: croner 3's iterator adds a second before its exclusive search and so
+    // skips every other firing of a per-second schedule.
+    let mut times = Vec::with_capacity(samples + 1);
+    let mut at = from;
+    for _ in 0..=samples {
+        at = cron.find_next_occurrence(&at, false).ok()?;
+        times.push(at);
+    }
     times
         .windows(2)
         .filter_map(|pair| (pair[1] - pair[0]).to_std().ok())
@@ -43,6 +50,13 @@ mod tests {
         let cron = parse(DEFAULT_CRON).unwrap();
         let from = Utc.with_ymd_and_hms(2026, 11, 23, 10, 2, 0).unwrap();
         assert_eq!(shortest_interval(&cron, from, 20), Some(Duration::from_secs(300)));
+    }
+
+    #[test]
+    fn every_second_is_one_second() {
+        let cron = parse("* * * * * *").unwrap();
+        let from = Utc.with_ymd_and_hms(2026, 11, 23, 10, 2, 0).unwrap();
+        assert_eq!(shortest_interval(&cron, from, 10), Some(Duration::from_secs(1)));
     }
 
     #[test]

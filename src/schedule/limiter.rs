@@ -146,6 +146,16 @@ impl Limiter {
     pub fn paused_until(&self) -> Duration {
         self.paused_until
     }
+
+    /// The calls still inside some window, oldest first.
+    pub fn recent_calls(&self) -> impl Iterator<Item = Duration> + '_ {
+        self.calls.iter().copied()
+    }
+
+    /// The longest window plus its margin: how far back history matters.
+    pub fn memory(&self) -> Duration {
+        self.windows.iter().map(|w| w.per + self.margin).max().unwrap_or_default()
+    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 const SCHEMA_KEY: &[u8] = b"schema_version";
 const CURSOR_KEY: &[u8] = b"cursor";
 const LAST_PRUNE_KEY: &[u8] = b"last_prune";
+const RECENT_CALLS_KEY: &[u8] = b"recent_calls";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -189,6 +190,22 @@ impl Store {
         self.meta.insert(LAST_PRUNE_KEY, &(now as u64).to_be_bytes()).map_err(|e| self.io(e))?;
         self.flush()?;
         Ok(removed)
+    }
+
+    /// Saves the wall-clock times of recent API calls (flushed with the next commit).
+    pub fn save_recent_calls(&self, calls_wall_ms: &[i64]) -> Result<(), StoreError> {
+        let bytes: Vec<u8> = calls_wall_ms.iter().flat_map(|t| t.to_be_bytes()).collect();
+        self.meta.insert(RECENT_CALLS_KEY, bytes).map_err(|e| self.io(e))?;
+        Ok(())
+    }
+
+    pub fn recent_calls(&self) -> Result<Vec<i64>, StoreError> {
+        let bytes = self.meta.get(RECENT_CALLS_KEY).map_err(|e| self.io(e))?.unwrap_or_default();
+        Ok(bytes
+            .chunks_exact(8)
+            .filter_map(|chunk| <[u8; 8]>::try_from(chunk).ok())
+            .map(i64::from_be_bytes)
+            .collect())
     }
 
     pub fn last_prune(&self) -> Result<Option<i64>, StoreError> {
