@@ -16,7 +16,11 @@ use mde_watch::sim::{self, Faults, SimConfig, UniverseSpec};
 use mde_watch::store::Store;
 
 #[derive(Parser)]
-#[command(name = "mde-watch", version, about = "Ships Microsoft Defender for Endpoint alerts about watched users and files to your SIEM")]
+#[command(
+    name = "mde-watch",
+    version,
+    about = "Ships Microsoft Defender for Endpoint alerts about watched users and files to your SIEM"
+)]
 struct Cli {
     /// The configuration file.
     #[arg(long, global = true, env = "MDE_WATCH_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
@@ -88,8 +92,14 @@ enum StateAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_level.as_deref(), matches!(cli.command, Command::Demo { .. }));
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    init_logging(
+        cli.log_level.as_deref(),
+        matches!(cli.command, Command::Demo { .. }),
+    );
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
@@ -109,7 +119,10 @@ fn init_logging(level: Option<&str>, quiet: bool) {
     let default = level.unwrap_or(if quiet { "warn" } else { "info" });
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -132,26 +145,45 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let (trigger, stop) = shutdown::channel();
             shutdown::on_signals(trigger).context("cannot install signal handlers")?;
             let mut service = Service::build(config, stop)?;
+            let started = std::time::Instant::now();
             let report = service.sweep(Scope::Full).await;
+            let elapsed = started.elapsed();
             let totals = service.close().await?;
             let report = report?;
             println!(
-                "once: {} entries, {} polled, {} failed, {} calls, {} alerts written, {} duplicates suppressed",
-                report.entries, totals.entries_polled, report.failed.len(), totals.calls, totals.alerts_published, totals.duplicates_suppressed
+                "once: {} entries, {} polled, {} failed, {} calls, {} alerts written, {} duplicates suppressed, sweep took {:.3} s",
+                report.entries,
+                totals.entries_polled,
+                report.failed.len(),
+                totals.calls,
+                totals.alerts_published,
+                totals.duplicates_suppressed,
+                elapsed.as_secs_f64()
             );
             for (entry, reason) in &report.failed {
                 eprintln!("error: {entry}: {reason}");
             }
-            Ok(if report.failed.is_empty() && !report.cancelled { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if report.failed.is_empty() && !report.cancelled {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Demo { dir, keep_state } => {
             let (trigger, stop) = shutdown::channel();
             shutdown::on_signals(trigger).context("cannot install signal handlers")?;
-            demo(&DemoOptions { dir, keep_state }, stop, &mut std::io::stdout()).await?;
+            demo(
+                &DemoOptions { dir, keep_state },
+                stop,
+                &mut std::io::stdout(),
+            )
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Sim(args) => run_sim(args).await,
-        Command::State { action: StateAction::Stats } => {
+        Command::State {
+            action: StateAction::Stats,
+        } => {
             let config = load(&cli.config)?;
             let store = Store::open(&config.store)?;
             println!("{}", serde_json::to_string_pretty(&store.stats()?)?);
@@ -176,18 +208,40 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<ExitCode> {
     let config = SimConfig {
         listen: args.listen,
         limits: vec![
-            Window { calls: args.per_minute, per: std::time::Duration::from_secs(60) },
-            Window { calls: args.per_hour, per: std::time::Duration::from_secs(3600) },
+            Window {
+                calls: args.per_minute,
+                per: std::time::Duration::from_secs(60),
+            },
+            Window {
+                calls: args.per_hour,
+                per: std::time::Duration::from_secs(3600),
+            },
         ],
-        universe: UniverseSpec { seed: args.seed, users: args.users, files: args.files, ..UniverseSpec::default() },
+        universe: UniverseSpec {
+            seed: args.seed,
+            users: args.users,
+            files: args.files,
+            ..UniverseSpec::default()
+        },
         faults,
         speed: args.speed,
         ..SimConfig::default()
     };
-    let handle = sim::start(config).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let handle = sim::start(config)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
     println!("emulator listening on {}", handle.base_url());
-    println!("  tenant {}  client {}  secret {}", sim::SIM_TENANT, sim::SIM_CLIENT_ID, sim::SIM_CLIENT_SECRET);
-    println!("  users user1..user{}; first file hash {}", args.users, handle.universe().file_hash(1));
+    println!(
+        "  tenant {}  client {}  secret {}",
+        sim::SIM_TENANT,
+        sim::SIM_CLIENT_ID,
+        sim::SIM_CLIENT_SECRET
+    );
+    println!(
+        "  users user1..user{}; first file hash {}",
+        args.users,
+        handle.universe().file_hash(1)
+    );
     println!("  stats: GET {}/sim/stats", handle.base_url());
     let (trigger, mut stop) = shutdown::channel();
     shutdown::on_signals(trigger)?;

@@ -136,21 +136,42 @@ fn good_config_passes_and_prints_the_plan() {
     let output = check(dir.path(), GOOD);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{}", common::show(&output));
-    assert!(stdout.contains("plan: 2 entries (1 users, 1 files)"), "{stdout}");
+    assert!(
+        stdout.contains("plan: 2 entries (1 users, 1 files)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("cron fires every 5m"), "{stdout}");
 }
 
 #[test]
 fn every_bad_input_has_its_own_message() {
     for case in CASES {
-        assert!(GOOD.contains(case.edit.0), "{}: the edit does not apply", case.name);
+        assert!(
+            GOOD.contains(case.edit.0),
+            "{}: the edit does not apply",
+            case.name
+        );
         let dir = tempfile::tempdir().unwrap();
         let output = check(dir.path(), &GOOD.replacen(case.edit.0, case.edit.1, 1));
-        let all = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-        assert_eq!(output.status.success(), case.succeeds, "{}: {}", case.name, common::show(&output));
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            output.status.success(),
+            case.succeeds,
+            "{}: {}",
+            case.name,
+            common::show(&output)
+        );
         assert!(!all.contains("panicked"), "{}: {all}", case.name);
         for expected in case.expect {
-            assert!(all.contains(expected), "{}: expected {expected:?} in:\n{all}", case.name);
+            assert!(
+                all.contains(expected),
+                "{}: expected {expected:?} in:\n{all}",
+                case.name
+            );
         }
     }
 }
@@ -159,23 +180,40 @@ fn every_bad_input_has_its_own_message() {
 fn all_problems_are_listed_one_per_line() {
     let dir = tempfile::tempdir().unwrap();
     let text = GOOD
-        .replace("6532ec91d513acc05f43ee0aa3002599729fd3e1", "d41d8cd98f00b204e9800998ecf8427e")
+        .replace(
+            "6532ec91d513acc05f43ee0aa3002599729fd3e1",
+            "d41d8cd98f00b204e9800998ecf8427e",
+        )
         .replace("[store]", "[schedule]\ncron = \"nope\"\n[store]");
     let output = check(dir.path(), &text);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(!output.status.success());
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("error: ")).count(), 2, "{stdout}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("error: ")).count(),
+        2,
+        "{stdout}"
+    );
 }
 
 #[test]
 fn list_file_errors_name_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("hashes.txt"), "# IR-1234\n470454e35ea71dd971c2b0cbb29e0225cd0526cb\nnot-a-hash\n").unwrap();
-    let text = GOOD.replace("files = [\"6532ec91d513acc05f43ee0aa3002599729fd3e1\"]", "files_file = \"hashes.txt\"");
+    std::fs::write(
+        dir.path().join("hashes.txt"),
+        "# IR-1234\n470454e35ea71dd971c2b0cbb29e0225cd0526cb\nnot-a-hash\n",
+    )
+    .unwrap();
+    let text = GOOD.replace(
+        "files = [\"6532ec91d513acc05f43ee0aa3002599729fd3e1\"]",
+        "files_file = \"hashes.txt\"",
+    );
     let output = check(dir.path(), &text);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(!output.status.success());
-    assert!(stdout.contains("hashes.txt line 3: 'not-a-hash' is not a SHA-1 hash"), "{stdout}");
+    assert!(
+        stdout.contains("hashes.txt line 3: 'not-a-hash' is not a SHA-1 hash"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -192,5 +230,8 @@ fn env_override_sets_a_key() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{}", common::show(&output));
-    assert!(stdout.contains("api: gcc-high cloud, https://api-gov.securitycenter.microsoft.us"), "{stdout}");
+    assert!(
+        stdout.contains("api: gcc-high cloud, https://api-gov.securitycenter.microsoft.us"),
+        "{stdout}"
+    );
 }

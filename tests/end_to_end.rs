@@ -7,7 +7,12 @@ use common::*;
 use mde_watch::sim::{Faults, UniverseSpec};
 
 fn universe() -> UniverseSpec {
-    UniverseSpec { seed: 7, users: 60, files: 60, ..UniverseSpec::default() }
+    UniverseSpec {
+        seed: 7,
+        users: 60,
+        files: 60,
+        ..UniverseSpec::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,22 +27,40 @@ async fn one_sweep_writes_every_alert_once_with_all_its_matches() {
 
     let written = events(&dir.path().join("alerts.ndjson"));
     let expected = sim.expected_ids(&watch.users, &watch.files);
-    assert!(expected.len() > 50, "the universe should give plenty of alerts, got {}", expected.len());
+    assert!(
+        expected.len() > 50,
+        "the universe should give plenty of alerts, got {}",
+        expected.len()
+    );
     assert_eq!(ids(&written), expected);
-    assert!(id_counts(&written).values().all(|&n| n == 1), "an alert was written twice");
+    assert!(
+        id_counts(&written).values().all(|&n| n == 1),
+        "an alert was written twice"
+    );
 
     // Alerts tied to a watched user and a watched file: one event, two matches.
     let universe = sim.universe();
     let both: Vec<_> = universe
         .alerts
         .iter()
-        .filter(|a| a.appear_at == 0 && a.user.is_some_and(|u| u <= 50) && a.file.is_some_and(|f| f <= 50))
+        .filter(|a| {
+            a.appear_at == 0 && a.user.is_some_and(|u| u <= 50) && a.file.is_some_and(|f| f <= 50)
+        })
         .collect();
-    assert!(!both.is_empty(), "seed 7 should tie some alerts to a user and a file");
+    assert!(
+        !both.is_empty(),
+        "seed 7 should tie some alerts to a user and a file"
+    );
     for alert in both {
-        let event = written.iter().find(|e| e["event"]["id"] == alert.id.as_str()).unwrap();
+        let event = written
+            .iter()
+            .find(|e| e["event"]["id"] == alert.id.as_str())
+            .unwrap();
         let matches = event["mde_watch"]["matches"].as_array().unwrap();
-        let kinds: Vec<_> = matches.iter().map(|m| m["kind"].as_str().unwrap()).collect();
+        let kinds: Vec<_> = matches
+            .iter()
+            .map(|m| m["kind"].as_str().unwrap())
+            .collect();
         assert_eq!(kinds, ["user", "file"], "{}: {matches:?}", alert.id);
     }
     assert_eq!(sim.stats().user_calls, 50);
@@ -59,7 +82,11 @@ async fn restart_writes_nothing_again_and_later_alerts_come_next_sweep() {
 
     let again = run(&["once"], &config).await;
     assert!(again.status.success(), "{}", show(&again));
-    assert_eq!(std::fs::read(&output_file).unwrap(), first, "a restart on the same store wrote again");
+    assert_eq!(
+        std::fs::read(&output_file).unwrap(),
+        first,
+        "a restart on the same store wrote again"
+    );
 
     sim.advance(std::time::Duration::from_secs(4 * 3600));
     let later = sim.expected_ids(&watch.users, &watch.files);
@@ -69,8 +96,11 @@ async fn restart_writes_nothing_again_and_later_alerts_come_next_sweep() {
     let third = run(&["once"], &config).await;
     assert!(third.status.success(), "{}", show(&third));
     let all = events(&output_file);
-    let new_lines: std::collections::BTreeSet<_> = ids(&all[first_ids.len()..].to_vec());
-    assert_eq!(new_lines, appeared, "exactly the alerts that appeared are written, once");
+    let new_lines: std::collections::BTreeSet<_> = ids(&all[first_ids.len()..]);
+    assert_eq!(
+        new_lines, appeared,
+        "exactly the alerts that appeared are written, once"
+    );
     assert!(id_counts(&all).values().all(|&n| n == 1));
 }
 
@@ -94,8 +124,14 @@ async fn faults_lose_nothing_and_limits_hold() {
     let written = events(&dir.path().join("alerts.ndjson"));
     assert_eq!(ids(&written), sim.expected_ids(&watch.users, &watch.files));
     let stats = sim.stats();
-    assert!(stats.faults_injected >= 10, "faults were injected: {stats:?}");
-    assert!(stats.user_calls + stats.file_calls > 80, "failed calls were retried: {stats:?}");
+    assert!(
+        stats.faults_injected >= 10,
+        "faults were injected: {stats:?}"
+    );
+    assert!(
+        stats.user_calls + stats.file_calls > 80,
+        "failed calls were retried: {stats:?}"
+    );
     assert_within_limits(&sim);
 }
 
@@ -103,7 +139,10 @@ async fn faults_lose_nothing_and_limits_hold() {
 async fn token_expiring_mid_run_is_renewed_without_failing_the_sweep() {
     let sim = start_sim(universe(), fast_limits()).await;
     // The token claims an hour but dies after 400 ms: the client meets 401s and must renew.
-    sim.set_faults(Faults { token_dies_after_ms: Some(400), ..Faults::default() });
+    sim.set_faults(Faults {
+        token_dies_after_ms: Some(400),
+        ..Faults::default()
+    });
     let watch = Watch::first(&sim, 30, 30);
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &sim, &watch, "");
@@ -112,8 +151,14 @@ async fn token_expiring_mid_run_is_renewed_without_failing_the_sweep() {
     assert!(output.status.success(), "{}", show(&output));
     let stats = sim.stats();
     assert!(stats.served_401 >= 1, "the token never expired: {stats:?}");
-    assert!(stats.token_calls >= 2, "the token was never renewed: {stats:?}");
-    assert_eq!(ids(&events(&dir.path().join("alerts.ndjson"))), sim.expected_ids(&watch.users, &watch.files));
+    assert!(
+        stats.token_calls >= 2,
+        "the token was never renewed: {stats:?}"
+    );
+    assert_eq!(
+        ids(&events(&dir.path().join("alerts.ndjson"))),
+        sim.expected_ids(&watch.users, &watch.files)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,11 +167,17 @@ async fn v1_token_endpoint_with_string_lifetimes_works() {
     let watch = Watch::first(&sim, 3, 3);
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &sim, &watch, "");
-    let text = std::fs::read_to_string(&config).unwrap().replace("timeout = \"5s\"", "timeout = \"5s\"\ntoken_endpoint = \"v1\"");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "timeout = \"5s\"",
+        "timeout = \"5s\"\ntoken_endpoint = \"v1\"",
+    );
     std::fs::write(&config, text).unwrap();
     let output = run(&["once"], &config).await;
     assert!(output.status.success(), "{}", show(&output));
-    assert_eq!(ids(&events(&dir.path().join("alerts.ndjson"))), sim.expected_ids(&watch.users, &watch.files));
+    assert_eq!(
+        ids(&events(&dir.path().join("alerts.ndjson"))),
+        sim.expected_ids(&watch.users, &watch.files)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,13 +191,23 @@ async fn forbidden_and_wrong_secret_fail_loudly_and_name_the_cause() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("AADSTS7000215"), "{}", show(&output));
-    assert!(!stderr.contains("wrong-secret"), "the secret leaked into the output");
+    assert!(
+        !stderr.contains("wrong-secret"),
+        "the secret leaked into the output"
+    );
 
     std::fs::write(dir.path().join("secret"), mde_watch::sim::SIM_CLIENT_SECRET).unwrap();
-    sim.set_faults(Faults { forbidden: true, ..Faults::default() });
+    sim.set_faults(Faults {
+        forbidden: true,
+        ..Faults::default()
+    });
     let output = run(&["once"], &config).await;
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("403 Forbidden") && stderr.contains("Alert.Read.All"), "{}", show(&output));
+    assert!(
+        stderr.contains("403 Forbidden") && stderr.contains("Alert.Read.All"),
+        "{}",
+        show(&output)
+    );
     assert_eq!(sim.stats().user_calls, 2, "a 403 is not retried");
 }

@@ -11,8 +11,18 @@ use mde_watch::watchlist::EntryKind;
 use serde_json::Value;
 
 const FIXTURES: &[(&str, EntryKind, &str, Option<&str>)] = &[
-    ("user-alerts-user1", EntryKind::User, "user1", Some("CONTOSO\\user1")),
-    ("file-alerts-470454e35ea71dd971c2b0cbb29e0225cd0526cb", EntryKind::File, "470454e35ea71dd971c2b0cbb29e0225cd0526cb", None),
+    (
+        "user-alerts-user1",
+        EntryKind::User,
+        "user1",
+        Some("CONTOSO\\user1"),
+    ),
+    (
+        "file-alerts-470454e35ea71dd971c2b0cbb29e0225cd0526cb",
+        EntryKind::File,
+        "470454e35ea71dd971c2b0cbb29e0225cd0526cb",
+        None,
+    ),
     ("quirks", EntryKind::User, "kiosk", None),
     ("empty", EntryKind::User, "nobody", None),
 ];
@@ -45,23 +55,41 @@ fn compare(path: &Path, actual: &str) {
         std::fs::write(path, actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(path)
-        .unwrap_or_else(|_| panic!("{} is missing; run UPDATE_GOLDEN=1 cargo test --test golden", path.display()));
+    let expected = std::fs::read_to_string(path).unwrap_or_else(|_| {
+        panic!(
+            "{} is missing; run UPDATE_GOLDEN=1 cargo test --test golden",
+            path.display()
+        )
+    });
     if expected != actual {
         for (number, (want, got)) in expected.lines().zip(actual.lines()).enumerate() {
             assert_eq!(want, got, "{} line {} differs", path.display(), number + 1);
         }
-        assert_eq!(expected.lines().count(), actual.lines().count(), "{}: line count differs", path.display());
+        assert_eq!(
+            expected.lines().count(),
+            actual.lines().count(),
+            "{}: line count differs",
+            path.display()
+        );
     }
 }
 
 #[test]
 fn golden_outputs() {
     for &(fixture, kind, value, original) in FIXTURES {
-        let matched = Match { kind, value: value.into(), original: original.map(Into::into) };
+        let matched = Match {
+            kind,
+            value: value.into(),
+            original: original.map(Into::into),
+        };
         for format in [Format::Ecs, Format::Raw] {
             let actual = render(fixture, format, &matched);
-            compare(&root().join("golden").join(format!("{fixture}.{}.ndjson", format.as_str())), &actual);
+            compare(
+                &root()
+                    .join("golden")
+                    .join(format!("{fixture}.{}.ndjson", format.as_str())),
+                &actual,
+            );
         }
     }
 }
@@ -71,20 +99,58 @@ fn raw_keeps_the_alert_verbatim_and_quirks_are_survived() {
     let body = std::fs::read(root().join("fixtures/quirks.json")).unwrap();
     let page = parse_page(&body).unwrap();
     assert_eq!(page.alerts.len(), 2);
-    assert_eq!(page.rejected.len(), 1, "the alert without an id is reported");
-    let raw = render("quirks", Format::Raw, &Match { kind: EntryKind::User, value: "kiosk".into(), original: None });
+    assert_eq!(
+        page.rejected.len(),
+        1,
+        "the alert without an id is reported"
+    );
+    let raw = render(
+        "quirks",
+        Format::Raw,
+        &Match {
+            kind: EntryKind::User,
+            value: "kiosk".into(),
+            original: None,
+        },
+    );
     let second: Value = serde_json::from_str(raw.lines().nth(1).unwrap()).unwrap();
     let original: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(second["alert"], original["value"][1], "raw must carry the alert unchanged");
-    let ecs = render("quirks", Format::Ecs, &Match { kind: EntryKind::User, value: "kiosk".into(), original: None });
+    assert_eq!(
+        second["alert"], original["value"][1],
+        "raw must carry the alert unchanged"
+    );
+    let ecs = render(
+        "quirks",
+        Format::Ecs,
+        &Match {
+            kind: EntryKind::User,
+            value: "kiosk".into(),
+            original: None,
+        },
+    );
     let event: Value = serde_json::from_str(ecs.lines().nth(1).unwrap()).unwrap();
-    assert_eq!(event["microsoft"]["defender_endpoint"]["newNestedThing"]["kept"], serde_json::json!([1, 2, 3]));
-    assert_eq!(event["url"]["full"], "http://phish.example.test/login?next=a%7Cb");
-    assert_eq!(event["threat"]["technique"]["id"], serde_json::json!(["T1566"]));
+    assert_eq!(
+        event["microsoft"]["defender_endpoint"]["newNestedThing"]["kept"],
+        serde_json::json!([1, 2, 3])
+    );
+    assert_eq!(
+        event["url"]["full"],
+        "http://phish.example.test/login?next=a%7Cb"
+    );
+    assert_eq!(
+        event["threat"]["technique"]["id"],
+        serde_json::json!(["T1566"])
+    );
     let legacy: Value = serde_json::from_str(ecs.lines().next().unwrap()).unwrap();
-    assert_eq!(legacy["@timestamp"], "2020-06-12T08:15:01Z", "offset timestamps are normalized to UTC");
+    assert_eq!(
+        legacy["@timestamp"], "2020-06-12T08:15:01Z",
+        "offset timestamps are normalized to UTC"
+    );
     assert_eq!(legacy["event"]["severity"], 0);
-    assert_eq!(legacy["microsoft"]["defender_endpoint"]["incidentId"], 7, "a numeric string id is read as a number");
+    assert_eq!(
+        legacy["microsoft"]["defender_endpoint"]["incidentId"], 7,
+        "a numeric string id is read as a number"
+    );
 }
 
 /// name → (type, is array, allowed values)
@@ -97,7 +163,13 @@ fn ecs_definitions() -> std::collections::HashMap<String, (String, bool, Vec<Str
             let name = cols.next()?.to_string();
             let kind = cols.next().unwrap_or("").to_string();
             let array = cols.next().unwrap_or("") == "array";
-            let allowed = cols.next().unwrap_or("").split(',').filter(|s| !s.is_empty()).map(String::from).collect();
+            let allowed = cols
+                .next()
+                .unwrap_or("")
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
             Some((name, (kind, array, allowed)))
         })
         .collect()
@@ -107,7 +179,11 @@ fn leaves(prefix: &str, value: &Value, out: &mut Vec<(String, Value)>) {
     match value {
         Value::Object(map) => {
             for (key, inner) in map {
-                let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
                 leaves(&path, inner, out);
             }
         }
@@ -119,13 +195,19 @@ fn leaves(prefix: &str, value: &Value, out: &mut Vec<(String, Value)>) {
 fn ecs_output_uses_only_ecs_fields_with_their_types() {
     let definitions = ecs_definitions();
     for &(fixture, kind, value, _) in FIXTURES {
-        let matched = Match { kind, value: value.into(), original: None };
+        let matched = Match {
+            kind,
+            value: value.into(),
+            original: None,
+        };
         for line in render(fixture, Format::Ecs, &matched).lines() {
             let event: Value = serde_json::from_str(line).unwrap();
             let mut fields = Vec::new();
             leaves("", &event, &mut fields);
             for (path, value) in fields {
-                if path.starts_with("microsoft.defender_endpoint.") || path.starts_with("mde_watch.") {
+                if path.starts_with("microsoft.defender_endpoint.")
+                    || path.starts_with("mde_watch.")
+                {
                     continue;
                 }
                 let (kind, array, allowed) = definitions
@@ -140,15 +222,22 @@ fn ecs_output_uses_only_ecs_fields_with_their_types() {
                 };
                 for item in items {
                     match kind.as_str() {
-                        "long" | "integer" => assert!(item.is_i64(), "{path} must be a number: {item}"),
+                        "long" | "integer" => {
+                            assert!(item.is_i64(), "{path} must be a number: {item}")
+                        }
                         "date" => assert!(
-                            item.as_str().and_then(mde_watch::defender::time::parse).is_some(),
+                            item.as_str()
+                                .and_then(mde_watch::defender::time::parse)
+                                .is_some(),
                             "{path} must be a date: {item}"
                         ),
                         _ => assert!(item.is_string(), "{path} must be a string: {item}"),
                     }
                     if !allowed.is_empty() {
-                        assert!(allowed.iter().any(|a| item == a.as_str()), "{path}: {item} is not an allowed value");
+                        assert!(
+                            allowed.iter().any(|a| item == a.as_str()),
+                            "{path}: {item} is not an allowed value"
+                        );
                     }
                 }
             }

@@ -15,38 +15,70 @@ use mde_watch::shutdown;
 use mde_watch::sim::UniverseSpec;
 
 fn universe() -> UniverseSpec {
-    UniverseSpec { seed: 11, users: 30, files: 30, ..UniverseSpec::default() }
+    UniverseSpec {
+        seed: 11,
+        users: 30,
+        files: 30,
+        ..UniverseSpec::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_robin_cursor_survives_restarts_and_starves_no_one() {
     // A budget of 10 calls a second and a cron firing every second: 9 entries per sweep.
-    let limits = vec![Window { calls: 10, per: Duration::from_secs(1) }];
+    let limits = vec![Window {
+        calls: 10,
+        per: Duration::from_secs(1),
+    }];
     let sim = start_sim(universe(), limits).await;
     let watch = Watch::first(&sim, 20, 0);
     let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), &sim, &watch, "[schedule]\ncron = \"* * * * * *\"\n");
+    let path = write_config(
+        dir.path(),
+        &sim,
+        &watch,
+        "[schedule]\ncron = \"* * * * * *\"\n",
+    );
     let polled = |service: &Service| -> BTreeSet<String> {
         (1..=20)
-            .filter(|i| service.store().entity(&format!("u:user{i}")).unwrap().is_some())
+            .filter(|i| {
+                service
+                    .store()
+                    .entity(&format!("u:user{i}"))
+                    .unwrap()
+                    .is_some()
+            })
             .map(|i| format!("user{i}"))
             .collect()
     };
 
-    let mut service = Service::build(Config::load(&path).unwrap(), shutdown::Shutdown::never()).unwrap();
+    let mut service =
+        Service::build(Config::load(&path).unwrap(), shutdown::Shutdown::never()).unwrap();
     assert_eq!(service.plan().entries_per_sweep, 9, "{}", service.plan());
     service.sweep(Scope::Planned).await.unwrap();
     assert_eq!(service.store().cursor().unwrap(), 9);
-    assert_eq!(polled(&service), (1..=9).map(|i| format!("user{i}")).collect());
+    assert_eq!(
+        polled(&service),
+        (1..=9).map(|i| format!("user{i}")).collect()
+    );
     drop(service);
 
     // A new process on the same store resumes where the last one stopped.
-    let mut service = Service::build(Config::load(&path).unwrap(), shutdown::Shutdown::never()).unwrap();
+    let mut service =
+        Service::build(Config::load(&path).unwrap(), shutdown::Shutdown::never()).unwrap();
     service.sweep(Scope::Planned).await.unwrap();
     assert_eq!(service.store().cursor().unwrap(), 18);
     service.sweep(Scope::Planned).await.unwrap();
-    assert_eq!(service.store().cursor().unwrap(), 7, "the cursor wraps around");
-    assert_eq!(polled(&service).len(), 20, "every entry was polled within one pass");
+    assert_eq!(
+        service.store().cursor().unwrap(),
+        7,
+        "the cursor wraps around"
+    );
+    assert_eq!(
+        polled(&service).len(),
+        20,
+        "every entry was polled within one pass"
+    );
     assert_within_limits(&sim);
 }
 
@@ -57,7 +89,9 @@ async fn nothing_is_committed_until_the_sink_acknowledges() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), &sim, &watch, "");
     // /dev/full accepts the open and fails every write with ENOSPC: a sink that is down.
-    let broken = std::fs::read_to_string(&path).unwrap().replace("path = \"alerts.ndjson\"", "path = \"/dev/full\"");
+    let broken = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("path = \"alerts.ndjson\"", "path = \"/dev/full\"");
     std::fs::write(&path, broken).unwrap();
 
     let (trigger, stop) = shutdown::channel();
@@ -68,18 +102,35 @@ async fn nothing_is_committed_until_the_sink_acknowledges() {
     });
     let outcome = service.sweep(Scope::Full).await;
     stopper.await.unwrap();
-    assert!(matches!(outcome, Err(AppError::Pipeline(PipelineError::Undelivered { .. }))), "{outcome:?}");
-    assert!(service.counters().sink_failures >= 2, "the sink was retried");
-    assert!(service.store().seen_ids().unwrap().is_empty(), "alerts were committed without an ack");
+    assert!(
+        matches!(
+            outcome,
+            Err(AppError::Pipeline(PipelineError::Undelivered { .. }))
+        ),
+        "{outcome:?}"
+    );
+    assert!(
+        service.counters().sink_failures >= 2,
+        "the sink was retried"
+    );
+    assert!(
+        service.store().seen_ids().unwrap().is_empty(),
+        "alerts were committed without an ack"
+    );
     assert_eq!(service.store().cursor().unwrap(), 0);
     drop(service);
 
     // The sink is back: everything goes out.
-    let fixed = std::fs::read_to_string(&path).unwrap().replace("path = \"/dev/full\"", "path = \"alerts.ndjson\"");
+    let fixed = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("path = \"/dev/full\"", "path = \"alerts.ndjson\"");
     std::fs::write(&path, fixed).unwrap();
     let output = run(&["once"], &path).await;
     assert!(output.status.success(), "{}", show(&output));
-    assert_eq!(ids(&events(&dir.path().join("alerts.ndjson"))), sim.expected_ids(&watch.users, &watch.files));
+    assert_eq!(
+        ids(&events(&dir.path().join("alerts.ndjson"))),
+        sim.expected_ids(&watch.users, &watch.files)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,7 +155,11 @@ async fn changed_alerts_are_emitted_again_with_policy_emit() {
         .universe()
         .alerts
         .iter()
-        .filter(|a| a.user.is_some_and(|u| u <= 30) && a.appear_at == 0 && a.change_at.is_some_and(|c| c <= later))
+        .filter(|a| {
+            a.user.is_some_and(|u| u <= 30)
+                && a.appear_at == 0
+                && a.change_at.is_some_and(|c| c <= later)
+        })
         .map(|a| a.id.clone())
         .collect();
     assert!(!expected.is_empty());
@@ -116,7 +171,12 @@ async fn sigterm_stops_the_daemon_cleanly_with_everything_committed() {
     let sim = start_sim(universe(), fast_limits()).await;
     let watch = Watch::first(&sim, 15, 15);
     let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), &sim, &watch, "[schedule]\ncron = \"*/2 * * * * *\"\n");
+    let path = write_config(
+        dir.path(),
+        &sim,
+        &watch,
+        "[schedule]\ncron = \"*/2 * * * * *\"\n",
+    );
     let output_file = dir.path().join("alerts.ndjson");
     let mut daemon = tokio::process::Command::new(binary())
         .args(["run", "--config"])
@@ -128,16 +188,30 @@ async fn sigterm_stops_the_daemon_cleanly_with_everything_committed() {
     let expected = sim.expected_ids(&watch.users, &watch.files);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while ids(&events(&output_file)) != expected {
-        assert!(tokio::time::Instant::now() < deadline, "the daemon did not write every alert within 60 s");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the daemon did not write every alert within 60 s"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let pid = daemon.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status = tokio::time::timeout(Duration::from_secs(20), daemon.wait()).await.expect("stops within 20 s").unwrap();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = tokio::time::timeout(Duration::from_secs(20), daemon.wait())
+        .await
+        .expect("stops within 20 s")
+        .unwrap();
     assert!(status.success(), "{status:?}");
 
     let before = std::fs::read(&output_file).unwrap();
     let again = run(&["once"], &path).await;
     assert!(again.status.success(), "{}", show(&again));
-    assert_eq!(std::fs::read(&output_file).unwrap(), before, "everything written had been committed");
+    assert_eq!(
+        std::fs::read(&output_file).unwrap(),
+        before,
+        "everything written had been committed"
+    );
 }

@@ -20,13 +20,21 @@ pub async fn check(path: &Path, connect: bool, out: &mut dyn Write) -> std::io::
             for problem in &err.problems {
                 writeln!(out, "error: {problem}")?;
             }
-            writeln!(out, "{}: {} problem(s); nothing was started", err.source_name, err.problems.len())?;
+            writeln!(
+                out,
+                "{}: {} problem(s); nothing was started",
+                err.source_name,
+                err.problems.len()
+            )?;
             return Ok(1);
         }
     };
     report(&config, out)?;
     if !connect {
-        writeln!(out, "config OK (use --connect to also try the token and one API call)")?;
+        writeln!(
+            out,
+            "config OK (use --connect to also try the token and one API call)"
+        )?;
         return Ok(0);
     }
     let failures = try_connect(&config, out).await?;
@@ -66,7 +74,13 @@ pub fn report(config: &Config, out: &mut dyn Write) -> std::io::Result<()> {
             SinkKind::File(file) => format!("file {}", file.path.display()),
             SinkKind::Stdout => "stdout".to_string(),
         };
-        writeln!(out, "sink {}: {} as {}", sink.name, target, sink.format.as_str())?;
+        writeln!(
+            out,
+            "sink {}: {} as {}",
+            sink.name,
+            target,
+            sink.format.as_str()
+        )?;
     }
     Ok(())
 }
@@ -91,7 +105,13 @@ async fn try_connect(config: &Config, out: &mut dyn Write) -> std::io::Result<us
     };
     match client.alerts_for(entry).await {
         Ok(found) => {
-            writeln!(out, "api: OK, {} {} has {} alert(s)", entry.kind.as_str(), entry.value, found.alerts.len())?;
+            writeln!(
+                out,
+                "api: OK, {} {} has {} alert(s)",
+                entry.kind.as_str(),
+                entry.value,
+                found.alerts.len()
+            )?;
             Ok(0)
         }
         Err(err) => {

@@ -24,7 +24,11 @@ pub struct DemoOptions {
     pub keep_state: bool,
 }
 
-pub async fn demo(options: &DemoOptions, stop: Shutdown, out: &mut dyn Write) -> Result<(), AppError> {
+pub async fn demo(
+    options: &DemoOptions,
+    stop: Shutdown,
+    out: &mut dyn Write,
+) -> Result<(), AppError> {
     let dir = &options.dir;
     let io = |what: &str, err: std::io::Error| AppError::Io(format!("{what}: {err}"));
     if !options.keep_state {
@@ -33,16 +37,32 @@ pub async fn demo(options: &DemoOptions, stop: Shutdown, out: &mut dyn Write) ->
     std::fs::create_dir_all(dir).map_err(|e| io(&format!("cannot create {}", dir.display()), e))?;
     write_secret(&dir.join("client-secret")).map_err(|e| io("cannot write the demo secret", e))?;
 
-    let emulator = sim::start(SimConfig { speed: DEMO_SPEED, ..SimConfig::default() })
-        .await
-        .map_err(|e| io("cannot start the emulator", e))?;
-    let files: Vec<String> = (1..=DEMO_FILES).map(|i| format!("\"{}\"", emulator.universe().file_hash(i))).collect();
-    let text = DEMO_CONFIG.replace("@BASE_URL@", &emulator.base_url()).replace("@FILES@", &files.join(", "));
-    let config = Config::from_toml(&text, "embedded demo config (conf/demo.toml)", dir, false).map_err(AppError::Config)?;
+    let emulator = sim::start(SimConfig {
+        speed: DEMO_SPEED,
+        ..SimConfig::default()
+    })
+    .await
+    .map_err(|e| io("cannot start the emulator", e))?;
+    let files: Vec<String> = (1..=DEMO_FILES)
+        .map(|i| format!("\"{}\"", emulator.universe().file_hash(i)))
+        .collect();
+    let text = DEMO_CONFIG
+        .replace("@BASE_URL@", &emulator.base_url())
+        .replace("@FILES@", &files.join(", "));
+    let config = Config::from_toml(&text, "embedded demo config (conf/demo.toml)", dir, false)
+        .map_err(AppError::Config)?;
     let output = dir.join("alerts.ndjson");
-    let say = |out: &mut dyn Write, text: String| writeln!(out, "{text}").map_err(|e| io("stdout", e));
+    let say =
+        |out: &mut dyn Write, text: String| writeln!(out, "{text}").map_err(|e| io("stdout", e));
 
-    say(out, format!("mde-watch demo: emulator at {} (seed {}, limits 100 per 1m and 1500 per 1h)", emulator.base_url(), emulator.config().universe.seed))?;
+    say(
+        out,
+        format!(
+            "mde-watch demo: emulator at {} (seed {}, limits 100 per 1m and 1500 per 1h)",
+            emulator.base_url(),
+            emulator.config().universe.seed
+        ),
+    )?;
     for warning in &config.warnings {
         say(out, format!("note: {warning}"))?;
     }
@@ -54,7 +74,10 @@ pub async fn demo(options: &DemoOptions, stop: Shutdown, out: &mut dyn Write) ->
         if stop.is_triggered() {
             break;
         }
-        say(out, format!("sweep {sweep}: polling {entries} entries at the documented pace..."))?;
+        say(
+            out,
+            format!("sweep {sweep}: polling {entries} entries at the documented pace..."),
+        )?;
         let before = service.counters();
         let report = service.sweep(Scope::Full).await?;
         let after = service.counters();
@@ -72,19 +95,55 @@ pub async fn demo(options: &DemoOptions, stop: Shutdown, out: &mut dyn Write) ->
     let emulator_stats = emulator.stats();
     emulator.stop().await;
 
-    say(out, format!("summary after {}:", format_duration(std::time::Duration::from_secs(started.elapsed().as_secs()))))?;
-    say(out, format!("  entries polled:        {} ({} sweeps of {entries})", totals.entries_polled, totals.sweeps))?;
-    say(out, format!("  calls made:            {} ({} answered 429)", totals.calls, totals.throttled))?;
-    say(out, format!("  alerts written:        {}", totals.alerts_published))?;
-    say(out, format!("  duplicates suppressed: {}", totals.duplicates_suppressed))?;
-    say(out, format!("  output file:           {}", output.display()))?;
-    say(out, format!("  store:                 {} ({stored} alert ids)", dir.join("store").display()))?;
-    say(out, format!(
-        "  emulator: {} token calls, {} alert calls, at most {} in any 60 s (limit 100)",
-        emulator_stats.token_calls,
-        emulator_stats.user_calls + emulator_stats.file_calls,
-        emulator_stats.max_in_any_60s
-    ))?;
+    say(
+        out,
+        format!(
+            "summary after {}:",
+            format_duration(std::time::Duration::from_secs(started.elapsed().as_secs()))
+        ),
+    )?;
+    say(
+        out,
+        format!(
+            "  entries polled:        {} ({} sweeps of {entries})",
+            totals.entries_polled, totals.sweeps
+        ),
+    )?;
+    say(
+        out,
+        format!(
+            "  calls made:            {} ({} answered 429)",
+            totals.calls, totals.throttled
+        ),
+    )?;
+    say(
+        out,
+        format!("  alerts written:        {}", totals.alerts_published),
+    )?;
+    say(
+        out,
+        format!("  duplicates suppressed: {}", totals.duplicates_suppressed),
+    )?;
+    say(
+        out,
+        format!("  output file:           {}", output.display()),
+    )?;
+    say(
+        out,
+        format!(
+            "  store:                 {} ({stored} alert ids)",
+            dir.join("store").display()
+        ),
+    )?;
+    say(
+        out,
+        format!(
+            "  emulator: {} token calls, {} alert calls, at most {} in any 60 s (limit 100)",
+            emulator_stats.token_calls,
+            emulator_stats.user_calls + emulator_stats.file_calls,
+            emulator_stats.max_in_any_60s
+        ),
+    )?;
     Ok(())
 }
 
@@ -95,7 +154,11 @@ fn remove_previous_run(dir: &Path) -> std::io::Result<()> {
     }
     if let Ok(listing) = std::fs::read_dir(dir) {
         for entry in listing.flatten() {
-            if entry.file_name().to_string_lossy().starts_with("alerts.ndjson") {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("alerts.ndjson")
+            {
                 std::fs::remove_file(entry.path())?;
             }
         }
@@ -105,6 +168,11 @@ fn remove_previous_run(dir: &Path) -> std::io::Result<()> {
 
 /// The emulator's secret, in a file only this user can read: the same path a real secret takes.
 fn write_secret(path: &Path) -> std::io::Result<()> {
-    let mut file = std::fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
     file.write_all(sim::SIM_CLIENT_SECRET.as_bytes())
 }

@@ -15,7 +15,7 @@ use tracing::Instrument;
 
 use crate::config::Config;
 use crate::defender::{ApiError, DefenderClient};
-use crate::pipeline::{PipelineError, Pipeline, PolledBatch, WatchIndex};
+use crate::pipeline::{Pipeline, PipelineError, PolledBatch, WatchIndex};
 use crate::schedule::cron;
 use crate::schedule::gate::RateGate;
 use crate::schedule::plan::Plan;
@@ -82,7 +82,12 @@ pub fn plan_for(config: &Config) -> Plan {
         .ok()
         .and_then(|c| cron::shortest_interval(&c, Utc::now(), 64))
         .unwrap_or(std::time::Duration::from_secs(300));
-    Plan::compute(config.watchlist.users().count(), config.watchlist.files().count(), interval, &config.limits)
+    Plan::compute(
+        config.watchlist.users().count(),
+        config.watchlist.files().count(),
+        interval,
+        &config.limits,
+    )
 }
 
 impl Service {
@@ -91,7 +96,12 @@ impl Service {
         let store = Arc::new(Store::open(&config.store)?);
         let gate = Arc::new(RateGate::new(&config.limits));
         gate.restore(&store.recent_calls()?);
-        let client = Arc::new(DefenderClient::new(&config.api, gate.clone(), stop.clone(), counters.clone())?);
+        let client = Arc::new(DefenderClient::new(
+            &config.api,
+            gate.clone(),
+            stop.clone(),
+            counters.clone(),
+        )?);
         let sinks = sinks::build(&config.sinks)?;
         let pipeline = Pipeline::new(
             store.clone(),
@@ -104,7 +114,16 @@ impl Service {
             stop.clone(),
         );
         let plan = plan_for(&config);
-        Ok(Service { config, store, client, gate, pipeline, plan, counters, stop })
+        Ok(Service {
+            config,
+            store,
+            client,
+            gate,
+            pipeline,
+            plan,
+            counters,
+            stop,
+        })
     }
 
     pub fn plan(&self) -> &Plan {
@@ -131,40 +150,68 @@ impl Service {
             Scope::Full => total,
             Scope::Planned => self.plan.entries_per_sweep.min(total),
         };
-        let order: Vec<Entry> = (0..count).map(|i| entries[(start + i) % total].clone()).collect();
+        let order: Vec<Entry> = (0..count)
+            .map(|i| entries[(start + i) % total].clone())
+            .collect();
         let span = tracing::info_span!("sweep", entries = count, start);
-        self.sweep_entries(order, start, total).instrument(span).await
+        self.sweep_entries(order, start, total)
+            .instrument(span)
+            .await
     }
 
-    async fn sweep_entries(&mut self, order: Vec<Entry>, start: usize, total: usize) -> Result<SweepReport, AppError> {
+    async fn sweep_entries(
+        &mut self,
+        order: Vec<Entry>,
+        start: usize,
+        total: usize,
+    ) -> Result<SweepReport, AppError> {
         let count = order.len();
         tracing::info!("sweep started");
         self.counters.add(&self.counters.sweeps, 1);
 
-        let (sender, mut receiver) = mpsc::channel::<PolledBatch>(self.config.pipeline.queue_batches);
+        let (sender, mut receiver) =
+            mpsc::channel::<PolledBatch>(self.config.pipeline.queue_batches);
         let client = self.client.clone();
         let counters = self.counters.clone();
         let stop = self.stop.clone();
         let batch_entries = self.config.pipeline.batch_entries;
         let concurrency = self.config.pipeline.concurrency;
-        let poller = async move {
-            let mut report = SweepReport { entries: count, ..Default::default() };
+        let poller = tokio::spawn(async move {
+            let mut report = SweepReport {
+                entries: count,
+                ..Default::default()
+            };
             let mut consumed = 0usize;
             for chunk in order.chunks(batch_entries) {
                 if stop.is_triggered() {
                     report.cancelled = true;
                     break;
                 }
-                let client = &client;
+                let polling = std::time::Instant::now();
+                // Each poll is its own task so responses are parsed on every core, in parallel
+                // with the publisher; `buffered` keeps the batch in watchlist order.
                 let results: Vec<_> = futures_util::stream::iter(chunk.iter().cloned())
-                    .map(|entry| async move {
-                        let result = client.alerts_for(&entry).await;
-                        (entry, result)
+                    .map(|entry| {
+                        let client = client.clone();
+                        tokio::spawn(async move {
+                            let result = client.alerts_for(&entry).await;
+                            (entry, result)
+                        })
                     })
                     .buffered(concurrency)
+                    .filter_map(|joined| async move {
+                        joined
+                            .map_err(|err| tracing::error!(error = %err, "poll task failed"))
+                            .ok()
+                    })
                     .collect()
                     .await;
                 consumed += chunk.len();
+                tracing::debug!(
+                    entries = chunk.len(),
+                    elapsed_ms = polling.elapsed().as_millis() as u64,
+                    "batch polled"
+                );
                 let mut interrupted = false;
                 for (entry, result) in &results {
                     match result {
@@ -173,19 +220,29 @@ impl Service {
                         Err(err) => {
                             counters.add(&counters.entries_failed, 1);
                             tracing::error!(kind = entry.kind.as_str(), entry = %entry.value, error = %err, "entry not polled");
-                            report.failed.push((format!("{} {}", entry.kind.as_str(), entry.value), err.to_string()));
+                            report.failed.push((
+                                format!("{} {}", entry.kind.as_str(), entry.value),
+                                err.to_string(),
+                            ));
                         }
                     }
                 }
                 report.cancelled |= interrupted;
                 // An interrupted batch keeps the cursor where it was: its entries are polled again.
                 let cursor_after = (!interrupted).then(|| ((start + consumed) % total) as u64);
-                if sender.send(PolledBatch { results, cursor_after }).await.is_err() {
+                if sender
+                    .send(PolledBatch {
+                        results,
+                        cursor_after,
+                    })
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }
             report
-        };
+        });
         let pipeline = &mut self.pipeline;
         let (gate, store) = (self.gate.clone(), self.store.clone());
         let publisher = async move {
@@ -193,26 +250,43 @@ impl Service {
                 // Saved before the commit so the commit's flush carries it: a restart sees
                 // the calls this process made and keeps within the same windows.
                 store.save_recent_calls(&gate.recent_calls_wall_ms())?;
+                let publishing = std::time::Instant::now();
                 pipeline.process(batch).await?;
+                tracing::debug!(
+                    elapsed_ms = publishing.elapsed().as_millis() as u64,
+                    "batch published and committed"
+                );
             }
             Ok::<(), PipelineError>(())
         };
         let (report, published) = tokio::join!(poller, publisher);
         published?;
+        let report = report.map_err(|err| AppError::Io(format!("the poller stopped: {err}")))?;
         self.prune_if_due()?;
-        tracing::info!(failed = report.failed.len(), cancelled = report.cancelled, "sweep finished");
+        tracing::info!(
+            failed = report.failed.len(),
+            cancelled = report.cancelled,
+            "sweep finished"
+        );
         Ok(report)
     }
 
     fn prune_if_due(&self) -> Result<(), AppError> {
         let now = Utc::now().timestamp();
-        if self.store.last_prune()?.is_some_and(|last| now - last < PRUNE_EVERY_SECS) {
+        if self
+            .store
+            .last_prune()?
+            .is_some_and(|last| now - last < PRUNE_EVERY_SECS)
+        {
             return Ok(());
         }
         let cutoff = now - self.config.store.retention.as_secs() as i64;
         let removed = self.store.prune(cutoff, now)?;
         if removed > 0 {
-            tracing::info!(removed, "retention: forgot alerts not observed within the retention period");
+            tracing::info!(
+                removed,
+                "retention: forgot alerts not observed within the retention period"
+            );
         }
         Ok(())
     }
@@ -226,7 +300,9 @@ impl Service {
             tracing::warn!("{warning}");
         }
         let (ticks, mut tick_receiver) = mpsc::channel::<()>(1);
-        let mut scheduler = JobScheduler::new().await.map_err(|e| AppError::Scheduler(e.to_string()))?;
+        let mut scheduler = JobScheduler::new()
+            .await
+            .map_err(|e| AppError::Scheduler(e.to_string()))?;
         let job = Job::new_async(self.config.schedule.cron.as_str(), move |_, _| {
             let ticks = ticks.clone();
             Box::pin(async move {
@@ -236,8 +312,14 @@ impl Service {
             })
         })
         .map_err(|e| AppError::Scheduler(format!("cron '{}': {e}", self.config.schedule.cron)))?;
-        scheduler.add(job).await.map_err(|e| AppError::Scheduler(e.to_string()))?;
-        scheduler.start().await.map_err(|e| AppError::Scheduler(e.to_string()))?;
+        scheduler
+            .add(job)
+            .await
+            .map_err(|e| AppError::Scheduler(e.to_string()))?;
+        scheduler
+            .start()
+            .await
+            .map_err(|e| AppError::Scheduler(e.to_string()))?;
 
         let mut outcome = Ok(());
         if self.config.schedule.run_on_start {
@@ -256,7 +338,9 @@ impl Service {
         let _ = scheduler.shutdown().await;
         self.pipeline.close().await?;
         match outcome {
-            Err(AppError::Pipeline(PipelineError::Undelivered { .. })) if self.stop.is_triggered() => {
+            Err(AppError::Pipeline(PipelineError::Undelivered { .. }))
+                if self.stop.is_triggered() =>
+            {
                 tracing::warn!("stopped with undelivered alerts; they were not committed and will be sent after the restart");
             }
             other => other?,

@@ -44,9 +44,15 @@ pub enum SecretSource {
 impl fmt::Display for SecretSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SecretSource::Env(name) => write!(f, "environment variable {name} (api.client_secret_env)"),
-            SecretSource::File(path) => write!(f, "file {} (api.client_secret_file)", path.display()),
-            SecretSource::Credential(name) => write!(f, "systemd credential {name} (api.credential)"),
+            SecretSource::Env(name) => {
+                write!(f, "environment variable {name} (api.client_secret_env)")
+            }
+            SecretSource::File(path) => {
+                write!(f, "file {} (api.client_secret_file)", path.display())
+            }
+            SecretSource::Credential(name) => {
+                write!(f, "systemd credential {name} (api.credential)")
+            }
         }
     }
 }
@@ -110,7 +116,14 @@ mod tests {
 
     #[test]
     fn missing_env_names_the_variable() {
-        let err = resolve(&SecretSource::Env("MDE_WATCH_TEST_UNSET_SECRET_VAR".into()), None).unwrap_err();
-        assert!(err.contains("MDE_WATCH_TEST_UNSET_SECRET_VAR") && err.contains("not set"), "{err}");
+        let err = resolve(
+            &SecretSource::Env("MDE_WATCH_TEST_UNSET_SECRET_VAR".into()),
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("MDE_WATCH_TEST_UNSET_SECRET_VAR") && err.contains("not set"),
+            "{err}"
+        );
     }
 }

@@ -16,7 +16,10 @@ pub(super) fn from_toml(
     base_dir: &Path,
     with_env: bool,
 ) -> Result<Config, ConfigError> {
-    let fail = |problems: Vec<String>| ConfigError { source_name: source_name.to_string(), problems };
+    let fail = |problems: Vec<String>| ConfigError {
+        source_name: source_name.to_string(),
+        problems,
+    };
     let mut builder = ::config::Config::builder()
         .add_source(::config::File::from_str(text, ::config::FileFormat::Toml));
     if with_env {
@@ -33,7 +36,11 @@ pub(super) fn from_toml(
     let raw: RawConfig = merged
         .try_deserialize()
         .map_err(|err| fail(vec![describe_parse_error(&err.to_string(), source_name)]))?;
-    let mut checker = Checker { base_dir: base_dir.to_path_buf(), problems: Vec::new(), warnings: Vec::new() };
+    let mut checker = Checker {
+        base_dir: base_dir.to_path_buf(),
+        problems: Vec::new(),
+        warnings: Vec::new(),
+    };
     let config = checker.check(raw, source_name);
     match config {
         Some(config) if checker.problems.is_empty() => Ok(config),
@@ -47,7 +54,10 @@ fn describe_parse_error(message: &str, source_name: &str) -> String {
         // config's own form is "<what> for key `sinks[0]type`": lead with the key instead.
         return match message.rsplit_once(" for key `") {
             Some((what, key)) => {
-                let key = key.trim_end_matches('`').replace("]", "].").replace("..", ".");
+                let key = key
+                    .trim_end_matches('`')
+                    .replace("]", "].")
+                    .replace("..", ".");
                 format!("{}: {what} (in {source_name})", key.trim_end_matches('.'))
             }
             None => format!("{message} (in {source_name})"),
@@ -62,7 +72,10 @@ fn describe_parse_error(message: &str, source_name: &str) -> String {
         Some(section) if !section.is_empty() => format!("{section}.{field}"),
         _ => field.to_string(),
     };
-    let env_name = format!("{ENV_PREFIX}__{}", key.replace('.', "__").to_ascii_uppercase());
+    let env_name = format!(
+        "{ENV_PREFIX}__{}",
+        key.replace('.', "__").to_ascii_uppercase()
+    );
     let origin = if std::env::var_os(&env_name).is_some() {
         format!("environment variable {env_name}")
     } else {
@@ -70,7 +83,12 @@ fn describe_parse_error(message: &str, source_name: &str) -> String {
     };
     let expected = message
         .split_once("expected ")
-        .map(|(_, tail)| format!(" (expected {})", tail.split(" for key").next().unwrap_or(tail)))
+        .map(|(_, tail)| {
+            format!(
+                " (expected {})",
+                tail.split(" for key").next().unwrap_or(tail)
+            )
+        })
         .unwrap_or_default();
     format!("unknown key '{key}' in {origin}{expected}")
 }
@@ -109,7 +127,10 @@ impl Checker {
         let api = self.api(raw.api);
         let limits = self.limits(raw.limits.window);
         let schedule = ScheduleConfig {
-            cron: raw.schedule.cron.unwrap_or_else(|| cron::DEFAULT_CRON.to_string()),
+            cron: raw
+                .schedule
+                .cron
+                .unwrap_or_else(|| cron::DEFAULT_CRON.to_string()),
             run_on_start: raw.schedule.run_on_start.unwrap_or(true),
         };
         if let Err(err) = cron::parse(&schedule.cron) {
@@ -122,14 +143,24 @@ impl Checker {
             files_file: raw.watchlist.files_file.as_deref().map(|p| self.path(p)),
         };
         let report = watchlist::load(&watchlist_sources);
-        self.problems.extend(report.errors.iter().map(ToString::to_string));
+        self.problems
+            .extend(report.errors.iter().map(ToString::to_string));
         self.warnings.extend(report.warnings);
         if report.watchlist.is_empty() && report.errors.is_empty() {
             self.problem("watchlist: no users and no files to watch (set watchlist.users, watchlist.files or a list file)");
         }
         let store = StoreConfig {
-            path: self.path(raw.store.path.as_deref().unwrap_or("/var/lib/mde-watch/store")),
-            retention: self.duration("store.retention", raw.store.retention.as_deref(), Duration::from_secs(90 * 86_400)),
+            path: self.path(
+                raw.store
+                    .path
+                    .as_deref()
+                    .unwrap_or("/var/lib/mde-watch/store"),
+            ),
+            retention: self.duration(
+                "store.retention",
+                raw.store.retention.as_deref(),
+                Duration::from_secs(90 * 86_400),
+            ),
             cache_bytes: match raw.store.cache.as_deref() {
                 None => 16 << 20,
                 Some(text) => parse_bytes(text).unwrap_or_else(|err| {
@@ -142,15 +173,25 @@ impl Checker {
             "ignore" => UpdatePolicy::Ignore,
             "emit" => UpdatePolicy::Emit,
             other => {
-                self.problem(format!("updates.policy: '{other}' is not a policy (ignore | emit)"));
+                self.problem(format!(
+                    "updates.policy: '{other}' is not a policy (ignore | emit)"
+                ));
                 UpdatePolicy::Ignore
             }
         };
         let sinks = self.sinks(raw.sinks);
         let pipeline = PipelineConfig {
-            batch_entries: self.at_least_one("pipeline.batch_entries", raw.pipeline.batch_entries, 64),
+            batch_entries: self.at_least_one(
+                "pipeline.batch_entries",
+                raw.pipeline.batch_entries,
+                64,
+            ),
             concurrency: self.at_least_one("pipeline.concurrency", raw.pipeline.concurrency, 4),
-            queue_batches: self.at_least_one("pipeline.queue_batches", raw.pipeline.queue_batches, 4),
+            queue_batches: self.at_least_one(
+                "pipeline.queue_batches",
+                raw.pipeline.queue_batches,
+                4,
+            ),
         };
         let collector = raw
             .collector
@@ -195,7 +236,9 @@ impl Checker {
         let client_id = self.required_id("api.client_id", raw.client_id);
         let sources: Vec<SecretSource> = [
             raw.client_secret_env.map(SecretSource::Env),
-            raw.client_secret_file.as_deref().map(|p| SecretSource::File(self.path(p))),
+            raw.client_secret_file
+                .as_deref()
+                .map(|p| SecretSource::File(self.path(p))),
             raw.credential.map(SecretSource::Credential),
         ]
         .into_iter()
@@ -219,22 +262,48 @@ impl Checker {
                 .ok()
         });
         let endpoints = cloud.endpoints();
-        let api_base = self.url("api.base_url", raw.base_url).unwrap_or(endpoints.api_base);
-        let login_base = self.url("api.login_url", raw.login_url).unwrap_or(endpoints.login_base);
+        let api_base = self
+            .url("api.base_url", raw.base_url)
+            .unwrap_or(endpoints.api_base);
+        let login_base = self
+            .url("api.login_url", raw.login_url)
+            .unwrap_or(endpoints.login_base);
         let token_endpoint = match raw.token_endpoint.as_deref().unwrap_or("v2") {
             "v2" => TokenEndpoint::V2,
             "v1" => TokenEndpoint::V1,
             other => {
-                self.problem(format!("api.token_endpoint: '{other}' is not a token endpoint (v2 | v1)"));
+                self.problem(format!(
+                    "api.token_endpoint: '{other}' is not a token endpoint (v2 | v1)"
+                ));
                 TokenEndpoint::V2
             }
         };
         let proxy = self.url("api.proxy", raw.proxy);
-        let timeout = self.duration("api.timeout", raw.timeout.as_deref(), Duration::from_secs(30));
-        let connect_timeout = self.duration("api.connect_timeout", raw.connect_timeout.as_deref(), Duration::from_secs(10));
-        let backoff_base = self.duration("api.backoff_base", raw.backoff_base.as_deref(), Duration::from_millis(500));
-        let backoff_max = self.duration("api.backoff_max", raw.backoff_max.as_deref(), Duration::from_secs(60));
-        let token_refresh_margin = self.duration("api.token_refresh_margin", raw.token_refresh_margin.as_deref(), Duration::from_secs(300));
+        let timeout = self.duration(
+            "api.timeout",
+            raw.timeout.as_deref(),
+            Duration::from_secs(30),
+        );
+        let connect_timeout = self.duration(
+            "api.connect_timeout",
+            raw.connect_timeout.as_deref(),
+            Duration::from_secs(10),
+        );
+        let backoff_base = self.duration(
+            "api.backoff_base",
+            raw.backoff_base.as_deref(),
+            Duration::from_millis(500),
+        );
+        let backoff_max = self.duration(
+            "api.backoff_max",
+            raw.backoff_max.as_deref(),
+            Duration::from_secs(60),
+        );
+        let token_refresh_margin = self.duration(
+            "api.token_refresh_margin",
+            raw.token_refresh_margin.as_deref(),
+            Duration::from_secs(300),
+        );
         Some(ApiConfig {
             cloud,
             tenant_id: tenant_id?,
@@ -257,11 +326,17 @@ impl Checker {
 
     /// Tenant and client ids: a GUID, or (tenant only) a domain such as contoso.onmicrosoft.com.
     fn required_id(&mut self, key: &str, value: Option<String>) -> Option<String> {
-        let Some(value) = value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) else {
+        let Some(value) = value
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+        else {
             self.problem(format!("{key} is required"));
             return None;
         };
-        if !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
+        if !value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        {
             self.problem(format!("{key}: '{value}' is not a GUID or domain name"));
             return None;
         }
@@ -296,7 +371,10 @@ impl Checker {
                     self.problem(format!("{key}.per: must be longer than zero"));
                 }
             } else {
-                windows.push(Window { calls: window.calls, per });
+                windows.push(Window {
+                    calls: window.calls,
+                    per,
+                });
             }
         }
         if raw.is_empty() {
@@ -318,7 +396,14 @@ impl Checker {
         for (index, sink) in raw.into_iter().enumerate() {
             let key = format!("sinks[{index}]");
             let (name, format, kind) = match sink {
-                RawSink::File { name, path, format, max_size, keep, fsync } => {
+                RawSink::File {
+                    name,
+                    path,
+                    format,
+                    max_size,
+                    keep,
+                    fsync,
+                } => {
                     let max_size = match max_size.as_deref() {
                         None => 100 << 20,
                         Some(text) => parse_bytes(text).unwrap_or_else(|err| {
@@ -332,11 +417,17 @@ impl Checker {
                         keep: keep.unwrap_or(5),
                         fsync: fsync.unwrap_or(true),
                     });
-                    (name.unwrap_or_else(|| format!("file-{index}")), format, kind)
+                    (
+                        name.unwrap_or_else(|| format!("file-{index}")),
+                        format,
+                        kind,
+                    )
                 }
-                RawSink::Stdout { name, format } => {
-                    (name.unwrap_or_else(|| format!("stdout-{index}")), format, SinkKind::Stdout)
-                }
+                RawSink::Stdout { name, format } => (
+                    name.unwrap_or_else(|| format!("stdout-{index}")),
+                    format,
+                    SinkKind::Stdout,
+                ),
             };
             let format = match Format::parse(format.as_deref().unwrap_or("ecs")) {
                 Ok(format) => format,
@@ -386,7 +477,9 @@ path = "out/alerts.ndjson"
         assert_eq!(config.api.api_base, "https://api.security.microsoft.com");
         assert_eq!(config.store.retention, Duration::from_secs(90 * 86_400));
         assert_eq!(config.updates, UpdatePolicy::Ignore);
-        let SinkKind::File(file) = &config.sinks[0].kind else { panic!("file sink expected") };
+        let SinkKind::File(file) = &config.sinks[0].kind else {
+            panic!("file sink expected")
+        };
         assert_eq!(file.path, dir.path().join("out/alerts.ndjson"));
         assert!(config.warnings.is_empty(), "{:?}", config.warnings);
     }
@@ -397,15 +490,24 @@ path = "out/alerts.ndjson"
         let text = MINIMAL.replace("[watchlist]", "[watchlist]\nuserz = [\"x\"]");
         let err = Config::from_toml(&text, "conf/x.toml", dir.path(), false).unwrap_err();
         let message = err.to_string();
-        assert!(message.contains("unknown key 'watchlist.userz' in conf/x.toml"), "{message}");
+        assert!(
+            message.contains("unknown key 'watchlist.userz' in conf/x.toml"),
+            "{message}"
+        );
     }
 
     #[test]
     fn every_problem_is_listed() {
         let dir = with_secret_dir();
         let text = MINIMAL
-            .replace("users = [\"user1\"]", "users = [\"a|b\"]\nfiles = [\"d41d8cd98f00b204e9800998ecf8427e\"]")
-            .replace("[watchlist]", "[schedule]\ncron = \"every five minutes\"\n[watchlist]");
+            .replace(
+                "users = [\"user1\"]",
+                "users = [\"a|b\"]\nfiles = [\"d41d8cd98f00b204e9800998ecf8427e\"]",
+            )
+            .replace(
+                "[watchlist]",
+                "[schedule]\ncron = \"every five minutes\"\n[watchlist]",
+            );
         let err = Config::from_toml(&text, "x.toml", dir.path(), false).unwrap_err();
         let message = err.to_string();
         assert!(message.contains("schedule.cron"), "{message}");
@@ -419,7 +521,14 @@ path = "out/alerts.ndjson"
         let dir = with_secret_dir();
         let text = format!("{MINIMAL}\n[[limits.window]]\ncalls = 1000\nper = \"1s\"\n");
         let config = Config::from_toml(&text, "x.toml", dir.path(), false).unwrap();
-        assert!(config.warnings.iter().any(|w| w.contains("ABOVE THE DOCUMENTED")), "{:?}", config.warnings);
+        assert!(
+            config
+                .warnings
+                .iter()
+                .any(|w| w.contains("ABOVE THE DOCUMENTED")),
+            "{:?}",
+            config.warnings
+        );
     }
 
     #[test]

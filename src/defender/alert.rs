@@ -1,10 +1,10 @@
 //! The Alert entity (defender-api.md §5). Every field but `id` may be null or absent; enums are
-//! kept as strings because the API adds values; unknown fields land in `extra` and are never
-//! dropped. The verbatim JSON travels beside the typed view for the `raw` format.
+//! kept as strings because the API adds values. The typed view holds only what mde-watch reads;
+//! every field, known or not, stays in the verbatim JSON that travels beside it, so nothing the
+//! API sends is ever dropped (the `raw` format carries it whole, ECS under the vendor namespace).
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 
 use super::lenient;
 
@@ -70,12 +70,7 @@ pub struct Alert {
     #[serde(default, deserialize_with = "lenient::vec_of")]
     pub logged_on_users: Vec<LoggedOnUser>,
     #[serde(default, deserialize_with = "lenient::vec_of")]
-    pub comments: Vec<Value>,
-    #[serde(default, deserialize_with = "lenient::vec_of")]
     pub evidence: Vec<Evidence>,
-    /// Fields this version does not know, kept as sent.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
 }
 
 fn alert_id<'de, D: serde::Deserializer<'de>>(de: D) -> Result<String, D::Error> {
@@ -132,9 +127,6 @@ pub struct Evidence {
     pub domain_name: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub user_principal_name: Option<String>,
-    /// Every other evidence field (creation time, SIDs, registry, parent process…), as sent.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
 }
 
 impl Evidence {
@@ -173,7 +165,6 @@ mod tests {
         assert_eq!(alert.incident_id, Some(20433));
         assert_eq!(alert.mitre_techniques, ["T1059"]);
         assert!(alert.evidence.is_empty());
-        assert_eq!(alert.extra["futureField"], serde_json::json!({"x": 1}));
     }
 
     #[test]

@@ -48,7 +48,10 @@ pub fn parse_token_response(body: &[u8]) -> Result<IssuedToken, String> {
         .filter(|&secs| secs > 0)
         .map(|secs| Duration::from_secs(secs as u64))
         .unwrap_or(DEFAULT_LIFETIME);
-    Ok(IssuedToken { access_token, expires_in })
+    Ok(IssuedToken {
+        access_token,
+        expires_in,
+    })
 }
 
 /// The error a token endpoint returned, in one line: `invalid_client: AADSTS7000215: …`.
@@ -95,7 +98,10 @@ impl TokenProvider {
             TokenEndpoint::V2 => "oauth2/v2.0/token",
             TokenEndpoint::V1 => "oauth2/token",
         };
-        let tenant = percent_encoding::utf8_percent_encode(&api.tenant_id, percent_encoding::NON_ALPHANUMERIC);
+        let tenant = percent_encoding::utf8_percent_encode(
+            &api.tenant_id,
+            percent_encoding::NON_ALPHANUMERIC,
+        );
         TokenProvider {
             http,
             url: format!("{}/{tenant}/{path}", api.login_base),
@@ -129,7 +135,10 @@ impl TokenProvider {
             token: token.clone(),
             refresh_at: Instant::now() + refresh_after(issued.expires_in, self.margin),
         });
-        tracing::debug!(expires_in_s = issued.expires_in.as_secs(), "new access token");
+        tracing::debug!(
+            expires_in_s = issued.expires_in.as_secs(),
+            "new access token"
+        );
         Ok(token)
     }
 
@@ -151,7 +160,8 @@ impl TokenProvider {
                     if !retryable || attempt >= self.max_retries {
                         return Err(ApiError::Token(format!("{message} (from {})", self.url)));
                     }
-                    let wait = backoff(attempt, self.backoff_base, self.backoff_max, rand::random());
+                    let wait =
+                        backoff(attempt, self.backoff_base, self.backoff_max, rand::random());
                     tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, error = %message, "token request failed; retrying");
                     tokio::time::sleep(wait).await;
                     attempt += 1;
@@ -163,7 +173,10 @@ impl TokenProvider {
     /// One token request; the error says whether trying again could help.
     async fn request_once(&self) -> Result<IssuedToken, (String, bool)> {
         let audience_field = match self.endpoint {
-            TokenEndpoint::V2 => ("scope", format!("{}/.default", self.audience.trim_end_matches('/'))),
+            TokenEndpoint::V2 => (
+                "scope",
+                format!("{}/.default", self.audience.trim_end_matches('/')),
+            ),
             TokenEndpoint::V1 => ("resource", self.audience.clone()),
         };
         let form = [
@@ -178,16 +191,26 @@ impl TokenProvider {
             .form(&form)
             .send()
             .await
-            .map_err(|err| (format!("cannot reach the token endpoint: {}", without_url(&err)), true))?;
+            .map_err(|err| {
+                (
+                    format!("cannot reach the token endpoint: {}", without_url(&err)),
+                    true,
+                )
+            })?;
         let status = response.status().as_u16();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|err| (format!("token response cut short: {}", without_url(&err)), true))?;
+        let body = response.bytes().await.map_err(|err| {
+            (
+                format!("token response cut short: {}", without_url(&err)),
+                true,
+            )
+        })?;
         if status == 200 {
             return parse_token_response(&body).map_err(|err| (err, true));
         }
-        Err((describe_token_error(status, &body), status >= 500 || status == 429))
+        Err((
+            describe_token_error(status, &body),
+            status >= 500 || status == 429,
+        ))
     }
 }
 
@@ -195,7 +218,9 @@ impl TokenProvider {
 pub fn without_url(err: &reqwest::Error) -> String {
     let mut text = err.to_string();
     if let Some(url) = err.url() {
-        text = text.replace(&format!(" ({url})"), "").replace(url.as_str(), "<url>");
+        text = text
+            .replace(&format!(" ({url})"), "")
+            .replace(url.as_str(), "<url>");
     }
     let mut source = std::error::Error::source(err);
     while let Some(inner) = source {
@@ -212,7 +237,10 @@ mod tests {
 
     #[test]
     fn v2_number_and_v1_string_lifetimes() {
-        let v2 = parse_token_response(br#"{"token_type":"Bearer","expires_in":3599,"access_token":"abc"}"#).unwrap();
+        let v2 = parse_token_response(
+            br#"{"token_type":"Bearer","expires_in":3599,"access_token":"abc"}"#,
+        )
+        .unwrap();
         assert_eq!(v2.expires_in, Duration::from_secs(3599));
         let v1 = parse_token_response(br#"{"token_type":"Bearer","expires_in":"3600","expires_on":"1790000000","access_token":"abc"}"#).unwrap();
         assert_eq!(v1.expires_in, Duration::from_secs(3600));
@@ -221,14 +249,23 @@ mod tests {
 
     #[test]
     fn refreshes_ahead_of_expiry() {
-        assert_eq!(refresh_after(Duration::from_secs(3599), Duration::from_secs(300)), Duration::from_secs(3299));
+        assert_eq!(
+            refresh_after(Duration::from_secs(3599), Duration::from_secs(300)),
+            Duration::from_secs(3299)
+        );
         // A short-lived token is refreshed at half its life, not immediately.
-        assert_eq!(refresh_after(Duration::from_secs(60), Duration::from_secs(300)), Duration::from_secs(30));
+        assert_eq!(
+            refresh_after(Duration::from_secs(60), Duration::from_secs(300)),
+            Duration::from_secs(30)
+        );
     }
 
     #[test]
     fn token_errors_keep_the_aadsts_line() {
         let body = br#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.\r\nTrace ID: x"}"#;
-        assert_eq!(describe_token_error(401, body), "HTTP 401 invalid_client: AADSTS7000215: Invalid client secret provided.");
+        assert_eq!(
+            describe_token_error(401, body),
+            "HTTP 401 invalid_client: AADSTS7000215: Invalid client secret provided."
+        );
     }
 }

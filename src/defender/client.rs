@@ -20,7 +20,11 @@ use crate::stats::Counters;
 use crate::watchlist::{Entry, EntryKind};
 
 /// RFC 3986 unreserved characters stay; everything else in a path segment is encoded.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 /// A page chain longer than this is treated as a server bug rather than followed forever.
 const MAX_PAGES: usize = 200;
 
@@ -42,7 +46,10 @@ pub fn alerts_url(api_base: &str, entry: &Entry) -> String {
         EntryKind::User => "users",
         EntryKind::File => "files",
     };
-    format!("{api_base}/api/{collection}/{}/alerts", utf8_percent_encode(&entry.value, SEGMENT))
+    format!(
+        "{api_base}/api/{collection}/{}/alerts",
+        utf8_percent_encode(&entry.value, SEGMENT)
+    )
 }
 
 pub struct DefenderClient {
@@ -75,7 +82,12 @@ pub fn http_client(api: &ApiConfig) -> Result<reqwest::Client, ApiError> {
 }
 
 impl DefenderClient {
-    pub fn new(api: &ApiConfig, gate: Arc<RateGate>, stop: Shutdown, counters: Arc<Counters>) -> Result<DefenderClient, ApiError> {
+    pub fn new(
+        api: &ApiConfig,
+        gate: Arc<RateGate>,
+        stop: Shutdown,
+        counters: Arc<Counters>,
+    ) -> Result<DefenderClient, ApiError> {
         let http = http_client(api)?;
         Ok(DefenderClient {
             auth: TokenProvider::new(http.clone(), api),
@@ -125,11 +137,18 @@ impl DefenderClient {
     }
 
     /// One page, retried as its answers require. `None` is a 404.
-    async fn get_page(&self, url: &str, what: &str, tally: &mut EntryAlerts) -> Result<Option<Page>, ApiError> {
+    async fn get_page(
+        &self,
+        url: &str,
+        what: &str,
+        tally: &mut EntryAlerts,
+    ) -> Result<Option<Page>, ApiError> {
         let mut failures = 0u32;
         let mut throttles = 0u32;
         let mut refreshed = false;
-        let cancelled = || ApiError::Cancelled { what: what.to_string() };
+        let cancelled = || ApiError::Cancelled {
+            what: what.to_string(),
+        };
         loop {
             if self.stop.is_triggered() {
                 return Err(cancelled());
@@ -154,16 +173,26 @@ impl DefenderClient {
                     continue;
                 }
                 Answer::RefreshToken => {
-                    return Err(ApiError::Unauthorized { message: format!("{what}: rejected twice") })
+                    return Err(ApiError::Unauthorized {
+                        message: format!("{what}: rejected twice"),
+                    })
                 }
                 Answer::Throttled(retry_after) => {
                     tally.throttled += 1;
                     self.counters.add(&self.counters.throttled, 1);
                     throttles += 1;
                     let wait = retry_after.unwrap_or_else(|| {
-                        backoff(throttles, self.backoff_base, self.backoff_max, rand::random())
+                        backoff(
+                            throttles,
+                            self.backoff_base,
+                            self.backoff_max,
+                            rand::random(),
+                        )
                     });
-                    tracing::warn!(retry_after_ms = wait.as_millis() as u64, "429: pausing every call");
+                    tracing::warn!(
+                        retry_after_ms = wait.as_millis() as u64,
+                        "429: pausing every call"
+                    );
                     self.gate.pause_for(wait);
                     if throttles > self.max_retries * 5 {
                         return Err(ApiError::RetriesExhausted {
@@ -178,9 +207,18 @@ impl DefenderClient {
             };
             failures += 1;
             if failures > self.max_retries {
-                return Err(ApiError::RetriesExhausted { what: what.to_string(), attempts: failures, last: problem });
+                return Err(ApiError::RetriesExhausted {
+                    what: what.to_string(),
+                    attempts: failures,
+                    last: problem,
+                });
             }
-            let wait = backoff(failures, self.backoff_base, self.backoff_max, rand::random());
+            let wait = backoff(
+                failures,
+                self.backoff_base,
+                self.backoff_max,
+                rand::random(),
+            );
             tracing::warn!(attempt = failures, wait_ms = wait.as_millis() as u64, error = %problem, "transient failure; retrying");
             if !self.stop.sleep(wait).await {
                 return Err(cancelled());
@@ -209,7 +247,9 @@ impl DefenderClient {
             .map(str::to_owned);
         let body = match response.bytes().await {
             Ok(body) => body,
-            Err(err) => return Answer::Transient(format!("response body cut short: {}", without_url(&err))),
+            Err(err) => {
+                return Answer::Transient(format!("response body cut short: {}", without_url(&err)))
+            }
         };
         match classify(status, retry_after.as_deref(), &body, what) {
             Verdict::Success => match parse_page(&body) {
@@ -242,7 +282,12 @@ mod tests {
     use crate::watchlist::Origin;
 
     fn entry(kind: EntryKind, value: &str) -> Entry {
-        Entry { kind, value: value.into(), original: None, origin: Origin::ConfigKey { key: "t".into() } }
+        Entry {
+            kind,
+            value: value.into(),
+            original: None,
+            origin: Origin::ConfigKey { key: "t".into() },
+        }
     }
 
     #[test]
@@ -256,6 +301,9 @@ mod tests {
             alerts_url(base, &entry(EntryKind::File, "470454e35ea71dd971c2b0cbb29e0225cd0526cb")),
             "https://api.security.microsoft.com/api/files/470454e35ea71dd971c2b0cbb29e0225cd0526cb/alerts"
         );
-        assert_eq!(alerts_url(base, &entry(EntryKind::User, "a.b_c-d~e")), format!("{base}/api/users/a.b_c-d~e/alerts"));
+        assert_eq!(
+            alerts_url(base, &entry(EntryKind::User, "a.b_c-d~e")),
+            format!("{base}/api/users/a.b_c-d~e/alerts")
+        );
     }
 }

@@ -17,9 +17,17 @@ pub enum ApiError {
     )]
     Forbidden { code: String, message: String },
     #[error("400 Bad Request ({code}) for {what}: {message}")]
-    BadRequest { what: String, code: String, message: String },
+    BadRequest {
+        what: String,
+        code: String,
+        message: String,
+    },
     #[error("gave up on {what} after {attempts} attempts; last error: {last}")]
-    RetriesExhausted { what: String, attempts: u32, last: String },
+    RetriesExhausted {
+        what: String,
+        attempts: u32,
+        last: String,
+    },
     #[error("stopped before {what} completed (shutdown)")]
     Cancelled { what: String },
     #[error("{0}")]
@@ -81,7 +89,11 @@ pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8], what: &str)
         }
         400 => {
             let (code, message) = error_code_and_message(body);
-            Verdict::Fatal(ApiError::BadRequest { what: what.into(), code, message })
+            Verdict::Fatal(ApiError::BadRequest {
+                what: what.into(),
+                code,
+                message,
+            })
         }
         500..=599 | 408 => {
             let (code, _) = error_code_and_message(body);
@@ -89,7 +101,9 @@ pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8], what: &str)
         }
         other => {
             let (code, message) = error_code_and_message(body);
-            Verdict::Fatal(ApiError::Other(format!("unexpected HTTP {other} ({code}) for {what}: {message}")))
+            Verdict::Fatal(ApiError::Other(format!(
+                "unexpected HTTP {other} ({code}) for {what}: {message}"
+            )))
         }
     }
 }
@@ -114,14 +128,32 @@ mod tests {
     fn statuses_are_classified() {
         assert_eq!(classify(200, None, b"", "x"), Verdict::Success);
         assert_eq!(classify(404, None, b"", "x"), Verdict::NoAlerts);
-        assert_eq!(classify(429, Some("7"), b"", "x"), Verdict::Throttled(Some(Duration::from_secs(7))));
+        assert_eq!(
+            classify(429, Some("7"), b"", "x"),
+            Verdict::Throttled(Some(Duration::from_secs(7)))
+        );
         assert_eq!(classify(429, None, b"", "x"), Verdict::Throttled(None));
         assert_eq!(classify(401, None, b"", "x"), Verdict::RefreshToken);
-        assert!(matches!(classify(503, None, b"", "x"), Verdict::Transient(_)));
-        let forbidden = classify(403, None, br#"{"error":{"code":"Forbidden","message":"no role"}}"#, "x");
-        let Verdict::Fatal(err) = forbidden else { panic!("fatal expected") };
+        assert!(matches!(
+            classify(503, None, b"", "x"),
+            Verdict::Transient(_)
+        ));
+        let forbidden = classify(
+            403,
+            None,
+            br#"{"error":{"code":"Forbidden","message":"no role"}}"#,
+            "x",
+        );
+        let Verdict::Fatal(err) = forbidden else {
+            panic!("fatal expected")
+        };
         assert!(err.to_string().contains("Alert.Read.All"), "{err}");
-        let bad = classify(400, None, br#"{"error":{"code":"InvalidHashValue","message":"bad"}}"#, "file abc");
+        let bad = classify(
+            400,
+            None,
+            br#"{"error":{"code":"InvalidHashValue","message":"bad"}}"#,
+            "file abc",
+        );
         assert!(bad_message(bad).contains("InvalidHashValue"));
     }
 

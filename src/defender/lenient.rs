@@ -1,40 +1,213 @@
 //! Deserializers that accept the shapes the API has been seen to send instead of failing a whole
 //! response on one odd field: a number where a string was documented, a string where a number was,
-//! null where an array was. The raw alert is kept verbatim elsewhere, so nothing is lost.
+//! null or a single item where an array was. The raw alert is kept verbatim elsewhere, so nothing
+//! is lost when a typed field cannot hold what was sent. Visitors, not `Value`, so the common
+//! case costs no extra allocation.
 
-use serde::de::{DeserializeOwned, Deserializer};
-use serde::Deserialize;
-use serde_json::Value;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::value::{MapAccessDeserializer, StrDeserializer};
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+struct AnyScalar;
+
+impl<'de> Visitor<'de> for AnyScalar {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string, number, boolean or null")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Some(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(v.to_string()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Some(v.to_string()))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Some(v.to_string()))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Some(v.to_string()))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+}
 
 pub fn opt_string<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
-    Ok(match Value::deserialize(de)? {
-        Value::String(s) => Some(s),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    })
+    de.deserialize_any(AnyScalar)
 }
 
 pub fn opt_i64<'de, D: Deserializer<'de>>(de: D) -> Result<Option<i64>, D::Error> {
-    Ok(match Value::deserialize(de)? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    })
+    Ok(opt_string(de)?.and_then(|text| {
+        let text = text.trim();
+        text.parse::<i64>().ok().or_else(|| {
+            text.parse::<f64>()
+                .ok()
+                .filter(|f| f.fract() == 0.0)
+                .map(|f| f as i64)
+        })
+    }))
 }
 
-/// An array that may come as null, a single item, or items that do not fit (skipped).
-pub fn vec_of<'de, D: Deserializer<'de>, T: DeserializeOwned>(de: D) -> Result<Vec<T>, D::Error> {
-    Ok(match Value::deserialize(de)? {
-        Value::Array(items) => items
-            .into_iter()
-            .filter_map(|item| serde_json::from_value(item).ok())
-            .collect(),
-        Value::Null => Vec::new(),
-        single => serde_json::from_value(single).map(|item| vec![item]).unwrap_or_default(),
-    })
+/// One item of a lenient array: an object (or string) that fits `T`, or nothing.
+struct Item<T>(Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Item<T> {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        struct ItemVisitor<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ItemVisitor<T> {
+            type Value = Item<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an item")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map)).map(|t| Item(Some(t)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Item(T::deserialize(StrDeserializer::<E>::new(v)).ok()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Item(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Item(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Item(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Item(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Item(None))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Item(None))
+            }
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok(Item(None))
+            }
+        }
+        de.deserialize_any(ItemVisitor(PhantomData))
+    }
 }
 
-pub fn opt_object<'de, D: Deserializer<'de>, T: DeserializeOwned>(de: D) -> Result<Option<T>, D::Error> {
-    Ok(serde_json::from_value(Value::deserialize(de)?).ok())
+/// An array that may come as null, a single item, or with items that do not fit (skipped).
+pub fn vec_of<'de, D: Deserializer<'de>, T: Deserialize<'de>>(de: D) -> Result<Vec<T>, D::Error> {
+    struct SeqVisitor<T>(PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for SeqVisitor<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an array")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut items = Vec::new();
+            while let Some(Item(item)) = seq.next_element::<Item<T>>()? {
+                items.extend(item);
+            }
+            Ok(items)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            T::deserialize(MapAccessDeserializer::new(map)).map(|t| vec![t])
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(T::deserialize(StrDeserializer::<E>::new(v))
+                .ok()
+                .into_iter()
+                .collect())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+    }
+    de.deserialize_any(SeqVisitor(PhantomData))
+}
+
+/// An object that may be null or something else entirely (then None).
+pub fn opt_object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    de: D,
+) -> Result<Option<T>, D::Error> {
+    Item::<T>::deserialize(de).map(|item| item.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Probe {
+        #[serde(default, deserialize_with = "opt_string")]
+        s: Option<String>,
+        #[serde(default, deserialize_with = "opt_i64")]
+        n: Option<i64>,
+        #[serde(default, deserialize_with = "vec_of")]
+        v: Vec<String>,
+    }
+
+    #[test]
+    fn odd_shapes() {
+        let probe: Probe = serde_json::from_str(r#"{"s":5,"n":"12","v":"one"}"#).unwrap();
+        assert_eq!(
+            probe,
+            Probe {
+                s: Some("5".into()),
+                n: Some(12),
+                v: vec!["one".into()]
+            }
+        );
+        let probe: Probe =
+            serde_json::from_str(r#"{"s":{"a":1},"n":[1],"v":[1,"x",null,["y"]]}"#).unwrap();
+        assert_eq!(
+            probe,
+            Probe {
+                s: None,
+                n: None,
+                v: vec!["x".into()]
+            }
+        );
+        let probe: Probe = serde_json::from_str(r#"{"s":null,"n":3.0,"v":null}"#).unwrap();
+        assert_eq!(
+            probe,
+            Probe {
+                s: None,
+                n: Some(3),
+                v: vec![]
+            }
+        );
+    }
 }

@@ -27,7 +27,10 @@ struct Envelope<'a> {
 /// not sink the others; it is reported in `rejected`.
 pub fn parse_page(body: &[u8]) -> Result<Page, String> {
     let envelope: Envelope = serde_json::from_slice(body).map_err(|err| {
-        format!("response body is not a complete JSON document ({err}; {} bytes)", body.len())
+        format!(
+            "response body is not a complete JSON document ({err}; {} bytes)",
+            body.len()
+        )
     })?;
     let items = envelope
         .value
@@ -35,7 +38,15 @@ pub fn parse_page(body: &[u8]) -> Result<Page, String> {
     let mut alerts = Vec::with_capacity(items.len());
     let mut rejected = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
-        let compacted = match RawValue::from_string(compact(item.get())) {
+        // NDJSON needs one line per event; whitespace inside JSON strings is always escaped,
+        // so only a pretty-printed alert has raw line breaks, and only that one needs compacting.
+        let text = item.get();
+        let line = if text.contains(['\n', '\r']) {
+            compact(text)
+        } else {
+            text.to_owned()
+        };
+        let compacted = match RawValue::from_string(line) {
             Ok(raw) => raw,
             Err(err) => {
                 rejected.push(format!("alert #{index} in the response: {err}"));
@@ -47,7 +58,11 @@ pub fn parse_page(body: &[u8]) -> Result<Page, String> {
             Err(reason) => rejected.push(format!("alert #{index} in the response: {reason}")),
         }
     }
-    Ok(Page { alerts, rejected, next_link: envelope.next_link })
+    Ok(Page {
+        alerts,
+        rejected,
+        next_link: envelope.next_link,
+    })
 }
 
 /// Removes the whitespace between JSON tokens, leaving strings untouched, so that an alert the API
@@ -99,7 +114,11 @@ mod tests {
         let body = br#"{"value":[{"id":"a1", "title" : "t"},{"title":"no id"}],"@odata.nextLink":"https://h/api/x?$skip=2"}"#;
         let page = parse_page(body).unwrap();
         assert_eq!(page.alerts.len(), 1);
-        assert_eq!(page.alerts[0].raw.get(), r#"{"id":"a1","title":"t"}"#);
+        assert_eq!(
+            page.alerts[0].raw.get(),
+            r#"{"id":"a1", "title" : "t"}"#,
+            "single-line alerts are kept byte for byte"
+        );
         assert_eq!(page.rejected.len(), 1);
         assert!(page.rejected[0].contains("alert #1"), "{:?}", page.rejected);
         assert_eq!(page.next_link.as_deref(), Some("https://h/api/x?$skip=2"));
@@ -109,6 +128,8 @@ mod tests {
     fn truncated_body_is_an_error_not_a_panic() {
         let err = parse_page(br#"{"value":[{"id":"a1","tit"#).unwrap_err();
         assert!(err.contains("not a complete JSON document"), "{err}");
-        assert!(parse_page(b"{\"error\":{}}").unwrap_err().contains("no 'value'"));
+        assert!(parse_page(b"{\"error\":{}}")
+            .unwrap_err()
+            .contains("no 'value'"));
     }
 }

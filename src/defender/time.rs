@@ -38,7 +38,10 @@ mod tests {
         }
         let seven = parse("2026-11-22T09:47:21.1627922Z").unwrap();
         assert_eq!(format(seven), "2026-11-22T09:47:21.162792200Z");
-        assert_eq!(parse("2026-11-22T10:47:21+01:00"), parse("2026-11-22T09:47:21Z"));
+        assert_eq!(
+            parse("2026-11-22T10:47:21+01:00"),
+            parse("2026-11-22T09:47:21Z")
+        );
     }
 
     #[test]

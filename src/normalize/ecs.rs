@@ -3,26 +3,27 @@
 //! integration uses), `mde_watch.*` for ours. Field types follow the ECS definitions
 //! (`event.severity` is a number; `event.category`, `event.type`, `related.*` are arrays).
 
-use serde::Serialize;
-use serde_json::{Map, Value};
+use std::borrow::Cow;
 
+use serde::Serialize;
+
+use super::vendor::VendorFields;
 use super::{Change, EventContext, Provenance, Severity};
-use crate::defender::alert::{LoggedOnUser, RelatedUser};
-use crate::defender::{time, Alert, Evidence};
+use crate::defender::{time, Alert, PolledAlert};
 
 pub const ECS_VERSION: &str = "9.0.0";
 
 #[derive(Serialize)]
 struct EcsEvent<'a> {
     #[serde(rename = "@timestamp")]
-    timestamp: String,
+    timestamp: Cow<'a, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     message: Option<&'a str>,
     ecs: EcsVersion,
     event: EventFields<'a>,
     rule: Rule<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    threat: Option<Threat>,
+    threat: Option<Threat<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     host: Option<Host<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -51,7 +52,7 @@ struct EcsVersion {
 #[derive(Serialize)]
 struct EventFields<'a> {
     kind: &'static str,
-    category: Vec<&'static str>,
+    category: &'static [&'static str],
     #[serde(rename = "type")]
     kind_type: [&'static str; 1],
     action: &'static str,
@@ -61,11 +62,11 @@ struct EventFields<'a> {
     id: &'a str,
     severity: u8,
     #[serde(skip_serializing_if = "Option::is_none")]
-    created: Option<String>,
+    created: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    start: Option<String>,
+    start: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    end: Option<String>,
+    end: Option<Cow<'a, str>>,
 }
 
 #[derive(Serialize)]
@@ -81,21 +82,21 @@ struct Rule<'a> {
 }
 
 #[derive(Serialize)]
-struct Threat {
+struct Threat<'a> {
     framework: &'static str,
-    technique: Technique,
+    technique: Technique<'a>,
 }
 
 #[derive(Serialize)]
-struct Technique {
-    id: Vec<String>,
+struct Technique<'a> {
+    id: Vec<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    subtechnique: Option<Subtechnique>,
+    subtechnique: Option<Subtechnique<'a>>,
 }
 
 #[derive(Serialize)]
-struct Subtechnique {
-    id: Vec<String>,
+struct Subtechnique<'a> {
+    id: Vec<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -180,64 +181,31 @@ struct Observer {
 
 #[derive(Serialize)]
 struct Microsoft<'a> {
-    defender_endpoint: DefenderFields<'a>,
+    defender_endpoint: VendorFields<'a>,
 }
 
-/// The Defender fields ECS has no place for, under their API names.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct DefenderFields<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    severity: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_update_time: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    resolved_time: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    incident_id: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    investigation_id: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    investigation_state: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    assigned_to: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    classification: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    determination: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    detection_source: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    threat_family_name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    threat_name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rbac_group_name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    related_user: Option<&'a RelatedUser>,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    logged_on_users: &'a [LoggedOnUser],
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    comments: &'a [Value],
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    evidence: &'a [Evidence],
-    /// Fields the API added that this version does not know: kept, never dropped.
-    #[serde(flatten)]
-    extra: &'a Map<String, Value>,
+pub fn encode(polled: &PolledAlert, context: &EventContext) -> serde_json::Result<Vec<u8>> {
+    let alert = &polled.alert;
+    let vendor = VendorFields::parse(&polled.raw, [alert.incident_id, alert.investigation_id])?;
+    // ECS events are a little larger than the alert they come from: size the buffer once.
+    let mut out = Vec::with_capacity(polled.raw.get().len() + 1024);
+    serde_json::to_writer(&mut out, &build(alert, vendor, context))?;
+    Ok(out)
 }
 
-pub fn encode(alert: &Alert, context: &EventContext) -> serde_json::Result<Vec<u8>> {
-    serde_json::to_vec(&build(alert, context))
-}
-
-fn build<'a>(alert: &'a Alert, context: &EventContext<'a>) -> EcsEvent<'a> {
-    let created = alert.alert_creation_time.as_deref().and_then(normalized_time);
+fn build<'a>(
+    alert: &'a Alert,
+    vendor: VendorFields<'a>,
+    context: &EventContext<'a>,
+) -> EcsEvent<'a> {
+    let created = alert
+        .alert_creation_time
+        .as_deref()
+        .and_then(normalized_time);
     let timestamp = created
         .clone()
         .or_else(|| alert.last_update_time.as_deref().and_then(normalized_time))
-        .unwrap_or_else(|| context.observed_at.to_string());
+        .unwrap_or(Cow::Borrowed(context.observed_at));
     let severity = Severity::parse(alert.severity.as_deref());
     let file_evidence = alert
         .evidence
@@ -245,11 +213,17 @@ fn build<'a>(alert: &'a Alert, context: &EventContext<'a>) -> EcsEvent<'a> {
         .find(|e| e.is("File"))
         .or_else(|| alert.evidence.iter().find(|e| e.sha1.is_some()));
     let process_evidence = alert.evidence.iter().find(|e| e.is("Process"));
-    let url = alert.evidence.iter().find_map(|e| e.url.as_deref()).map(|full| Url { full });
+    let url = alert
+        .evidence
+        .iter()
+        .find_map(|e| e.url.as_deref())
+        .map(|full| Url { full });
     EcsEvent {
         timestamp,
         message: alert.title.as_deref(),
-        ecs: EcsVersion { version: ECS_VERSION },
+        ecs: EcsVersion {
+            version: ECS_VERSION,
+        },
         event: EventFields {
             kind: "alert",
             category: categories(alert),
@@ -276,14 +250,19 @@ fn build<'a>(alert: &'a Alert, context: &EventContext<'a>) -> EcsEvent<'a> {
         threat: threat(&alert.mitre_techniques),
         host: host(alert),
         user: alert.related_user.as_ref().and_then(|u| {
-            (u.user_name.is_some() || u.domain_name.is_some())
-                .then(|| User { name: u.user_name.as_deref(), domain: u.domain_name.as_deref() })
+            (u.user_name.is_some() || u.domain_name.is_some()).then_some(User {
+                name: u.user_name.as_deref(),
+                domain: u.domain_name.as_deref(),
+            })
         }),
         file: file_evidence.map(|e| File {
             name: e.file_name.as_deref(),
             path: windows_join(e.file_path.as_deref(), e.file_name.as_deref()),
             directory: e.file_path.as_deref(),
-            hash: Hash { sha1: e.sha1.as_deref(), sha256: e.sha256.as_deref() },
+            hash: Hash {
+                sha1: e.sha1.as_deref(),
+                sha256: e.sha256.as_deref(),
+            },
         }),
         process: process_evidence.map(|e| Process {
             pid: e.process_id,
@@ -292,71 +271,69 @@ fn build<'a>(alert: &'a Alert, context: &EventContext<'a>) -> EcsEvent<'a> {
         }),
         url,
         related: related(alert),
-        cloud: alert.aad_tenant_id.as_deref().map(|id| Cloud { account: Id { id } }),
+        cloud: alert
+            .aad_tenant_id
+            .as_deref()
+            .map(|id| Cloud { account: Id { id } }),
         organization: alert.aad_tenant_id.as_deref().map(|id| Id { id }),
-        observer: Observer { vendor: "Microsoft", product: "Defender for Endpoint" },
+        observer: Observer {
+            vendor: "Microsoft",
+            product: "Defender for Endpoint",
+        },
         microsoft: Microsoft {
-            defender_endpoint: DefenderFields {
-                severity: alert.severity.as_deref(),
-                status: alert.status.as_deref(),
-                last_update_time: alert.last_update_time.as_deref(),
-                resolved_time: alert.resolved_time.as_deref(),
-                incident_id: alert.incident_id,
-                investigation_id: alert.investigation_id,
-                investigation_state: alert.investigation_state.as_deref(),
-                assigned_to: alert.assigned_to.as_deref(),
-                classification: alert.classification.as_deref(),
-                determination: alert.determination.as_deref(),
-                detection_source: alert.detection_source.as_deref(),
-                threat_family_name: alert.threat_family_name.as_deref(),
-                threat_name: alert.threat_name.as_deref(),
-                rbac_group_name: alert.rbac_group_name.as_deref(),
-                related_user: alert.related_user.as_ref(),
-                logged_on_users: &alert.logged_on_users,
-                comments: &alert.comments,
-                evidence: &alert.evidence,
-                extra: &alert.extra,
-            },
+            defender_endpoint: vendor,
         },
         mde_watch: Provenance::from(context),
     }
 }
 
 /// Defender times in UTC RFC 3339; unreadable ones are left out of ECS date fields (they stay,
-/// verbatim, in the vendor namespace or the raw format).
-fn normalized_time(text: &str) -> Option<String> {
-    time::parse(text).map(time::format)
+/// verbatim, in the vendor namespace or the raw format). A valid UTC time ending in `Z` is
+/// already what ECS takes (Elasticsearch reads up to 9 fractional digits), so it goes out as is.
+fn normalized_time(text: &str) -> Option<Cow<'_, str>> {
+    let parsed = time::parse(text)?;
+    if text.ends_with('Z') {
+        Some(Cow::Borrowed(text))
+    } else {
+        Some(Cow::Owned(time::format(parsed)))
+    }
 }
 
-fn categories(alert: &Alert) -> Vec<&'static str> {
+fn categories(alert: &Alert) -> &'static [&'static str] {
     let malware = alert.threat_family_name.is_some()
-        || alert.category.as_deref().is_some_and(|c| c.eq_ignore_ascii_case("malware"));
+        || alert
+            .category
+            .as_deref()
+            .is_some_and(|c| c.eq_ignore_ascii_case("malware"));
     if malware {
-        vec!["intrusion_detection", "malware"]
+        &["intrusion_detection", "malware"]
     } else {
-        vec!["intrusion_detection"]
+        &["intrusion_detection"]
     }
 }
 
 /// `T1003.001` is a sub-technique of `T1003`: the parent goes to technique.id, the full id to
 /// technique.subtechnique.id.
-fn threat(techniques: &[String]) -> Option<Threat> {
+fn threat(techniques: &[String]) -> Option<Threat<'_>> {
     if techniques.is_empty() {
         return None;
     }
-    let mut ids: Vec<String> = Vec::new();
-    let mut subs: Vec<String> = Vec::new();
+    let mut ids: Vec<&str> = Vec::new();
+    let mut subs: Vec<&str> = Vec::new();
     for technique in techniques {
         let technique = technique.trim();
         let parent = technique.split('.').next().unwrap_or(technique);
-        push_unique(&mut ids, parent.to_string());
+        push_unique(&mut ids, parent);
         if technique.contains('.') {
-            push_unique(&mut subs, technique.to_string());
+            push_unique(&mut subs, technique);
         }
     }
     Some(Threat {
         framework: "MITRE ATT&CK",
-        technique: Technique { id: ids, subtechnique: (!subs.is_empty()).then_some(Subtechnique { id: subs }) },
+        technique: Technique {
+            id: ids,
+            subtechnique: (!subs.is_empty()).then_some(Subtechnique { id: subs }),
+        },
     })
 }
 
@@ -379,8 +356,17 @@ fn host(alert: &Alert) -> Option<Host<'_>> {
 }
 
 fn related(alert: &Alert) -> Related<'_> {
-    let mut related = Related { hash: Vec::new(), ip: Vec::new(), user: Vec::new(), hosts: Vec::new() };
-    if let Some(name) = alert.related_user.as_ref().and_then(|u| u.user_name.as_deref()) {
+    let mut related = Related {
+        hash: Vec::new(),
+        ip: Vec::new(),
+        user: Vec::new(),
+        hosts: Vec::new(),
+    };
+    if let Some(name) = alert
+        .related_user
+        .as_ref()
+        .and_then(|u| u.user_name.as_deref())
+    {
         push_unique(&mut related.user, name);
     }
     for user in &alert.logged_on_users {
@@ -389,7 +375,10 @@ fn related(alert: &Alert) -> Related<'_> {
         }
     }
     for evidence in &alert.evidence {
-        for hash in [evidence.sha1.as_deref(), evidence.sha256.as_deref()].into_iter().flatten() {
+        for hash in [evidence.sha1.as_deref(), evidence.sha256.as_deref()]
+            .into_iter()
+            .flatten()
+        {
             push_unique(&mut related.hash, hash);
         }
         if let Some(ip) = evidence.ip_address.as_deref() {
@@ -420,15 +409,22 @@ mod tests {
 
     #[test]
     fn subtechniques_split_from_parents() {
-        let threat = threat(&["T1003".into(), "T1003.001".into(), "T1059.001".into()]).unwrap();
+        let techniques = ["T1003".to_string(), "T1003.001".into(), "T1059.001".into()];
+        let threat = threat(&techniques).unwrap();
         assert_eq!(threat.technique.id, ["T1003", "T1059"]);
-        assert_eq!(threat.technique.subtechnique.unwrap().id, ["T1003.001", "T1059.001"]);
+        assert_eq!(
+            threat.technique.subtechnique.unwrap().id,
+            ["T1003.001", "T1059.001"]
+        );
         assert!(super::threat(&[]).is_none());
     }
 
     #[test]
     fn joins_windows_paths() {
-        assert_eq!(windows_join(Some("C:\\Temp\\"), Some("a.exe")).as_deref(), Some("C:\\Temp\\a.exe"));
+        assert_eq!(
+            windows_join(Some("C:\\Temp\\"), Some("a.exe")).as_deref(),
+            Some("C:\\Temp\\a.exe")
+        );
         assert_eq!(windows_join(None, None), None);
     }
 }

@@ -5,6 +5,7 @@
 mod ecs;
 mod raw;
 mod severity;
+mod vendor;
 
 use serde::Serialize;
 
@@ -89,9 +90,13 @@ pub struct NormalizeError {
 }
 
 /// Encodes one alert as one event (no trailing newline).
-pub fn encode(format: Format, alert: &PolledAlert, context: &EventContext) -> Result<Vec<u8>, NormalizeError> {
+pub fn encode(
+    format: Format,
+    alert: &PolledAlert,
+    context: &EventContext,
+) -> Result<Vec<u8>, NormalizeError> {
     let result = match format {
-        Format::Ecs => ecs::encode(&alert.alert, context),
+        Format::Ecs => ecs::encode(alert, context),
         Format::Raw => raw::encode(alert, context),
     };
     result.map_err(|err| NormalizeError {

@@ -14,5 +14,8 @@ struct RawEvent<'a> {
 }
 
 pub fn encode(alert: &PolledAlert, context: &EventContext) -> serde_json::Result<Vec<u8>> {
-    serde_json::to_vec(&RawEvent { mde_watch: Provenance::from(context), alert: &alert.raw })
+    serde_json::to_vec(&RawEvent {
+        mde_watch: Provenance::from(context),
+        alert: &alert.raw,
+    })
 }

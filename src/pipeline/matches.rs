@@ -16,7 +16,16 @@ impl WatchIndex {
         let by_key = watchlist
             .entries
             .iter()
-            .map(|e| (e.key(), Match { kind: e.kind, value: e.value.clone(), original: e.original.clone() }))
+            .map(|e| {
+                (
+                    e.key(),
+                    Match {
+                        kind: e.kind,
+                        value: e.value.clone(),
+                        original: e.original.clone(),
+                    },
+                )
+            })
             .collect();
         WatchIndex { by_key }
     }

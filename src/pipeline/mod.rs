@@ -19,8 +19,8 @@ use crate::config::UpdatePolicy;
 use crate::defender::{time, ApiError, EntryAlerts, PolledAlert};
 use crate::normalize::{self, Change, EventContext, Format, Match, Severity};
 use crate::shutdown::Shutdown;
-use crate::stats::Counters;
 use crate::sinks::{OutEvent, Sink, SinkError};
+use crate::stats::Counters;
 use crate::store::{decide, AlertDigest, Decision, EntityStatus, SeenRecord, Store, StoreError};
 use crate::watchlist::Entry;
 
@@ -128,7 +128,13 @@ impl Pipeline {
                     self.counters.add(&self.counters.duplicates_suppressed, 1);
                     let previous = previous.unwrap_or(record);
                     if now_secs - previous.last_observed >= TOUCH_EVERY_SECS {
-                        records.push((id, SeenRecord { last_observed: now_secs, ..previous }));
+                        records.push((
+                            id,
+                            SeenRecord {
+                                last_observed: now_secs,
+                                ..previous
+                            },
+                        ));
                     }
                 }
             }
@@ -137,8 +143,10 @@ impl Pipeline {
         if !to_emit.is_empty() {
             self.deliver(&to_emit, &observed_at).await?;
         }
-        self.store.commit(&records, &entity_statuses, batch.cursor_after)?;
-        self.counters.add(&self.counters.alerts_published, to_emit.len() as u64);
+        self.store
+            .commit(&records, &entity_statuses, batch.cursor_after)?;
+        self.counters
+            .add(&self.counters.alerts_published, to_emit.len() as u64);
         Ok(())
     }
 
@@ -152,16 +160,22 @@ impl Pipeline {
         let mut by_id: HashMap<String, usize> = HashMap::new();
         let mut statuses = Vec::with_capacity(results.len());
         for (entry, result) in results {
-            let reached = Match { kind: entry.kind, value: entry.value.clone(), original: entry.original.clone() };
+            let reached = Match {
+                kind: entry.kind,
+                value: entry.value.clone(),
+                original: entry.original.clone(),
+            };
             let (outcome, count) = match result {
                 Err(err) => (format!("error: {err}"), 0),
                 Ok(found) => {
                     let count = found.alerts.len() as u32;
-                    self.counters.add(&self.counters.alerts_received, u64::from(count));
+                    self.counters
+                        .add(&self.counters.alerts_received, u64::from(count));
                     for rejected in &found.rejected {
                         tracing::error!(entry = %entry.value, problem = %rejected, "alert skipped: unreadable");
                     }
-                    self.counters.add(&self.counters.alerts_rejected, found.rejected.len() as u64);
+                    self.counters
+                        .add(&self.counters.alerts_rejected, found.rejected.len() as u64);
                     for polled in found.alerts {
                         if let Some(&at) = by_id.get(&polled.alert.id) {
                             self.counters.add(&self.counters.duplicates_suppressed, 1);
@@ -175,11 +189,22 @@ impl Pipeline {
                         by_id.insert(polled.alert.id.clone(), candidates.len());
                         candidates.push(Candidate { polled, matches });
                     }
-                    let outcome = if found.rejected.is_empty() { "ok".to_string() } else { format!("ok, {} unreadable alert(s) skipped", found.rejected.len()) };
+                    let outcome = if found.rejected.is_empty() {
+                        "ok".to_string()
+                    } else {
+                        format!("ok, {} unreadable alert(s) skipped", found.rejected.len())
+                    };
                     (outcome, count)
                 }
             };
-            statuses.push((entry.key(), EntityStatus { last_poll: observed_at.to_string(), outcome, alerts: count }));
+            statuses.push((
+                entry.key(),
+                EntityStatus {
+                    last_poll: observed_at.to_string(),
+                    outcome,
+                    alerts: count,
+                },
+            ));
         }
         for candidate in &mut candidates {
             candidate.matches.sort();
@@ -188,7 +213,11 @@ impl Pipeline {
     }
 
     /// Encodes once per format and sends to every sink, retrying each until it acknowledges.
-    async fn deliver(&mut self, to_emit: &[(Candidate, Change)], observed_at: &str) -> Result<(), PipelineError> {
+    async fn deliver(
+        &mut self,
+        to_emit: &[(Candidate, Change)],
+        observed_at: &str,
+    ) -> Result<(), PipelineError> {
         let mut encoded: HashMap<Format, Vec<OutEvent>> = HashMap::new();
         for sink in &self.sinks {
             if encoded.contains_key(&sink.format()) {
@@ -208,7 +237,10 @@ impl Pipeline {
             encoded.insert(sink.format(), events);
         }
         for sink in &mut self.sinks {
-            let events = encoded.get(&sink.format()).map(Vec::as_slice).unwrap_or_default();
+            let events = encoded
+                .get(&sink.format())
+                .map(Vec::as_slice)
+                .unwrap_or_default();
             send_until_acked(sink.as_mut(), events, &self.stop, &self.counters).await?;
         }
         Ok(())
@@ -227,16 +259,29 @@ impl Pipeline {
 }
 
 fn push_match(matches: &mut Vec<Match>, found: Match) {
-    if !matches.iter().any(|m| m.kind == found.kind && m.value.eq_ignore_ascii_case(&found.value)) {
+    if !matches
+        .iter()
+        .any(|m| m.kind == found.kind && m.value.eq_ignore_ascii_case(&found.value))
+    {
         matches.push(found);
     }
 }
 
-fn out_event(format: Format, candidate: &Candidate, context: &EventContext) -> Result<OutEvent, PipelineError> {
+fn out_event(
+    format: Format,
+    candidate: &Candidate,
+    context: &EventContext,
+) -> Result<OutEvent, PipelineError> {
     let alert = &candidate.polled.alert;
     let kinds = {
-        let user = candidate.matches.iter().any(|m| m.kind == crate::watchlist::EntryKind::User);
-        let file = candidate.matches.iter().any(|m| m.kind == crate::watchlist::EntryKind::File);
+        let user = candidate
+            .matches
+            .iter()
+            .any(|m| m.kind == crate::watchlist::EntryKind::User);
+        let file = candidate
+            .matches
+            .iter()
+            .any(|m| m.kind == crate::watchlist::EntryKind::File);
         match (user, file) {
             (true, true) => "user,file",
             (false, true) => "file",
@@ -273,11 +318,19 @@ async fn send_until_acked(
             Ok(()) => return Ok(()),
             Err(err) => {
                 counters.add(&counters.sink_failures, 1);
-                let wait = crate::defender::errors::backoff(attempt.min(6), Duration::from_millis(500), Duration::from_secs(30), 1.0);
+                let wait = crate::defender::errors::backoff(
+                    attempt.min(6),
+                    Duration::from_millis(500),
+                    Duration::from_secs(30),
+                    1.0,
+                );
                 tracing::error!(sink = sink.name(), error = %err, retry_in_ms = wait.as_millis() as u64, pending = events.len(), "sink failed; retrying (nothing is dropped)");
                 attempt += 1;
                 if stop.is_triggered() || !stop.sleep(wait).await {
-                    return Err(PipelineError::Undelivered { sink: sink.name().to_string(), pending: events.len() });
+                    return Err(PipelineError::Undelivered {
+                        sink: sink.name().to_string(),
+                        pending: events.len(),
+                    });
                 }
             }
         }

@@ -49,19 +49,28 @@ mod tests {
     fn default_cron_fires_every_five_minutes() {
         let cron = parse(DEFAULT_CRON).unwrap();
         let from = Utc.with_ymd_and_hms(2026, 11, 23, 10, 2, 0).unwrap();
-        assert_eq!(shortest_interval(&cron, from, 20), Some(Duration::from_secs(300)));
+        assert_eq!(
+            shortest_interval(&cron, from, 20),
+            Some(Duration::from_secs(300))
+        );
     }
 
     #[test]
     fn every_second_is_one_second() {
         let cron = parse("* * * * * *").unwrap();
         let from = Utc.with_ymd_and_hms(2026, 11, 23, 10, 2, 0).unwrap();
-        assert_eq!(shortest_interval(&cron, from, 10), Some(Duration::from_secs(1)));
+        assert_eq!(
+            shortest_interval(&cron, from, 10),
+            Some(Duration::from_secs(1))
+        );
     }
 
     #[test]
     fn five_field_cron_is_rejected_with_an_example() {
         let err = parse("*/5 * * * *").unwrap_err();
-        assert!(err.contains("'*/5 * * * *'") && err.contains("seconds first"), "{err}");
+        assert!(
+            err.contains("'*/5 * * * *'") && err.contains("seconds first"),
+            "{err}"
+        );
     }
 }

@@ -58,20 +58,25 @@ impl RateGate {
             .collect()
     }
 
-    /// Waits until a call may be made and records it.
+    /// Waits until a call may be made. The slot is reserved before waiting, so concurrent callers
+    /// queue for distinct slots in order and the pacing does not depend on timer resolution.
     pub async fn acquire(&self) {
         loop {
-            let now = self.now();
-            let wait = {
+            let (slot, now) = {
                 let mut limiter = self.lock();
+                let now = self.now();
                 let slot = limiter.next_slot(now);
-                if slot <= now {
-                    limiter.record(now);
-                    return;
-                }
-                slot - now
+                limiter.record(slot);
+                (slot, now)
             };
-            tokio::time::sleep(wait).await;
+            if slot > now {
+                tokio::time::sleep(slot - now).await;
+            }
+            // A 429 that arrived while we waited moves everyone behind its Retry-After; the
+            // reserved slot stays recorded, which only makes the budget stricter.
+            if self.lock().paused_until() <= slot {
+                return;
+            }
         }
     }
 
@@ -87,7 +92,9 @@ impl RateGate {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Limiter> {
         // The limiter holds only numbers; a panic elsewhere cannot leave it inconsistent.
-        self.limiter.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.limiter
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -97,7 +104,10 @@ mod tests {
 
     #[test]
     fn history_round_trips_between_gates() {
-        let windows = [Window { calls: 3, per: Duration::from_secs(60) }];
+        let windows = [Window {
+            calls: 3,
+            per: Duration::from_secs(60),
+        }];
         let first = RateGate::new(&windows);
         {
             let mut limiter = first.lock();
@@ -111,6 +121,9 @@ mod tests {
         let second = RateGate::new(&windows);
         second.restore(&saved);
         let limiter = second.lock();
-        assert!(limiter.next_slot(second.now()) >= second.now() + Duration::from_secs(59), "the restored calls still count");
+        assert!(
+            limiter.next_slot(second.now()) >= second.now() + Duration::from_secs(59),
+            "the restored calls still count"
+        );
     }
 }

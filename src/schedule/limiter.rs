@@ -18,14 +18,25 @@ pub struct Window {
 
 impl fmt::Display for Window {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} per {}", self.calls, crate::units::format_duration(self.per))
+        write!(
+            f,
+            "{} per {}",
+            self.calls,
+            crate::units::format_duration(self.per)
+        )
     }
 }
 
 /// The limits Microsoft documents for both alert endpoints.
 pub const DOCUMENTED_LIMITS: [Window; 2] = [
-    Window { calls: 100, per: Duration::from_secs(60) },
-    Window { calls: 1500, per: Duration::from_secs(3600) },
+    Window {
+        calls: 100,
+        per: Duration::from_secs(60),
+    },
+    Window {
+        calls: 1500,
+        per: Duration::from_secs(3600),
+    },
 ];
 
 /// How many calls `windows` allow, at most, inside any span of `span`.
@@ -46,8 +57,12 @@ pub fn exceeds_documented(windows: &[Window]) -> Option<String> {
         .iter()
         .filter_map(|limit| {
             let allowed = max_calls_in(windows, limit.per);
-            (allowed > u64::from(limit.calls))
-                .then(|| format!("up to {allowed} calls in {} (API: {limit})", crate::units::format_duration(limit.per)))
+            (allowed > u64::from(limit.calls)).then(|| {
+                format!(
+                    "up to {allowed} calls in {} (API: {limit})",
+                    crate::units::format_duration(limit.per)
+                )
+            })
         })
         .collect();
     (!excess.is_empty()).then(|| excess.join(", "))
@@ -69,7 +84,11 @@ impl Limiter {
     pub fn new(windows: &[Window]) -> Limiter {
         let margin = windows
             .iter()
-            .map(|w| (w.per / 50).clamp(Duration::from_millis(100), Duration::from_secs(1)).min(w.per / 4))
+            .map(|w| {
+                (w.per / 50)
+                    .clamp(Duration::from_millis(100), Duration::from_secs(1))
+                    .min(w.per / 4)
+            })
             .max()
             .unwrap_or_default();
         // Even spacing at the pace of the tightest window: no bursts, and a full window's
@@ -129,10 +148,23 @@ impl Limiter {
     /// Records a call made at `at` (which must be a slot `next_slot` granted).
     pub fn record(&mut self, at: Duration) {
         self.calls.push_back(at);
-        let longest = self.windows.iter().map(|w| w.per + self.margin).max().unwrap_or_default();
-        let keep = self.windows.iter().map(|w| w.calls as usize).max().unwrap_or(0);
+        let longest = self
+            .windows
+            .iter()
+            .map(|w| w.per + self.margin)
+            .max()
+            .unwrap_or_default();
+        let keep = self
+            .windows
+            .iter()
+            .map(|w| w.calls as usize)
+            .max()
+            .unwrap_or(0);
         while self.calls.len() > keep
-            || self.calls.front().is_some_and(|&first| first + longest <= at)
+            || self
+                .calls
+                .front()
+                .is_some_and(|&first| first + longest <= at)
         {
             self.calls.pop_front();
         }
@@ -154,7 +186,11 @@ impl Limiter {
 
     /// The longest window plus its margin: how far back history matters.
     pub fn memory(&self) -> Duration {
-        self.windows.iter().map(|w| w.per + self.margin).max().unwrap_or_default()
+        self.windows
+            .iter()
+            .map(|w| w.per + self.margin)
+            .max()
+            .unwrap_or_default()
     }
 }
 
@@ -199,7 +235,10 @@ mod tests {
     #[test]
     fn generous_windows_are_reported() {
         assert_eq!(exceeds_documented(&DOCUMENTED_LIMITS), None);
-        let fast = [Window { calls: 10, per: Duration::from_secs(1) }];
+        let fast = [Window {
+            calls: 10,
+            per: Duration::from_secs(1),
+        }];
         let text = exceeds_documented(&fast).unwrap();
         assert!(text.contains("600 calls in 1m"), "{text}");
     }

@@ -32,12 +32,19 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn compute(users: usize, files: usize, cron_interval: Duration, windows: &[Window]) -> Plan {
+    pub fn compute(
+        users: usize,
+        files: usize,
+        cron_interval: Duration,
+        windows: &[Window],
+    ) -> Plan {
         let entries = users + files;
         let sustained = sustained_calls_per_sec(windows);
         let raw_budget = (sustained * cron_interval.as_secs_f64()).floor() as u64;
         let budget_per_sweep = (raw_budget * (100 - RETRY_HEADROOM_PERCENT) / 100).max(1);
-        let entries_per_sweep = entries.min(budget_per_sweep.min(usize::MAX as u64) as usize).max(1);
+        let entries_per_sweep = entries
+            .min(budget_per_sweep.min(usize::MAX as u64) as usize)
+            .max(1);
         let sweeps_per_pass = entries.div_ceil(entries_per_sweep).max(1);
         let spacing = Limiter::new(windows).spacing();
         Plan {
@@ -48,7 +55,9 @@ impl Plan {
             entries_per_sweep,
             sweeps_per_pass,
             pass_every: cron_interval * sweeps_per_pass as u32,
-            fastest_pass: Duration::from_secs_f64(entries as f64 / sustained.max(f64::MIN_POSITIVE)),
+            fastest_pass: Duration::from_secs_f64(
+                entries as f64 / sustained.max(f64::MIN_POSITIVE),
+            ),
             sweep_takes: spacing * entries_per_sweep as u32,
             windows: windows.to_vec(),
         }
@@ -157,9 +166,15 @@ mod tests {
         assert_eq!(plan.pass_every, Duration::from_secs(1200));
         assert_eq!(plan.fastest_pass, Duration::from_secs(960)); // 400 entries at 2.4 s each
         let warnings = plan.warnings();
-        assert!(warnings[0].contains("round-robin, 112 per sweep"), "{warnings:?}");
+        assert!(
+            warnings[0].contains("round-robin, 112 per sweep"),
+            "{warnings:?}"
+        );
         let text = plan.to_string();
-        assert!(text.contains("every entry is polled every 20m (4 sweeps per pass)"), "{text}");
+        assert!(
+            text.contains("every entry is polled every 20m (4 sweeps per pass)"),
+            "{text}"
+        );
     }
 
     #[test]

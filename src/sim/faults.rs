@@ -64,7 +64,13 @@ mod tests {
 
     #[test]
     fn draws_fall_into_bands() {
-        let faults = Faults { error_rate: 0.1, malformed_rate: 0.1, truncated_rate: 0.1, throttle_rate: 0.1, ..Default::default() };
+        let faults = Faults {
+            error_rate: 0.1,
+            malformed_rate: 0.1,
+            truncated_rate: 0.1,
+            throttle_rate: 0.1,
+            ..Default::default()
+        };
         assert_eq!(faults.pick(0.05), Fault::ServerError);
         assert_eq!(faults.pick(0.15), Fault::Malformed);
         assert_eq!(faults.pick(0.25), Fault::Truncated);

@@ -10,6 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use axum::serve::ListenerExt;
 use axum::{Form, Json, Router};
 use serde_json::{json, Value};
 use tokio::time::Instant;
@@ -20,7 +21,8 @@ use super::universe::{mix, Universe};
 use super::SimConfig;
 
 const ODATA_CONTEXT: &str = "https://api.securitycenter.microsoft.com/api/$metadata#Alerts";
-const ODATA_CONTENT_TYPE: &str = "application/json; odata.metadata=minimal; odata.streaming=true; charset=utf-8";
+const ODATA_CONTENT_TYPE: &str =
+    "application/json; odata.metadata=minimal; odata.streaming=true; charset=utf-8";
 
 struct Clock {
     started: Instant,
@@ -45,7 +47,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl SimState {
     fn virtual_now_secs(&self) -> u64 {
         let clock = lock(&self.clock);
-        (clock.offset_secs + clock.started.elapsed().as_secs_f64() * self.config.speed).max(0.0) as u64
+        (clock.offset_secs + clock.started.elapsed().as_secs_f64() * self.config.speed).max(0.0)
+            as u64
     }
 
     fn draw(&self) -> f64 {
@@ -56,18 +59,32 @@ impl SimState {
 
     fn fresh_id(&self) -> String {
         let a = mix(self.draw().to_bits());
-        format!("{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}", a as u32, (a >> 32) as u16, (a >> 48) & 0xfff, (a >> 20) & 0xfff, mix(a) & 0xffff_ffff_ffff)
+        format!(
+            "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+            a as u32,
+            (a >> 32) as u16,
+            (a >> 48) & 0xfff,
+            (a >> 20) & 0xfff,
+            mix(a) & 0xffff_ffff_ffff
+        )
     }
 
     /// Admits a call under the per-app limits, or says how long to wait.
     fn admit(&self, now: Instant) -> Result<(), Duration> {
         let mut accepted = lock(&self.accepted);
-        let longest = self.config.limits.iter().map(|w| w.per).max().unwrap_or_default();
+        let longest = self
+            .config
+            .limits
+            .iter()
+            .map(|w| w.per)
+            .max()
+            .unwrap_or_default();
         while accepted.front().is_some_and(|&t| t + longest <= now) {
             accepted.pop_front();
         }
         for window in &self.config.limits {
-            let inside: Vec<&Instant> = accepted.iter().filter(|&&t| t + window.per > now).collect();
+            let inside: Vec<&Instant> =
+                accepted.iter().filter(|&&t| t + window.per > now).collect();
             if inside.len() >= window.calls as usize {
                 let frees_at = *inside[inside.len() - window.calls as usize] + window.per;
                 return Err(frees_at.saturating_duration_since(now));
@@ -110,6 +127,14 @@ impl SimHandle {
 
     pub fn virtual_now_secs(&self) -> u64 {
         self.state.virtual_now_secs()
+    }
+
+    /// Renders every alert visible now, so that timing runs measure mde-watch, not the emulator.
+    pub fn warm(&self) {
+        let now = self.state.virtual_now_secs();
+        for index in 0..self.state.universe.alerts.len() {
+            let _ = self.state.universe.render_json(index, now);
+        }
     }
 
     pub fn set_faults(&self, faults: Faults) {
@@ -158,9 +183,16 @@ impl Drop for SimHandle {
 pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
+    // Small responses must not wait for Nagle's algorithm (measured: ~5 ms per call without).
+    let listener = listener.tap_io(|stream| {
+        let _ = stream.set_nodelay(true);
+    });
     let state = Arc::new(SimState {
         universe: Universe::new(config.universe.clone()),
-        clock: Mutex::new(Clock { started: Instant::now(), offset_secs: 0.0 }),
+        clock: Mutex::new(Clock {
+            started: Instant::now(),
+            offset_secs: 0.0,
+        }),
         faults: Mutex::new(config.faults.clone()),
         draws: Mutex::new(config.universe.seed ^ 0xfa17),
         tokens: Mutex::new(HashMap::new()),
@@ -186,10 +218,20 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
             tracing::error!(error = %err, "emulator stopped with an error");
         }
     });
-    Ok(SimHandle { addr, state, stop: Some(stop), task: Some(task) })
+    Ok(SimHandle {
+        addr,
+        state,
+        stop: Some(stop),
+        task: Some(task),
+    })
 }
 
-fn token_error(status: StatusCode, error: &str, description: &str, state: &SimState) -> Response {
+fn token_error(
+    status: StatusCode,
+    error: &str,
+    description: &str,
+    state: &SimState,
+) -> Box<Response> {
     let body = json!({
         "error": error,
         "error_description": format!("{description}\r\nTrace ID: {}\r\nCorrelation ID: {}", state.fresh_id(), state.fresh_id()),
@@ -198,31 +240,62 @@ fn token_error(status: StatusCode, error: &str, description: &str, state: &SimSt
         "trace_id": state.fresh_id(),
         "correlation_id": state.fresh_id(),
     });
-    (status, Json(body)).into_response()
+    Box::new((status, Json(body)).into_response())
 }
 
 /// Checks a token request; on success returns the lifetime to advertise.
-fn issue(state: &SimState, tenant: &str, form: &HashMap<String, String>, audience_field: &str) -> Result<String, Response> {
+fn issue(
+    state: &SimState,
+    tenant: &str,
+    form: &HashMap<String, String>,
+    audience_field: &str,
+) -> Result<String, Box<Response>> {
     lock(&state.log).token_calls += 1;
     let config = &state.config;
     if tenant != config.tenant_id {
-        return Err(token_error(StatusCode::BAD_REQUEST, "invalid_request", &format!("AADSTS90002: Tenant '{tenant}' not found."), state));
+        return Err(token_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            &format!("AADSTS90002: Tenant '{tenant}' not found."),
+            state,
+        ));
     }
     if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
-        return Err(token_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "AADSTS70003: The app requested an unsupported grant type.", state));
+        return Err(token_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "AADSTS70003: The app requested an unsupported grant type.",
+            state,
+        ));
     }
     if form.get("client_id") != Some(&config.client_id) {
-        return Err(token_error(StatusCode::BAD_REQUEST, "unauthorized_client", "AADSTS700016: Application was not found in the directory.", state));
+        return Err(token_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            "AADSTS700016: Application was not found in the directory.",
+            state,
+        ));
     }
     if form.get("client_secret") != Some(&config.client_secret) {
-        return Err(token_error(StatusCode::UNAUTHORIZED, "invalid_client", "AADSTS7000215: Invalid client secret provided.", state));
+        return Err(token_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "AADSTS7000215: Invalid client secret provided.",
+            state,
+        ));
     }
     let audience_ok = form.get(audience_field).is_some_and(|value| {
         let value = value.trim_end_matches("/.default");
-        audience_field == "resource" || form.get("scope").is_some_and(|s| s.ends_with("/.default")) && !value.is_empty()
+        audience_field == "resource"
+            || form.get("scope").is_some_and(|s| s.ends_with("/.default")) && !value.is_empty()
     });
     if !audience_ok {
-        return Err(token_error(StatusCode::BAD_REQUEST, "invalid_scope", "AADSTS1002012: The provided value for scope or resource is not valid.", state));
+        return Err(token_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            "AADSTS1002012: The provided value for scope or resource is not valid.",
+            state,
+        ));
     }
     let token = format!("sim.{}.{}", state.fresh_id(), state.fresh_id());
     let lifetime = lock(&state.faults)
@@ -233,7 +306,11 @@ fn issue(state: &SimState, tenant: &str, form: &HashMap<String, String>, audienc
     Ok(token)
 }
 
-async fn token_v2(State(state): State<Arc<SimState>>, Path(tenant): Path<String>, Form(form): Form<HashMap<String, String>>) -> Response {
+async fn token_v2(
+    State(state): State<Arc<SimState>>,
+    Path(tenant): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
     match issue(&state, &tenant, &form, "scope") {
         Ok(token) => Json(json!({
             "token_type": "Bearer",
@@ -242,12 +319,16 @@ async fn token_v2(State(state): State<Arc<SimState>>, Path(tenant): Path<String>
             "access_token": token,
         }))
         .into_response(),
-        Err(response) => response,
+        Err(response) => *response,
     }
 }
 
 /// v1 sends its numbers as JSON strings (defender-api.md §2).
-async fn token_v1(State(state): State<Arc<SimState>>, Path(tenant): Path<String>, Form(form): Form<HashMap<String, String>>) -> Response {
+async fn token_v1(
+    State(state): State<Arc<SimState>>,
+    Path(tenant): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
     match issue(&state, &tenant, &form, "resource") {
         Ok(token) => {
             let now = chrono::Utc::now().timestamp();
@@ -263,16 +344,17 @@ async fn token_v1(State(state): State<Arc<SimState>>, Path(tenant): Path<String>
             }))
             .into_response()
         }
-        Err(response) => response,
+        Err(response) => *response,
     }
 }
 
 fn api_error(state: &SimState, status: StatusCode, code: &str, message: &str) -> Response {
     let body = json!({"error": {"code": code, "message": message, "target": state.fresh_id()}});
     let mut response = (status, Json(body)).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
     response
 }
 
@@ -285,7 +367,9 @@ fn throttled(state: &SimState, wait: Duration) -> Response {
         "Rate limit reached for this application in this tenant. Wait for the interval given in Retry-After before calling again.",
     );
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
     response
 }
 
@@ -295,15 +379,28 @@ enum Collection {
     Files,
 }
 
-async fn user_alerts(State(state): State<Arc<SimState>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+async fn user_alerts(
+    State(state): State<Arc<SimState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     alerts(state, Collection::Users, id, headers).await
 }
 
-async fn file_alerts(State(state): State<Arc<SimState>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+async fn file_alerts(
+    State(state): State<Arc<SimState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     alerts(state, Collection::Files, id, headers).await
 }
 
-async fn alerts(state: Arc<SimState>, collection: Collection, id: String, headers: HeaderMap) -> Response {
+async fn alerts(
+    state: Arc<SimState>,
+    collection: Collection,
+    id: String,
+    headers: HeaderMap,
+) -> Response {
     let arrived = Instant::now();
     {
         let mut log = lock(&state.log);
@@ -321,10 +418,19 @@ async fn alerts(state: Arc<SimState>, collection: Collection, id: String, header
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let valid = bearer.is_some_and(|token| lock(&state.tokens).get(token).is_some_and(|&dies| Instant::now() < dies));
+    let valid = bearer.is_some_and(|token| {
+        lock(&state.tokens)
+            .get(token)
+            .is_some_and(|&dies| Instant::now() < dies)
+    });
     if !valid {
         lock(&state.log).served_401 += 1;
-        return api_error(&state, StatusCode::UNAUTHORIZED, "Unauthorized", "The authorization header is missing, invalid or expired.");
+        return api_error(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "The authorization header is missing, invalid or expired.",
+        );
     }
     if faults.forbidden {
         return api_error(&state, StatusCode::FORBIDDEN, "Forbidden", "The application does not have any of the required application permissions (Alert.ReadWrite.All, Alert.Read.All) to access the resource.");
@@ -337,10 +443,26 @@ async fn alerts(state: Arc<SimState>, collection: Collection, id: String, header
         lock(&state.log).faults_injected += 1;
     }
     match fault {
-        Fault::Throttle => return throttled(&state, Duration::from_secs(faults.throttle_retry_after_secs.max(1))),
-        Fault::ServerError => return api_error(&state, StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", ""),
+        Fault::Throttle => {
+            return throttled(
+                &state,
+                Duration::from_secs(faults.throttle_retry_after_secs.max(1)),
+            )
+        }
+        Fault::ServerError => {
+            return api_error(
+                &state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                "",
+            )
+        }
         Fault::Malformed => {
-            return ([(header::CONTENT_TYPE, ODATA_CONTENT_TYPE)], "{\"@odata.context\":\"x\",\"value\":[{\"id\":\"da1\",,}]}").into_response()
+            return (
+                [(header::CONTENT_TYPE, ODATA_CONTENT_TYPE)],
+                "{\"@odata.context\":\"x\",\"value\":[{\"id\":\"da1\",,}]}",
+            )
+                .into_response()
         }
         Fault::Truncated | Fault::None => {}
     }
@@ -348,23 +470,38 @@ async fn alerts(state: Arc<SimState>, collection: Collection, id: String, header
         Collection::Users => state.universe.alerts_of_user(&id),
         Collection::Files => {
             if id.len() != 40 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
-                return api_error(&state, StatusCode::BAD_REQUEST, "InvalidHashValue", &format!("Hash value {id} is invalid. Only SHA-1 is supported."));
+                return api_error(
+                    &state,
+                    StatusCode::BAD_REQUEST,
+                    "InvalidHashValue",
+                    &format!("Hash value {id} is invalid. Only SHA-1 is supported."),
+                );
             }
             state.universe.alerts_of_file(&id)
         }
     };
     let now = state.virtual_now_secs();
-    let value: Vec<Value> = indexes.iter().filter_map(|&i| state.universe.render(i, now)).collect();
-    let body = match serde_json::to_vec(&json!({"@odata.context": ODATA_CONTEXT, "value": value})) {
-        Ok(body) => body,
-        Err(err) => return api_error(&state, StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", &err.to_string()),
-    };
+    let mut body = format!("{{\"@odata.context\":\"{ODATA_CONTEXT}\",\"value\":[").into_bytes();
+    for (n, alert) in indexes
+        .iter()
+        .filter_map(|&i| state.universe.render_json(i, now))
+        .enumerate()
+    {
+        if n > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(alert.as_bytes());
+    }
+    body.extend_from_slice(b"]}");
     if fault == Fault::Truncated {
         return truncated(body);
     }
     let mut response = Response::new(Body::from(body));
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ODATA_CONTENT_TYPE));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(ODATA_CONTENT_TYPE),
+    );
     headers.insert("OData-Version", HeaderValue::from_static("4.0"));
     response
 }
@@ -372,9 +509,15 @@ async fn alerts(state: Arc<SimState>, collection: Collection, id: String, header
 /// Sends half the body, then breaks the connection: what a reset mid-response looks like.
 fn truncated(body: Vec<u8>) -> Response {
     let half = Bytes::from(body[..body.len() / 2].to_vec());
-    let chunks: Vec<Result<Bytes, std::io::Error>> = vec![Ok(half), Err(std::io::Error::other("emulated connection reset"))];
+    let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+        Ok(half),
+        Err(std::io::Error::other("emulated connection reset")),
+    ];
     let mut response = Response::new(Body::from_stream(futures_util::stream::iter(chunks)));
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ODATA_CONTENT_TYPE));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(ODATA_CONTENT_TYPE),
+    );
     response
 }
 
@@ -387,7 +530,10 @@ struct AdvanceQuery {
     seconds: f64,
 }
 
-async fn advance(State(state): State<Arc<SimState>>, Query(query): Query<AdvanceQuery>) -> Json<Value> {
+async fn advance(
+    State(state): State<Arc<SimState>>,
+    Query(query): Query<AdvanceQuery>,
+) -> Json<Value> {
     lock(&state.clock).offset_secs += query.seconds.max(0.0);
     Json(json!({"virtual_now_secs": state.virtual_now_secs()}))
 }

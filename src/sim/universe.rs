@@ -5,13 +5,16 @@
 //! the undocumented `loggedOnUsers`/`domains`, and a field this version does not know.
 
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
 use serde_json::{json, Value};
 
 /// Virtual time zero of every universe: alert timestamps are offsets from here.
 pub fn epoch() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).single().unwrap_or_default()
+    Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +62,9 @@ pub struct SimAlert {
 pub struct Universe {
     pub spec: UniverseSpec,
     pub alerts: Vec<SimAlert>,
+    /// Rendered JSON per alert, before and after its change: rendering is the emulator's main
+    /// cost, and an alert's JSON depends only on which of the two phases it is in.
+    rendered: [Vec<OnceLock<Arc<str>>>; 2],
     by_user: HashMap<usize, Vec<usize>>,
     by_file: HashMap<usize, Vec<usize>>,
     file_index: HashMap<String, usize>,
@@ -92,7 +98,14 @@ impl Rng {
 }
 
 const SEVERITIES: [&str; 5] = ["UnSpecified", "Informational", "Low", "Medium", "High"];
-const CATEGORIES: [&str; 6] = ["Execution", "CredentialAccess", "Malware", "DefenseEvasion", "SuspiciousActivity", "Exploit"];
+const CATEGORIES: [&str; 6] = [
+    "Execution",
+    "CredentialAccess",
+    "Malware",
+    "DefenseEvasion",
+    "SuspiciousActivity",
+    "Exploit",
+];
 
 impl Universe {
     pub fn new(spec: UniverseSpec) -> Universe {
@@ -101,7 +114,11 @@ impl Universe {
         let mut add = |rng: &mut Rng, user: Option<usize>, file: Option<usize>| {
             let index = alerts.len();
             let late = rng.chance(spec.late_share);
-            let appear_at = if late { 1 + rng.below(spec.horizon_secs.max(1)) } else { 0 };
+            let appear_at = if late {
+                1 + rng.below(spec.horizon_secs.max(1))
+            } else {
+                0
+            };
             let change_at = rng
                 .chance(spec.change_share)
                 .then(|| appear_at + 60 + rng.below(spec.horizon_secs.max(1)));
@@ -118,7 +135,8 @@ impl Universe {
         };
         for user in 1..=spec.users {
             for _ in 0..rng.below(u64::from(spec.max_alerts_per_user) + 1) {
-                let file = (spec.files > 0 && rng.chance(0.4)).then(|| 1 + rng.below(spec.files as u64) as usize);
+                let file = (spec.files > 0 && rng.chance(0.4))
+                    .then(|| 1 + rng.below(spec.files as u64) as usize);
                 add(&mut rng, Some(user), file);
             }
         }
@@ -137,8 +155,21 @@ impl Universe {
                 by_file.entry(file).or_default().push(alert.index);
             }
         }
-        let file_index = (1..=spec.files).map(|i| (file_sha1(spec.seed, i), i)).collect();
-        Universe { spec, alerts, by_user, by_file, file_index }
+        let file_index = (1..=spec.files)
+            .map(|i| (file_sha1(spec.seed, i), i))
+            .collect();
+        let rendered = [
+            (0..alerts.len()).map(|_| OnceLock::new()).collect(),
+            (0..alerts.len()).map(|_| OnceLock::new()).collect(),
+        ];
+        Universe {
+            spec,
+            alerts,
+            rendered,
+            by_user,
+            by_file,
+            file_index,
+        }
     }
 
     pub fn user_name(index: usize) -> String {
@@ -155,7 +186,10 @@ impl Universe {
             .to_ascii_lowercase()
             .strip_prefix("user")
             .and_then(|n| n.parse::<usize>().ok());
-        index.and_then(|i| self.by_user.get(&i)).map(Vec::as_slice).unwrap_or_default()
+        index
+            .and_then(|i| self.by_user.get(&i))
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     }
 
     pub fn alerts_of_file(&self, sha1: &str) -> &[usize] {
@@ -164,6 +198,23 @@ impl Universe {
             .and_then(|i| self.by_file.get(i))
             .map(Vec::as_slice)
             .unwrap_or_default()
+    }
+
+    /// The alert's JSON text at virtual time `now_secs` (cached), or None before it appears.
+    pub fn render_json(&self, index: usize, now_secs: u64) -> Option<Arc<str>> {
+        let alert = self.alerts.get(index)?;
+        if alert.appear_at > now_secs {
+            return None;
+        }
+        let phase = usize::from(alert.change_at.is_some_and(|c| c <= now_secs));
+        let cell = self.rendered[phase].get(index)?;
+        Some(
+            cell.get_or_init(|| {
+                let value = self.render(index, now_secs).unwrap_or_default();
+                serde_json::to_string(&value).unwrap_or_default().into()
+            })
+            .clone(),
+        )
     }
 
     /// The alert as the API would render it at virtual time `now_secs`, or None before it appears.
@@ -202,7 +253,11 @@ impl Universe {
             }), &at(created, 420)));
         }
         if r % 5 == 0 {
-            evidence.push(evidence_item("Ip", json!({ "ipAddress": format!("203.0.113.{}", r % 250) }), &at(created, 500)));
+            evidence.push(evidence_item(
+                "Ip",
+                json!({ "ipAddress": format!("203.0.113.{}", r % 250) }),
+                &at(created, 500),
+            ));
         }
         let host = format!("ws-{:04}.corp.contoso.com", r % 5000);
         let mut value = json!({
@@ -264,7 +319,9 @@ fn evidence_item(entity_type: &str, fields: Value, created: &str) -> Value {
 
 /// A timestamp `secs` after the epoch with `digits` fractional digits (0 to 7, as the API sends).
 fn stamp(secs: u64, extra_ms: u64, digits: usize) -> String {
-    let time = epoch() + ChronoDuration::seconds(secs as i64) + ChronoDuration::milliseconds(extra_ms as i64);
+    let time = epoch()
+        + ChronoDuration::seconds(secs as i64)
+        + ChronoDuration::milliseconds(extra_ms as i64);
     let base = time.format("%Y-%m-%dT%H:%M:%S").to_string();
     if digits == 0 {
         return format!("{base}Z");
@@ -302,7 +359,10 @@ mod tests {
     #[test]
     fn some_alerts_link_a_user_and_a_file() {
         let universe = Universe::new(UniverseSpec::default());
-        assert!(universe.alerts.iter().any(|a| a.user.is_some() && a.file.is_some()));
+        assert!(universe
+            .alerts
+            .iter()
+            .any(|a| a.user.is_some() && a.file.is_some()));
         let alert = universe.alerts.iter().find(|a| a.appear_at > 0).unwrap();
         assert!(universe.render(alert.index, 0).is_none());
         assert!(universe.render(alert.index, alert.appear_at).is_some());

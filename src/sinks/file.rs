@@ -27,8 +27,15 @@ struct FileState {
 }
 
 impl FileSink {
-    pub fn open(name: &str, format: Format, config: &FileSinkConfig) -> Result<FileSink, SinkError> {
-        let fail = |reason: String| SinkError::Io { sink: name.to_string(), reason };
+    pub fn open(
+        name: &str,
+        format: Format,
+        config: &FileSinkConfig,
+    ) -> Result<FileSink, SinkError> {
+        let fail = |reason: String| SinkError::Io {
+            sink: name.to_string(),
+            reason,
+        };
         if let Some(parent) = config.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::DirBuilder::new()
                 .recursive(true)
@@ -64,7 +71,10 @@ impl FileSink {
         .await
         .map_err(|err| err.to_string())
         .and_then(|r| r);
-        outcome.map_err(|reason| SinkError::Io { sink: self.name.clone(), reason })
+        outcome.map_err(|reason| SinkError::Io {
+            sink: self.name.clone(),
+            reason,
+        })
     }
 }
 
@@ -102,11 +112,15 @@ impl FileState {
     }
 
     fn rotate(&mut self) -> Result<(), String> {
-        self.file.sync_all().map_err(|err| format!("cannot fsync {}: {err}", self.path.display()))?;
+        self.file
+            .sync_all()
+            .map_err(|err| format!("cannot fsync {}: {err}", self.path.display()))?;
         let rename = |from: &Path, to: &Path| match std::fs::rename(from, to) {
-            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-                Err(format!("cannot rotate {} to {}: {err}", from.display(), to.display()))
-            }
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(format!(
+                "cannot rotate {} to {}: {err}",
+                from.display(),
+                to.display()
+            )),
             _ => Ok(()),
         };
         if self.keep == 0 {
@@ -150,7 +164,10 @@ impl Sink for FileSink {
 
     async fn flush(&mut self) -> Result<(), SinkError> {
         self.with_state(|state| {
-            state.file.sync_all().map_err(|err| format!("cannot fsync {}: {err}", state.path.display()))
+            state
+                .file
+                .sync_all()
+                .map_err(|err| format!("cannot fsync {}: {err}", state.path.display()))
         })
         .await
     }
@@ -162,7 +179,13 @@ mod tests {
     use crate::normalize::Severity;
 
     fn event(payload: &str) -> OutEvent {
-        OutEvent { alert_id: "a".into(), payload: payload.as_bytes().to_vec(), severity: Severity::Low, match_kinds: "user", time_ms: None }
+        OutEvent {
+            alert_id: "a".into(),
+            payload: payload.as_bytes().to_vec(),
+            severity: Severity::Low,
+            match_kinds: "user",
+            time_ms: None,
+        }
     }
 
     #[tokio::test]
@@ -170,17 +193,33 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out/alerts.ndjson");
-        let config = FileSinkConfig { path: path.clone(), max_size: 20, keep: 2, fsync: true };
+        let config = FileSinkConfig {
+            path: path.clone(),
+            max_size: 20,
+            keep: 2,
+            fsync: true,
+        };
         let mut sink = FileSink::open("f", Format::Ecs, &config).unwrap();
-        sink.send(&[event("0123456789"), event("abc")]).await.unwrap();
+        sink.send(&[event("0123456789"), event("abc")])
+            .await
+            .unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "0123456789\nabc\n");
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
         sink.send(&[event("second-batch")]).await.unwrap();
         sink.send(&[event("third-batch")]).await.unwrap();
         sink.send(&[event("fourth-batch")]).await.unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "fourth-batch\n");
-        assert_eq!(std::fs::read_to_string(numbered(&path, 1)).unwrap(), "third-batch\n");
-        assert_eq!(std::fs::read_to_string(numbered(&path, 2)).unwrap(), "second-batch\n");
+        assert_eq!(
+            std::fs::read_to_string(numbered(&path, 1)).unwrap(),
+            "third-batch\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(numbered(&path, 2)).unwrap(),
+            "second-batch\n"
+        );
         assert!(!numbered(&path, 3).exists());
     }
 }

@@ -45,7 +45,9 @@ pub fn build(configs: &[SinkConfig]) -> Result<Vec<Box<dyn Sink>>, SinkError> {
         .iter()
         .map(|config| -> Result<Box<dyn Sink>, SinkError> {
             Ok(match &config.kind {
-                SinkKind::File(file) => Box::new(FileSink::open(&config.name, config.format, file)?),
+                SinkKind::File(file) => {
+                    Box::new(FileSink::open(&config.name, config.format, file)?)
+                }
                 SinkKind::Stdout => Box::new(StdoutSink::new(&config.name, config.format)),
             })
         })

@@ -12,7 +12,10 @@ pub struct StdoutSink {
 
 impl StdoutSink {
     pub fn new(name: &str, format: Format) -> StdoutSink {
-        StdoutSink { name: name.to_string(), format }
+        StdoutSink {
+            name: name.to_string(),
+            format,
+        }
     }
 }
 
@@ -30,14 +33,21 @@ impl Sink for StdoutSink {
         let mut out = std::io::stdout().lock();
         let result = events
             .iter()
-            .try_for_each(|event| out.write_all(&event.payload).and_then(|_| out.write_all(b"\n")))
+            .try_for_each(|event| {
+                out.write_all(&event.payload)
+                    .and_then(|_| out.write_all(b"\n"))
+            })
             .and_then(|_| out.flush());
-        result.map_err(|err| SinkError::Io { sink: self.name.clone(), reason: format!("stdout: {err}") })
+        result.map_err(|err| SinkError::Io {
+            sink: self.name.clone(),
+            reason: format!("stdout: {err}"),
+        })
     }
 
     async fn flush(&mut self) -> Result<(), SinkError> {
-        std::io::stdout()
-            .flush()
-            .map_err(|err| SinkError::Io { sink: self.name.clone(), reason: format!("stdout: {err}") })
+        std::io::stdout().flush().map_err(|err| SinkError::Io {
+            sink: self.name.clone(),
+            reason: format!("stdout: {err}"),
+        })
     }
 }

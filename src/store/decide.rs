@@ -31,27 +31,55 @@ mod tests {
     use super::*;
 
     fn seen(last_update: Option<i64>, fingerprint: u64) -> SeenRecord {
-        SeenRecord { last_update, fingerprint, first_observed: 0, last_observed: 0 }
+        SeenRecord {
+            last_update,
+            fingerprint,
+            first_observed: 0,
+            last_observed: 0,
+        }
     }
 
     fn digest(last_update: Option<i64>, fingerprint: u64) -> AlertDigest {
-        AlertDigest { last_update, fingerprint }
+        AlertDigest {
+            last_update,
+            fingerprint,
+        }
     }
 
     #[test]
     fn table() {
         let cases = [
             (digest(Some(10), 1), None, Decision::New),
-            (digest(Some(10), 1), Some(seen(Some(10), 1)), Decision::Unchanged),
-            (digest(Some(11), 1), Some(seen(Some(10), 1)), Decision::Changed),
-            (digest(Some(10), 2), Some(seen(Some(10), 1)), Decision::Changed),
-            (digest(Some(9), 2), Some(seen(Some(10), 1)), Decision::Unchanged),
+            (
+                digest(Some(10), 1),
+                Some(seen(Some(10), 1)),
+                Decision::Unchanged,
+            ),
+            (
+                digest(Some(11), 1),
+                Some(seen(Some(10), 1)),
+                Decision::Changed,
+            ),
+            (
+                digest(Some(10), 2),
+                Some(seen(Some(10), 1)),
+                Decision::Changed,
+            ),
+            (
+                digest(Some(9), 2),
+                Some(seen(Some(10), 1)),
+                Decision::Unchanged,
+            ),
             (digest(None, 1), Some(seen(None, 1)), Decision::Unchanged),
             (digest(None, 2), Some(seen(None, 1)), Decision::Changed),
             (digest(Some(5), 1), Some(seen(None, 1)), Decision::Changed),
         ];
         for (digest, previous, expected) in cases {
-            assert_eq!(decide(&digest, previous.as_ref()), expected, "{digest:?} vs {previous:?}");
+            assert_eq!(
+                decide(&digest, previous.as_ref()),
+                expected,
+                "{digest:?} vs {previous:?}"
+            );
         }
     }
 }

@@ -28,10 +28,21 @@ pub enum StoreError {
          corrupt, move it aside (mde-watch then re-publishes every alert it finds)"
     )]
     Open { path: String, reason: String },
-    #[error("the store at {path} has schema version {found}, this mde-watch reads version {expected}")]
-    Schema { path: String, found: String, expected: u32 },
+    #[error(
+        "the store at {path} has schema version {found}, this mde-watch reads version {expected}"
+    )]
+    Schema {
+        path: String,
+        found: String,
+        expected: u32,
+    },
     #[error("store record for {key} in tree '{tree}' is unreadable ({len} bytes); the store at {path} is damaged")]
-    Corrupt { path: String, tree: &'static str, key: String, len: usize },
+    Corrupt {
+        path: String,
+        tree: &'static str,
+        key: String,
+        len: usize,
+    },
     #[error("store I/O failed at {path}: {reason}")]
     Io { path: String, reason: String },
 }
@@ -67,7 +78,10 @@ impl Store {
     pub fn open(config: &StoreConfig) -> Result<Store, StoreError> {
         let path = config.path.clone();
         let shown = path.display().to_string();
-        let open_error = |reason: String| StoreError::Open { path: shown.clone(), reason };
+        let open_error = |reason: String| StoreError::Open {
+            path: shown.clone(),
+            reason,
+        };
         create_private_dir(&path).map_err(|err| open_error(err.to_string()))?;
         let db = sled::Config::new()
             .path(&path)
@@ -75,8 +89,17 @@ impl Store {
             .flush_every_ms(Some(1000))
             .open()
             .map_err(|err| open_error(err.to_string()))?;
-        let tree = |name: &str| db.open_tree(name).map_err(|err| open_error(err.to_string()));
-        let store = Store { seen: tree("seen")?, entities: tree("entities")?, meta: tree("meta")?, db, path };
+        let tree = |name: &str| {
+            db.open_tree(name)
+                .map_err(|err| open_error(err.to_string()))
+        };
+        let store = Store {
+            seen: tree("seen")?,
+            entities: tree("entities")?,
+            meta: tree("meta")?,
+            db,
+            path,
+        };
         store.check_schema()?;
         Ok(store)
     }
@@ -86,7 +109,10 @@ impl Store {
     }
 
     fn io(&self, err: sled::Error) -> StoreError {
-        StoreError::Io { path: self.path.display().to_string(), reason: err.to_string() }
+        StoreError::Io {
+            path: self.path.display().to_string(),
+            reason: err.to_string(),
+        }
     }
 
     fn check_schema(&self) -> Result<(), StoreError> {
@@ -99,7 +125,9 @@ impl Store {
                 expected: SCHEMA_VERSION,
             }),
             None => {
-                self.meta.insert(SCHEMA_KEY, expected.as_bytes()).map_err(|e| self.io(e))?;
+                self.meta
+                    .insert(SCHEMA_KEY, expected.as_bytes())
+                    .map_err(|e| self.io(e))?;
                 self.db.flush().map_err(|e| self.io(e))?;
                 Ok(())
             }
@@ -111,12 +139,14 @@ impl Store {
         let Some(bytes) = self.seen.get(alert_id).map_err(|e| self.io(e))? else {
             return Ok(None);
         };
-        SeenRecord::decode(&bytes).map(Some).ok_or_else(|| StoreError::Corrupt {
-            path: self.path.display().to_string(),
-            tree: "seen",
-            key: alert_id.to_string(),
-            len: bytes.len(),
-        })
+        SeenRecord::decode(&bytes)
+            .map(Some)
+            .ok_or_else(|| StoreError::Corrupt {
+                path: self.path.display().to_string(),
+                tree: "seen",
+                key: alert_id.to_string(),
+                len: bytes.len(),
+            })
     }
 
     /// Writes a batch of seen records and entity statuses, then flushes to disk.
@@ -142,7 +172,9 @@ impl Store {
             self.entities.apply_batch(batch).map_err(|e| self.io(e))?;
         }
         if let Some(cursor) = cursor {
-            self.meta.insert(CURSOR_KEY, &cursor.to_be_bytes()).map_err(|e| self.io(e))?;
+            self.meta
+                .insert(CURSOR_KEY, &cursor.to_be_bytes())
+                .map_err(|e| self.io(e))?;
         }
         self.flush()
     }
@@ -177,17 +209,31 @@ impl Store {
     /// Alerts still being returned keep being observed, so they are never removed (removing
     /// them would re-publish them).
     pub fn prune(&self, cutoff: i64, now: i64) -> Result<usize, StoreError> {
+        // Removals go out in bounded batches: one batch for a million expired ids would hold
+        // them all in memory at once (measured: gigabytes with sled 0.34).
+        const PRUNE_BATCH: usize = 10_000;
         let mut doomed = sled::Batch::default();
+        let mut pending = 0;
         let mut removed = 0;
         for item in self.seen.iter() {
             let (key, value) = item.map_err(|e| self.io(e))?;
             if SeenRecord::decode(&value).is_some_and(|r| r.last_observed < cutoff) {
                 doomed.remove(key);
+                pending += 1;
                 removed += 1;
+            }
+            if pending == PRUNE_BATCH {
+                self.seen
+                    .apply_batch(std::mem::take(&mut doomed))
+                    .map_err(|e| self.io(e))?;
+                self.flush()?;
+                pending = 0;
             }
         }
         self.seen.apply_batch(doomed).map_err(|e| self.io(e))?;
-        self.meta.insert(LAST_PRUNE_KEY, &(now as u64).to_be_bytes()).map_err(|e| self.io(e))?;
+        self.meta
+            .insert(LAST_PRUNE_KEY, &(now as u64).to_be_bytes())
+            .map_err(|e| self.io(e))?;
         self.flush()?;
         Ok(removed)
     }
@@ -195,12 +241,18 @@ impl Store {
     /// Saves the wall-clock times of recent API calls (flushed with the next commit).
     pub fn save_recent_calls(&self, calls_wall_ms: &[i64]) -> Result<(), StoreError> {
         let bytes: Vec<u8> = calls_wall_ms.iter().flat_map(|t| t.to_be_bytes()).collect();
-        self.meta.insert(RECENT_CALLS_KEY, bytes).map_err(|e| self.io(e))?;
+        self.meta
+            .insert(RECENT_CALLS_KEY, bytes)
+            .map_err(|e| self.io(e))?;
         Ok(())
     }
 
     pub fn recent_calls(&self) -> Result<Vec<i64>, StoreError> {
-        let bytes = self.meta.get(RECENT_CALLS_KEY).map_err(|e| self.io(e))?.unwrap_or_default();
+        let bytes = self
+            .meta
+            .get(RECENT_CALLS_KEY)
+            .map_err(|e| self.io(e))?
+            .unwrap_or_default();
         Ok(bytes
             .chunks_exact(8)
             .filter_map(|chunk| <[u8; 8]>::try_from(chunk).ok())
@@ -243,7 +295,10 @@ fn create_private_dir(path: &Path) -> std::io::Result<()> {
     if path.exists() {
         return Ok(());
     }
-    std::fs::DirBuilder::new().recursive(true).mode(0o750).create(path)
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o750)
+        .create(path)
 }
 
 #[cfg(test)]
@@ -252,11 +307,20 @@ mod tests {
     use std::time::Duration;
 
     fn config(dir: &Path) -> StoreConfig {
-        StoreConfig { path: dir.join("store"), retention: Duration::from_secs(86_400), cache_bytes: 1 << 20 }
+        StoreConfig {
+            path: dir.join("store"),
+            retention: Duration::from_secs(86_400),
+            cache_bytes: 1 << 20,
+        }
     }
 
     fn record(last_observed: i64) -> SeenRecord {
-        SeenRecord { last_update: Some(1), fingerprint: 2, first_observed: 3, last_observed }
+        SeenRecord {
+            last_update: Some(1),
+            fingerprint: 2,
+            first_observed: 3,
+            last_observed,
+        }
     }
 
     #[test]
@@ -264,8 +328,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = Store::open(&config(dir.path())).unwrap();
-            let status = EntityStatus { last_poll: "t".into(), outcome: "ok".into(), alerts: 1 };
-            store.commit(&[("a1".into(), record(10))], &[("u:user1".into(), status)], Some(7)).unwrap();
+            let status = EntityStatus {
+                last_poll: "t".into(),
+                outcome: "ok".into(),
+                alerts: 1,
+            };
+            store
+                .commit(
+                    &[("a1".into(), record(10))],
+                    &[("u:user1".into(), status)],
+                    Some(7),
+                )
+                .unwrap();
         }
         let store = Store::open(&config(dir.path())).unwrap();
         assert_eq!(store.previous("a1").unwrap(), Some(record(10)));
@@ -278,7 +352,13 @@ mod tests {
     fn prune_removes_only_unobserved() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&config(dir.path())).unwrap();
-        store.commit(&[("old".into(), record(100)), ("fresh".into(), record(1000))], &[], None).unwrap();
+        store
+            .commit(
+                &[("old".into(), record(100)), ("fresh".into(), record(1000))],
+                &[],
+                None,
+            )
+            .unwrap();
         assert_eq!(store.prune(500, 1000).unwrap(), 1);
         assert_eq!(store.seen_ids().unwrap(), ["fresh"]);
     }
@@ -291,7 +371,9 @@ mod tests {
             store.meta.insert(SCHEMA_KEY, b"99".as_slice()).unwrap();
             store.flush().unwrap();
         }
-        let Err(err) = Store::open(&config(dir.path())) else { panic!("schema 99 must be refused") };
+        let Err(err) = Store::open(&config(dir.path())) else {
+            panic!("schema 99 must be refused")
+        };
         assert!(err.to_string().contains("schema version 99"), "{err}");
     }
 }

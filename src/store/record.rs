@@ -39,7 +39,11 @@ pub fn fingerprint(fields: &[Option<&str>]) -> u64 {
         // A separator byte that cannot occur in UTF-8 keeps ("ab", "c") apart from ("a", "bc"),
         // and a marker keeps null apart from "".
         let bytes = field.map(str::as_bytes);
-        for &byte in bytes.unwrap_or(&[]).iter().chain(&[0xff, u8::from(bytes.is_some())]) {
+        for &byte in bytes
+            .unwrap_or(&[])
+            .iter()
+            .chain(&[0xff, u8::from(bytes.is_some())])
+        {
             hash ^= u64::from(byte);
             hash = hash.wrapping_mul(PRIME);
         }
@@ -91,17 +95,31 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        let record = SeenRecord { last_update: Some(1_790_000_000_123_456), fingerprint: 42, first_observed: 7, last_observed: 9 };
+        let record = SeenRecord {
+            last_update: Some(1_790_000_000_123_456),
+            fingerprint: 42,
+            first_observed: 7,
+            last_observed: 9,
+        };
         assert_eq!(SeenRecord::decode(&record.encode()), Some(record));
-        let none = SeenRecord { last_update: None, ..record };
+        let none = SeenRecord {
+            last_update: None,
+            ..record
+        };
         assert_eq!(SeenRecord::decode(&none.encode()), Some(none));
         assert_eq!(SeenRecord::decode(b"short"), None);
     }
 
     #[test]
     fn fingerprint_separates_fields_and_nulls() {
-        assert_ne!(fingerprint(&[Some("ab"), Some("c")]), fingerprint(&[Some("a"), Some("bc")]));
+        assert_ne!(
+            fingerprint(&[Some("ab"), Some("c")]),
+            fingerprint(&[Some("a"), Some("bc")])
+        );
         assert_ne!(fingerprint(&[None]), fingerprint(&[Some("")]));
-        assert_eq!(fingerprint(&[Some("New"), None]), fingerprint(&[Some("New"), None]));
+        assert_eq!(
+            fingerprint(&[Some("New"), None]),
+            fingerprint(&[Some("New"), None])
+        );
     }
 }

@@ -125,15 +125,30 @@ mod tests {
         );
         assert_eq!(
             parse_user("CONTOSO\\user1").unwrap(),
-            (UserId("user1".into()), Some(UserNote::StrippedNetbiosDomain))
+            (
+                UserId("user1".into()),
+                Some(UserNote::StrippedNetbiosDomain)
+            )
         );
     }
 
     #[test]
     fn impossible_user_names_are_rejected_naming_the_value() {
-        for bad in ["us/er", "a|b", "", "   ", "x*y", "user\u{7}", "..", "@contoso.com"] {
+        for bad in [
+            "us/er",
+            "a|b",
+            "",
+            "   ",
+            "x*y",
+            "user\u{7}",
+            "..",
+            "@contoso.com",
+        ] {
             let err = parse_user(bad).unwrap_err();
-            assert!(err.contains(bad.trim()) || bad.trim().is_empty(), "{bad}: {err}");
+            assert!(
+                err.contains(bad.trim()) || bad.trim().is_empty(),
+                "{bad}: {err}"
+            );
         }
     }
 
@@ -146,10 +161,15 @@ mod tests {
     #[test]
     fn md5_and_sha256_are_named() {
         let md5 = parse_sha1("d41d8cd98f00b204e9800998ecf8427e").unwrap_err();
-        assert!(md5.contains("looks like MD5: the API accepts SHA-1 only"), "{md5}");
+        assert!(
+            md5.contains("looks like MD5: the API accepts SHA-1 only"),
+            "{md5}"
+        );
         let sha256 = parse_sha1(&"a".repeat(64)).unwrap_err();
         assert!(sha256.contains("looks like SHA-256"), "{sha256}");
         assert!(parse_sha1("xyz").unwrap_err().contains("'xyz'"));
-        assert!(parse_sha1(&"b".repeat(39)).unwrap_err().contains("39 hex digits"));
+        assert!(parse_sha1(&"b".repeat(39))
+            .unwrap_err()
+            .contains("39 hex digits"));
     }
 }

@@ -5,7 +5,10 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::{entry_key, parse_sha1, parse_user, Entry, EntryKind, Origin, UserNote, Watchlist, WatchlistError};
+use super::{
+    entry_key, parse_sha1, parse_user, Entry, EntryKind, Origin, UserNote, Watchlist,
+    WatchlistError,
+};
 
 /// The raw inputs: inline values and optional list files, with the config keys they came from.
 #[derive(Debug, Clone, Default)]
@@ -28,14 +31,18 @@ pub struct LoadReport {
 pub fn load(sources: &ListSources) -> LoadReport {
     let mut builder = Builder::default();
     for (index, value) in sources.users.iter().enumerate() {
-        let origin = Origin::ConfigKey { key: format!("watchlist.users[{index}]") };
+        let origin = Origin::ConfigKey {
+            key: format!("watchlist.users[{index}]"),
+        };
         builder.add(EntryKind::User, value, origin);
     }
     if let Some(path) = &sources.users_file {
         builder.add_file(EntryKind::User, path, "watchlist.users_file");
     }
     for (index, value) in sources.files.iter().enumerate() {
-        let origin = Origin::ConfigKey { key: format!("watchlist.files[{index}]") };
+        let origin = Origin::ConfigKey {
+            key: format!("watchlist.files[{index}]"),
+        };
         builder.add(EntryKind::File, value, origin);
     }
     if let Some(path) = &sources.files_file {
@@ -79,7 +86,10 @@ impl Builder {
             if value.is_empty() {
                 continue;
             }
-            let origin = Origin::FileLine { path: shown.clone(), line: number + 1 };
+            let origin = Origin::FileLine {
+                path: shown.clone(),
+                line: number + 1,
+            };
             self.add(kind, value, origin);
         }
     }
@@ -92,7 +102,9 @@ impl Builder {
         let (value, note) = match parsed {
             Ok(ok) => ok,
             Err(reason) => {
-                self.report.errors.push(WatchlistError::BadValue { origin, reason });
+                self.report
+                    .errors
+                    .push(WatchlistError::BadValue { origin, reason });
                 return;
             }
         };
@@ -100,11 +112,13 @@ impl Builder {
         if let Some(note) = note {
             let how = match note {
                 UserNote::StrippedUpnDomain => "the API takes the account name, not the UPN",
-                UserNote::StrippedNetbiosDomain => "the API takes the account name without its domain",
+                UserNote::StrippedNetbiosDomain => {
+                    "the API takes the account name without its domain"
+                }
             };
-            self.report
-                .warnings
-                .push(format!("{origin}: '{trimmed}' watched as '{value}' ({how})"));
+            self.report.warnings.push(format!(
+                "{origin}: '{trimmed}' watched as '{value}' ({how})"
+            ));
         }
         let key = entry_key(kind, &value);
         if let Some(first) = self.seen.get(&key) {
@@ -116,7 +130,12 @@ impl Builder {
         }
         self.seen.insert(key, origin.clone());
         let original = (trimmed != value).then(|| trimmed.to_string());
-        self.report.watchlist.entries.push(Entry { kind, value, original, origin });
+        self.report.watchlist.entries.push(Entry {
+            kind,
+            value,
+            original,
+            origin,
+        });
     }
 
     fn finish(mut self) -> LoadReport {
@@ -157,18 +176,39 @@ mod tests {
             &["6532EC91D513ACC05F43EE0AA3002599729FD3E1"],
         ));
         assert!(report.errors.is_empty(), "{:?}", report.errors);
-        let values: Vec<_> = report.watchlist.entries.iter().map(|e| e.value.as_str()).collect();
-        assert_eq!(values, ["user1", "user2", "6532ec91d513acc05f43ee0aa3002599729fd3e1"]);
-        assert_eq!(report.watchlist.entries[1].original.as_deref(), Some("user2@contoso.com"));
-        assert!(report.warnings.iter().any(|w| w.contains("watchlist.users[1]") && w.contains("duplicates user user1")));
-        assert!(report.warnings.iter().any(|w| w.contains("'user2@contoso.com' watched as 'user2'")));
+        let values: Vec<_> = report
+            .watchlist
+            .entries
+            .iter()
+            .map(|e| e.value.as_str())
+            .collect();
+        assert_eq!(
+            values,
+            ["user1", "user2", "6532ec91d513acc05f43ee0aa3002599729fd3e1"]
+        );
+        assert_eq!(
+            report.watchlist.entries[1].original.as_deref(),
+            Some("user2@contoso.com")
+        );
+        assert!(report
+            .warnings
+            .iter()
+            .any(|w| w.contains("watchlist.users[1]") && w.contains("duplicates user user1")));
+        assert!(report
+            .warnings
+            .iter()
+            .any(|w| w.contains("'user2@contoso.com' watched as 'user2'")));
     }
 
     #[test]
     fn list_file_errors_name_file_and_line_and_keep_good_values() {
         let mut file = tempfile::NamedTempFile::new().unwrap();
         writeln!(file, "# hashes from the IR ticket").unwrap();
-        writeln!(file, "470454e35ea71dd971c2b0cbb29e0225cd0526cb  # updater.exe").unwrap();
+        writeln!(
+            file,
+            "470454e35ea71dd971c2b0cbb29e0225cd0526cb  # updater.exe"
+        )
+        .unwrap();
         writeln!(file).unwrap();
         writeln!(file, "d41d8cd98f00b204e9800998ecf8427e").unwrap();
         let report = load(&ListSources {
@@ -177,7 +217,10 @@ mod tests {
         });
         assert_eq!(report.watchlist.len(), 1);
         let message = report.errors[0].to_string();
-        assert!(message.contains(&format!("{} line 4", file.path().display())), "{message}");
+        assert!(
+            message.contains(&format!("{} line 4", file.path().display())),
+            "{message}"
+        );
         assert!(message.contains("looks like MD5"), "{message}");
     }
 
@@ -188,7 +231,10 @@ mod tests {
             ..Default::default()
         });
         let message = report.errors[0].to_string();
-        assert!(message.contains("/nonexistent/users.txt") && message.contains("watchlist.users_file"), "{message}");
+        assert!(
+            message.contains("/nonexistent/users.txt") && message.contains("watchlist.users_file"),
+            "{message}"
+        );
     }
 
     #[test]

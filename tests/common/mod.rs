@@ -15,22 +15,38 @@ use mde_watch::sim::{self, SimConfig, SimHandle, UniverseSpec};
 /// and 1500/3600 s, fast enough for a test.
 pub fn fast_limits() -> Vec<Window> {
     vec![
-        Window { calls: 50, per: Duration::from_secs(2) },
-        Window { calls: 600, per: Duration::from_secs(30) },
+        Window {
+            calls: 50,
+            per: Duration::from_secs(2),
+        },
+        Window {
+            calls: 600,
+            per: Duration::from_secs(30),
+        },
     ]
 }
 
 pub fn limits_toml(limits: &[Window]) -> String {
     limits
         .iter()
-        .map(|w| format!("[[limits.window]]\ncalls = {}\nper = \"{}ms\"\n", w.calls, w.per.as_millis()))
+        .map(|w| {
+            format!(
+                "[[limits.window]]\ncalls = {}\nper = \"{}ms\"\n",
+                w.calls,
+                w.per.as_millis()
+            )
+        })
         .collect()
 }
 
 pub async fn start_sim(universe: UniverseSpec, limits: Vec<Window>) -> SimHandle {
-    sim::start(SimConfig { universe, limits, ..SimConfig::default() })
-        .await
-        .expect("emulator starts on a free loopback port")
+    sim::start(SimConfig {
+        universe,
+        limits,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("emulator starts on a free loopback port")
 }
 
 pub struct Watch {
@@ -50,7 +66,12 @@ impl Watch {
 /// Writes the secret and a config for `sim` into `dir`; `extra` is appended verbatim.
 pub fn write_config(dir: &Path, sim: &SimHandle, watch: &Watch, extra: &str) -> PathBuf {
     std::fs::write(dir.join("secret"), sim::SIM_CLIENT_SECRET).unwrap();
-    let quoted = |list: &[String]| list.iter().map(|v| format!("\"{v}\"")).collect::<Vec<_>>().join(", ");
+    let quoted = |list: &[String]| {
+        list.iter()
+            .map(|v| format!("\"{v}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let text = format!(
         r#"[api]
 tenant_id = "{tenant}"
@@ -99,7 +120,12 @@ pub fn binary() -> &'static str {
 /// Runs the binary to completion off the async runtime (the emulator keeps serving meanwhile).
 pub async fn run(args: &[&str], config: &Path) -> Output {
     let mut command = tokio::process::Command::new(binary());
-    command.args(args).arg("--config").arg(config).env("RUST_LOG", "warn").kill_on_drop(true);
+    command
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true);
     let output = tokio::time::timeout(Duration::from_secs(180), command.output())
         .await
         .expect("mde-watch finishes within 3 minutes")
@@ -125,7 +151,9 @@ pub fn show(output: &Output) -> String {
 pub fn events(path: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     text.lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}")))
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}"))
+        })
         .collect()
 }
 
