@@ -25,8 +25,9 @@ use crate::stats::{Counters, Snapshot};
 use crate::store::{Store, StoreError};
 use crate::watchlist::Entry;
 
-/// How often retention runs, at most.
-const PRUNE_EVERY_SECS: i64 = 6 * 3600;
+/// Stored alerts retention looks at after each sweep: bounded work per sweep, the whole store
+/// covered every few hours at the default cadence.
+const PRUNE_SCAN_PER_SWEEP: usize = 20_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -262,7 +263,7 @@ impl Service {
         let (report, published) = tokio::join!(poller, publisher);
         published?;
         let report = report.map_err(|err| AppError::Io(format!("the poller stopped: {err}")))?;
-        self.prune_if_due()?;
+        self.prune_step()?;
         tracing::info!(
             failed = report.failed.len(),
             cancelled = report.cancelled,
@@ -271,20 +272,15 @@ impl Service {
         Ok(report)
     }
 
-    fn prune_if_due(&self) -> Result<(), AppError> {
+    /// One bounded retention step after each sweep (see [`Store::prune_step`]).
+    fn prune_step(&self) -> Result<(), AppError> {
         let now = Utc::now().timestamp();
-        if self
-            .store
-            .last_prune()?
-            .is_some_and(|last| now - last < PRUNE_EVERY_SECS)
-        {
-            return Ok(());
-        }
         let cutoff = now - self.config.store.retention.as_secs() as i64;
-        let removed = self.store.prune(cutoff, now)?;
+        let (removed, wrapped) = self.store.prune_step(cutoff, now, PRUNE_SCAN_PER_SWEEP)?;
         if removed > 0 {
             tracing::info!(
                 removed,
+                wrapped,
                 "retention: forgot alerts not observed within the retention period"
             );
         }

@@ -20,6 +20,7 @@ const SCHEMA_KEY: &[u8] = b"schema_version";
 const CURSOR_KEY: &[u8] = b"cursor";
 const LAST_PRUNE_KEY: &[u8] = b"last_prune";
 const RECENT_CALLS_KEY: &[u8] = b"recent_calls";
+const PRUNE_CURSOR_KEY: &[u8] = b"prune_cursor";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -205,37 +206,59 @@ impl Store {
             .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
     }
 
-    /// Removes alerts not observed in any response since `cutoff` (seconds since the epoch).
-    /// Alerts still being returned keep being observed, so they are never removed (removing
-    /// them would re-publish them).
-    pub fn prune(&self, cutoff: i64, now: i64) -> Result<usize, StoreError> {
-        // Removals go out in bounded batches: one batch for a million expired ids would hold
-        // them all in memory at once (measured: gigabytes with sled 0.34).
-        const PRUNE_BATCH: usize = 10_000;
+    /// Removes alerts not observed in any response since `cutoff` (seconds since the epoch),
+    /// looking at no more than `max_scan` records from where the previous step stopped, so each
+    /// step costs bounded time and memory however large the store is; successive steps cover
+    /// the whole store. Alerts still being returned keep being observed, so they are never
+    /// removed (removing them would re-publish them). Returns (removed, whether it wrapped).
+    pub fn prune_step(
+        &self,
+        cutoff: i64,
+        now: i64,
+        max_scan: usize,
+    ) -> Result<(usize, bool), StoreError> {
+        let start = self
+            .meta
+            .get(PRUNE_CURSOR_KEY)
+            .map_err(|e| self.io(e))?
+            .map(|k| k.to_vec())
+            .unwrap_or_default();
         let mut doomed = sled::Batch::default();
-        let mut pending = 0;
         let mut removed = 0;
-        for item in self.seen.iter() {
+        let mut scanned = 0;
+        let mut last_key: Option<sled::IVec> = None;
+        for item in self.seen.range(start..) {
             let (key, value) = item.map_err(|e| self.io(e))?;
+            if scanned == max_scan {
+                break;
+            }
+            scanned += 1;
             if SeenRecord::decode(&value).is_some_and(|r| r.last_observed < cutoff) {
-                doomed.remove(key);
-                pending += 1;
+                doomed.remove(key.clone());
                 removed += 1;
             }
-            if pending == PRUNE_BATCH {
-                self.seen
-                    .apply_batch(std::mem::take(&mut doomed))
+            last_key = Some(key);
+        }
+        let wrapped = scanned < max_scan;
+        self.seen.apply_batch(doomed).map_err(|e| self.io(e))?;
+        match (wrapped, last_key) {
+            (false, Some(key)) => {
+                // Resume just after the last key looked at.
+                let mut next = key.to_vec();
+                next.push(0);
+                self.meta
+                    .insert(PRUNE_CURSOR_KEY, next)
                     .map_err(|e| self.io(e))?;
-                self.flush()?;
-                pending = 0;
+            }
+            _ => {
+                self.meta.remove(PRUNE_CURSOR_KEY).map_err(|e| self.io(e))?;
+                self.meta
+                    .insert(LAST_PRUNE_KEY, &(now as u64).to_be_bytes())
+                    .map_err(|e| self.io(e))?;
             }
         }
-        self.seen.apply_batch(doomed).map_err(|e| self.io(e))?;
-        self.meta
-            .insert(LAST_PRUNE_KEY, &(now as u64).to_be_bytes())
-            .map_err(|e| self.io(e))?;
         self.flush()?;
-        Ok(removed)
+        Ok((removed, wrapped))
     }
 
     /// Saves the wall-clock times of recent API calls (flushed with the next commit).
@@ -349,18 +372,23 @@ mod tests {
     }
 
     #[test]
-    fn prune_removes_only_unobserved() {
+    fn prune_removes_only_unobserved_in_bounded_steps() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&config(dir.path())).unwrap();
-        store
-            .commit(
-                &[("old".into(), record(100)), ("fresh".into(), record(1000))],
-                &[],
-                None,
-            )
-            .unwrap();
-        assert_eq!(store.prune(500, 1000).unwrap(), 1);
-        assert_eq!(store.seen_ids().unwrap(), ["fresh"]);
+        let records: Vec<(String, SeenRecord)> = (0..10)
+            .map(|i| (format!("a{i}"), record(if i % 3 == 0 { 100 } else { 1000 })))
+            .collect();
+        store.commit(&records, &[], None).unwrap();
+        // Four records a step: the third step reaches the end and wraps.
+        assert_eq!(store.prune_step(500, 1000, 4).unwrap(), (2, false));
+        assert_eq!(store.prune_step(500, 1000, 4).unwrap(), (1, false));
+        assert_eq!(store.last_prune().unwrap(), None);
+        assert_eq!(store.prune_step(500, 1000, 4).unwrap(), (1, true));
+        assert_eq!(store.last_prune().unwrap(), Some(1000));
+        assert_eq!(
+            store.seen_ids().unwrap(),
+            ["a1", "a2", "a4", "a5", "a7", "a8"]
+        );
     }
 
     #[test]
