@@ -24,6 +24,11 @@ const FIXTURES: &[&str] = &[
 ];
 
 fn main() {
+    // `cargo test --all-targets` runs bench targets too, without `--bench`: stay quick there.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("throughput: built; run the figures with `cargo bench`");
+        return;
+    }
     let filter: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))

@@ -235,3 +235,17 @@ fn env_override_sets_a_key() {
         "{stdout}"
     );
 }
+
+#[test]
+fn the_example_config_is_valid() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/mde-watch.toml");
+    let output = Command::new(common::binary())
+        .args(["check", "--config"])
+        .arg(&example)
+        .env("MDE_WATCH_CLIENT_SECRET", "example")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", common::show(&output));
+    assert!(stdout.contains("each sweep polls 2 entries"), "{stdout}");
+}
