@@ -163,11 +163,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             for (entry, reason) in &report.failed {
                 eprintln!("error: {entry}: {reason}");
             }
-            Ok(if report.failed.is_empty() && !report.cancelled {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            if let Some(reason) = &report.aborted {
+                eprintln!("error: sweep stopped early: {reason}");
+            }
+            Ok(
+                if report.failed.is_empty() && !report.cancelled && report.aborted.is_none() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                },
+            )
         }
         Command::Demo { dir, keep_state } => {
             let (trigger, stop) = shutdown::channel();

@@ -211,3 +211,26 @@ async fn forbidden_and_wrong_secret_fail_loudly_and_name_the_cause() {
     );
     assert_eq!(sim.stats().user_calls, 2, "a 403 is not retried");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_secret_stops_the_sweep_instead_of_hammering_the_login_host() {
+    let sim = start_sim(universe(), fast_limits()).await;
+    let watch = Watch::first(&sim, 40, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sim, &watch, "[pipeline]\nbatch_entries = 8\n");
+    std::fs::write(dir.path().join("secret"), "wrong-secret").unwrap();
+    let output = run(&["once"], &config).await;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("sweep stopped early") && stderr.contains("AADSTS7000215"),
+        "{}",
+        show(&output)
+    );
+    let stats = sim.stats();
+    assert!(
+        stats.token_calls <= 8,
+        "one batch at most asks for a token: {stats:?}"
+    );
+    assert_eq!(stats.user_calls, 0);
+}

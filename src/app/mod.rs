@@ -64,6 +64,8 @@ pub struct SweepReport {
     pub failed: Vec<(String, String)>,
     /// True when shutdown cut the sweep short.
     pub cancelled: bool,
+    /// Why the sweep stopped early: an error that every entry would hit (no token, 403).
+    pub aborted: Option<String>,
 }
 
 pub struct Service {
@@ -218,6 +220,13 @@ impl Service {
                     match result {
                         Ok(_) => counters.add(&counters.entries_polled, 1),
                         Err(ApiError::Cancelled { .. }) => interrupted = true,
+                        Err(err @ (ApiError::Token(_) | ApiError::Forbidden { .. })) => {
+                            // Every other entry would fail the same way: stop asking, say why once,
+                            // and leave the cursor so the next sweep starts from these entries.
+                            interrupted = true;
+                            counters.add(&counters.entries_failed, 1);
+                            report.aborted.get_or_insert_with(|| err.to_string());
+                        }
                         Err(err) => {
                             counters.add(&counters.entries_failed, 1);
                             tracing::error!(kind = entry.kind.as_str(), entry = %entry.value, error = %err, "entry not polled");
@@ -228,7 +237,7 @@ impl Service {
                         }
                     }
                 }
-                report.cancelled |= interrupted;
+                report.cancelled |= interrupted && report.aborted.is_none();
                 // An interrupted batch keeps the cursor where it was: its entries are polled again.
                 let cursor_after = (!interrupted).then(|| ((start + consumed) % total) as u64);
                 if sender
@@ -239,6 +248,10 @@ impl Service {
                     .await
                     .is_err()
                 {
+                    break;
+                }
+                if let Some(reason) = &report.aborted {
+                    tracing::error!(error = %reason, "sweep stopped: every entry would fail the same way");
                     break;
                 }
             }
