@@ -19,4 +19,4 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Every test, unit and integration, against real files, a real sled store and the emulator.
-cargo test --locked --all-targets "$@"
+cargo test --locked --lib --bins --tests "$@"
