@@ -73,6 +73,10 @@ pub fn report(config: &Config, out: &mut dyn Write) -> std::io::Result<()> {
         let target = match &sink.kind {
             SinkKind::File(file) => format!("file {}", file.path.display()),
             SinkKind::Stdout => "stdout".to_string(),
+            SinkKind::Kafka(kafka) => format!(
+                "kafka topic {} at {} ({} compression)",
+                kafka.topic, kafka.brokers, kafka.compression
+            ),
         };
         writeln!(
             out,
@@ -86,22 +90,23 @@ pub fn report(config: &Config, out: &mut dyn Write) -> std::io::Result<()> {
 }
 
 async fn try_connect(config: &Config, out: &mut dyn Write) -> std::io::Result<usize> {
+    let mut failures = check_sinks(config, out).await?;
     let counters = Arc::new(Counters::default());
     let gate = Arc::new(RateGate::new(&config.limits));
     let client = match DefenderClient::new(&config.api, gate, Shutdown::never(), counters) {
         Ok(client) => client,
         Err(err) => {
             writeln!(out, "error: {err}")?;
-            return Ok(1);
+            return Ok(failures + 1);
         }
     };
     if let Err(err) = client.auth().bearer().await {
         writeln!(out, "error: {err}")?;
-        return Ok(1);
+        return Ok(failures + 1);
     }
     writeln!(out, "token: OK from {}", client.auth().token_url())?;
     let Some(entry) = config.watchlist.entries.first() else {
-        return Ok(0);
+        return Ok(failures);
     };
     match client.alerts_for(entry).await {
         Ok(found) => {
@@ -112,11 +117,39 @@ async fn try_connect(config: &Config, out: &mut dyn Write) -> std::io::Result<us
                 entry.value,
                 found.alerts.len()
             )?;
-            Ok(0)
         }
         Err(err) => {
             writeln!(out, "error: {err}")?;
-            Ok(1)
+            failures += 1;
         }
     }
+    Ok(failures)
+}
+
+/// Reaches every sink that has something to reach; returns how many failed.
+async fn check_sinks(config: &Config, out: &mut dyn Write) -> std::io::Result<usize> {
+    let mut failures = 0;
+    for sink in &config.sinks {
+        let SinkKind::Kafka(kafka) = &sink.kind else {
+            continue;
+        };
+        let kafka = kafka.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            crate::sinks::kafka::check_connection(&kafka, std::time::Duration::from_secs(10))
+        })
+        .await
+        .unwrap_or_else(|err| Err(err.to_string()));
+        match checked {
+            Ok(partitions) => writeln!(
+                out,
+                "sink {}: OK, topic has {partitions} partition(s)",
+                sink.name
+            )?,
+            Err(err) => {
+                writeln!(out, "error: sink {}: {err}", sink.name)?;
+                failures += 1;
+            }
+        }
+    }
+    Ok(failures)
 }

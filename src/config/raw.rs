@@ -113,6 +113,21 @@ pub enum RawSink {
         name: Option<String>,
         format: Option<String>,
     },
+    Kafka {
+        name: Option<String>,
+        brokers: String,
+        topic: String,
+        format: Option<String>,
+        /// zstd (default) | lz4 | gzip | snappy | none
+        compression: Option<String>,
+        /// How long librdkafka keeps trying one message before reporting it failed.
+        message_timeout: Option<String>,
+        /// How long shutdown waits for the producer to drain.
+        flush_timeout: Option<String>,
+        /// librdkafka properties passed through as-is (SASL, TLS, tuning).
+        #[serde(default)]
+        librdkafka: std::collections::BTreeMap<String, String>,
+    },
 }
 
 #[derive(Debug, Deserialize, Default)]

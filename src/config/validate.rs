@@ -423,6 +423,52 @@ impl Checker {
                         kind,
                     )
                 }
+                RawSink::Kafka {
+                    name,
+                    brokers,
+                    topic,
+                    format,
+                    compression,
+                    message_timeout,
+                    flush_timeout,
+                    librdkafka,
+                } => {
+                    let compression = compression.unwrap_or_else(|| "zstd".into());
+                    if !["zstd", "lz4", "gzip", "snappy", "none"].contains(&compression.as_str()) {
+                        self.problem(format!(
+                            "{key}.compression: '{compression}' is not a compression (zstd | lz4 | gzip | snappy | none)"
+                        ));
+                    }
+                    if brokers.trim().is_empty() {
+                        self.problem(format!("{key}.brokers: give at least one host:port"));
+                    }
+                    if topic.trim().is_empty() {
+                        self.problem(format!("{key}.topic: must not be empty"));
+                    }
+                    let message_timeout = self.duration(
+                        &format!("{key}.message_timeout"),
+                        message_timeout.as_deref(),
+                        Duration::from_secs(120),
+                    );
+                    let flush_timeout = self.duration(
+                        &format!("{key}.flush_timeout"),
+                        flush_timeout.as_deref(),
+                        Duration::from_secs(30),
+                    );
+                    let kind = SinkKind::Kafka(KafkaSinkConfig {
+                        brokers,
+                        topic,
+                        compression,
+                        message_timeout,
+                        flush_timeout,
+                        librdkafka: LibrdkafkaProperties(librdkafka),
+                    });
+                    (
+                        name.unwrap_or_else(|| format!("kafka-{index}")),
+                        format,
+                        kind,
+                    )
+                }
                 RawSink::Stdout { name, format } => (
                     name.unwrap_or_else(|| format!("stdout-{index}")),
                     format,

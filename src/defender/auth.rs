@@ -98,10 +98,7 @@ impl TokenProvider {
             TokenEndpoint::V2 => "oauth2/v2.0/token",
             TokenEndpoint::V1 => "oauth2/token",
         };
-        let tenant = percent_encoding::utf8_percent_encode(
-            &api.tenant_id,
-            percent_encoding::NON_ALPHANUMERIC,
-        );
+        let tenant = percent_encoding::utf8_percent_encode(&api.tenant_id, super::client::SEGMENT);
         TokenProvider {
             http,
             url: format!("{}/{tenant}/{path}", api.login_base),

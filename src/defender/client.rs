@@ -20,7 +20,7 @@ use crate::stats::Counters;
 use crate::watchlist::{Entry, EntryKind};
 
 /// RFC 3986 unreserved characters stay; everything else in a path segment is encoded.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+pub const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')

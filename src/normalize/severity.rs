@@ -22,6 +22,17 @@ impl Severity {
         }
     }
 
+    /// The label used in headers and lower-case fields.
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Unspecified => "unspecified",
+            Severity::Informational => "informational",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+        }
+    }
+
     pub fn ecs(self) -> u8 {
         match self {
             Severity::Unspecified => 0,

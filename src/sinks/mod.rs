@@ -3,9 +3,11 @@
 //! (Kafka, syslog) means adding a file here and a line in [`build`]; the pipeline does not change.
 
 mod file;
+pub mod kafka;
 mod stdout;
 
 pub use file::FileSink;
+pub use kafka::KafkaSink;
 pub use stdout::StdoutSink;
 
 use crate::config::{SinkConfig, SinkKind};
@@ -49,6 +51,9 @@ pub fn build(configs: &[SinkConfig]) -> Result<Vec<Box<dyn Sink>>, SinkError> {
                     Box::new(FileSink::open(&config.name, config.format, file)?)
                 }
                 SinkKind::Stdout => Box::new(StdoutSink::new(&config.name, config.format)),
+                SinkKind::Kafka(kafka) => {
+                    Box::new(KafkaSink::new(&config.name, config.format, kafka)?)
+                }
             })
         })
         .collect()

