@@ -17,6 +17,9 @@ use mde_watch::sim::{self, SimConfig, UniverseSpec};
 use mde_watch::store::{decide, fingerprint, AlertDigest, SeenRecord, Store};
 use mde_watch::watchlist::EntryKind;
 
+#[path = "../tests/common/kafka.rs"]
+mod kafka;
+
 const FIXTURES: &[&str] = &[
     include_str!("../tests/fixtures/user-alerts-user1.json"),
     include_str!("../tests/fixtures/file-alerts-470454e35ea71dd971c2b0cbb29e0225cd0526cb.json"),
@@ -42,6 +45,9 @@ fn main() {
     }
     if wanted("end_to_end") {
         bench_end_to_end();
+    }
+    if wanted("kafka") {
+        bench_kafka();
     }
 }
 
@@ -187,6 +193,125 @@ fn bench_store() {
     );
 }
 
+struct DaemonRun {
+    written: usize,
+    sweep_secs: f64,
+    peak_mib: f64,
+    summary: String,
+}
+
+/// Runs `mde-watch once` over a 10,000-entry watchlist against `emulator`, with `sinks` (TOML)
+/// and `prefill` ids already in the store; measures the sweep and the daemon's peak RSS.
+async fn run_daemon(emulator: &sim::SimHandle, sinks: &str, prefill: u64) -> DaemonRun {
+    let dir = tempfile::tempdir().unwrap();
+    let users: String = (1..=5_000).map(|i| format!("user{i}\n")).collect();
+    let files: String = (1..=5_000)
+        .map(|i| format!("{}\n", emulator.universe().file_hash(i)))
+        .collect();
+    std::fs::write(dir.path().join("users.txt"), users).unwrap();
+    std::fs::write(dir.path().join("hashes.txt"), files).unwrap();
+    std::fs::write(dir.path().join("secret"), sim::SIM_CLIENT_SECRET).unwrap();
+    let config = format!(
+        "[api]\ntenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret_file = \"secret\"\nbase_url = \"{url}\"\nlogin_url = \"{url}\"\n\
+         [[limits.window]]\ncalls = 1000000\nper = \"1s\"\n\
+         [watchlist]\nusers_file = \"users.txt\"\nfiles_file = \"hashes.txt\"\n\
+         [store]\npath = \"store\"\ncache = \"8MiB\"\n\
+         [pipeline]\nbatch_entries = 64\nconcurrency = 8\n{sinks}",
+        sim::SIM_TENANT,
+        sim::SIM_CLIENT_ID,
+        url = emulator.base_url(),
+    );
+    let config_path = dir.path().join("mde-watch.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let store_config = StoreConfig {
+        path: dir.path().join("store"),
+        retention: Duration::from_secs(86_400),
+        cache_bytes: 16 << 20,
+    };
+    fill(&Store::open(&store_config).unwrap(), prefill);
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mde-watch"))
+        .args(["once", "--config"])
+        .arg(&config_path)
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_DAEMON_LOG").unwrap_or_else(|_| "error".into()),
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status_path = format!("/proc/{}/status", child.id().unwrap());
+    let mut peak_kib = 0u64;
+    let stdout = loop {
+        if let Ok(status) = std::fs::read_to_string(&status_path) {
+            let hwm = status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1));
+            if let Some(kib) = hwm.and_then(|v| v.parse().ok()) {
+                peak_kib = peak_kib.max(kib);
+            }
+        }
+        if child.try_wait().unwrap().is_some() {
+            let mut stdout = String::new();
+            use tokio::io::AsyncReadExt;
+            child
+                .stdout
+                .take()
+                .unwrap()
+                .read_to_string(&mut stdout)
+                .await
+                .unwrap();
+            break stdout;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let number_before = |marker: &str| {
+        stdout
+            .split(marker)
+            .next()
+            .and_then(|t| t.rsplit(' ').next())
+            .and_then(|t| t.parse().ok())
+    };
+    DaemonRun {
+        written: number_before(" alerts written").unwrap_or(0),
+        sweep_secs: stdout
+            .split("sweep took ")
+            .nth(1)
+            .and_then(|t| t.split_whitespace().next())
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(f64::NAN),
+        peak_mib: peak_kib as f64 / 1024.0,
+        summary: stdout.trim().to_string(),
+    }
+}
+
+async fn emulator_for_end_to_end() -> sim::SimHandle {
+    let lifted = vec![Window {
+        calls: 1_000_000,
+        per: Duration::from_secs(1),
+    }];
+    let universe = UniverseSpec {
+        seed: 3,
+        users: 5_000,
+        files: 5_000,
+        max_alerts_per_user: 16,
+        late_share: 0.0,
+        ..UniverseSpec::default()
+    };
+    let emulator = sim::start(SimConfig {
+        limits: lifted,
+        universe,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    emulator.warm();
+    emulator
+}
+
+const FILE_SINK: &str = "[[sinks]]\ntype = \"file\"\npath = \"alerts.ndjson\"\nformat = \"ecs\"\n";
+
 fn bench_end_to_end() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -194,72 +319,44 @@ fn bench_end_to_end() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let lifted = vec![Window { calls: 1_000_000, per: Duration::from_secs(1) }];
-        let universe = UniverseSpec { seed: 3, users: 5_000, files: 5_000, max_alerts_per_user: 16, late_share: 0.0, ..UniverseSpec::default() };
-        let emulator = sim::start(SimConfig { limits: lifted.clone(), universe, ..SimConfig::default() }).await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let users: String = (1..=5_000).map(|i| format!("user{i}\n")).collect();
-        let files: String = (1..=5_000).map(|i| format!("{}\n", emulator.universe().file_hash(i))).collect();
-        std::fs::write(dir.path().join("users.txt"), users).unwrap();
-        std::fs::write(dir.path().join("hashes.txt"), files).unwrap();
-        std::fs::write(dir.path().join("secret"), sim::SIM_CLIENT_SECRET).unwrap();
-        let config = format!(
-            "[api]\ntenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret_file = \"secret\"\nbase_url = \"{url}\"\nlogin_url = \"{url}\"\n\
-             [[limits.window]]\ncalls = 1000000\nper = \"1s\"\n\
-             [watchlist]\nusers_file = \"users.txt\"\nfiles_file = \"hashes.txt\"\n\
-             [store]\npath = \"store\"\ncache = \"{cache}\"\n\
-             [[sinks]]\ntype = \"file\"\npath = \"alerts.ndjson\"\nformat = \"ecs\"\n\
-             [pipeline]\nbatch_entries = 64\nconcurrency = 8\n",
-            sim::SIM_TENANT,
-            sim::SIM_CLIENT_ID,
-            url = emulator.base_url(),
-            cache = std::env::var("BENCH_STORE_CACHE").unwrap_or_else(|_| "8MiB".into())
-        );
-        let config_path = dir.path().join("mde-watch.toml");
-        std::fs::write(&config_path, config).unwrap();
-        {
-            let store = Store::open(&StoreConfig { path: dir.path().join("store"), retention: Duration::from_secs(86_400), cache_bytes: 16 << 20 }).unwrap();
-            let prefill: u64 = std::env::var("BENCH_PREFILL").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-            fill(&store, prefill);
-        }
-
-        emulator.warm();
-        let started = Instant::now();
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mde-watch"))
-            .args(["once", "--config"])
-            .arg(&config_path)
-            .env("RUST_LOG", std::env::var("BENCH_DAEMON_LOG").unwrap_or_else(|_| "error".into()))
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let pid = child.id().unwrap();
-        let mut peak_kib = 0u64;
-        let status_path = format!("/proc/{pid}/status");
-        let output = loop {
-            if let Ok(status) = std::fs::read_to_string(&status_path) {
-                if let Some(kib) = status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()) {
-                    peak_kib = peak_kib.max(kib);
-                }
-            }
-            if let Some(status) = child.try_wait().unwrap() {
-                let mut stdout = String::new();
-                use tokio::io::AsyncReadExt;
-                child.stdout.take().unwrap().read_to_string(&mut stdout).await.unwrap();
-                break (status, stdout);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        let wall = started.elapsed();
-        let (status, stdout) = output;
-        let written: usize = stdout.split(" alerts written").next().and_then(|t| t.rsplit(' ').next()).and_then(|t| t.parse().ok()).unwrap_or(0);
-        let sweep_secs: f64 = stdout.split("sweep took ").nth(1).and_then(|t| t.split_whitespace().next()).and_then(|t| t.parse().ok()).unwrap_or(wall.as_secs_f64());
-        println!("end to end: {}", stdout.trim());
+        let emulator = emulator_for_end_to_end().await;
+        let prefill: u64 = std::env::var("BENCH_PREFILL").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+        let run = run_daemon(&emulator, FILE_SINK, prefill).await;
+        println!("end to end: {}", run.summary);
         println!(
-            "end to end emulator->file: {:>10.0} alerts/s ({written} alerts, 10000 entries, sweep {sweep_secs:.2} s, process {:.2} s, exit {status})  target >= 20000",
-            written as f64 / sweep_secs,
-            wall.as_secs_f64()
+            "end to end emulator->file: {:>10.0} alerts/s ({} alerts, 10000 entries, {prefill} ids stored, sweep {:.2} s)  target >= 20000",
+            run.written as f64 / run.sweep_secs,
+            run.written,
+            run.sweep_secs
         );
-        println!("end to end peak RSS:       {:>10.1} MiB (VmHWM, 10000-entry watchlist, 1000000 stored ids)  target <= 64", peak_kib as f64 / 1024.0);
+        println!("end to end peak RSS:       {:>10.1} MiB (VmHWM, 10000-entry watchlist, {prefill} stored ids)  target <= 64", run.peak_mib);
+        emulator.stop().await;
+    });
+}
+
+/// Kafka against the file sink on the same alerts, both from an empty store.
+fn bench_kafka() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let emulator = emulator_for_end_to_end().await;
+        let tansu = kafka::Tansu::start();
+        tansu.create_topic("bench", 3);
+        let file = run_daemon(&emulator, FILE_SINK, 0).await;
+        let kafka_sink = format!("[[sinks]]\ntype = \"kafka\"\nbrokers = \"{}\"\ntopic = \"bench\"\nformat = \"ecs\"\n{}", tansu.brokers(), std::env::var("BENCH_KAFKA_EXTRA").unwrap_or_default().replace("\\n", "\n"));
+        let kafka = run_daemon(&emulator, &kafka_sink, 0).await;
+        let file_rate = file.written as f64 / file.sweep_secs;
+        let kafka_rate = kafka.written as f64 / kafka.sweep_secs;
+        println!("kafka: {}", kafka.summary);
+        println!(
+            "emulator->kafka (acked):   {kafka_rate:>10.0} alerts/s ({} alerts, acks=all, idempotent, tansu on loopback; compression zstd unless BENCH_KAFKA_EXTRA says otherwise)  target >= 20000",
+            kafka.written
+        );
+        println!("emulator->file:            {file_rate:>10.0} alerts/s ({} alerts, same run conditions)", file.written);
+        println!("kafka/file ratio:          {:>10.2}  target >= 0.50", kafka_rate / file_rate);
         emulator.stop().await;
     });
 }
