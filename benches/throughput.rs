@@ -17,6 +17,8 @@ use mde_watch::sim::{self, SimConfig, UniverseSpec};
 use mde_watch::store::{decide, fingerprint, AlertDigest, SeenRecord, Store};
 use mde_watch::watchlist::EntryKind;
 
+// The tests' tansu helper: one way to start the broker. The bench uses only part of it.
+#[allow(dead_code)]
 #[path = "../tests/common/kafka.rs"]
 mod kafka;
 
