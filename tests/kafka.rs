@@ -278,6 +278,21 @@ async fn bad_kafka_settings_are_explained_and_run_survives_them() {
         "{stdout}"
     );
 
+    // The topic was never created: check says so instead of letting the first write guess.
+    let path = write_config(
+        dir.path(),
+        &sim,
+        &watch,
+        &kafka_sink(&tansu.brokers(), "no-such-topic", ""),
+    );
+    let output = run(&["check", "--connect"], &path).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success());
+    assert!(
+        stdout.contains("error: sink kafka: topic no-such-topic does not exist"),
+        "{stdout}"
+    );
+
     let sasl = "[sinks.librdkafka]\n\"security.protocol\" = \"SASL_PLAINTEXT\"\n\"sasl.mechanism\" = \"PLAIN\"\n\"sasl.username\" = \"mde\"\n\"sasl.password\" = \"hunter2-kafka\"";
     let path = write_config(
         dir.path(),
