@@ -3,18 +3,23 @@
 
 use std::time::Duration;
 
-/// Parses a duration written as an integer followed by a unit: ms, s, m, h, d.
-/// A bare integer is read as seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+/// Splits "90d" into 90 and "d"; None when there is no leading integer.
+fn number_and_unit(text: &str) -> Option<(u64, &str)> {
     let trimmed = text.trim();
     let split = trimmed
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(trimmed.len());
     let (digits, unit) = trimmed.split_at(split);
-    let amount: u64 = digits
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration (write e.g. 500ms, 60s, 5m, 1h, 90d)"))?;
-    let millis_per_unit: u64 = match unit.trim() {
+    Some((digits.parse().ok()?, unit.trim()))
+}
+
+/// Parses a duration written as an integer followed by a unit: ms, s, m, h, d.
+/// A bare integer is read as seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (amount, unit) = number_and_unit(text).ok_or_else(|| {
+        format!("'{text}' is not a duration (write e.g. 500ms, 60s, 5m, 1h, 90d)")
+    })?;
+    let millis_per_unit: u64 = match unit {
         "ms" => 1,
         "" | "s" | "sec" | "secs" => 1_000,
         "m" | "min" | "mins" => 60_000,
@@ -35,15 +40,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Parses a byte size: an integer with an optional unit B, KB, MB, GB (powers of 1000) or
 /// KiB, MiB, GiB (powers of 1024).
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
-    let trimmed = text.trim();
-    let split = trimmed
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(trimmed.len());
-    let (digits, unit) = trimmed.split_at(split);
-    let amount: u64 = digits
-        .parse()
-        .map_err(|_| format!("'{text}' is not a size (write e.g. 100MiB or 1GB)"))?;
-    let factor: u64 = match unit.trim() {
+    let (amount, unit) = number_and_unit(text)
+        .ok_or_else(|| format!("'{text}' is not a size (write e.g. 100MiB or 1GB)"))?;
+    let factor: u64 = match unit {
         "" | "B" => 1,
         "KB" | "kB" => 1_000,
         "MB" => 1_000_000,

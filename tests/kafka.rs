@@ -219,13 +219,7 @@ async fn killing_the_daemon_ten_times_loses_nothing() {
     let path = write_config(dir.path(), &sim, &watch, &extra);
     let mut delays = [350u64, 900, 150, 1300, 600, 250, 1100, 450, 800, 200].into_iter();
     for _ in 0..10 {
-        let mut daemon = tokio::process::Command::new(binary())
-            .args(["once", "--config"])
-            .arg(&path)
-            .env("RUST_LOG", "error")
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
+        let mut daemon = spawn(&["once"], &path, "error");
         tokio::time::sleep(Duration::from_millis(delays.next().unwrap())).await;
         let _ = daemon.start_kill();
         let _ = daemon.wait().await;
@@ -320,25 +314,13 @@ async fn bad_kafka_settings_are_explained_and_run_survives_them() {
             "message_timeout = \"1s\"\nflush_timeout = \"1s\"",
         ),
     );
-    let mut daemon = tokio::process::Command::new(binary())
-        .args(["run", "--config"])
-        .arg(&path)
-        .env("RUST_LOG", "warn")
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut daemon = spawn(&["run"], &path, "warn");
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert!(
         daemon.try_wait().unwrap().is_none(),
         "run must not exit because a sink is down"
     );
-    let pid = daemon.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    sigterm(&daemon);
     let output = tokio::time::timeout(Duration::from_secs(30), daemon.wait_with_output())
         .await
         .expect("stops")

@@ -178,13 +178,7 @@ async fn sigterm_stops_the_daemon_cleanly_with_everything_committed() {
         "[schedule]\ncron = \"*/2 * * * * *\"\n",
     );
     let output_file = dir.path().join("alerts.ndjson");
-    let mut daemon = tokio::process::Command::new(binary())
-        .args(["run", "--config"])
-        .arg(&path)
-        .env("RUST_LOG", "warn")
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let daemon = spawn(&["run"], &path, "warn");
     let expected = sim.expected_ids(&watch.users, &watch.files);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while ids(&events(&output_file)) != expected {
@@ -194,17 +188,12 @@ async fn sigterm_stops_the_daemon_cleanly_with_everything_committed() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let pid = daemon.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let status = tokio::time::timeout(Duration::from_secs(20), daemon.wait())
+    sigterm(&daemon);
+    let output = tokio::time::timeout(Duration::from_secs(20), daemon.wait_with_output())
         .await
         .expect("stops within 20 s")
         .unwrap();
-    assert!(status.success(), "{status:?}");
+    assert!(output.status.success(), "{}", show(&output));
 
     let before = std::fs::read(&output_file).unwrap();
     let again = run(&["once"], &path).await;

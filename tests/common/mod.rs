@@ -140,6 +140,29 @@ pub async fn run(args: &[&str], config: &Path) -> Output {
     output
 }
 
+/// Starts the binary in the background; it is killed if the test drops it.
+pub fn spawn(args: &[&str], config: &Path, log: &str) -> tokio::process::Child {
+    tokio::process::Command::new(binary())
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", log)
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("mde-watch starts")
+}
+
+/// Sends SIGTERM, as systemd does to stop the service.
+pub fn sigterm(child: &tokio::process::Child) {
+    let pid = child.id().expect("still running").to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+}
+
 pub fn show(output: &Output) -> String {
     format!(
         "status {:?}\nstdout:\n{}\nstderr:\n{}",
