@@ -39,7 +39,7 @@ fn main() {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
-    if wanted("ecs") {
+    if wanted("encode") || wanted("ecs") {
         bench_ecs();
     }
     if wanted("store") {
@@ -70,29 +70,38 @@ fn bench_ecs() {
         change: Change::New,
         observed_at: "2026-11-23T00:00:00Z",
     };
-    // Five timed runs; the median is printed, so one descheduling on a shared machine does not
-    // decide the figure.
-    let rounds = 40_000;
-    let mut rates = Vec::new();
-    let mut bytes = 0usize;
-    for _ in 0..5 {
-        bytes = 0;
-        let started = Instant::now();
-        for round in 0..rounds {
-            let alert = &alerts[round % alerts.len()];
-            bytes += encode(Format::Ecs, alert, &context).unwrap().len();
+    for format in [
+        Format::Ecs,
+        Format::Raw,
+        Format::Cef,
+        Format::Ocsf,
+        Format::Splunk,
+    ] {
+        // Five timed runs; the median is printed, so one descheduling on a shared machine does
+        // not decide the figure.
+        let rounds = 40_000;
+        let mut rates = Vec::new();
+        let mut bytes = 0usize;
+        for _ in 0..5 {
+            bytes = 0;
+            let started = Instant::now();
+            for round in 0..rounds {
+                let alert = &alerts[round % alerts.len()];
+                bytes += encode(format, alert, &context).unwrap().len();
+            }
+            rates.push(rounds as f64 / started.elapsed().as_secs_f64());
         }
-        rates.push(rounds as f64 / started.elapsed().as_secs_f64());
+        rates.sort_by(f64::total_cmp);
+        println!(
+            "encode {:<7} {:>10.0} alerts/s on one core, median of 5 (min {:.0}, max {:.0}; {} fixture alerts, {} B/event avg)  target >= 200000",
+            format.as_str(),
+            rates[2],
+            rates[0],
+            rates[4],
+            alerts.len(),
+            bytes / rounds
+        );
     }
-    rates.sort_by(f64::total_cmp);
-    println!(
-        "ecs normalize+serialize: {:>10.0} alerts/s on one core, median of 5 (min {:.0}, max {:.0}; {} fixture alerts, {} B/event avg)  target >= 200000",
-        rates[2],
-        rates[0],
-        rates[4],
-        alerts.len(),
-        bytes / rounds
-    );
 }
 
 fn record(i: u64) -> SeenRecord {
@@ -218,10 +227,11 @@ async fn run_daemon(emulator: &sim::SimHandle, sinks: &str, prefill: u64) -> Dae
          [[limits.window]]\ncalls = 1000000\nper = \"1s\"\n\
          [watchlist]\nusers_file = \"users.txt\"\nfiles_file = \"hashes.txt\"\n\
          [store]\npath = \"store\"\ncache = \"8MiB\"\n\
-         [pipeline]\nbatch_entries = 64\nconcurrency = 8\n{sinks}",
+         [pipeline]\nbatch_entries = {batch}\nconcurrency = 8\n{sinks}",
         sim::SIM_TENANT,
         sim::SIM_CLIENT_ID,
         url = emulator.base_url(),
+        batch = std::env::var("BENCH_BATCH").unwrap_or_else(|_| "64".into()),
     );
     let config_path = dir.path().join("mde-watch.toml");
     std::fs::write(&config_path, config).unwrap();

@@ -25,6 +25,15 @@ const FIXTURES: &[(&str, EntryKind, &str, Option<&str>)] = &[
     ),
     ("quirks", EntryKind::User, "kiosk", None),
     ("empty", EntryKind::User, "nobody", None),
+    ("hostile", EntryKind::User, "us=er|\\", None),
+];
+
+const FORMATS: [Format; 5] = [
+    Format::Ecs,
+    Format::Raw,
+    Format::Cef,
+    Format::Ocsf,
+    Format::Splunk,
 ];
 
 fn root() -> PathBuf {
@@ -82,7 +91,7 @@ fn golden_outputs() {
             value: value.into(),
             original: original.map(Into::into),
         };
-        for format in [Format::Ecs, Format::Raw] {
+        for format in FORMATS {
             let actual = render(fixture, format, &matched);
             compare(
                 &root()

@@ -7,6 +7,7 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 
+use super::evidence;
 use super::vendor::VendorFields;
 use super::{Change, EventContext, Provenance, Severity};
 use crate::defender::{time, Alert, PolledAlert};
@@ -207,17 +208,9 @@ fn build<'a>(
         .or_else(|| alert.last_update_time.as_deref().and_then(normalized_time))
         .unwrap_or(Cow::Borrowed(context.observed_at));
     let severity = Severity::parse(alert.severity.as_deref());
-    let file_evidence = alert
-        .evidence
-        .iter()
-        .find(|e| e.is("File"))
-        .or_else(|| alert.evidence.iter().find(|e| e.sha1.is_some()));
-    let process_evidence = alert.evidence.iter().find(|e| e.is("Process"));
-    let url = alert
-        .evidence
-        .iter()
-        .find_map(|e| e.url.as_deref())
-        .map(|full| Url { full });
+    let file_evidence = evidence::file(alert);
+    let process_evidence = evidence::process(alert);
+    let url = evidence::url(alert).map(|full| Url { full });
     EcsEvent {
         timestamp,
         message: alert.title.as_deref(),
@@ -257,7 +250,7 @@ fn build<'a>(
         }),
         file: file_evidence.map(|e| File {
             name: e.file_name.as_deref(),
-            path: windows_join(e.file_path.as_deref(), e.file_name.as_deref()),
+            path: evidence::full_path(e.file_path.as_deref(), e.file_name.as_deref()),
             directory: e.file_path.as_deref(),
             hash: Hash {
                 sha1: e.sha1.as_deref(),
@@ -394,15 +387,6 @@ fn related(alert: &Alert) -> Related<'_> {
     related
 }
 
-/// Windows paths: Defender gives the folder and the name apart; ECS `file.path` is the full path.
-fn windows_join(directory: Option<&str>, name: Option<&str>) -> Option<String> {
-    match (directory, name) {
-        (Some(dir), Some(name)) => Some(format!("{}\\{name}", dir.trim_end_matches('\\'))),
-        (None, Some(name)) => Some(name.to_string()),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,14 +401,5 @@ mod tests {
             ["T1003.001", "T1059.001"]
         );
         assert!(super::threat(&[]).is_none());
-    }
-
-    #[test]
-    fn joins_windows_paths() {
-        assert_eq!(
-            windows_join(Some("C:\\Temp\\"), Some("a.exe")).as_deref(),
-            Some("C:\\Temp\\a.exe")
-        );
-        assert_eq!(windows_join(None, None), None);
     }
 }

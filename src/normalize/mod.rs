@@ -2,9 +2,13 @@
 //! carries the watchlist matches that produced the alert, the tenant, the collector host and the
 //! event schema version (normalization.md).
 
+pub mod cef;
 mod ecs;
+mod evidence;
+mod ocsf;
 mod raw;
 mod severity;
+mod splunk;
 mod vendor;
 
 use serde::Serialize;
@@ -18,15 +22,21 @@ use crate::watchlist::EntryKind;
 pub enum Format {
     Ecs,
     Raw,
+    Cef,
+    Ocsf,
+    Splunk,
 }
 
-pub const FORMAT_NAMES: &str = "ecs | raw";
+pub const FORMAT_NAMES: &str = "ecs | raw | cef | ocsf | splunk";
 
 impl Format {
     pub fn parse(name: &str) -> Result<Format, String> {
         match name.trim().to_ascii_lowercase().as_str() {
             "ecs" => Ok(Format::Ecs),
             "raw" => Ok(Format::Raw),
+            "cef" => Ok(Format::Cef),
+            "ocsf" => Ok(Format::Ocsf),
+            "splunk" => Ok(Format::Splunk),
             other => Err(format!("'{other}' is not a format ({FORMAT_NAMES})")),
         }
     }
@@ -35,6 +45,9 @@ impl Format {
         match self {
             Format::Ecs => "ecs",
             Format::Raw => "raw",
+            Format::Cef => "cef",
+            Format::Ocsf => "ocsf",
+            Format::Splunk => "splunk",
         }
     }
 }
@@ -98,6 +111,9 @@ pub fn encode(
     let result = match format {
         Format::Ecs => ecs::encode(alert, context),
         Format::Raw => raw::encode(alert, context),
+        Format::Cef => Ok(cef::encode(alert, context)),
+        Format::Ocsf => ocsf::encode(alert, context),
+        Format::Splunk => splunk::encode(alert, context),
     };
     result.map_err(|err| NormalizeError {
         alert_id: alert.alert.id.clone(),

@@ -33,6 +33,14 @@ impl Severity {
         }
     }
 
+    /// Splunk CIM's lower-case severity.
+    pub fn cim(self) -> &'static str {
+        match self {
+            Severity::Unspecified => "unknown",
+            other => other.label(),
+        }
+    }
+
     pub fn ecs(self) -> u8 {
         match self {
             Severity::Unspecified => 0,

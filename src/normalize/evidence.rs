@@ -1,0 +1,47 @@
+//! The facts every format pulls out of an alert's evidence list, found one way for all of them.
+
+use crate::defender::{time, Alert, Evidence};
+
+/// The file the alert is about: the first File evidence, else the first evidence with a hash.
+pub fn file(alert: &Alert) -> Option<&Evidence> {
+    alert
+        .evidence
+        .iter()
+        .find(|e| e.is("File"))
+        .or_else(|| alert.evidence.iter().find(|e| e.sha1.is_some()))
+}
+
+pub fn process(alert: &Alert) -> Option<&Evidence> {
+    alert.evidence.iter().find(|e| e.is("Process"))
+}
+
+pub fn ip(alert: &Alert) -> Option<&str> {
+    alert.evidence.iter().find_map(|e| e.ip_address.as_deref())
+}
+
+pub fn url(alert: &Alert) -> Option<&str> {
+    alert.evidence.iter().find_map(|e| e.url.as_deref())
+}
+
+/// Milliseconds since the epoch of a Defender timestamp, when it is readable.
+pub fn millis(text: Option<&str>) -> Option<i64> {
+    text.and_then(time::parse).map(|t| t.timestamp_millis())
+}
+
+/// Windows paths: Defender gives the folder and the name apart; most schemas want the full path.
+pub fn full_path(directory: Option<&str>, name: Option<&str>) -> Option<String> {
+    match (directory, name) {
+        (Some(dir), Some(name)) => Some(format!("{}\\{name}", dir.trim_end_matches('\\'))),
+        (None, Some(name)) => Some(name.to_string()),
+        _ => None,
+    }
+}
+
+/// `user:user1,file:6532…`: the matches in one compact string, for formats without arrays.
+pub fn matches_text(matches: &[super::Match]) -> String {
+    matches
+        .iter()
+        .map(|m| format!("{}:{}", m.kind.as_str(), m.value))
+        .collect::<Vec<_>>()
+        .join(",")
+}
