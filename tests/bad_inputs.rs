@@ -94,7 +94,7 @@ const CASES: &[Case] = &[
     Case {
         name: "unknown sink type",
         edit: ("type = \"file\"", "type = \"carrier-pigeon\""),
-        expect: &["sinks[0].type: unknown variant `carrier-pigeon`, expected `file` or `stdout`"],
+        expect: &["sinks[0].type: unknown variant `carrier-pigeon`, expected one of `file`"],
         succeeds: false,
     },
     Case {

