@@ -104,6 +104,15 @@ const CASES: &[Case] = &[
         succeeds: false,
     },
     Case {
+        name: "unknown syslog transport",
+        edit: ("type = \"file\"\npath = \"alerts.ndjson\"", "type = \"syslog\"\naddress = \"127.0.0.1:514\"\ntransport = \"carrier\"\nfacility = \"local9\""),
+        expect: &[
+            "sinks[0].transport: 'carrier' is not a transport (udp | tcp | tls | unix)",
+            "sinks[0].facility: 'local9' is not a facility",
+        ],
+        succeeds: false,
+    },
+    Case {
         name: "unknown cloud",
         edit: ("[api]", "[api]\ncloud = \"mars\""),
         expect: &["api.cloud: 'mars' is not a cloud"],

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing mde-watch needs beyond the Rust toolchain. Idempotent: it
 # checks before it installs, so running it again costs a second.
+#   - rsyslog, rsyslog-gnutls, openssl: the syslog tests run a real rsyslogd (UDP, TCP, TLS
+#     with certificates the tests make).
 #   - libssl-dev, pkg-config: rdkafka's `ssl` feature links the system OpenSSL (SASL_SSL to
 #     Event Hubs / Confluent Cloud); the bundled librdkafka itself needs no cmake.
 #   - tansu (Kafka-compatible broker) for the Kafka tests: the prebuilt tansu 0.6 inside the
@@ -8,7 +10,7 @@
 #     takes ~10 minutes and its default features lack the memory:// engine.
 set -euo pipefail
 
-debian_packages=(libssl-dev pkg-config)
+debian_packages=(libssl-dev pkg-config rsyslog rsyslog-gnutls openssl)
 missing=()
 for package in "${debian_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -73,6 +73,13 @@ pub fn report(config: &Config, out: &mut dyn Write) -> std::io::Result<()> {
         let target = match &sink.kind {
             SinkKind::File(file) => format!("file {}", file.path.display()),
             SinkKind::Stdout => "stdout".to_string(),
+            SinkKind::Syslog(syslog) => format!(
+                "syslog {} {} ({:?}, facility {})",
+                syslog.transport.as_str(),
+                syslog.address,
+                syslog.protocol,
+                syslog.facility
+            ),
             SinkKind::Kafka(kafka) => format!(
                 "kafka topic {} at {} ({} compression)",
                 kafka.topic, kafka.brokers, kafka.compression

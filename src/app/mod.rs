@@ -105,7 +105,7 @@ impl Service {
             stop.clone(),
             counters.clone(),
         )?);
-        let sinks = sinks::build(&config.sinks)?;
+        let sinks = sinks::build(&config.sinks, &config.api.tenant_id, &config.collector)?;
         let pipeline = Pipeline::new(
             store.clone(),
             sinks,
@@ -135,6 +135,11 @@ impl Service {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The store, shared: to look at it while a sweep runs elsewhere.
+    pub fn store_handle(&self) -> Arc<Store> {
+        self.store.clone()
     }
 
     pub fn counters(&self) -> Snapshot {

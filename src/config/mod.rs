@@ -100,6 +100,46 @@ pub enum SinkKind {
     File(FileSinkConfig),
     Stdout,
     Kafka(KafkaSinkConfig),
+    Syslog(SyslogSinkConfig),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyslogTransport {
+    Udp,
+    Tcp,
+    Tls,
+    Unix,
+}
+
+impl SyslogTransport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyslogTransport::Udp => "udp",
+            SyslogTransport::Tcp => "tcp",
+            SyslogTransport::Tls => "tls",
+            SyslogTransport::Unix => "unix",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyslogProtocol {
+    Rfc5424,
+    Rfc3164,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyslogSinkConfig {
+    pub address: String,
+    pub transport: SyslogTransport,
+    pub framing: crate::sinks::syslog::frame::Framing,
+    pub protocol: SyslogProtocol,
+    pub facility: u8,
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub server_name: Option<String>,
+    pub max_datagram: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]

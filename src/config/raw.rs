@@ -113,6 +113,26 @@ pub enum RawSink {
         name: Option<String>,
         format: Option<String>,
     },
+    Syslog {
+        name: Option<String>,
+        /// host:port, or a socket path with transport = "unix"
+        address: String,
+        /// udp | tcp | tls | unix
+        transport: Option<String>,
+        /// octet-counting | newline (tcp; tls is always octet-counted)
+        framing: Option<String>,
+        /// rfc5424 | rfc3164
+        protocol: Option<String>,
+        format: Option<String>,
+        facility: Option<String>,
+        ca_file: Option<String>,
+        cert_file: Option<String>,
+        key_file: Option<String>,
+        /// The name the server certificate must carry (default: the host of `address`).
+        server_name: Option<String>,
+        /// Largest UDP datagram sent; larger messages are cut, marked and counted.
+        max_datagram: Option<usize>,
+    },
     Kafka {
         name: Option<String>,
         brokers: String,

@@ -388,6 +388,80 @@ impl Checker {
         windows
     }
 
+    #[allow(clippy::too_many_arguments)]
+    fn syslog(
+        &mut self,
+        key: &str,
+        address: String,
+        transport: Option<String>,
+        framing: Option<String>,
+        protocol: Option<String>,
+        facility: Option<String>,
+        [ca_file, cert_file, key_file]: [Option<String>; 3],
+        server_name: Option<String>,
+        max_datagram: Option<usize>,
+    ) -> SinkKind {
+        use crate::sinks::syslog::frame::{self, Framing};
+        let transport = match transport.as_deref().unwrap_or("tcp") {
+            "udp" => SyslogTransport::Udp,
+            "tcp" => SyslogTransport::Tcp,
+            "tls" => SyslogTransport::Tls,
+            "unix" => SyslogTransport::Unix,
+            other => {
+                self.problem(format!(
+                    "{key}.transport: '{other}' is not a transport (udp | tcp | tls | unix)"
+                ));
+                SyslogTransport::Tcp
+            }
+        };
+        let framing = match framing.as_deref().unwrap_or("octet-counting") {
+            "octet-counting" => Framing::OctetCounting,
+            "newline" => Framing::Newline,
+            other => {
+                self.problem(format!(
+                    "{key}.framing: '{other}' is not a framing (octet-counting | newline)"
+                ));
+                Framing::OctetCounting
+            }
+        };
+        let protocol = match protocol.as_deref().unwrap_or("rfc5424") {
+            "rfc5424" => SyslogProtocol::Rfc5424,
+            "rfc3164" => SyslogProtocol::Rfc3164,
+            other => {
+                self.problem(format!(
+                    "{key}.protocol: '{other}' is not a protocol (rfc5424 | rfc3164)"
+                ));
+                SyslogProtocol::Rfc5424
+            }
+        };
+        let facility_name = facility.unwrap_or_else(|| "local4".into());
+        let facility = frame::facility(&facility_name).unwrap_or_else(|| {
+            self.problem(format!("{key}.facility: '{facility_name}' is not a facility (kern, user, daemon, auth, local0 … local7, …)"));
+            20
+        });
+        if transport != SyslogTransport::Unix && !address.contains(':') {
+            self.problem(format!(
+                "{key}.address: '{address}' needs a port (host:port)"
+            ));
+        }
+        if (cert_file.is_some()) != (key_file.is_some()) {
+            self.problem(format!("{key}: cert_file and key_file go together"));
+        }
+        let path = |value: Option<String>| value.map(|p| self.path(&p));
+        SinkKind::Syslog(SyslogSinkConfig {
+            address,
+            transport,
+            framing,
+            protocol,
+            facility,
+            ca_file: path(ca_file),
+            cert_file: path(cert_file),
+            key_file: path(key_file),
+            server_name,
+            max_datagram: max_datagram.unwrap_or(2048),
+        })
+    }
+
     fn sinks(&mut self, raw: Vec<RawSink>) -> Vec<SinkConfig> {
         if raw.is_empty() {
             self.problem("sinks: no sink configured (add a [[sinks]] table, e.g. type = \"file\")");
@@ -466,6 +540,37 @@ impl Checker {
                     (
                         name.unwrap_or_else(|| format!("kafka-{index}")),
                         format,
+                        kind,
+                    )
+                }
+                RawSink::Syslog {
+                    name,
+                    address,
+                    transport,
+                    framing,
+                    protocol,
+                    format,
+                    facility,
+                    ca_file,
+                    cert_file,
+                    key_file,
+                    server_name,
+                    max_datagram,
+                } => {
+                    let kind = self.syslog(
+                        &key,
+                        address,
+                        transport,
+                        framing,
+                        protocol,
+                        facility,
+                        [ca_file, cert_file, key_file],
+                        server_name,
+                        max_datagram,
+                    );
+                    (
+                        name.unwrap_or_else(|| format!("syslog-{index}")),
+                        format.or(Some("cef".into())),
                         kind,
                     )
                 }

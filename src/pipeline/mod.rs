@@ -300,6 +300,12 @@ fn out_event(
         payload: normalize::encode(format, &candidate.polled, context)?,
         severity: Severity::parse(alert.severity.as_deref()),
         match_kinds: kinds,
+        matches: candidate
+            .matches
+            .iter()
+            .map(|m| format!("{}:{}", m.kind.as_str(), m.value))
+            .collect::<Vec<_>>()
+            .join(","),
         time_ms,
     })
 }

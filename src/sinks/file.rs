@@ -184,6 +184,7 @@ mod tests {
             payload: payload.as_bytes().to_vec(),
             severity: Severity::Low,
             match_kinds: "user",
+            matches: "user:u".into(),
             time_ms: None,
         }
     }

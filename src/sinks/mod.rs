@@ -5,10 +5,12 @@
 mod file;
 pub mod kafka;
 mod stdout;
+pub mod syslog;
 
 pub use file::FileSink;
 pub use kafka::KafkaSink;
 pub use stdout::StdoutSink;
+pub use syslog::SyslogSink;
 
 use crate::config::{SinkConfig, SinkKind};
 use crate::normalize::{Format, Severity};
@@ -21,6 +23,8 @@ pub struct OutEvent {
     pub severity: Severity,
     /// "user", "file" or "user,file": the kinds of watchlist match.
     pub match_kinds: &'static str,
+    /// `user:user1,file:6532…`: every match, for transports that carry it beside the payload.
+    pub matches: String,
     /// Alert creation (or update) time, milliseconds since the epoch.
     pub time_ms: Option<i64>,
 }
@@ -41,8 +45,12 @@ pub trait Sink: Send {
     async fn flush(&mut self) -> Result<(), SinkError>;
 }
 
-/// Builds every configured sink.
-pub fn build(configs: &[SinkConfig]) -> Result<Vec<Box<dyn Sink>>, SinkError> {
+/// Builds every configured sink; `tenant` and `hostname` label what transports add around events.
+pub fn build(
+    configs: &[SinkConfig],
+    tenant: &str,
+    hostname: &str,
+) -> Result<Vec<Box<dyn Sink>>, SinkError> {
     configs
         .iter()
         .map(|config| -> Result<Box<dyn Sink>, SinkError> {
@@ -54,6 +62,13 @@ pub fn build(configs: &[SinkConfig]) -> Result<Vec<Box<dyn Sink>>, SinkError> {
                 SinkKind::Kafka(kafka) => {
                     Box::new(KafkaSink::new(&config.name, config.format, kafka)?)
                 }
+                SinkKind::Syslog(syslog) => Box::new(SyslogSink::new(
+                    &config.name,
+                    config.format,
+                    syslog,
+                    tenant,
+                    hostname,
+                )),
             })
         })
         .collect()

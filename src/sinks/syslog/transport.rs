@@ -1,0 +1,157 @@
+//! The four ways to reach a syslog receiver. TLS uses rustls with hostname verification on,
+//! trusting the given CA file (or the public web roots), with an optional client certificate.
+
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpStream, UdpSocket, UnixDatagram, UnixStream};
+use tokio_rustls::client::TlsStream;
+
+use crate::config::{SyslogSinkConfig, SyslogTransport};
+
+pub enum Connection {
+    Udp(UdpSocket),
+    Tcp(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    UnixDatagram(UnixDatagram),
+    UnixStream(UnixStream),
+}
+
+impl Connection {
+    pub async fn open(config: &SyslogSinkConfig) -> Result<Connection, String> {
+        let address = config.address.as_str();
+        match config.transport {
+            SyslogTransport::Udp => {
+                let bind = if address.starts_with('[') {
+                    "[::]:0"
+                } else {
+                    "0.0.0.0:0"
+                };
+                let socket = UdpSocket::bind(bind)
+                    .await
+                    .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
+                socket
+                    .connect(address)
+                    .await
+                    .map_err(|e| format!("cannot resolve {address}: {e}"))?;
+                Ok(Connection::Udp(socket))
+            }
+            SyslogTransport::Tcp => {
+                let stream = TcpStream::connect(address)
+                    .await
+                    .map_err(|e| format!("cannot connect to {address}: {e}"))?;
+                let _ = stream.set_nodelay(true);
+                Ok(Connection::Tcp(stream))
+            }
+            SyslogTransport::Tls => {
+                let connector = tokio_rustls::TlsConnector::from(Arc::new(tls_config(config)?));
+                let host = config.server_name.clone().unwrap_or_else(|| {
+                    address
+                        .rsplit_once(':')
+                        .map_or(address, |(h, _)| h)
+                        .trim_matches(['[', ']'])
+                        .to_string()
+                });
+                let server_name = ServerName::try_from(host.clone())
+                    .map_err(|e| format!("'{host}' is not a server name: {e}"))?;
+                let stream = TcpStream::connect(address)
+                    .await
+                    .map_err(|e| format!("cannot connect to {address}: {e}"))?;
+                let _ = stream.set_nodelay(true);
+                let tls = connector
+                    .connect(server_name, stream)
+                    .await
+                    .map_err(|e| format!("TLS handshake with {address} ({host}) failed: {e}"))?;
+                Ok(Connection::Tls(Box::new(tls)))
+            }
+            SyslogTransport::Unix => {
+                // /dev/log and rsyslog's imuxsock are datagram sockets; fall back to a stream.
+                let socket = UnixDatagram::unbound()
+                    .map_err(|e| format!("cannot open a unix socket: {e}"))?;
+                match socket.connect(address) {
+                    Ok(()) => Ok(Connection::UnixDatagram(socket)),
+                    Err(_) => UnixStream::connect(address)
+                        .await
+                        .map(Connection::UnixStream)
+                        .map_err(|e| format!("cannot connect to unix socket {address}: {e}")),
+                }
+            }
+        }
+    }
+
+    pub async fn write_stream(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Connection::Tcp(stream) => stream.write_all(bytes).await,
+            Connection::Tls(stream) => {
+                stream.write_all(bytes).await?;
+                stream.flush().await
+            }
+            Connection::UnixStream(stream) => stream.write_all(bytes).await,
+            Connection::Udp(_) | Connection::UnixDatagram(_) => {
+                Err(std::io::Error::other("not a stream transport"))
+            }
+        }
+    }
+
+    pub async fn send_datagram(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Connection::Udp(socket) => socket.send(bytes).await.map(|_| ()),
+            Connection::UnixDatagram(socket) => socket.send(bytes).await.map(|_| ()),
+            Connection::UnixStream(stream) => {
+                stream.write_all(bytes).await?;
+                stream.write_all(b"\n").await
+            }
+            Connection::Tcp(_) | Connection::Tls(_) => {
+                Err(std::io::Error::other("not a datagram transport"))
+            }
+        }
+    }
+
+    pub async fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Connection::Tcp(stream) => stream.flush().await,
+            Connection::Tls(stream) => stream.flush().await,
+            Connection::UnixStream(stream) => stream.flush().await,
+            Connection::Udp(_) | Connection::UnixDatagram(_) => Ok(()),
+        }
+    }
+}
+
+fn tls_config(config: &SyslogSinkConfig) -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    match &config.ca_file {
+        Some(path) => {
+            let shown = path.display();
+            for cert in
+                CertificateDer::pem_file_iter(path).map_err(|e| format!("ca_file {shown}: {e}"))?
+            {
+                let cert = cert.map_err(|e| format!("ca_file {shown}: {e}"))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("ca_file {shown}: {e}"))?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .with_root_certificates(roots);
+    match (&config.cert_file, &config.key_file) {
+        (Some(cert_file), Some(key_file)) => {
+            let chain: Result<Vec<_>, _> = CertificateDer::pem_file_iter(cert_file)
+                .map_err(|e| format!("cert_file {}: {e}", cert_file.display()))?
+                .collect();
+            let chain = chain.map_err(|e| format!("cert_file {}: {e}", cert_file.display()))?;
+            let key = PrivateKeyDer::from_pem_file(key_file)
+                .map_err(|e| format!("key_file {}: {e}", key_file.display()))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("client certificate: {e}"))
+        }
+        _ => Ok(builder.with_no_client_auth()),
+    }
+}

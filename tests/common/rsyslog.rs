@@ -1,0 +1,207 @@
+//! A real rsyslogd for tests: started as a plain process (`rsyslogd -n -f CONF -i PIDFILE`) with
+//! imudp and imtcp on free loopback ports (or TLS through gtls with certificates made here), and
+//! omfile writing each received message verbatim to a file the test reads. Stopped when dropped.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::kafka::free_port;
+
+pub struct Rsyslog {
+    child: Option<Child>,
+    dir: PathBuf,
+    config: PathBuf,
+    pub udp_port: u16,
+    pub tcp_port: u16,
+    pub output: PathBuf,
+}
+
+/// CA, server certificate and key for 127.0.0.1/localhost, made with the openssl command.
+pub struct Certs {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+pub fn make_certs(dir: &Path) -> Certs {
+    let run = |args: &[&str]| {
+        let status = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "openssl {args:?}");
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=mde-watch test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    Certs {
+        ca: dir.join("ca.pem"),
+        cert: dir.join("server.pem"),
+        key: dir.join("server.key"),
+    }
+}
+
+impl Rsyslog {
+    pub fn start(dir: &Path, tls: Option<&Certs>) -> Rsyslog {
+        let dir = dir.to_path_buf();
+        let output = dir.join("received.log");
+        let (udp_port, tcp_port) = (free_port(), free_port());
+        let (tls_global, tcp_module) = match tls {
+            Some(certs) => (
+                format!(
+                    "global(DefaultNetstreamDriverCAFile=\"{}\" DefaultNetstreamDriverCertFile=\"{}\" DefaultNetstreamDriverKeyFile=\"{}\")\n",
+                    certs.ca.display(),
+                    certs.cert.display(),
+                    certs.key.display()
+                ),
+                "module(load=\"imtcp\" StreamDriver.Name=\"gtls\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"anon\")",
+            ),
+            None => (String::new(), "module(load=\"imtcp\")"),
+        };
+        let config = format!(
+            "global(workDirectory=\"{dir}\" maxMessageSize=\"256k\" parser.escapeControlCharactersOnReceive=\"off\")\n\
+             {tls_global}\
+             module(load=\"imudp\")\n\
+             {tcp_module}\n\
+             input(type=\"imudp\" address=\"127.0.0.1\" port=\"{udp_port}\")\n\
+             input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{tcp_port}\")\n\
+             template(name=\"verbatim\" type=\"string\" string=\"%rawmsg%\\n\")\n\
+             *.* action(type=\"omfile\" file=\"{out}\" template=\"verbatim\")\n",
+            dir = dir.display(),
+            out = output.display(),
+        );
+        let config_path = dir.join("rsyslog.conf");
+        std::fs::write(&config_path, config).unwrap();
+        let mut rsyslog = Rsyslog {
+            child: None,
+            dir,
+            config: config_path,
+            udp_port,
+            tcp_port,
+            output,
+        };
+        rsyslog.launch();
+        rsyslog
+    }
+
+    fn launch(&mut self) {
+        let child = Command::new("rsyslogd")
+            .arg("-n")
+            .arg("-f")
+            .arg(&self.config)
+            .arg("-i")
+            .arg(self.dir.join("rsyslogd.pid"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("rsyslogd starts (apt-get install rsyslog; tests/run.sh does it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.tcp_port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "rsyslogd did not listen on {}",
+                self.tcp_port
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Stops rsyslogd and waits for it to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same ports and file.
+    pub fn restart(&mut self) {
+        self.launch();
+    }
+
+    /// Every message received so far, one per line.
+    pub fn received(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.output)
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    /// Waits until `count` messages arrived (or `timeout`), then returns them.
+    pub fn wait_for(&self, count: usize, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let lines = self.received();
+            if lines.len() >= count || Instant::now() > deadline {
+                std::thread::sleep(Duration::from_millis(300));
+                return self.received();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Rsyslog {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
