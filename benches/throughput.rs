@@ -17,10 +17,13 @@ use mde_watch::sim::{self, SimConfig, UniverseSpec};
 use mde_watch::store::{decide, fingerprint, AlertDigest, SeenRecord, Store};
 use mde_watch::watchlist::EntryKind;
 
-// The tests' tansu helper: one way to start the broker. The bench uses only part of it.
+// The tests' tansu and rsyslog helpers: one way to start each. The bench uses part of them.
 #[allow(dead_code)]
 #[path = "../tests/common/kafka.rs"]
 mod kafka;
+#[allow(dead_code)]
+#[path = "../tests/common/rsyslog.rs"]
+mod rsyslog;
 
 const FIXTURES: &[&str] = &[
     include_str!("../tests/fixtures/user-alerts-user1.json"),
@@ -50,6 +53,9 @@ fn main() {
     }
     if wanted("kafka") {
         bench_kafka();
+    }
+    if wanted("syslog") {
+        bench_syslog();
     }
 }
 
@@ -369,6 +375,33 @@ fn bench_kafka() {
         );
         println!("emulator->file:            {file_rate:>10.0} alerts/s ({} alerts, same run conditions)", file.written);
         println!("kafka/file ratio:          {:>10.2}  target >= 0.50", kafka_rate / file_rate);
+        emulator.stop().await;
+    });
+}
+
+/// Syslog TCP (octet-counted RFC 5424, CEF) into a real rsyslogd, from an empty store.
+fn bench_syslog() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let emulator = emulator_for_end_to_end().await;
+        let dir = tempfile::tempdir().unwrap();
+        let receiver = rsyslog::Rsyslog::start(dir.path(), None);
+        let sink = format!(
+            "[[sinks]]\ntype = \"syslog\"\naddress = \"127.0.0.1:{}\"\ntransport = \"tcp\"\nformat = \"cef\"\n",
+            receiver.tcp_port
+        );
+        let run = run_daemon(&emulator, &sink, 0).await;
+        let received = receiver.wait_for(run.written, Duration::from_secs(60)).len();
+        println!("syslog: {}", run.summary);
+        println!(
+            "emulator->syslog tcp:      {:>10.0} alerts/s ({} alerts written, {received} received by rsyslogd, CEF, RFC 5424, octet-counting)  target >= 20000",
+            run.written as f64 / run.sweep_secs,
+            run.written
+        );
         emulator.stop().await;
     });
 }
