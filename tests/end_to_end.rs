@@ -138,9 +138,10 @@ async fn faults_lose_nothing_and_limits_hold() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_expiring_mid_run_is_renewed_without_failing_the_sweep() {
     let sim = start_sim(universe(), fast_limits()).await;
-    // The token claims an hour but dies after 400 ms: the client meets 401s and must renew.
+    // The token claims an hour but dies after 1.2 s: the client meets 401s and must renew. (Much
+    // shorter and a loaded machine can stall past a fresh token's whole life.)
     sim.set_faults(Faults {
-        token_dies_after_ms: Some(400),
+        token_dies_after_ms: Some(1200),
         ..Faults::default()
     });
     let watch = Watch::first(&sim, 30, 30);

@@ -42,6 +42,7 @@ pub struct KafkaSink {
     format: Format,
     topic: String,
     flush_timeout: Duration,
+    client: ClientConfig,
     producer: FutureProducer,
 }
 
@@ -51,23 +52,38 @@ impl KafkaSink {
         format: Format,
         config: &KafkaSinkConfig,
     ) -> Result<KafkaSink, SinkError> {
-        let producer: FutureProducer =
-            client_config(config)
-                .create()
-                .map_err(|err| SinkError::Io {
-                    sink: name.to_string(),
-                    reason: format!(
-                        "cannot create the Kafka producer for {}: {err}",
-                        config.brokers
-                    ),
-                })?;
+        let client = client_config(config);
+        let producer: FutureProducer = client.create().map_err(|err| SinkError::Io {
+            sink: name.to_string(),
+            reason: format!(
+                "cannot create the Kafka producer for {}: {err}",
+                config.brokers
+            ),
+        })?;
         Ok(KafkaSink {
             name: name.to_string(),
             format,
             topic: config.topic.clone(),
             flush_timeout: config.flush_timeout,
+            client,
             producer,
         })
+    }
+
+    /// After a failed batch the producer starts over. Messages that timed out while in flight
+    /// leave an idempotent producer with a sequence gap, which librdkafka may treat as fatal:
+    /// the old producer would then refuse everything forever. Nothing of the failed batch is
+    /// pending any more (every delivery report was awaited), so a new producer loses nothing.
+    fn renew_producer(&mut self) {
+        if let Some((code, reason)) = self.producer.client().fatal_error() {
+            tracing::warn!(sink = %self.name, ?code, %reason, "Kafka producer hit a fatal error");
+        }
+        match self.client.create::<FutureProducer>() {
+            Ok(producer) => self.producer = producer,
+            Err(err) => {
+                tracing::error!(sink = %self.name, error = %err, "cannot recreate the Kafka producer; keeping the old one")
+            }
+        }
     }
 
     fn fail(&self, reason: String) -> SinkError {
@@ -152,6 +168,9 @@ impl Sink for KafkaSink {
                     first_error.get_or_insert_with(|| "the producer was dropped".into());
                 }
             }
+        }
+        if first_error.is_some() {
+            self.renew_producer();
         }
         match first_error {
             None => Ok(()),
