@@ -192,12 +192,7 @@ async fn receiver_down_for_20_seconds_loses_nothing_and_commits_nothing_meanwhil
         &watch,
         &syslog_sink("tcp", rsyslog.tcp_port, ""),
     );
-    let text = std::fs::read_to_string(&path).unwrap().replacen(
-        "[[sinks]]\ntype = \"file\"\npath = \"alerts.ndjson\"\nformat = \"ecs\"\n",
-        "",
-        1,
-    );
-    std::fs::write(&path, text).unwrap();
+    without_file_sink(&path);
 
     rsyslog.stop();
     let mut service =

@@ -116,6 +116,15 @@ name = "test-collector"
     path
 }
 
+/// Drops the default file sink from a config `write_config` wrote, for tests where only the sink
+/// under test may receive events.
+pub fn without_file_sink(path: &Path) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let file_sink = "[[sinks]]\ntype = \"file\"\npath = \"alerts.ndjson\"\nformat = \"ecs\"\n";
+    assert!(text.contains(file_sink));
+    std::fs::write(path, text.replacen(file_sink, "", 1)).unwrap();
+}
+
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_mde-watch")
 }
