@@ -75,6 +75,7 @@ fn bench_ecs() {
         collector: "bench",
         change: Change::New,
         observed_at: "2026-11-23T00:00:00Z",
+        description_limit: None,
     };
     for format in [
         Format::Ecs,

@@ -18,6 +18,7 @@ pub struct Counters {
     pub duplicates_suppressed: AtomicU64,
     pub changes_ignored: AtomicU64,
     pub sink_failures: AtomicU64,
+    pub events_shortened: AtomicU64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -33,6 +34,7 @@ pub struct Snapshot {
     pub duplicates_suppressed: u64,
     pub changes_ignored: u64,
     pub sink_failures: u64,
+    pub events_shortened: u64,
 }
 
 impl Counters {
@@ -54,6 +56,7 @@ impl Counters {
             duplicates_suppressed: get(&self.duplicates_suppressed),
             changes_ignored: get(&self.changes_ignored),
             sink_failures: get(&self.sink_failures),
+            events_shortened: get(&self.events_shortened),
         }
     }
 }

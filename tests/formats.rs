@@ -4,7 +4,8 @@
 
 use mde_watch::defender::odata::parse_page;
 use mde_watch::defender::PolledAlert;
-use mde_watch::normalize::cef::{shorten, MSG_LIMIT};
+use mde_watch::normalize::cef::MSG_LIMIT;
+use mde_watch::normalize::shorten;
 use mde_watch::normalize::{encode, Change, EventContext, Format, Match};
 use mde_watch::watchlist::EntryKind;
 use proptest::prelude::*;
@@ -119,6 +120,7 @@ fn encode_all(alert: &PolledAlert) -> Vec<(Format, String)> {
         collector: "c|=\\",
         change: Change::New,
         observed_at: "2026-11-23T00:00:00Z",
+        description_limit: None,
     };
     [
         Format::Cef,

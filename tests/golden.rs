@@ -50,6 +50,7 @@ fn render(fixture: &str, format: Format, matched: &Match) -> String {
         collector: "golden-collector",
         change: Change::New,
         observed_at: "2026-11-23T05:00:00Z",
+        description_limit: None,
     };
     let mut out = String::new();
     for alert in &page.alerts {

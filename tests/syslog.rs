@@ -241,3 +241,53 @@ async fn receiver_down_for_20_seconds_loses_nothing_and_commits_nothing_meanwhil
         .collect();
     assert_eq!(ids, expected, "zero alerts lost");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_events_over_the_size_limit_go_out_with_the_description_shortened() {
+    let dir = tempfile::tempdir().unwrap();
+    let rsyslog = Rsyslog::start(dir.path(), None);
+    let padded = UniverseSpec {
+        description_padding: 3_000,
+        ..universe()
+    };
+    let sim = start_sim(padded, fast_limits()).await;
+    let watch = Watch::first(&sim, 8, 0);
+    let sink = syslog_sink("udp", rsyslog.udp_port, "max_datagram = 4200");
+    let path = write_config(
+        dir.path(),
+        &sim,
+        &watch,
+        &sink.replace("format = \"cef\"", "format = \"ecs\""),
+    );
+    without_file_sink(&path);
+    let output = run(&["once"], &path).await;
+    assert!(output.status.success(), "{}", show(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("description shortened and marked"),
+        "{}",
+        show(&output)
+    );
+    let expected = sim.expected_ids(&watch.users, &watch.files);
+    let count = expected.len();
+    let lines =
+        tokio::task::spawn_blocking(move || rsyslog.wait_for(count, Duration::from_secs(20)))
+            .await
+            .unwrap();
+    assert_eq!(lines.len(), count, "every oversized event still arrives");
+    let mut ids = BTreeSet::new();
+    for line in &lines {
+        assert!(line.len() <= 4200, "{} bytes over UDP", line.len());
+        let message = parse_5424(line);
+        let event: serde_json::Value =
+            serde_json::from_str(&message.msg).expect("the shortened event is whole JSON");
+        assert!(
+            event["rule"]["description"]
+                .as_str()
+                .unwrap()
+                .ends_with("…[truncated]"),
+            "marked"
+        );
+        ids.insert(event["event"]["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(ids, expected);
+}

@@ -3,12 +3,11 @@
 //! Header fields escape `\` and `|`; extension values escape `\` and `=` and write line breaks as
 //! `\n`/`\r`. Other control characters (NUL and the like) have no CEF escape and become spaces.
 
-use super::{evidence, EventContext, Severity};
+use super::{evidence, shorten, EventContext, Severity};
 use crate::defender::PolledAlert;
 
 /// ArcSight keeps at most this much of `msg`; longer descriptions are cut and marked.
 pub const MSG_LIMIT: usize = 1023;
-const TRUNCATION_MARK: &str = "…[truncated]";
 
 /// CEF severity 0–10.
 pub fn severity(severity: Severity) -> u8 {
@@ -44,16 +43,6 @@ pub fn escape_value(value: &str, out: &mut String) {
             c => out.push(c),
         }
     }
-}
-
-/// Cuts `text` to `limit` characters (marking the cut), on a character boundary.
-pub fn shorten(text: &str, limit: usize) -> std::borrow::Cow<'_, str> {
-    if text.chars().count() <= limit {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let keep = limit.saturating_sub(TRUNCATION_MARK.chars().count());
-    let cut: String = text.chars().take(keep).collect();
-    std::borrow::Cow::Owned(cut + TRUNCATION_MARK)
 }
 
 struct Extension {
@@ -137,7 +126,14 @@ pub fn encode(polled: &PolledAlert, context: &EventContext) -> Vec<u8> {
         alert
             .description
             .as_deref()
-            .map(|d| shorten(d, MSG_LIMIT))
+            .map(|d| {
+                shorten(
+                    d,
+                    context
+                        .description_limit
+                        .map_or(MSG_LIMIT, |l| l.min(MSG_LIMIT)),
+                )
+            })
             .as_deref(),
     );
     ext.labelled(
@@ -202,7 +198,7 @@ mod tests {
         let long = "é".repeat(2000);
         let short = shorten(&long, MSG_LIMIT);
         assert_eq!(short.chars().count(), MSG_LIMIT);
-        assert!(short.ends_with(TRUNCATION_MARK));
+        assert!(short.ends_with(crate::normalize::TRUNCATION_MARK));
         assert_eq!(shorten("short", MSG_LIMIT), "short");
     }
 }

@@ -77,7 +77,7 @@ struct Rule<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<&'a str>,
+    description: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     category: Option<&'a str>,
 }
@@ -237,7 +237,7 @@ fn build<'a>(
         rule: Rule {
             id: alert.detector_id.as_deref(),
             name: alert.title.as_deref(),
-            description: alert.description.as_deref(),
+            description: super::description(alert, context),
             category: alert.category.as_deref(),
         },
         threat: threat(&alert.mitre_techniques),

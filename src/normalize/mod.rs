@@ -92,6 +92,32 @@ pub struct EventContext<'a> {
     pub change: Change,
     /// When the alert was seen, RFC 3339; used where the alert lacks every timestamp.
     pub observed_at: &'a str,
+    /// Cut the description to this many characters (marked), for transports with a size limit.
+    pub description_limit: Option<usize>,
+}
+
+pub const TRUNCATION_MARK: &str = "…[truncated]";
+
+/// Cuts `text` to `limit` characters (marking the cut), on a character boundary.
+pub fn shorten(text: &str, limit: usize) -> std::borrow::Cow<'_, str> {
+    if text.chars().count() <= limit {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let keep = limit.saturating_sub(TRUNCATION_MARK.chars().count());
+    let cut: String = text.chars().take(keep).collect();
+    std::borrow::Cow::Owned(cut + TRUNCATION_MARK)
+}
+
+/// The alert's description as this event carries it (shortened when the context says so).
+fn description<'a>(
+    alert: &'a crate::defender::Alert,
+    context: &EventContext,
+) -> Option<std::borrow::Cow<'a, str>> {
+    let text = alert.description.as_deref()?;
+    Some(match context.description_limit {
+        Some(limit) => shorten(text, limit),
+        None => std::borrow::Cow::Borrowed(text),
+    })
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -44,7 +44,7 @@ struct FindingInfo<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     title: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    desc: Option<&'a str>,
+    desc: Option<std::borrow::Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     created_time: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -308,7 +308,7 @@ pub fn encode(polled: &PolledAlert, context: &EventContext) -> serde_json::Resul
         finding_info: FindingInfo {
             uid: &alert.id,
             title: alert.title.as_deref(),
-            desc: alert.description.as_deref(),
+            desc: super::description(alert, context),
             created_time: created,
             first_seen_time: evidence::millis(alert.first_event_time.as_deref()),
             last_seen_time: evidence::millis(alert.last_event_time.as_deref()),

@@ -13,7 +13,7 @@ use crate::defender::PolledAlert;
 struct SplunkAlert<'a> {
     app: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<&'a str>,
+    description: Option<std::borrow::Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dest: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,7 +62,7 @@ pub fn encode(polled: &PolledAlert, context: &EventContext) -> serde_json::Resul
     let file = evidence::file(alert);
     let event = SplunkAlert {
         app: "Microsoft Defender for Endpoint",
-        description: alert.description.as_deref(),
+        description: super::description(alert, context),
         dest: alert.computer_dns_name.as_deref(),
         dest_id: alert.machine_id.as_deref(),
         id: &alert.id,

@@ -226,25 +226,95 @@ impl Pipeline {
             }
             let mut events = Vec::with_capacity(to_emit.len());
             for (candidate, change) in to_emit {
-                let context = EventContext {
-                    matches: &candidate.matches,
-                    tenant_id: &self.tenant_id,
-                    collector: &self.collector,
-                    change: *change,
-                    observed_at,
-                };
+                let context = self.context(candidate, *change, observed_at, None);
                 events.push(out_event(sink.format(), candidate, &context)?);
             }
             encoded.insert(sink.format(), events);
         }
-        for sink in &mut self.sinks {
+        let mut sinks = std::mem::take(&mut self.sinks);
+        let mut outcome = Ok(());
+        for sink in &mut sinks {
             let events = encoded
                 .get(&sink.format())
                 .map(Vec::as_slice)
                 .unwrap_or_default();
-            send_until_acked(sink.as_mut(), events, &self.stop, &self.counters).await?;
+            let fitted = match sink.max_payload_bytes() {
+                Some(limit) => {
+                    Some(self.fit(events, to_emit, sink.format(), limit, observed_at)?)
+                }
+                None => None,
+            };
+            outcome = send_until_acked(
+                sink.as_mut(),
+                fitted.as_deref().unwrap_or(events),
+                &self.stop,
+                &self.counters,
+            )
+            .await;
+            if outcome.is_err() {
+                break;
+            }
         }
-        Ok(())
+        self.sinks = sinks;
+        outcome
+    }
+
+    fn context<'a>(
+        &'a self,
+        candidate: &'a Candidate,
+        change: Change,
+        observed_at: &'a str,
+        description_limit: Option<usize>,
+    ) -> EventContext<'a> {
+        EventContext {
+            matches: &candidate.matches,
+            tenant_id: &self.tenant_id,
+            collector: &self.collector,
+            change,
+            observed_at,
+            description_limit,
+        }
+    }
+
+    /// For a sink with a size limit (syslog over UDP): events over it are encoded again with the
+    /// description shortened, and marked, until they fit; each one is counted and logged.
+    fn fit(
+        &self,
+        events: &[OutEvent],
+        to_emit: &[(Candidate, Change)],
+        format: Format,
+        limit: usize,
+        observed_at: &str,
+    ) -> Result<Vec<OutEvent>, PipelineError> {
+        let mut fitted = Vec::with_capacity(events.len());
+        for (event, (candidate, change)) in events.iter().zip(to_emit) {
+            if event.payload.len() <= limit {
+                fitted.push(event.clone());
+                continue;
+            }
+            let description = candidate
+                .polled
+                .alert
+                .description
+                .as_deref()
+                .unwrap_or_default();
+            let mut keep = description
+                .chars()
+                .count()
+                .saturating_sub(event.payload.len() - limit);
+            let shortened = loop {
+                let context = self.context(candidate, *change, observed_at, Some(keep));
+                let attempt = out_event(format, candidate, &context)?;
+                if attempt.payload.len() <= limit || keep == 0 {
+                    break attempt;
+                }
+                keep /= 2;
+            };
+            self.counters.add(&self.counters.events_shortened, 1);
+            tracing::warn!(alert = %event.alert_id, bytes = event.payload.len(), limit, kept_chars = keep, "event over the sink's size limit: description shortened and marked");
+            fitted.push(shortened);
+        }
+        Ok(fitted)
     }
 
     /// Flushes every sink and the store (at shutdown).

@@ -29,6 +29,8 @@ pub struct UniverseSpec {
     /// Share of alerts that change status some time after they appear.
     pub change_share: f64,
     pub horizon_secs: u64,
+    /// Characters of analyst prose appended to every description (to test size limits).
+    pub description_padding: usize,
 }
 
 impl Default for UniverseSpec {
@@ -41,6 +43,7 @@ impl Default for UniverseSpec {
             late_share: 0.3,
             change_share: 0.3,
             horizon_secs: 3600,
+            description_padding: 0,
         }
     }
 }
@@ -275,7 +278,10 @@ impl Universe {
             "category": alert.category,
             "threatFamilyName": if alert.category == "Malware" { Value::from("Fakeloader") } else { Value::Null },
             "title": format!("Emulated {} activity #{index}", alert.category),
-            "description": format!("An emulated alert from the mde-watch simulator.\nIndex {index}, seed {seed}."),
+            "description": format!(
+                "An emulated alert from the mde-watch simulator.\nIndex {index}, seed {seed}.{}",
+                " Analyst notes follow.".repeat(self.spec.description_padding / 22)
+            ),
             "alertCreationTime": at(created, 137),
             "firstEventTime": at(created.saturating_sub(60), 0),
             "lastEventTime": at(created.saturating_sub(30), 0),

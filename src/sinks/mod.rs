@@ -39,6 +39,10 @@ pub enum SinkError {
 pub trait Sink: Send {
     fn name(&self) -> &str;
     fn format(&self) -> Format;
+    /// Largest payload this sink can carry whole, if it has such a limit (syslog over UDP).
+    fn max_payload_bytes(&self) -> Option<usize> {
+        None
+    }
     /// Makes `events` durable. Returning Ok is the acknowledgement.
     async fn send(&mut self, events: &[OutEvent]) -> Result<(), SinkError>;
     /// Pushes out anything buffered (at shutdown).

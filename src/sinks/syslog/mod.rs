@@ -1,6 +1,7 @@
 //! Syslog over UDP, TCP, TLS or a unix socket, RFC 5424 (default) or RFC 3164. TCP and TLS are
 //! octet-counted by default (RFC 6587); a message counts as acknowledged once written to the
-//! socket. UDP is best effort: a datagram that is sent is not known to have arrived. A broken
+//! socket. UDP is best effort: a datagram that is sent is not known to have arrived. Events too
+//! large for a datagram are re-encoded by the pipeline with their description shortened. A broken
 //! connection is dropped and made again on the next send, which the pipeline retries with backoff.
 
 pub mod frame;
@@ -116,6 +117,15 @@ impl Sink for SyslogSink {
 
     fn format(&self) -> Format {
         self.format
+    }
+
+    /// Room for the payload in a datagram: the limit less what the header and structured data
+    /// take (the sink still cuts and marks anything that does not fit after that).
+    fn max_payload_bytes(&self) -> Option<usize> {
+        (self.config.transport == SyslogTransport::Udp).then(|| {
+            let header = 160 + self.hostname.len().min(255) + self.tenant.len() + 256;
+            self.config.max_datagram.saturating_sub(header).max(256)
+        })
     }
 
     async fn send(&mut self, events: &[OutEvent]) -> Result<(), SinkError> {
