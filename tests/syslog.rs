@@ -291,3 +291,41 @@ async fn udp_events_over_the_size_limit_go_out_with_the_description_shortened() 
     }
     assert_eq!(ids, expected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_connect_reaches_the_receiver_or_says_why_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let rsyslog = Rsyslog::start(dir.path(), None);
+    let sim = start_sim(universe(), fast_limits()).await;
+    let watch = Watch::first(&sim, 1, 0);
+    let path = write_config(
+        dir.path(),
+        &sim,
+        &watch,
+        &syslog_sink("tcp", rsyslog.tcp_port, ""),
+    );
+    let output = run(&["check", "--connect"], &path).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", show(&output));
+    assert!(
+        stdout.contains(&format!(
+            "sink syslog: OK, tcp 127.0.0.1:{} accepted the connection",
+            rsyslog.tcp_port
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("sink file-0: OK,"), "{stdout}");
+    drop(rsyslog);
+
+    let nobody = common::kafka::free_port();
+    let path = write_config(dir.path(), &sim, &watch, &syslog_sink("tcp", nobody, ""));
+    let output = run(&["check", "--connect"], &path).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success());
+    assert!(
+        stdout.contains(&format!(
+            "error: sink syslog: cannot connect to 127.0.0.1:{nobody}"
+        )),
+        "{stdout}"
+    );
+}

@@ -137,21 +137,33 @@ async fn try_connect(config: &Config, out: &mut dyn Write) -> std::io::Result<us
 async fn check_sinks(config: &Config, out: &mut dyn Write) -> std::io::Result<usize> {
     let mut failures = 0;
     for sink in &config.sinks {
-        let SinkKind::Kafka(kafka) = &sink.kind else {
-            continue;
+        let checked = match &sink.kind {
+            SinkKind::Kafka(kafka) => {
+                let kafka = kafka.clone();
+                tokio::task::spawn_blocking(move || {
+                    crate::sinks::kafka::check_connection(
+                        &kafka,
+                        std::time::Duration::from_secs(10),
+                    )
+                    .map(|partitions| format!("topic has {partitions} partition(s)"))
+                })
+                .await
+                .unwrap_or_else(|err| Err(err.to_string()))
+            }
+            SinkKind::Syslog(syslog) => {
+                let attempt = crate::sinks::syslog::check_connection(syslog);
+                match tokio::time::timeout(std::time::Duration::from_secs(10), attempt).await {
+                    Ok(result) => result,
+                    Err(_) => Err(format!("no answer from {} within 10s", syslog.address)),
+                }
+            }
+            SinkKind::File(file) => crate::sinks::FileSink::open(&sink.name, sink.format, file)
+                .map(|_| format!("{} is writable", file.path.display()))
+                .map_err(|err| err.to_string()),
+            SinkKind::Stdout => continue,
         };
-        let kafka = kafka.clone();
-        let checked = tokio::task::spawn_blocking(move || {
-            crate::sinks::kafka::check_connection(&kafka, std::time::Duration::from_secs(10))
-        })
-        .await
-        .unwrap_or_else(|err| Err(err.to_string()));
         match checked {
-            Ok(partitions) => writeln!(
-                out,
-                "sink {}: OK, topic has {partitions} partition(s)",
-                sink.name
-            )?,
+            Ok(what) => writeln!(out, "sink {}: OK, {what}", sink.name)?,
             Err(err) => {
                 writeln!(out, "error: sink {}: {err}", sink.name)?;
                 failures += 1;

@@ -17,6 +17,24 @@ use super::{OutEvent, Sink, SinkError};
 use crate::config::{SyslogProtocol, SyslogSinkConfig, SyslogTransport};
 use crate::normalize::Format;
 
+/// `check --connect`: opens the transport (TCP connect, TLS handshake, unix socket) and says
+/// what worked. UDP only resolves the address: nothing answers a datagram.
+pub async fn check_connection(config: &SyslogSinkConfig) -> Result<String, String> {
+    Connection::open(config)
+        .await
+        .map(|_| match config.transport {
+            SyslogTransport::Udp => format!(
+                "{} resolves (UDP cannot confirm a receiver)",
+                config.address
+            ),
+            transport => format!(
+                "{} {} accepted the connection",
+                transport.as_str(),
+                config.address
+            ),
+        })
+}
+
 /// Private-enterprise SD-ID; 32473 is the number IANA reserves for documentation and examples.
 pub const SD_ID: &str = "mdewatch@32473";
 const TRUNCATION_MARK: &[u8] = "…[truncated]".as_bytes();
