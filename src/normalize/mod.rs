@@ -13,6 +13,7 @@ mod vendor;
 
 use serde::Serialize;
 
+pub use evidence::matches_text;
 pub use severity::Severity;
 
 use crate::defender::PolledAlert;

@@ -370,12 +370,7 @@ fn out_event(
         payload: normalize::encode(format, &candidate.polled, context)?,
         severity: Severity::parse(alert.severity.as_deref()),
         match_kinds: kinds,
-        matches: candidate
-            .matches
-            .iter()
-            .map(|m| format!("{}:{}", m.kind.as_str(), m.value))
-            .collect::<Vec<_>>()
-            .join(","),
+        matches: normalize::matches_text(&candidate.matches),
         time_ms,
     })
 }
