@@ -6,7 +6,7 @@
 //! - end to end, emulator → `mde-watch once` → file sink, limits lifted, 10,000-entry watchlist
 //!   and 1,000,000 stored ids (targets ≥ 20,000 alerts/s, peak RSS ≤ 64 MiB)
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use mde_watch::config::StoreConfig;
@@ -115,7 +115,7 @@ fn record(i: u64) -> SeenRecord {
     let now = chrono::Utc::now().timestamp();
     SeenRecord {
         last_update: Some(1_790_000_000_000_000 + i as i64),
-        fingerprint: i,
+        fingerprint: i as u32,
         first_observed: now,
         last_observed: now,
     }
@@ -159,8 +159,12 @@ fn dir_size(path: &Path) -> u64 {
 
 fn bench_store() {
     let dir = tempfile::tempdir().unwrap();
+    // BENCH_STORE_DIR keeps the filled store for inspection (`mde-watch state stats`).
+    let path = std::env::var_os("BENCH_STORE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dir.path().join("store"));
     let config = StoreConfig {
-        path: dir.path().join("store"),
+        path,
         retention: Duration::from_secs(86_400 * 90),
         cache_bytes: 16 << 20,
     };
@@ -172,7 +176,13 @@ fn bench_store() {
         fill_started.elapsed().as_secs_f64()
     );
     // Measured on a freshly opened store, as the daemon finds it after a restart.
+    let opening = Instant::now();
     let store = Store::open(&config).unwrap();
+    println!(
+        "store: reopened in {:.2} s (in-memory index rebuilt from the log, {:.1} MiB)",
+        opening.elapsed().as_secs_f64(),
+        store.stats().unwrap().index_bytes as f64 / 1048576.0
+    );
 
     // Half the incoming alerts are already stored (re-reads), half are new; commit batches of
     // 2,000 alerts, each flushed, as the pipeline does after each sink acknowledgement.
@@ -187,7 +197,7 @@ fn bench_store() {
             let id = alert_id(n);
             let digest = AlertDigest {
                 last_update: Some(1_790_000_000_000_000 + n as i64),
-                fingerprint: fingerprint(&[Some("New")]) ^ n ^ fingerprint(&[Some("New")]),
+                fingerprint: fingerprint(&[Some("New")]) ^ n as u32 ^ fingerprint(&[Some("New")]),
             };
             let previous = store.previous(&id).unwrap();
             if decide(&digest, previous.as_ref()) != mde_watch::store::Decision::Unchanged {
@@ -249,7 +259,18 @@ async fn run_daemon(emulator: &sim::SimHandle, sinks: &str, prefill: u64) -> Dae
     };
     fill(&Store::open(&store_config).unwrap(), prefill);
 
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mde-watch"))
+    // BENCH_DAEMON_WRAP runs the daemon under a profiler, e.g. "heaptrack -o /tmp/daemon".
+    let wrap = std::env::var("BENCH_DAEMON_WRAP").unwrap_or_default();
+    let mut words = wrap.split_whitespace();
+    let mut command = match words.next() {
+        Some(program) => {
+            let mut command = tokio::process::Command::new(program);
+            command.args(words).arg(env!("CARGO_BIN_EXE_mde-watch"));
+            command
+        }
+        None => tokio::process::Command::new(env!("CARGO_BIN_EXE_mde-watch")),
+    };
+    let mut child = command
         .args(["once", "--config"])
         .arg(&config_path)
         .env(

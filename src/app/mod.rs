@@ -27,7 +27,6 @@ use crate::watchlist::Entry;
 
 /// Stored alerts retention looks at after each sweep: bounded work per sweep, the whole store
 /// covered every few hours at the default cadence.
-const PRUNE_SCAN_PER_SWEEP: usize = 20_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -281,7 +280,7 @@ impl Service {
         let (report, published) = tokio::join!(poller, publisher);
         published?;
         let report = report.map_err(|err| AppError::Io(format!("the poller stopped: {err}")))?;
-        self.prune_step()?;
+        self.maintain_store()?;
         tracing::info!(
             failed = report.failed.len(),
             cancelled = report.cancelled,
@@ -290,16 +289,18 @@ impl Service {
         Ok(report)
     }
 
-    /// One bounded retention step after each sweep (see [`Store::prune_step`]).
-    fn prune_step(&self) -> Result<(), AppError> {
+    /// Retention and compaction after a sweep, when due (see [`Store::maintain`]).
+    fn maintain_store(&self) -> Result<(), AppError> {
         let now = Utc::now().timestamp();
         let cutoff = now - self.config.store.retention.as_secs() as i64;
-        let (removed, wrapped) = self.store.prune_step(cutoff, now, PRUNE_SCAN_PER_SWEEP)?;
-        if removed > 0 {
+        let started = std::time::Instant::now();
+        if let Some(done) = self.store.maintain(cutoff, now)? {
             tracing::info!(
-                removed,
-                wrapped,
-                "retention: forgot alerts not observed within the retention period"
+                forgotten = done.expired,
+                kept = done.kept,
+                superseded_dropped = done.dropped,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "store compacted; forgotten alerts were not observed within the retention period"
             );
         }
         Ok(())

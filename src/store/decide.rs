@@ -12,12 +12,14 @@ pub enum Decision {
 
 /// An alert is Changed when its `lastUpdateTime` moved forward, or (same or absent time) when a
 /// field analysts edit differs. An *older* `lastUpdateTime` is a stale read from a lagging replica
-/// and is Unchanged, so that replicas cannot make an alert flap.
+/// and is Unchanged, so that replicas cannot make an alert flap. Times compare in whole seconds,
+/// the precision the store keeps in memory; within one second the fingerprint decides.
 pub fn decide(digest: &AlertDigest, previous: Option<&SeenRecord>) -> Decision {
     let Some(previous) = previous else {
         return Decision::New;
     };
-    match (digest.last_update, previous.last_update) {
+    let seconds = |micros: Option<i64>| micros.map(|m| m.div_euclid(1_000_000));
+    match (seconds(digest.last_update), seconds(previous.last_update)) {
         (Some(now), Some(before)) if now > before => Decision::Changed,
         (Some(now), Some(before)) if now < before => Decision::Unchanged,
         (Some(_), None) => Decision::Changed,
@@ -30,7 +32,7 @@ pub fn decide(digest: &AlertDigest, previous: Option<&SeenRecord>) -> Decision {
 mod tests {
     use super::*;
 
-    fn seen(last_update: Option<i64>, fingerprint: u64) -> SeenRecord {
+    fn seen(last_update: Option<i64>, fingerprint: u32) -> SeenRecord {
         SeenRecord {
             last_update,
             fingerprint,
@@ -39,7 +41,7 @@ mod tests {
         }
     }
 
-    fn digest(last_update: Option<i64>, fingerprint: u64) -> AlertDigest {
+    fn digest(last_update: Option<i64>, fingerprint: u32) -> AlertDigest {
         AlertDigest {
             last_update,
             fingerprint,
@@ -49,30 +51,45 @@ mod tests {
     #[test]
     fn table() {
         let cases = [
-            (digest(Some(10), 1), None, Decision::New),
+            (digest(Some(10_000_000), 1), None, Decision::New),
             (
-                digest(Some(10), 1),
-                Some(seen(Some(10), 1)),
+                digest(Some(10_000_000), 1),
+                Some(seen(Some(10_000_000), 1)),
                 Decision::Unchanged,
             ),
             (
-                digest(Some(11), 1),
-                Some(seen(Some(10), 1)),
+                digest(Some(11_000_000), 1),
+                Some(seen(Some(10_000_000), 1)),
                 Decision::Changed,
             ),
             (
-                digest(Some(10), 2),
-                Some(seen(Some(10), 1)),
+                digest(Some(10_000_000), 2),
+                Some(seen(Some(10_000_000), 1)),
                 Decision::Changed,
             ),
             (
-                digest(Some(9), 2),
-                Some(seen(Some(10), 1)),
+                digest(Some(9_000_000), 2),
+                Some(seen(Some(10_000_000), 1)),
                 Decision::Unchanged,
             ),
             (digest(None, 1), Some(seen(None, 1)), Decision::Unchanged),
             (digest(None, 2), Some(seen(None, 1)), Decision::Changed),
-            (digest(Some(5), 1), Some(seen(None, 1)), Decision::Changed),
+            (
+                digest(Some(5_000_000), 1),
+                Some(seen(None, 1)),
+                Decision::Changed,
+            ),
+            // The same second, read with and without its fraction: unchanged, not a flap.
+            (
+                digest(Some(12_500_000), 1),
+                Some(seen(Some(12_000_000), 1)),
+                Decision::Unchanged,
+            ),
+            (
+                digest(Some(13_000_000), 1),
+                Some(seen(Some(12_999_999), 1)),
+                Decision::Changed,
+            ),
         ];
         for (digest, previous, expected) in cases {
             assert_eq!(

@@ -1,26 +1,36 @@
-//! The sled store (0.34): `seen` (alert id → [`SeenRecord`]), `entities` (per watchlist entry: last
-//! poll, outcome, alert count), `meta` (schema version, round-robin cursor, last prune). Alerts
-//! are committed only after every sink acknowledged them, and each commit is flushed, so a
-//! `kill -9` costs duplicates, never losses.
+//! The sled store (0.34): the seen alerts (an append-only `log` of segments, indexed in memory,
+//! see [`seen`]), `entities` (per watchlist entry: last poll, outcome, alert count) and `meta`
+//! (schema version, round-robin cursor, recent API calls, last retention pass). Alerts are
+//! committed only after every sink acknowledged them, and each commit is flushed, so a `kill -9`
+//! costs duplicates, never losses.
 
 mod decide;
+mod index;
 mod record;
+mod seen;
+mod segment;
 
 pub use decide::{decide, Decision};
 pub use record::{fingerprint, AlertDigest, SeenRecord};
+pub use seen::Compaction;
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::StoreConfig;
+use seen::{LogError, SeenLog};
 
-pub const SCHEMA_VERSION: u32 = 1;
+/// 1: one sled key per alert (`seen` tree). 2: segments in the `log` tree, indexed in memory.
+pub const SCHEMA_VERSION: u32 = 2;
 const SCHEMA_KEY: &[u8] = b"schema_version";
 const CURSOR_KEY: &[u8] = b"cursor";
 const LAST_PRUNE_KEY: &[u8] = b"last_prune";
 const RECENT_CALLS_KEY: &[u8] = b"recent_calls";
-const PRUNE_CURSOR_KEY: &[u8] = b"prune_cursor";
+const V1_SEEN_TREE: &str = "seen";
+
+/// Compaction for space alone waits until at least this many records are superseded.
+const COMPACT_MIN_DEAD: u64 = 50_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -37,12 +47,11 @@ pub enum StoreError {
         found: String,
         expected: u32,
     },
-    #[error("store record for {key} in tree '{tree}' is unreadable ({len} bytes); the store at {path} is damaged")]
+    #[error("segment {segment} of the seen-alert log is unreadable ({detail}); the store at {path} is damaged: move it aside (mde-watch then re-publishes every alert it finds)")]
     Corrupt {
         path: String,
-        tree: &'static str,
-        key: String,
-        len: usize,
+        segment: String,
+        detail: String,
     },
     #[error("store I/O failed at {path}: {reason}")]
     Io { path: String, reason: String },
@@ -61,6 +70,9 @@ pub struct StoreStats {
     pub path: String,
     pub schema_version: u32,
     pub seen_alerts: usize,
+    /// Records in the log, including superseded versions not yet compacted away.
+    pub log_records: u64,
+    pub index_bytes: usize,
     pub entities: usize,
     pub cursor: u64,
     pub size_on_disk: u64,
@@ -70,7 +82,7 @@ pub struct StoreStats {
 pub struct Store {
     path: PathBuf,
     db: sled::Db,
-    seen: sled::Tree,
+    seen: SeenLog,
     entities: sled::Tree,
     meta: sled::Tree,
 }
@@ -94,14 +106,43 @@ impl Store {
             db.open_tree(name)
                 .map_err(|err| open_error(err.to_string()))
         };
-        let store = Store {
-            seen: tree("seen")?,
-            entities: tree("entities")?,
-            meta: tree("meta")?,
-            db,
-            path,
+        let meta = tree("meta")?;
+        let entities = tree("entities")?;
+        let log = tree("log")?;
+        let found = meta
+            .get(SCHEMA_KEY)
+            .map_err(|err| open_error(err.to_string()))?
+            .map(|found| String::from_utf8_lossy(&found).into_owned());
+        let migrate = match found.as_deref() {
+            None => false,
+            Some("1") => true,
+            Some(version) if version == SCHEMA_VERSION.to_string() => false,
+            Some(other) => {
+                return Err(StoreError::Schema {
+                    path: shown,
+                    found: other.to_string(),
+                    expected: SCHEMA_VERSION,
+                })
+            }
         };
-        store.check_schema()?;
+        let seen = SeenLog::load(log).map_err(|err| log_error(&path, err))?;
+        let store = Store {
+            path,
+            db,
+            seen,
+            entities,
+            meta,
+        };
+        if migrate {
+            store.migrate_from_v1()?;
+        }
+        if found.is_none() || migrate {
+            store
+                .meta
+                .insert(SCHEMA_KEY, SCHEMA_VERSION.to_string().as_bytes())
+                .map_err(|e| store.io(e))?;
+            store.flush()?;
+        }
         Ok(store)
     }
 
@@ -116,38 +157,44 @@ impl Store {
         }
     }
 
-    fn check_schema(&self) -> Result<(), StoreError> {
-        let expected = SCHEMA_VERSION.to_string();
-        match self.meta.get(SCHEMA_KEY).map_err(|e| self.io(e))? {
-            Some(found) if found.as_ref() == expected.as_bytes() => Ok(()),
-            Some(found) => Err(StoreError::Schema {
+    /// Moves schema 1's one-key-per-alert tree into the log, a chunk at a time, then drops it.
+    fn migrate_from_v1(&self) -> Result<(), StoreError> {
+        let old = self.db.open_tree(V1_SEEN_TREE).map_err(|e| self.io(e))?;
+        let mut chunk = Vec::with_capacity(4_096);
+        for item in old.iter() {
+            let (key, value) = item.map_err(|e| self.io(e))?;
+            let id = String::from_utf8_lossy(&key).into_owned();
+            let record = SeenRecord::decode_v1(&value).ok_or_else(|| StoreError::Corrupt {
                 path: self.path.display().to_string(),
-                found: String::from_utf8_lossy(&found).into_owned(),
-                expected: SCHEMA_VERSION,
-            }),
-            None => {
-                self.meta
-                    .insert(SCHEMA_KEY, expected.as_bytes())
-                    .map_err(|e| self.io(e))?;
-                self.db.flush().map_err(|e| self.io(e))?;
-                Ok(())
+                segment: format!("schema 1 record {id}"),
+                detail: format!("{} bytes, expected 32", value.len()),
+            })?;
+            chunk.push((id, record));
+            if chunk.len() == chunk.capacity() {
+                self.append(&chunk)?;
+                chunk.clear();
             }
         }
+        self.append(&chunk)?;
+        self.flush()?;
+        self.db.drop_tree(V1_SEEN_TREE).map_err(|e| self.io(e))?;
+        tracing::info!(
+            alerts = self.seen.sizes().0,
+            "store migrated from schema 1 to schema {SCHEMA_VERSION}"
+        );
+        Ok(())
     }
 
-    /// What the store remembers of `alert_id`.
+    fn append(&self, records: &[(String, SeenRecord)]) -> Result<(), StoreError> {
+        self.seen
+            .append(records)
+            .map_err(|err| log_error(&self.path, err))
+    }
+
+    /// What the store remembers of `alert_id` (update time in whole seconds, last observed to
+    /// the day: see [`index`]).
     pub fn previous(&self, alert_id: &str) -> Result<Option<SeenRecord>, StoreError> {
-        let Some(bytes) = self.seen.get(alert_id).map_err(|e| self.io(e))? else {
-            return Ok(None);
-        };
-        SeenRecord::decode(&bytes)
-            .map(Some)
-            .ok_or_else(|| StoreError::Corrupt {
-                path: self.path.display().to_string(),
-                tree: "seen",
-                key: alert_id.to_string(),
-                len: bytes.len(),
-            })
+        Ok(self.seen.previous(alert_id))
     }
 
     /// Writes a batch of seen records and entity statuses, then flushes to disk.
@@ -157,13 +204,7 @@ impl Store {
         entities: &[(String, EntityStatus)],
         cursor: Option<u64>,
     ) -> Result<(), StoreError> {
-        if !seen.is_empty() {
-            let mut batch = sled::Batch::default();
-            for (id, record) in seen {
-                batch.insert(id.as_bytes(), &record.encode()[..]);
-            }
-            self.seen.apply_batch(batch).map_err(|e| self.io(e))?;
-        }
+        self.append(seen)?;
         if !entities.is_empty() {
             let mut batch = sled::Batch::default();
             for (key, status) in entities {
@@ -206,59 +247,30 @@ impl Store {
             .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
     }
 
-    /// Removes alerts not observed in any response since `cutoff` (seconds since the epoch),
-    /// looking at no more than `max_scan` records from where the previous step stopped, so each
-    /// step costs bounded time and memory however large the store is; successive steps cover
-    /// the whole store. Alerts still being returned keep being observed, so they are never
-    /// removed (removing them would re-publish them). Returns (removed, whether it wrapped).
-    pub fn prune_step(
-        &self,
-        cutoff: i64,
-        now: i64,
-        max_scan: usize,
-    ) -> Result<(usize, bool), StoreError> {
-        let start = self
-            .meta
-            .get(PRUNE_CURSOR_KEY)
-            .map_err(|e| self.io(e))?
-            .map(|k| k.to_vec())
-            .unwrap_or_default();
-        let mut doomed = sled::Batch::default();
-        let mut removed = 0;
-        let mut scanned = 0;
-        let mut last_key: Option<sled::IVec> = None;
-        for item in self.seen.range(start..) {
-            let (key, value) = item.map_err(|e| self.io(e))?;
-            if scanned == max_scan {
-                break;
-            }
-            scanned += 1;
-            if SeenRecord::decode(&value).is_some_and(|r| r.last_observed < cutoff) {
-                doomed.remove(key.clone());
-                removed += 1;
-            }
-            last_key = Some(key);
+    /// Retention and compaction, when due: forgets alerts not observed in any response since
+    /// `cutoff` (seconds since the epoch, compared by day), and drops superseded records once
+    /// they outnumber the live ones. Alerts still being returned keep being observed, so they
+    /// are never forgotten (forgetting them would re-publish them). Returns None when nothing
+    /// was due, which is the common case and costs one pass over the index.
+    pub fn maintain(&self, cutoff: i64, now: i64) -> Result<Option<Compaction>, StoreError> {
+        let cutoff_day = cutoff.div_euclid(86_400);
+        if !self.seen.compaction_due(cutoff_day, COMPACT_MIN_DEAD) {
+            return Ok(None);
         }
-        let wrapped = scanned < max_scan;
-        self.seen.apply_batch(doomed).map_err(|e| self.io(e))?;
-        match (wrapped, last_key) {
-            (false, Some(key)) => {
-                // Resume just after the last key looked at.
-                let mut next = key.to_vec();
-                next.push(0);
-                self.meta
-                    .insert(PRUNE_CURSOR_KEY, next)
-                    .map_err(|e| self.io(e))?;
-            }
-            _ => {
-                self.meta.remove(PRUNE_CURSOR_KEY).map_err(|e| self.io(e))?;
-                self.meta
-                    .insert(LAST_PRUNE_KEY, &(now as u64).to_be_bytes())
-                    .map_err(|e| self.io(e))?;
-            }
-        }
+        self.compact(cutoff, now).map(Some)
+    }
+
+    /// Compacts now (see [`Store::maintain`]).
+    pub fn compact(&self, cutoff: i64, now: i64) -> Result<Compaction, StoreError> {
+        let done = self
+            .seen
+            .compact(cutoff.div_euclid(86_400))
+            .map_err(|err| log_error(&self.path, err))?;
+        self.meta
+            .insert(LAST_PRUNE_KEY, &(now as u64).to_be_bytes())
+            .map_err(|e| self.io(e))?;
         self.flush()?;
-        Ok((removed, wrapped))
+        Ok(done)
     }
 
     /// Saves the wall-clock times of recent API calls (flushed with the next commit).
@@ -287,28 +299,39 @@ impl Store {
         self.read_u64(LAST_PRUNE_KEY).map(|v| v.map(|v| v as i64))
     }
 
-    /// Every alert id the store holds (for tests and `state` inspection).
+    /// Every alert id the store holds, sorted (for tests and `state` inspection).
     pub fn seen_ids(&self) -> Result<Vec<String>, StoreError> {
-        self.seen
-            .iter()
-            .keys()
-            .map(|key| {
-                key.map(|k| String::from_utf8_lossy(&k).into_owned())
-                    .map_err(|e| self.io(e))
-            })
-            .collect()
+        self.seen.ids().map_err(|err| log_error(&self.path, err))
     }
 
     pub fn stats(&self) -> Result<StoreStats, StoreError> {
+        let (seen_alerts, log_records, index_bytes) = self.seen.sizes();
         Ok(StoreStats {
             path: self.path.display().to_string(),
             schema_version: SCHEMA_VERSION,
-            seen_alerts: self.seen.len(),
+            seen_alerts,
+            log_records,
+            index_bytes,
             entities: self.entities.len(),
             cursor: self.cursor()?,
             size_on_disk: self.db.size_on_disk().map_err(|e| self.io(e))?,
             last_prune: self.last_prune()?,
         })
+    }
+}
+
+fn log_error(path: &Path, err: LogError) -> StoreError {
+    let path = path.display().to_string();
+    match err {
+        LogError::Sled(err) => StoreError::Io {
+            path,
+            reason: err.to_string(),
+        },
+        LogError::Corrupt { segment, detail } => StoreError::Corrupt {
+            path,
+            segment,
+            detail,
+        },
     }
 }
 
@@ -337,12 +360,14 @@ mod tests {
         }
     }
 
-    fn record(last_observed: i64) -> SeenRecord {
+    const DAY: i64 = 86_400;
+
+    fn record(last_observed_day: i64) -> SeenRecord {
         SeenRecord {
-            last_update: Some(1),
+            last_update: Some(1_790_000_000_000_000),
             fingerprint: 2,
-            first_observed: 3,
-            last_observed,
+            first_observed: 1_780_000_000,
+            last_observed: last_observed_day * DAY,
         }
     }
 
@@ -372,22 +397,124 @@ mod tests {
     }
 
     #[test]
-    fn prune_removes_only_unobserved_in_bounded_steps() {
+    fn the_newest_record_wins_and_compaction_keeps_only_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let newer = SeenRecord {
+            fingerprint: 3,
+            ..record(11)
+        };
+        {
+            let store = Store::open(&config(dir.path())).unwrap();
+            // Enough records for several segments, then a newer version of two of them.
+            let many: Vec<(String, SeenRecord)> =
+                (0..600).map(|i| (format!("a{i}"), record(10))).collect();
+            store.commit(&many, &[], None).unwrap();
+            store
+                .commit(&[("a5".into(), newer), ("a599".into(), newer)], &[], None)
+                .unwrap();
+            assert_eq!(store.previous("a5").unwrap(), Some(newer));
+            assert_eq!(store.stats().unwrap().log_records, 602);
+        }
+        let store = Store::open(&config(dir.path())).unwrap();
+        assert_eq!(store.previous("a5").unwrap(), Some(newer));
+        assert_eq!(store.previous("a6").unwrap(), Some(record(10)));
+        let done = store.compact(0, 1_000).unwrap();
+        assert_eq!((done.kept, done.dropped, done.expired), (600, 2, 0));
+        drop(store);
+        let store = Store::open(&config(dir.path())).unwrap();
+        let stats = store.stats().unwrap();
+        assert_eq!((stats.seen_alerts, stats.log_records), (600, 600));
+        assert_eq!(stats.last_prune, Some(1_000));
+        assert_eq!(store.previous("a599").unwrap(), Some(newer));
+        assert_eq!(store.previous("a0").unwrap(), Some(record(10)));
+    }
+
+    #[test]
+    fn retention_forgets_only_alerts_not_observed_since_the_cutoff() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&config(dir.path())).unwrap();
         let records: Vec<(String, SeenRecord)> = (0..10)
             .map(|i| (format!("a{i}"), record(if i % 3 == 0 { 100 } else { 1000 })))
             .collect();
         store.commit(&records, &[], None).unwrap();
-        // Four records a step: the third step reaches the end and wraps.
-        assert_eq!(store.prune_step(500, 1000, 4).unwrap(), (2, false));
-        assert_eq!(store.prune_step(500, 1000, 4).unwrap(), (1, false));
-        assert_eq!(store.last_prune().unwrap(), None);
-        assert_eq!(store.prune_step(500, 1000, 4).unwrap(), (1, true));
-        assert_eq!(store.last_prune().unwrap(), Some(1000));
+        // a3 was observed again later: it stays.
+        store
+            .commit(&[("a3".into(), record(900))], &[], None)
+            .unwrap();
+        assert_eq!(store.maintain(0, 1_000).unwrap(), None, "nothing due");
+        let done = store.maintain(500 * DAY, 1_000 * DAY).unwrap().unwrap();
+        assert_eq!(done.expired, 3);
+        let kept = ["a1", "a2", "a3", "a4", "a5", "a7", "a8"];
+        assert_eq!(store.seen_ids().unwrap(), kept);
+        assert_eq!(store.previous("a0").unwrap(), None);
+        assert_eq!(store.maintain(500 * DAY, 1_000 * DAY).unwrap(), None);
+        drop(store);
+        let store = Store::open(&config(dir.path())).unwrap();
+        assert_eq!(store.seen_ids().unwrap(), kept);
+        assert_eq!(store.stats().unwrap().log_records, 7);
+    }
+
+    #[test]
+    fn a_schema_1_store_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path().join("store")).unwrap();
+            let seen = db.open_tree("seen").unwrap();
+            for i in 0..5_000i64 {
+                let mut value = Vec::new();
+                for word in [
+                    1_790_000_000_000_000 + i * 1_000_000,
+                    7,
+                    1_780_000_000,
+                    10 * DAY,
+                ] {
+                    value.extend_from_slice(&word.to_be_bytes());
+                }
+                seen.insert(format!("da{i}"), value).unwrap();
+            }
+            db.open_tree("meta")
+                .unwrap()
+                .insert(SCHEMA_KEY, b"1".as_slice())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let store = Store::open(&config(dir.path())).unwrap();
+        let found = store.previous("da4999").unwrap().unwrap();
         assert_eq!(
-            store.seen_ids().unwrap(),
-            ["a1", "a2", "a4", "a5", "a7", "a8"]
+            found.last_update,
+            Some(1_790_000_000_000_000 + 4_999_000_000)
+        );
+        assert_eq!(found.fingerprint, 7);
+        assert_eq!(store.stats().unwrap().seen_alerts, 5_000);
+        assert!(!store
+            .db
+            .tree_names()
+            .contains(&sled::IVec::from(V1_SEEN_TREE)));
+        drop(store);
+        let store = Store::open(&config(dir.path())).unwrap();
+        assert_eq!(store.stats().unwrap().seen_alerts, 5_000);
+    }
+
+    #[test]
+    fn a_damaged_segment_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(&config(dir.path())).unwrap();
+            store
+                .commit(&[("a1".into(), record(1))], &[], None)
+                .unwrap();
+            let log = store.db.open_tree("log").unwrap();
+            log.insert(9u64.to_be_bytes(), b"\x01\x00\x09da".as_slice())
+                .unwrap();
+            store.flush().unwrap();
+        }
+        let Err(err) = Store::open(&config(dir.path())) else {
+            panic!("a damaged segment must be refused")
+        };
+        let text = err.to_string();
+        assert!(
+            text.contains("segment 9 ") && text.contains("truncated id"),
+            "{text}"
         );
     }
 

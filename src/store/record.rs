@@ -1,5 +1,5 @@
-//! What the store remembers of each shipped alert, in a fixed 32-byte form: last update time,
-//! a fingerprint of the fields analysts change, and when it was first and last observed.
+//! What the store remembers of each shipped alert: last update time, a fingerprint of the fields
+//! analysts change, and when it was first and last observed.
 
 use crate::defender::{time, Alert};
 
@@ -8,8 +8,8 @@ use crate::defender::{time, Alert};
 pub struct AlertDigest {
     /// `lastUpdateTime` in microseconds since the epoch, when present and readable.
     pub last_update: Option<i64>,
-    /// FNV-1a over status, classification, determination and assignedTo.
-    pub fingerprint: u64,
+    /// FNV-1a over status, classification, determination and assignedTo, folded to 32 bits.
+    pub fingerprint: u32,
 }
 
 impl AlertDigest {
@@ -30,8 +30,9 @@ impl AlertDigest {
     }
 }
 
-/// A stable hash (std's hasher may change between Rust releases; the store outlives them).
-pub fn fingerprint(fields: &[Option<&str>]) -> u64 {
+/// A stable hash (std's hasher may change between Rust releases; the store outlives them),
+/// folded to 32 bits: it only breaks ties between reads with the same `lastUpdateTime`.
+pub fn fingerprint(fields: &[Option<&str>]) -> u32 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     let mut hash = OFFSET;
@@ -48,43 +49,38 @@ pub fn fingerprint(fields: &[Option<&str>]) -> u64 {
             hash = hash.wrapping_mul(PRIME);
         }
     }
-    hash
+    fold(hash)
+}
+
+fn fold(hash: u64) -> u32 {
+    (hash ^ (hash >> 32)) as u32
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SeenRecord {
+    /// `lastUpdateTime` in microseconds since the epoch.
     pub last_update: Option<i64>,
-    pub fingerprint: u64,
+    pub fingerprint: u32,
     /// Seconds since the epoch when the alert was first and last seen in a response.
     pub first_observed: i64,
     pub last_observed: i64,
 }
 
-const ENCODED_LEN: usize = 32;
-
 impl SeenRecord {
-    pub fn encode(&self) -> [u8; ENCODED_LEN] {
-        let mut out = [0u8; ENCODED_LEN];
-        out[0..8].copy_from_slice(&self.last_update.unwrap_or(i64::MIN).to_be_bytes());
-        out[8..16].copy_from_slice(&self.fingerprint.to_be_bytes());
-        out[16..24].copy_from_slice(&self.first_observed.to_be_bytes());
-        out[24..32].copy_from_slice(&self.last_observed.to_be_bytes());
-        out
-    }
-
-    pub fn decode(bytes: &[u8]) -> Option<SeenRecord> {
-        let bytes: &[u8; ENCODED_LEN] = bytes.try_into().ok()?;
-        let field = |at: usize| {
+    /// Reads the fixed 32-byte record of schema 1 (one sled key per alert), for the migration.
+    pub fn decode_v1(bytes: &[u8]) -> Option<SeenRecord> {
+        let bytes: &[u8; 32] = bytes.try_into().ok()?;
+        let word = |at: usize| {
             let mut word = [0u8; 8];
             word.copy_from_slice(&bytes[at..at + 8]);
-            word
+            i64::from_be_bytes(word)
         };
-        let last_update = i64::from_be_bytes(field(0));
+        let last_update = word(0);
         Some(SeenRecord {
             last_update: (last_update != i64::MIN).then_some(last_update),
-            fingerprint: u64::from_be_bytes(field(8)),
-            first_observed: i64::from_be_bytes(field(16)),
-            last_observed: i64::from_be_bytes(field(24)),
+            fingerprint: fold(word(8) as u64),
+            first_observed: word(16),
+            last_observed: word(24),
         })
     }
 }
@@ -94,20 +90,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn round_trips() {
-        let record = SeenRecord {
+    fn reads_schema_1_records() {
+        let mut bytes = Vec::new();
+        for word in [1_790_000_000_123_456i64, 42, 7, 9] {
+            bytes.extend_from_slice(&word.to_be_bytes());
+        }
+        let expected = SeenRecord {
             last_update: Some(1_790_000_000_123_456),
             fingerprint: 42,
             first_observed: 7,
             last_observed: 9,
         };
-        assert_eq!(SeenRecord::decode(&record.encode()), Some(record));
-        let none = SeenRecord {
-            last_update: None,
-            ..record
-        };
-        assert_eq!(SeenRecord::decode(&none.encode()), Some(none));
-        assert_eq!(SeenRecord::decode(b"short"), None);
+        assert_eq!(SeenRecord::decode_v1(&bytes), Some(expected));
+        bytes[..8].copy_from_slice(&i64::MIN.to_be_bytes());
+        assert_eq!(SeenRecord::decode_v1(&bytes).unwrap().last_update, None);
+        assert_eq!(SeenRecord::decode_v1(b"short"), None);
     }
 
     #[test]

@@ -1,0 +1,236 @@
+//! The seen alerts: an append-only log of segments in the sled tree `log`, and the in-memory
+//! index rebuilt from it at start. Compaction rewrites the live records into new segments and
+//! drops the old ones; it is also how retention forgets alerts not observed for too long.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use super::index::{key_of, SeenIndex, Slot};
+use super::record::SeenRecord;
+use super::segment::{self, SEGMENT_RECORDS};
+
+/// Segments written per sled batch while compacting: bounded memory however large the store.
+const SEGMENTS_PER_BATCH: usize = 64;
+
+/// What a failed log operation needs to become a [`super::StoreError`].
+#[derive(Debug)]
+pub enum LogError {
+    Sled(sled::Error),
+    Corrupt { segment: String, detail: String },
+}
+
+impl From<sled::Error> for LogError {
+    fn from(err: sled::Error) -> LogError {
+        LogError::Sled(err)
+    }
+}
+
+struct State {
+    index: SeenIndex,
+    /// Sequence number of the next segment.
+    next_seq: u64,
+    /// Records in the log, live or superseded: compaction is due when too many are dead.
+    records: u64,
+}
+
+pub struct SeenLog {
+    tree: sled::Tree,
+    state: Mutex<State>,
+}
+
+/// The outcome of one compaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compaction {
+    /// Alerts forgotten because they were not observed since the cutoff.
+    pub expired: usize,
+    /// Live records rewritten.
+    pub kept: u64,
+    /// Superseded records dropped.
+    pub dropped: u64,
+}
+
+fn seq_of(key: &[u8]) -> Result<u64, LogError> {
+    <[u8; 8]>::try_from(key)
+        .map(u64::from_be_bytes)
+        .map_err(|_| LogError::Corrupt {
+            segment: format!("{key:02x?}"),
+            detail: "key is not a sequence number".into(),
+        })
+}
+
+fn decode_all(seq: u64, bytes: &[u8]) -> Result<Vec<(String, SeenRecord)>, LogError> {
+    let mut records = Vec::with_capacity(SEGMENT_RECORDS);
+    segment::decode(bytes, |id, record| records.push((id.to_string(), record))).map_err(|err| {
+        LogError::Corrupt {
+            segment: seq.to_string(),
+            detail: err.to_string(),
+        }
+    })?;
+    Ok(records)
+}
+
+impl SeenLog {
+    /// Reads every segment, oldest first, so the newest record of each id wins.
+    pub fn load(tree: sled::Tree) -> Result<SeenLog, LogError> {
+        let mut state = State {
+            index: SeenIndex::default(),
+            next_seq: 0,
+            records: 0,
+        };
+        for item in tree.iter() {
+            let (key, value) = item?;
+            let seq = seq_of(&key)?;
+            segment::decode(&value, |id, record| {
+                state.index.upsert(Slot::new(key_of(id), &record));
+                state.records += 1;
+            })
+            .map_err(|err| LogError::Corrupt {
+                segment: seq.to_string(),
+                detail: err.to_string(),
+            })?;
+            state.next_seq = seq + 1;
+        }
+        state.index.settle();
+        Ok(SeenLog {
+            tree,
+            state: Mutex::new(state),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; if something did, the index is still whole.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn previous(&self, alert_id: &str) -> Option<SeenRecord> {
+        self.lock().index.get(key_of(alert_id)).map(Slot::record)
+    }
+
+    /// Appends `records` as new segments (not flushed: the store flushes the whole commit).
+    pub fn append(&self, records: &[(String, SeenRecord)]) -> Result<(), LogError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut state = self.lock();
+        let mut batch = sled::Batch::default();
+        let mut seq = state.next_seq;
+        for chunk in records.chunks(SEGMENT_RECORDS) {
+            batch.insert(
+                &seq.to_be_bytes(),
+                segment::encode(chunk.iter().map(|(id, record)| (id.as_str(), record))),
+            );
+            seq += 1;
+        }
+        self.tree.apply_batch(batch)?;
+        state.next_seq = seq;
+        state.records += records.len() as u64;
+        for (id, record) in records {
+            state.index.upsert(Slot::new(key_of(id), record));
+        }
+        Ok(())
+    }
+
+    /// (live alerts, records in the log, bytes the index holds).
+    pub fn sizes(&self) -> (usize, u64, usize) {
+        let state = self.lock();
+        (state.index.len(), state.records, state.index.heap_bytes())
+    }
+
+    /// Whether compaction would do work: alerts last observed before `cutoff_day`, or more dead
+    /// records than live ones (and at least `min_dead`).
+    pub fn compaction_due(&self, cutoff_day: i64, min_dead: u64) -> bool {
+        let state = self.lock();
+        let live = state.index.len() as u64;
+        let dead = state.records.saturating_sub(live);
+        (dead > live && dead >= min_dead)
+            || state.index.count(|slot| slot.last_day() < cutoff_day) > 0
+    }
+
+    /// Rewrites the newest record of every id still observed on or after `cutoff_day` into new
+    /// segments, then drops every older segment. Walking the log newest first, the first record
+    /// met for an id is its current one. A crash midway leaves old and new segments side by side,
+    /// which reads back the same.
+    pub fn compact(&self, cutoff_day: i64) -> Result<Compaction, LogError> {
+        let mut state = self.lock();
+        state.index.settle();
+        let first_new = state.next_seq;
+        let mut met = vec![0u64; state.index.len().div_ceil(64)];
+        let mut seq = first_new;
+        let mut out: Vec<(String, SeenRecord)> = Vec::with_capacity(SEGMENT_RECORDS);
+        let mut batch = sled::Batch::default();
+        let mut batched = 0;
+        let (mut kept, mut dropped) = (0u64, 0u64);
+        for item in self.tree.range(..first_new.to_be_bytes()).rev() {
+            let (key, value) = item?;
+            let old_seq = seq_of(&key)?;
+            for (id, record) in decode_all(old_seq, &value)?.into_iter().rev() {
+                let position = state.index.position(key_of(&id));
+                let Some(at) = position.filter(|at| met[at / 64] & (1 << (at % 64)) == 0) else {
+                    dropped += 1;
+                    continue;
+                };
+                met[at / 64] |= 1 << (at % 64);
+                if record.last_observed.div_euclid(86_400) < cutoff_day {
+                    continue;
+                }
+                out.push((id, record));
+                kept += 1;
+                if out.len() == SEGMENT_RECORDS {
+                    batch.insert(
+                        &seq.to_be_bytes(),
+                        segment::encode(out.iter().map(|(i, r)| (i.as_str(), r))),
+                    );
+                    out.clear();
+                    seq += 1;
+                    batched += 1;
+                }
+            }
+            if batched >= SEGMENTS_PER_BATCH {
+                self.tree.apply_batch(std::mem::take(&mut batch))?;
+                batched = 0;
+            }
+        }
+        if !out.is_empty() {
+            batch.insert(
+                &seq.to_be_bytes(),
+                segment::encode(out.iter().map(|(i, r)| (i.as_str(), r))),
+            );
+            seq += 1;
+        }
+        self.tree.apply_batch(batch)?;
+        // Every live record is now in a new segment: the old ones go.
+        let mut doomed = sled::Batch::default();
+        for key in self.tree.range(..first_new.to_be_bytes()).keys() {
+            doomed.remove(key?);
+        }
+        self.tree.apply_batch(doomed)?;
+        let expired = state.index.retain(|slot| slot.last_day() >= cutoff_day);
+        state.next_seq = seq;
+        state.records = kept;
+        Ok(Compaction {
+            expired,
+            kept,
+            dropped,
+        })
+    }
+
+    /// Every live alert id, sorted (for tests and `state` inspection).
+    pub fn ids(&self) -> Result<Vec<String>, LogError> {
+        let mut state = self.lock();
+        state.index.settle();
+        let mut met = vec![0u64; state.index.len().div_ceil(64)];
+        let mut ids = Vec::with_capacity(state.index.len());
+        for item in self.tree.iter().rev() {
+            let (key, value) = item?;
+            for (id, _) in decode_all(seq_of(&key)?, &value)?.into_iter().rev() {
+                if let Some(at) = state.index.position(key_of(&id)) {
+                    if met[at / 64] & (1 << (at % 64)) == 0 {
+                        met[at / 64] |= 1 << (at % 64);
+                        ids.push(id);
+                    }
+                }
+            }
+        }
+        ids.sort_unstable();
+        Ok(ids)
+    }
+}
