@@ -183,6 +183,8 @@ impl Service {
         let stop = self.stop.clone();
         let batch_entries = self.config.pipeline.batch_entries;
         let concurrency = self.config.pipeline.concurrency;
+        let queue_bytes = u32::try_from(self.config.pipeline.queue_bytes).unwrap_or(u32::MAX);
+        let bytes_budget = Arc::new(tokio::sync::Semaphore::new(queue_bytes as usize));
         let poller = tokio::spawn(async move {
             let mut report = SweepReport {
                 entries: count,
@@ -244,10 +246,17 @@ impl Service {
                 report.cancelled |= interrupted && report.aborted.is_none();
                 // An interrupted batch keeps the cursor where it was: its entries are polled again.
                 let cursor_after = (!interrupted).then(|| ((start + consumed) % total) as u64);
+                // Waits while the batches ahead hold the byte budget: memory stays bounded
+                // however large the alerts; a batch larger than the budget goes alone.
+                let weight = batch_weight(&results).min(queue_bytes);
+                let Ok(budget) = bytes_budget.clone().acquire_many_owned(weight).await else {
+                    break;
+                };
                 if sender
                     .send(PolledBatch {
                         results,
                         cursor_after,
+                        budget: Some(budget),
                     })
                     .await
                     .is_err()
@@ -368,4 +377,15 @@ impl Service {
         self.pipeline.close().await?;
         Ok(self.counters.snapshot())
     }
+}
+
+/// Bytes of alert JSON a polled batch holds (its parsed form is of the same order).
+fn batch_weight(results: &[(Entry, Result<crate::defender::EntryAlerts, ApiError>)]) -> u32 {
+    let bytes: usize = results
+        .iter()
+        .filter_map(|(_, result)| result.as_ref().ok())
+        .flat_map(|found| &found.alerts)
+        .map(|polled| polled.raw.get().len())
+        .sum();
+    u32::try_from(bytes).unwrap_or(u32::MAX)
 }

@@ -204,6 +204,9 @@ pub struct PipelineConfig {
     pub batch_entries: usize,
     pub concurrency: usize,
     pub queue_batches: usize,
+    /// Bytes of alert JSON polled and not yet published before polling pauses: bounds memory
+    /// whatever the alerts' size.
+    pub queue_bytes: u64,
 }
 
 /// Everything wrong with a config, one problem a line.

@@ -12,6 +12,8 @@ use crate::schedule::{cron, limiter};
 use crate::units::{parse_bytes, parse_duration};
 use crate::watchlist;
 
+const DEFAULT_QUEUE_BYTES: u64 = 2 << 20;
+
 pub(super) fn from_toml(
     text: &str,
     source_name: &str,
@@ -194,6 +196,22 @@ impl Checker {
                 raw.pipeline.queue_batches,
                 4,
             ),
+            queue_bytes: match raw.pipeline.queue_bytes.as_deref() {
+                None => DEFAULT_QUEUE_BYTES,
+                Some(text) => match parse_bytes(text) {
+                    Ok(bytes) if bytes >= 64 << 10 => bytes,
+                    Ok(_) => {
+                        self.problem(format!(
+                            "pipeline.queue_bytes: '{text}' is too small (at least 64KiB)"
+                        ));
+                        DEFAULT_QUEUE_BYTES
+                    }
+                    Err(err) => {
+                        self.problem(format!("pipeline.queue_bytes: {err}"));
+                        DEFAULT_QUEUE_BYTES
+                    }
+                },
+            },
         };
         let collector = raw
             .collector
@@ -422,6 +440,7 @@ path = "out/alerts.ndjson"
         assert_eq!(config.api.api_base, "https://api.security.microsoft.com");
         assert_eq!(config.store.retention, Duration::from_secs(90 * 86_400));
         assert_eq!(config.updates, UpdatePolicy::Ignore);
+        assert_eq!(config.pipeline.queue_bytes, 2 << 20);
         let SinkKind::File(file) = &config.sinks[0].kind else {
             panic!("file sink expected")
         };
@@ -459,6 +478,22 @@ path = "out/alerts.ndjson"
         assert!(message.contains("watchlist.users[0]"), "{message}");
         assert!(message.contains("looks like MD5"), "{message}");
         assert_eq!(err.problems.len(), 3, "{message}");
+    }
+
+    #[test]
+    fn queue_bytes_are_read_and_checked() {
+        let dir = with_secret_dir();
+        let with = |value: &str| format!("{MINIMAL}\n[pipeline]\nqueue_bytes = \"{value}\"\n");
+        let config = Config::from_toml(&with("16MiB"), "x.toml", dir.path(), false).unwrap();
+        assert_eq!(config.pipeline.queue_bytes, 16 << 20);
+        let err = Config::from_toml(&with("1KiB"), "x.toml", dir.path(), false).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("pipeline.queue_bytes: '1KiB' is too small"),
+            "{err}"
+        );
+        let err = Config::from_toml(&with("lots"), "x.toml", dir.path(), false).unwrap_err();
+        assert!(err.to_string().contains("pipeline.queue_bytes"), "{err}");
     }
 
     #[test]

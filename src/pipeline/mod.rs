@@ -33,6 +33,8 @@ const TOUCH_EVERY_SECS: i64 = 86_400;
 pub struct PolledBatch {
     pub results: Vec<(Entry, Result<EntryAlerts, ApiError>)>,
     pub cursor_after: Option<u64>,
+    /// This batch's share of the queue's byte budget, returned when the batch is dropped.
+    pub budget: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 #[derive(Debug, thiserror::Error)]

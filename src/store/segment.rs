@@ -169,7 +169,12 @@ mod tests {
         let bytes = encode(ids.iter().map(|id| (id.as_str(), &record)));
         assert_eq!(bytes[0], COMPRESSED);
         let plain = encode_plain(ids.iter().map(|id| (id.as_str(), &record)));
-        assert!(bytes.len() * 2 < plain.len(), "{} vs {}", bytes.len(), plain.len());
+        assert!(
+            bytes.len() * 2 < plain.len(),
+            "{} vs {}",
+            bytes.len(),
+            plain.len()
+        );
         let back = decoded(&bytes).unwrap();
         assert_eq!(back.len(), SEGMENT_RECORDS);
         assert_eq!(back[9], (ids[9].clone(), record));
