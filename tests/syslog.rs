@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
-use common::rsyslog::{make_certs, Rsyslog};
+use common::rsyslog::{make_certs, ClientAuth, Rsyslog};
 use common::*;
 use mde_watch::app::{Scope, Service};
 use mde_watch::config::Config;
@@ -97,30 +97,65 @@ fn with_cef_file(path: &Path) {
     std::fs::write(path, text).unwrap();
 }
 
-async fn delivers_every_alert_once_verbatim(transport: &str, tls: bool) {
+/// A received RFC 3164 message: `<PRI>Mmm dd hh:mm:ss HOST TAG: MSG`.
+fn parse_3164(line: &str) -> (u8, String) {
+    let rest = line.strip_prefix('<').expect("<PRI>");
+    let (pri, rest) = rest.split_once('>').expect("PRI closes");
+    let after_time = rest
+        .get(16..)
+        .expect("a 15-character timestamp and a space");
+    let (_host, rest) = after_time.split_once(' ').expect("host name");
+    let msg = rest.strip_prefix("mdewatch: ").expect("the tag");
+    (pri.parse().unwrap(), msg.to_string())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Udp,
+    Tcp,
+    Tls,
+    /// TLS where rsyslog requires the client's certificate.
+    MutualTls,
+    /// A unix datagram socket, RFC 3164 headers.
+    Unix3164,
+}
+
+async fn delivers_every_alert_once_verbatim(mode: Mode) {
     let dir = tempfile::tempdir().unwrap();
+    let tls = matches!(mode, Mode::Tls | Mode::MutualTls);
     let certs = tls.then(|| make_certs(dir.path()));
-    let rsyslog = Rsyslog::start(dir.path(), certs.as_ref());
+    let client_auth = if mode == Mode::MutualTls {
+        ClientAuth::Required
+    } else {
+        ClientAuth::None
+    };
+    let rsyslog = Rsyslog::start_with(dir.path(), certs.as_ref(), client_auth);
     let sim = start_sim(universe(), fast_limits()).await;
     let watch = Watch::first(&sim, 20, 20);
-    let extra = match &certs {
+    let mut extra = match &certs {
         Some(certs) => format!(
-            "ca_file = \"{}\"\nserver_name = \"localhost\"",
+            "ca_file = \"{}\"\nserver_name = \"localhost\"\n",
             certs.ca.display()
         ),
         None => String::new(),
     };
-    let port = if transport == "udp" {
-        rsyslog.udp_port
-    } else {
-        rsyslog.tcp_port
+    if let (Mode::MutualTls, Some(certs)) = (mode, &certs) {
+        extra.push_str(&format!(
+            "cert_file = \"{}\"\nkey_file = \"{}\"\n",
+            certs.client_cert.display(),
+            certs.client_key.display()
+        ));
+    }
+    let sink = match mode {
+        Mode::Udp => syslog_sink("udp", rsyslog.udp_port, &extra),
+        Mode::Tcp => syslog_sink("tcp", rsyslog.tcp_port, &extra),
+        Mode::Tls | Mode::MutualTls => syslog_sink("tls", rsyslog.tcp_port, &extra),
+        Mode::Unix3164 => format!(
+            "[[sinks]]\ntype = \"syslog\"\nname = \"syslog\"\naddress = \"{}\"\ntransport = \"unix\"\nprotocol = \"rfc3164\"\nformat = \"cef\"\n",
+            rsyslog.socket.display()
+        ),
     };
-    let config = write_config(
-        dir.path(),
-        &sim,
-        &watch,
-        &syslog_sink(transport, port, &extra),
-    );
+    let config = write_config(dir.path(), &sim, &watch, &sink);
     with_cef_file(&config);
 
     let output = run(&["once"], &config).await;
@@ -140,9 +175,23 @@ async fn delivers_every_alert_once_verbatim(transport: &str, tls: bool) {
     assert_eq!(
         lines.len(),
         encoded.len(),
-        "every alert arrives exactly once over {transport}"
+        "every alert arrives exactly once"
     );
     let encoded: BTreeSet<&str> = encoded.iter().map(String::as_str).collect();
+    if mode == Mode::Unix3164 {
+        let mut received = BTreeSet::new();
+        for line in &lines {
+            let (pri, msg) = parse_3164(line);
+            assert_eq!(pri / 8, 20, "facility local4: {line}");
+            assert!(
+                encoded.contains(msg.as_str()),
+                "not byte for byte what was encoded: {line}"
+            );
+            received.insert(msg);
+        }
+        assert_eq!(received.len(), expected.len(), "each alert once");
+        return;
+    }
     let mut ids = BTreeSet::new();
     for line in &lines {
         let message = parse_5424(line);
@@ -167,17 +216,27 @@ async fn delivers_every_alert_once_verbatim(transport: &str, tls: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_octet_counted_delivers_every_alert_once() {
-    delivers_every_alert_once_verbatim("tcp", false).await;
+    delivers_every_alert_once_verbatim(Mode::Tcp).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn udp_delivers_every_alert_once() {
-    delivers_every_alert_once_verbatim("udp", false).await;
+    delivers_every_alert_once_verbatim(Mode::Udp).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_a_verified_certificate_delivers_every_alert_once() {
-    delivers_every_alert_once_verbatim("tls", true).await;
+    delivers_every_alert_once_verbatim(Mode::Tls).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_client_certificate_the_receiver_requires_delivers_every_alert_once() {
+    delivers_every_alert_once_verbatim(Mode::MutualTls).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unix_socket_with_rfc3164_headers_delivers_every_alert_once() {
+    delivers_every_alert_once_verbatim(Mode::Unix3164).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,6 @@
 //! A real rsyslogd for tests: started as a plain process (`rsyslogd -n -f CONF -i PIDFILE`) with
-//! imudp and imtcp on free loopback ports (or TLS through gtls with certificates made here), and
+//! imudp and imtcp on free loopback ports (or TLS through gtls with certificates made here, the
+//! client's certificate required or not), imuxsock on a socket in the test's directory, and
 //! omfile writing each received message verbatim to a file the test reads. Stopped when dropped.
 
 use std::path::{Path, PathBuf};
@@ -14,7 +15,18 @@ pub struct Rsyslog {
     config: PathBuf,
     pub udp_port: u16,
     pub tcp_port: u16,
+    /// A unix datagram socket (imuxsock).
+    pub socket: PathBuf,
     pub output: PathBuf,
+}
+
+/// What the TLS listener asks of clients.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// Any client (anonymous on the client side).
+    None,
+    /// A client certificate signed by the test CA.
+    Required,
 }
 
 /// CA, server certificate and key for 127.0.0.1/localhost, made with the openssl command.
@@ -22,6 +34,9 @@ pub struct Certs {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// A client certificate and key signed by the same CA.
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
 }
 
 pub fn make_certs(dir: &Path) -> Certs {
@@ -84,18 +99,60 @@ pub fn make_certs(dir: &Path) -> Certs {
         "-extfile",
         "san.ext",
     ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "client.key",
+        "-out",
+        "client.csr",
+        "-subj",
+        "/CN=mde-watch test client",
+    ]);
+    // Extensions make it X.509 v3: rustls refuses v1 certificates.
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "client.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "client.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "client.ext",
+    ]);
     Certs {
         ca: dir.join("ca.pem"),
         cert: dir.join("server.pem"),
         key: dir.join("server.key"),
+        client_cert: dir.join("client.pem"),
+        client_key: dir.join("client.key"),
     }
 }
 
 impl Rsyslog {
     pub fn start(dir: &Path, tls: Option<&Certs>) -> Rsyslog {
+        Rsyslog::start_with(dir, tls, ClientAuth::None)
+    }
+
+    pub fn start_with(dir: &Path, tls: Option<&Certs>, client_auth: ClientAuth) -> Rsyslog {
         let dir = dir.to_path_buf();
         let output = dir.join("received.log");
+        let socket = dir.join("log.sock");
         let (udp_port, tcp_port) = (free_port(), free_port());
+        let auth_mode = match client_auth {
+            ClientAuth::None => "anon",
+            ClientAuth::Required => "x509/certvalid",
+        };
         let (tls_global, tcp_module) = match tls {
             Some(certs) => (
                 format!(
@@ -104,20 +161,23 @@ impl Rsyslog {
                     certs.cert.display(),
                     certs.key.display()
                 ),
-                "module(load=\"imtcp\" StreamDriver.Name=\"gtls\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"anon\")",
+                format!("module(load=\"imtcp\" StreamDriver.Name=\"gtls\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"{auth_mode}\")"),
             ),
-            None => (String::new(), "module(load=\"imtcp\")"),
+            None => (String::new(), "module(load=\"imtcp\")".to_string()),
         };
         let config = format!(
             "global(workDirectory=\"{dir}\" maxMessageSize=\"256k\" parser.escapeControlCharactersOnReceive=\"off\")\n\
              {tls_global}\
              module(load=\"imudp\")\n\
+             module(load=\"imuxsock\" SysSock.Use=\"off\")\n\
              {tcp_module}\n\
+             input(type=\"imuxsock\" Socket=\"{socket}\" UseSpecialParser=\"off\" RateLimit.Interval=\"0\")\n\
              input(type=\"imudp\" address=\"127.0.0.1\" port=\"{udp_port}\")\n\
              input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{tcp_port}\")\n\
              template(name=\"verbatim\" type=\"string\" string=\"%rawmsg%\\n\")\n\
              *.* action(type=\"omfile\" file=\"{out}\" template=\"verbatim\")\n",
             dir = dir.display(),
+            socket = socket.display(),
             out = output.display(),
         );
         let config_path = dir.join("rsyslog.conf");
@@ -128,6 +188,7 @@ impl Rsyslog {
             config: config_path,
             udp_port,
             tcp_port,
+            socket,
             output,
         };
         rsyslog.launch();

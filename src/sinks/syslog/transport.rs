@@ -150,7 +150,18 @@ fn tls_config(config: &SyslogSinkConfig) -> Result<rustls::ClientConfig, String>
                 .map_err(|e| format!("key_file {}: {e}", key_file.display()))?;
             builder
                 .with_client_auth_cert(chain, key)
-                .map_err(|e| format!("client certificate: {e}"))
+                .map_err(|e| {
+                    let hint = if e.to_string().contains("UnsupportedCertVersion") {
+                        " (an X.509 v1 certificate: reissue it as v3, e.g. with an extension such as extendedKeyUsage=clientAuth)"
+                    } else {
+                        ""
+                    };
+                    format!(
+                        "client certificate {} with key {}: {e}{hint}",
+                        cert_file.display(),
+                        key_file.display()
+                    )
+                })
         }
         _ => Ok(builder.with_no_client_auth()),
     }
