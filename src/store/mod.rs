@@ -29,6 +29,9 @@ const LAST_PRUNE_KEY: &[u8] = b"last_prune";
 const RECENT_CALLS_KEY: &[u8] = b"recent_calls";
 const V1_SEEN_TREE: &str = "seen";
 
+/// Records moved per commit when migrating a schema-1 store.
+const MIGRATION_CHUNK: usize = 4_096;
+
 /// Compaction for space alone waits until at least this many records are superseded.
 const COMPACT_MIN_DEAD: u64 = 50_000;
 
@@ -160,7 +163,7 @@ impl Store {
     /// Moves schema 1's one-key-per-alert tree into the log, a chunk at a time, then drops it.
     fn migrate_from_v1(&self) -> Result<(), StoreError> {
         let old = self.db.open_tree(V1_SEEN_TREE).map_err(|e| self.io(e))?;
-        let mut chunk = Vec::with_capacity(4_096);
+        let mut chunk = Vec::with_capacity(MIGRATION_CHUNK);
         for item in old.iter() {
             let (key, value) = item.map_err(|e| self.io(e))?;
             let id = String::from_utf8_lossy(&key).into_owned();
@@ -170,7 +173,7 @@ impl Store {
                 detail: format!("{} bytes, expected 32", value.len()),
             })?;
             chunk.push((id, record));
-            if chunk.len() == chunk.capacity() {
+            if chunk.len() >= MIGRATION_CHUNK {
                 self.append(&chunk)?;
                 chunk.clear();
             }
