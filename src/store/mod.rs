@@ -365,6 +365,18 @@ mod tests {
 
     const DAY: i64 = 86_400;
 
+    /// Opens (or reopens) the test store. sled's flusher thread may hold the file lock for a
+    /// moment after the previous handle is dropped.
+    fn open(dir: &Path) -> Store {
+        for _ in 0..100 {
+            match Store::open(&config(dir)) {
+                Ok(store) => return store,
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        Store::open(&config(dir)).unwrap()
+    }
+
     fn record(last_observed_day: i64) -> SeenRecord {
         SeenRecord {
             last_update: Some(1_790_000_000_000_000),
@@ -378,7 +390,7 @@ mod tests {
     fn commit_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = Store::open(&config(dir.path())).unwrap();
+            let store = open(dir.path());
             let status = EntityStatus {
                 last_poll: "t".into(),
                 outcome: "ok".into(),
@@ -392,7 +404,7 @@ mod tests {
                 )
                 .unwrap();
         }
-        let store = Store::open(&config(dir.path())).unwrap();
+        let store = open(dir.path());
         assert_eq!(store.previous("a1").unwrap(), Some(record(10)));
         assert_eq!(store.previous("a2").unwrap(), None);
         assert_eq!(store.cursor().unwrap(), 7);
@@ -407,7 +419,7 @@ mod tests {
             ..record(11)
         };
         {
-            let store = Store::open(&config(dir.path())).unwrap();
+            let store = open(dir.path());
             // Enough records for several segments, then a newer version of two of them.
             let many: Vec<(String, SeenRecord)> =
                 (0..600).map(|i| (format!("a{i}"), record(10))).collect();
@@ -418,13 +430,13 @@ mod tests {
             assert_eq!(store.previous("a5").unwrap(), Some(newer));
             assert_eq!(store.stats().unwrap().log_records, 602);
         }
-        let store = Store::open(&config(dir.path())).unwrap();
+        let store = open(dir.path());
         assert_eq!(store.previous("a5").unwrap(), Some(newer));
         assert_eq!(store.previous("a6").unwrap(), Some(record(10)));
         let done = store.compact(0, 1_000).unwrap();
         assert_eq!((done.kept, done.dropped, done.expired), (600, 2, 0));
         drop(store);
-        let store = Store::open(&config(dir.path())).unwrap();
+        let store = open(dir.path());
         let stats = store.stats().unwrap();
         assert_eq!((stats.seen_alerts, stats.log_records), (600, 600));
         assert_eq!(stats.last_prune, Some(1_000));
@@ -435,7 +447,7 @@ mod tests {
     #[test]
     fn retention_forgets_only_alerts_not_observed_since_the_cutoff() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&config(dir.path())).unwrap();
+        let store = open(dir.path());
         let records: Vec<(String, SeenRecord)> = (0..10)
             .map(|i| (format!("a{i}"), record(if i % 3 == 0 { 100 } else { 1000 })))
             .collect();
@@ -452,7 +464,7 @@ mod tests {
         assert_eq!(store.previous("a0").unwrap(), None);
         assert_eq!(store.maintain(500 * DAY, 1_000 * DAY).unwrap(), None);
         drop(store);
-        let store = Store::open(&config(dir.path())).unwrap();
+        let store = open(dir.path());
         assert_eq!(store.seen_ids().unwrap(), kept);
         assert_eq!(store.stats().unwrap().log_records, 7);
     }
@@ -481,7 +493,7 @@ mod tests {
                 .unwrap();
             db.flush().unwrap();
         }
-        let store = Store::open(&config(dir.path())).unwrap();
+        let store = open(dir.path());
         let found = store.previous("da4999").unwrap().unwrap();
         assert_eq!(
             found.last_update,
@@ -494,7 +506,7 @@ mod tests {
             .tree_names()
             .contains(&sled::IVec::from(V1_SEEN_TREE)));
         drop(store);
-        let store = Store::open(&config(dir.path())).unwrap();
+        let store = open(dir.path());
         assert_eq!(store.stats().unwrap().seen_alerts, 5_000);
     }
 
@@ -502,7 +514,7 @@ mod tests {
     fn a_damaged_segment_is_named() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = Store::open(&config(dir.path())).unwrap();
+            let store = open(dir.path());
             store
                 .commit(&[("a1".into(), record(1))], &[], None)
                 .unwrap();
@@ -525,7 +537,7 @@ mod tests {
     fn other_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = Store::open(&config(dir.path())).unwrap();
+            let store = open(dir.path());
             store.meta.insert(SCHEMA_KEY, b"99".as_slice()).unwrap();
             store.flush().unwrap();
         }

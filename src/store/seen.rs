@@ -146,55 +146,43 @@ impl SeenLog {
     }
 
     /// Rewrites the newest record of every id still observed on or after `cutoff_day` into new
-    /// segments, then drops every older segment. Walking the log newest first, the first record
-    /// met for an id is its current one. A crash midway leaves old and new segments side by side,
-    /// which reads back the same.
+    /// segments, then drops every older segment. A crash midway leaves old and new segments side
+    /// by side, which reads back the same.
     pub fn compact(&self, cutoff_day: i64) -> Result<Compaction, LogError> {
         let mut state = self.lock();
         state.index.settle();
         let first_new = state.next_seq;
-        let mut met = vec![0u64; state.index.len().div_ceil(64)];
         let mut seq = first_new;
         let mut out: Vec<(String, SeenRecord)> = Vec::with_capacity(SEGMENT_RECORDS);
         let mut batch = sled::Batch::default();
         let mut batched = 0;
-        let (mut kept, mut dropped) = (0u64, 0u64);
-        for item in self.tree.range(..first_new.to_be_bytes()).rev() {
-            let (key, value) = item?;
-            let old_seq = seq_of(&key)?;
-            for (id, record) in decode_all(old_seq, &value)?.into_iter().rev() {
-                let position = state.index.position(key_of(&id));
-                let Some(at) = position.filter(|at| met[at / 64] & (1 << (at % 64)) == 0) else {
-                    dropped += 1;
-                    continue;
-                };
-                met[at / 64] |= 1 << (at % 64);
-                if record.last_observed.div_euclid(86_400) < cutoff_day {
-                    continue;
-                }
-                out.push((id, record));
-                kept += 1;
-                if out.len() == SEGMENT_RECORDS {
-                    batch.insert(
-                        &seq.to_be_bytes(),
-                        segment::encode(out.iter().map(|(i, r)| (i.as_str(), r))),
-                    );
-                    out.clear();
-                    seq += 1;
-                    batched += 1;
-                }
-            }
-            if batched >= SEGMENTS_PER_BATCH {
-                self.tree.apply_batch(std::mem::take(&mut batch))?;
-                batched = 0;
-            }
-        }
-        if !out.is_empty() {
+        let mut kept = 0u64;
+        let mut write_segment = |out: &mut Vec<(String, SeenRecord)>, batch: &mut sled::Batch| {
             batch.insert(
                 &seq.to_be_bytes(),
                 segment::encode(out.iter().map(|(i, r)| (i.as_str(), r))),
             );
+            out.clear();
             seq += 1;
+        };
+        let dropped = self.each_current(&state.index, first_new, |id, record| {
+            if record.last_observed.div_euclid(86_400) < cutoff_day {
+                return Ok(());
+            }
+            out.push((id, record));
+            kept += 1;
+            if out.len() == SEGMENT_RECORDS {
+                write_segment(&mut out, &mut batch);
+                batched += 1;
+                if batched == SEGMENTS_PER_BATCH {
+                    self.tree.apply_batch(std::mem::take(&mut batch))?;
+                    batched = 0;
+                }
+            }
+            Ok(())
+        })?;
+        if !out.is_empty() {
+            write_segment(&mut out, &mut batch);
         }
         self.tree.apply_batch(batch)?;
         // Every live record is now in a new segment: the old ones go.
@@ -213,23 +201,42 @@ impl SeenLog {
         })
     }
 
+    /// Calls `each` with the current record of every id in the segments before `before_seq`:
+    /// walking the log newest first, the first record met for an id is its current one (the
+    /// index is settled, so a bit per position marks it met). Returns how many records were
+    /// superseded.
+    fn each_current(
+        &self,
+        index: &SeenIndex,
+        before_seq: u64,
+        mut each: impl FnMut(String, SeenRecord) -> Result<(), LogError>,
+    ) -> Result<u64, LogError> {
+        let mut met = vec![0u64; index.len().div_ceil(64)];
+        let mut superseded = 0;
+        for item in self.tree.range(..before_seq.to_be_bytes()).rev() {
+            let (key, value) = item?;
+            for (id, record) in decode_all(seq_of(&key)?, &value)?.into_iter().rev() {
+                let position = index.position(key_of(&id));
+                let Some(at) = position.filter(|at| met[at / 64] & (1 << (at % 64)) == 0) else {
+                    superseded += 1;
+                    continue;
+                };
+                met[at / 64] |= 1 << (at % 64);
+                each(id, record)?;
+            }
+        }
+        Ok(superseded)
+    }
+
     /// Every live alert id, sorted (for tests and `state` inspection).
     pub fn ids(&self) -> Result<Vec<String>, LogError> {
         let mut state = self.lock();
         state.index.settle();
-        let mut met = vec![0u64; state.index.len().div_ceil(64)];
         let mut ids = Vec::with_capacity(state.index.len());
-        for item in self.tree.iter().rev() {
-            let (key, value) = item?;
-            for (id, _) in decode_all(seq_of(&key)?, &value)?.into_iter().rev() {
-                if let Some(at) = state.index.position(key_of(&id)) {
-                    if met[at / 64] & (1 << (at % 64)) == 0 {
-                        met[at / 64] |= 1 << (at % 64);
-                        ids.push(id);
-                    }
-                }
-            }
-        }
+        self.each_current(&state.index, state.next_seq, |id, _| {
+            ids.push(id);
+            Ok(())
+        })?;
         ids.sort_unstable();
         Ok(ids)
     }
