@@ -41,17 +41,17 @@ pub fn parse_page(body: &[u8]) -> Result<Page, String> {
         // NDJSON needs one line per event; whitespace inside JSON strings is always escaped,
         // so only a pretty-printed alert has raw line breaks, and only that one needs compacting.
         let text = item.get();
-        let line = if text.contains(['\n', '\r']) {
-            compact(text)
-        } else {
-            text.to_owned()
-        };
-        let compacted = match RawValue::from_string(line) {
-            Ok(raw) => raw,
-            Err(err) => {
-                rejected.push(format!("alert #{index} in the response: {err}"));
-                continue;
+        let compacted = if text.contains('\n') || text.contains('\r') {
+            match RawValue::from_string(compact(text)) {
+                Ok(raw) => raw,
+                Err(err) => {
+                    rejected.push(format!("alert #{index} in the response: {err}"));
+                    continue;
+                }
             }
+        } else {
+            // Already validated by the envelope's parse: copied, not parsed again.
+            item.to_owned()
         };
         match PolledAlert::from_raw(compacted) {
             Ok(alert) => alerts.push(alert),
