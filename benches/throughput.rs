@@ -253,11 +253,13 @@ async fn run_daemon(emulator: &sim::SimHandle, sinks: &str, prefill: u64) -> Dae
          [[limits.window]]\ncalls = 1000000\nper = \"1s\"\n\
          [watchlist]\nusers_file = \"users.txt\"\nfiles_file = \"hashes.txt\"\n\
          [store]\npath = \"store\"\ncache = \"8MiB\"\n\
-         [pipeline]\nbatch_entries = {batch}\nconcurrency = 8\n{sinks}",
+         [pipeline]\nbatch_entries = {batch}\nconcurrency = 8\n{pipeline}\n{sinks}",
         sim::SIM_TENANT,
         sim::SIM_CLIENT_ID,
         url = emulator.base_url(),
         batch = std::env::var("BENCH_BATCH").unwrap_or_else(|_| "64".into()),
+        // e.g. BENCH_PIPELINE='in_flight_batches = 4\nqueue_bytes = "8MiB"'
+        pipeline = std::env::var("BENCH_PIPELINE").unwrap_or_default().replace("\\n", "\n"),
     );
     let config_path = dir.path().join("mde-watch.toml");
     std::fs::write(&config_path, config).unwrap();

@@ -145,6 +145,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let (trigger, stop) = shutdown::channel();
             shutdown::on_signals(trigger).context("cannot install signal handlers")?;
             let mut service = Service::build(config, stop)?;
+            service.connect().await;
             let started = std::time::Instant::now();
             let report = service.sweep(Scope::Full).await;
             let elapsed = started.elapsed();

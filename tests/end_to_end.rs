@@ -235,3 +235,22 @@ async fn a_rejected_secret_stops_the_sweep_instead_of_hammering_the_login_host()
     );
     assert_eq!(stats.user_calls, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_byte_budget_smaller_than_two_batches_still_drains() {
+    // Every batch weighs more than half of the 64 KiB budget: the poller can only go on once
+    // the batch in flight is committed, which must not wait for the next batch to arrive.
+    let sim = start_sim(universe(), fast_limits()).await;
+    let watch = Watch::first(&sim, 50, 50);
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "[pipeline]\nbatch_entries = 25\nqueue_bytes = \"64KiB\"\n";
+    let config = write_config(dir.path(), &sim, &watch, extra);
+
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), run(&["once"], &config))
+        .await
+        .expect("the sweep stalled: poller and publisher waited on each other");
+    assert!(output.status.success(), "{}", show(&output));
+    let written = events(&dir.path().join("alerts.ndjson"));
+    assert_eq!(ids(&written), sim.expected_ids(&watch.users, &watch.files));
+    assert!(id_counts(&written).values().all(|&n| n == 1));
+}

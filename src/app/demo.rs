@@ -68,6 +68,7 @@ pub async fn demo(
     }
     let entries = config.watchlist.len();
     let mut service = Service::build(config, stop.clone())?;
+    service.connect().await;
     say(out, service.plan().to_string())?;
     let started = std::time::Instant::now();
     for sweep in 1..=2 {

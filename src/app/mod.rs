@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod demo;
+pub mod status;
 
 use std::sync::Arc;
 
@@ -114,6 +115,7 @@ impl Service {
             WatchIndex::new(&config.watchlist),
             counters.clone(),
             stop.clone(),
+            config.pipeline.in_flight_batches,
         );
         let plan = plan_for(&config);
         Ok(Service {
@@ -126,6 +128,11 @@ impl Service {
             counters,
             stop,
         })
+    }
+
+    /// Connects the sinks (before the first sweep).
+    pub async fn connect(&mut self) {
+        self.pipeline.connect().await;
     }
 
     pub fn plan(&self) -> &Plan {
@@ -273,7 +280,22 @@ impl Service {
         let pipeline = &mut self.pipeline;
         let (gate, store) = (self.gate.clone(), self.store.clone());
         let publisher = async move {
-            while let Some(batch) = receiver.recv().await {
+            loop {
+                // A batch in flight is committed as soon as its acknowledgements are in, not
+                // when the next batch arrives: polling may be slow (the rate limits), and the
+                // poller may be waiting for the byte budget that batch holds.
+                let waiting = pipeline.in_flight() > 0;
+                let next = tokio::select! {
+                    biased;
+                    batch = receiver.recv() => batch,
+                    () = pipeline.oldest_acked(), if waiting => {
+                        pipeline.commit_oldest().await?;
+                        continue;
+                    }
+                };
+                let Some(batch) = next else {
+                    break;
+                };
                 // Saved before the commit so the commit's flush carries it: a restart sees
                 // the calls this process made and keeps within the same windows.
                 store.save_recent_calls(&gate.recent_calls_wall_ms())?;
@@ -281,9 +303,10 @@ impl Service {
                 pipeline.process(batch).await?;
                 tracing::debug!(
                     elapsed_ms = publishing.elapsed().as_millis() as u64,
-                    "batch published and committed"
+                    "batch handed to the sinks"
                 );
             }
+            pipeline.drain().await?;
             Ok::<(), PipelineError>(())
         };
         let (report, published) = tokio::join!(poller, publisher);
@@ -345,6 +368,7 @@ impl Service {
             .await
             .map_err(|e| AppError::Scheduler(e.to_string()))?;
 
+        self.connect().await;
         let mut outcome = Ok(());
         if self.config.schedule.run_on_start {
             outcome = self.sweep(Scope::Planned).await.map(|_| ());

@@ -204,6 +204,10 @@ pub struct PipelineConfig {
     pub batch_entries: usize,
     pub concurrency: usize,
     pub queue_batches: usize,
+    /// Batches handed to the sinks whose acknowledgements are still outstanding: the next batch
+    /// is normalized and enqueued while the previous one's acks travel. It is also the most a
+    /// crash can publish twice.
+    pub in_flight_batches: usize,
     /// Bytes of alert JSON polled and not yet published before polling pauses: bounds memory
     /// whatever the alerts' size.
     pub queue_bytes: u64,

@@ -159,6 +159,8 @@ pub struct RawPipeline {
     pub concurrency: Option<usize>,
     /// Polled batches waiting for the sinks before polling pauses (back-pressure).
     pub queue_batches: Option<usize>,
+    /// Batches handed to the sinks and not yet acknowledged (1 = one at a time).
+    pub in_flight_batches: Option<usize>,
     /// Alert JSON waiting for the sinks, in bytes ("8MiB"), before polling pauses.
     pub queue_bytes: Option<String>,
 }

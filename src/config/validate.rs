@@ -196,6 +196,16 @@ impl Checker {
                 raw.pipeline.queue_batches,
                 4,
             ),
+            in_flight_batches: match raw.pipeline.in_flight_batches {
+                None => 2,
+                Some(n @ 1..=16) => n,
+                Some(n) => {
+                    self.problem(format!(
+                        "pipeline.in_flight_batches: {n} is out of range (1 to 16)"
+                    ));
+                    2
+                }
+            },
             queue_bytes: match raw.pipeline.queue_bytes.as_deref() {
                 None => DEFAULT_QUEUE_BYTES,
                 Some(text) => match parse_bytes(text) {

@@ -3,12 +3,20 @@
 //! from the alert's own content (related user, logged-on users, evidence accounts and hashes), so
 //! an alert reached through a user and a file is one event with both even when the two entries
 //! were polled in different batches. Nothing is committed before every sink acknowledged.
+//!
+//! Batches overlap: while the sinks' acknowledgements of one batch travel (a Kafka round trip),
+//! the next is decided, normalized and handed over. Commits stay in batch order, and a batch
+//! still in flight is what `decide` consults first, so an alert is not published twice because
+//! its first publication is not committed yet.
 
 mod matches;
 
 pub use matches::WatchIndex;
 
-use std::collections::HashMap;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +27,7 @@ use crate::config::UpdatePolicy;
 use crate::defender::{time, ApiError, EntryAlerts, PolledAlert};
 use crate::normalize::{self, Change, EventContext, Format, Match, Severity};
 use crate::shutdown::Shutdown;
-use crate::sinks::{OutEvent, Sink, SinkError};
+use crate::sinks::{OutEvent, Pending, Sink, SinkError};
 use crate::stats::Counters;
 use crate::store::{decide, AlertDigest, Decision, EntityStatus, SeenRecord, Store, StoreError};
 use crate::watchlist::Entry;
@@ -56,6 +64,28 @@ pub struct Pipeline {
     index: WatchIndex,
     counters: Arc<Counters>,
     stop: Shutdown,
+    in_flight: VecDeque<InFlight>,
+    in_flight_limit: usize,
+}
+
+/// A batch handed to the sinks, committed once every sink acknowledged it.
+struct InFlight {
+    records: HashMap<String, SeenRecord>,
+    statuses: Vec<(String, EntityStatus)>,
+    cursor_after: Option<u64>,
+    published: usize,
+    /// What each sink was given, kept for a resend.
+    events: Vec<Arc<[OutEvent]>>,
+    acks: Vec<Ack>,
+    /// The batch's share of the queue's byte budget, held until the commit.
+    _budget: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// Where one sink stands with one batch.
+enum Ack {
+    Settled,
+    Pending(Pending),
+    Failed(SinkError),
 }
 
 /// One alert of the batch with every match found for it.
@@ -75,6 +105,7 @@ impl Pipeline {
         index: WatchIndex,
         counters: Arc<Counters>,
         stop: Shutdown,
+        in_flight_limit: usize,
     ) -> Pipeline {
         Pipeline {
             store,
@@ -85,26 +116,51 @@ impl Pipeline {
             index,
             counters,
             stop,
+            in_flight: VecDeque::new(),
+            in_flight_limit: in_flight_limit.max(1),
         }
     }
 
-    /// Publishes and commits one batch.
+    /// Decides, normalizes and hands one batch to the sinks; commits the batches ahead of it
+    /// whose acknowledgements are in, oldest first, keeping at most `in_flight` unacknowledged.
     pub async fn process(&mut self, batch: PolledBatch) -> Result<(), PipelineError> {
         let span = tracing::info_span!("publish", entries = batch.results.len());
-        self.process_inner(batch).instrument(span).await
+        let outcome = self.process_inner(batch).instrument(span).await;
+        if outcome.is_err() {
+            // Nothing of these batches is committed: they go out again after the restart.
+            self.in_flight.clear();
+        }
+        outcome
+    }
+
+    /// Waits for every outstanding acknowledgement and commits (at the end of a sweep).
+    pub async fn drain(&mut self) -> Result<(), PipelineError> {
+        let span = tracing::info_span!("publish", entries = 0);
+        let outcome = async {
+            while !self.in_flight.is_empty() {
+                self.settle_oldest().await?;
+            }
+            Ok(())
+        }
+        .instrument(span)
+        .await;
+        if outcome.is_err() {
+            self.in_flight.clear();
+        }
+        outcome
     }
 
     async fn process_inner(&mut self, batch: PolledBatch) -> Result<(), PipelineError> {
         let now = Utc::now();
         let now_secs = now.timestamp();
         let observed_at = time::format(now);
-        let (candidates, entity_statuses) = self.merge(batch.results, &observed_at);
+        let (candidates, statuses) = self.merge(batch.results, &observed_at);
 
-        let mut records: Vec<(String, SeenRecord)> = Vec::new();
+        let mut records: HashMap<String, SeenRecord> = HashMap::with_capacity(candidates.len());
         let mut to_emit: Vec<(Candidate, Change)> = Vec::new();
         for candidate in candidates {
             let digest = AlertDigest::of(&candidate.polled.alert);
-            let previous = self.store.previous(&candidate.polled.alert.id)?;
+            let previous = self.previous(&candidate.polled.alert.id)?;
             let decision = decide(&digest, previous.as_ref());
             let first_observed = previous.map_or(now_secs, |p| p.first_observed);
             let record = SeenRecord {
@@ -116,41 +172,174 @@ impl Pipeline {
             let id = candidate.polled.alert.id.clone();
             match decision {
                 Decision::New => {
-                    records.push((id, record));
+                    records.insert(id, record);
                     to_emit.push((candidate, Change::New));
                 }
                 Decision::Changed if self.updates == UpdatePolicy::Emit => {
-                    records.push((id, record));
+                    records.insert(id, record);
                     to_emit.push((candidate, Change::Updated));
                 }
                 Decision::Changed => {
                     self.counters.add(&self.counters.changes_ignored, 1);
-                    records.push((id, record));
+                    records.insert(id, record);
                 }
                 Decision::Unchanged => {
                     self.counters.add(&self.counters.duplicates_suppressed, 1);
                     let previous = previous.unwrap_or(record);
                     if now_secs - previous.last_observed >= TOUCH_EVERY_SECS {
-                        records.push((
+                        records.insert(
                             id,
                             SeenRecord {
                                 last_observed: now_secs,
                                 ..previous
                             },
-                        ));
+                        );
                     }
                 }
             }
         }
 
-        if !to_emit.is_empty() {
-            self.deliver(&to_emit, &observed_at).await?;
+        let published = to_emit.len();
+        let events = self.encode(&to_emit, &observed_at)?;
+        drop(to_emit);
+        let mut acks = Vec::with_capacity(self.sinks.len());
+        for (sink, events) in self.sinks.iter_mut().zip(&events) {
+            acks.push(if events.is_empty() {
+                Ack::Settled
+            } else {
+                Ack::Pending(sink.start(events).await)
+            });
         }
-        self.store
-            .commit(&records, &entity_statuses, batch.cursor_after)?;
-        self.counters
-            .add(&self.counters.alerts_published, to_emit.len() as u64);
+        self.in_flight.push_back(InFlight {
+            records,
+            statuses,
+            cursor_after: batch.cursor_after,
+            published,
+            events,
+            acks,
+            _budget: batch.budget,
+        });
+        while self.in_flight.len() >= self.in_flight_limit {
+            self.settle_oldest().await?;
+        }
         Ok(())
+    }
+
+    /// What the store (or a batch still in flight, which is newer) knows of an alert.
+    fn previous(&self, id: &str) -> Result<Option<SeenRecord>, StoreError> {
+        if let Some(record) = self.in_flight.iter().rev().find_map(|b| b.records.get(id)) {
+            return Ok(Some(*record));
+        }
+        self.store.previous(id)
+    }
+
+    /// Batches handed to the sinks and not committed yet.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Resolves once every acknowledgement of the oldest batch in flight has come in (never, when
+    /// none is). Cancel-safe: what came in is kept, so it can race the next polled batch.
+    pub async fn oldest_acked(&mut self) {
+        let Some(oldest) = self.in_flight.front_mut() else {
+            return std::future::pending().await;
+        };
+        for ack in &mut oldest.acks {
+            if let Ack::Pending(pending) = ack {
+                let outcome = pending.as_mut().await;
+                *ack = match outcome {
+                    Ok(()) => Ack::Settled,
+                    Err(err) => Ack::Failed(err),
+                };
+            }
+        }
+    }
+
+    /// Commits the oldest batch in flight once its acknowledgements are in (see
+    /// [`Pipeline::oldest_acked`]).
+    pub async fn commit_oldest(&mut self) -> Result<(), PipelineError> {
+        let span = tracing::info_span!("publish", entries = 0);
+        let outcome = self.settle_oldest().instrument(span).await;
+        if outcome.is_err() {
+            self.in_flight.clear();
+        }
+        outcome
+    }
+
+    /// Waits for the oldest batch's acknowledgements, resends it where one failed, commits it.
+    async fn settle_oldest(&mut self) -> Result<(), PipelineError> {
+        let Some(mut batch) = self.in_flight.pop_front() else {
+            return Ok(());
+        };
+        let mut failed = Vec::new();
+        for (sink, ack) in std::mem::take(&mut batch.acks).into_iter().enumerate() {
+            if !self.settle(sink, ack).await {
+                failed.push(sink);
+            }
+        }
+        if !failed.is_empty() {
+            self.resend(batch.events.clone(), failed).await?;
+        }
+        let seen: Vec<(String, SeenRecord)> = batch.records.drain().collect();
+        self.store
+            .commit(&seen, &batch.statuses, batch.cursor_after)?;
+        self.counters
+            .add(&self.counters.alerts_published, batch.published as u64);
+        Ok(())
+    }
+
+    /// Sends `batch` again on the sinks that failed it. The batches behind it already went out
+    /// there; resending only this one would put older versions of an alert after newer ones. So
+    /// they settle first, then each is sent again after it on every sink resent so far (and on
+    /// its own failures), in order: the last copy of every alert on the wire is in batch order,
+    /// and nothing is pending on a sink while it is retried.
+    async fn resend(
+        &mut self,
+        events: Vec<Arc<[OutEvent]>>,
+        failed: Vec<usize>,
+    ) -> Result<(), PipelineError> {
+        let mut resent = failed.clone();
+        let mut later_resends = Vec::with_capacity(self.in_flight.len());
+        for later in 0..self.in_flight.len() {
+            let acks = std::mem::take(&mut self.in_flight[later].acks);
+            for (sink, ack) in acks.into_iter().enumerate() {
+                if !self.settle(sink, ack).await && !resent.contains(&sink) {
+                    resent.push(sink);
+                }
+            }
+            self.in_flight[later].acks = (0..self.sinks.len()).map(|_| Ack::Settled).collect();
+            later_resends.push((self.in_flight[later].events.clone(), resent.clone()));
+        }
+        let first = (events, failed);
+        for (events, sinks) in std::iter::once(first).chain(later_resends) {
+            for sink in sinks {
+                if !events[sink].is_empty() {
+                    send_until_acked(
+                        self.sinks[sink].as_mut(),
+                        &events[sink],
+                        &self.stop,
+                        &self.counters,
+                    )
+                    .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for one acknowledgement; false when the events must be sent again.
+    async fn settle(&mut self, sink: usize, ack: Ack) -> bool {
+        let outcome = match ack {
+            Ack::Settled => return true,
+            Ack::Failed(err) => err,
+            Ack::Pending(pending) => match pending.await {
+                Ok(()) => return true,
+                Err(err) => err,
+            },
+        };
+        self.counters.add(&self.counters.sink_failures, 1);
+        tracing::error!(sink = self.sinks[sink].name(), error = %outcome, "sink failed; sending again (nothing is dropped)");
+        false
     }
 
     /// Merges the batch by alert id and adds content matches; also builds each entry's status.
@@ -215,50 +404,37 @@ impl Pipeline {
         (candidates, statuses)
     }
 
-    /// Encodes once per format and sends to every sink, retrying each until it acknowledges.
-    async fn deliver(
-        &mut self,
+    /// Encodes once per format; a sink with a size limit gets its own fitted copy.
+    fn encode(
+        &self,
         to_emit: &[(Candidate, Change)],
         observed_at: &str,
-    ) -> Result<(), PipelineError> {
-        let mut encoded: HashMap<Format, Vec<OutEvent>> = HashMap::new();
+    ) -> Result<Vec<Arc<[OutEvent]>>, PipelineError> {
+        let mut encoded: HashMap<Format, Arc<[OutEvent]>> = HashMap::new();
+        let mut per_sink = Vec::with_capacity(self.sinks.len());
         for sink in &self.sinks {
-            if encoded.contains_key(&sink.format()) {
-                continue;
-            }
-            let mut events = Vec::with_capacity(to_emit.len());
-            for (candidate, change) in to_emit {
-                let context = self.context(candidate, *change, observed_at, None);
-                events.push(out_event(sink.format(), candidate, &context)?);
-            }
-            encoded.insert(sink.format(), events);
-        }
-        let mut sinks = std::mem::take(&mut self.sinks);
-        let mut outcome = Ok(());
-        for sink in &mut sinks {
-            let events = encoded
-                .get(&sink.format())
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            let fitted = match sink.max_payload_bytes() {
-                Some(limit) => {
-                    Some(self.fit(events, to_emit, sink.format(), limit, observed_at)?)
+            let format = sink.format();
+            let events = match encoded.get(&format) {
+                Some(events) => events.clone(),
+                None => {
+                    let mut events = Vec::with_capacity(to_emit.len());
+                    for (candidate, change) in to_emit {
+                        let context = self.context(candidate, *change, observed_at, None);
+                        events.push(out_event(format, candidate, &context)?);
+                    }
+                    let events: Arc<[OutEvent]> = events.into();
+                    encoded.insert(format, events.clone());
+                    events
                 }
-                None => None,
             };
-            outcome = send_until_acked(
-                sink.as_mut(),
-                fitted.as_deref().unwrap_or(events),
-                &self.stop,
-                &self.counters,
-            )
-            .await;
-            if outcome.is_err() {
-                break;
-            }
+            per_sink.push(match sink.max_payload_bytes() {
+                Some(limit) => self
+                    .fit(&events, to_emit, format, limit, observed_at)?
+                    .into(),
+                None => events,
+            });
         }
-        self.sinks = sinks;
-        outcome
+        Ok(per_sink)
     }
 
     fn context<'a>(
@@ -317,6 +493,16 @@ impl Pipeline {
             fitted.push(shortened);
         }
         Ok(fitted)
+    }
+
+    /// Connects every sink ahead of the first batch; a sink that cannot connect is reported and
+    /// retried when it is sent to.
+    pub async fn connect(&mut self) {
+        for sink in &mut self.sinks {
+            if let Err(err) = sink.connect().await {
+                tracing::warn!(sink = sink.name(), error = %err, "sink not reachable yet; its batches are retried until it is");
+            }
+        }
     }
 
     /// Flushes every sink and the store (at shutdown).

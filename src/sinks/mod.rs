@@ -12,6 +12,9 @@ pub use kafka::KafkaSink;
 pub use stdout::StdoutSink;
 pub use syslog::SyslogSink;
 
+use std::future::Future;
+use std::pin::Pin;
+
 use crate::config::{SinkConfig, SinkKind};
 use crate::normalize::{Format, Severity};
 
@@ -35,6 +38,9 @@ pub enum SinkError {
     Io { sink: String, reason: String },
 }
 
+/// An acknowledgement still to come: resolves once the events handed over are durable.
+pub type Pending = Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send>>;
+
 #[async_trait::async_trait]
 pub trait Sink: Send {
     fn name(&self) -> &str;
@@ -43,8 +49,21 @@ pub trait Sink: Send {
     fn max_payload_bytes(&self) -> Option<usize> {
         None
     }
+    /// Reaches the destination ahead of the first batch, so a problem shows at start and the
+    /// first batch does not wait for connections to come up. A failure is reported, not fatal:
+    /// sending retries anyway.
+    async fn connect(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
     /// Makes `events` durable. Returning Ok is the acknowledgement.
     async fn send(&mut self, events: &[OutEvent]) -> Result<(), SinkError>;
+    /// Hands `events` over and returns their acknowledgement without waiting for it, so the
+    /// pipeline can prepare the next batch meanwhile. Sinks whose acknowledgement is the write
+    /// itself keep this default: the returned acknowledgement is already settled.
+    async fn start(&mut self, events: &[OutEvent]) -> Pending {
+        let outcome = self.send(events).await;
+        Box::pin(std::future::ready(outcome))
+    }
     /// Pushes out anything buffered (at shutdown).
     async fn flush(&mut self) -> Result<(), SinkError>;
 }

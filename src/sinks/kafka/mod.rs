@@ -7,6 +7,8 @@ mod connect;
 
 pub use connect::check_connection;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
@@ -14,7 +16,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
-use super::{OutEvent, Sink, SinkError};
+use super::{OutEvent, Pending, Sink, SinkError};
 use crate::config::KafkaSinkConfig;
 use crate::normalize::Format;
 
@@ -44,6 +46,8 @@ pub struct KafkaSink {
     flush_timeout: Duration,
     client: ClientConfig,
     producer: FutureProducer,
+    /// Set when a delivery failed: the producer is renewed before the next batch goes out.
+    failed: Arc<AtomicBool>,
 }
 
 impl KafkaSink {
@@ -67,13 +71,15 @@ impl KafkaSink {
             flush_timeout: config.flush_timeout,
             client,
             producer,
+            failed: Arc::new(AtomicBool::new(false)),
         })
     }
 
     /// After a failed batch the producer starts over. Messages that timed out while in flight
     /// leave an idempotent producer with a sequence gap, which librdkafka may treat as fatal:
-    /// the old producer would then refuse everything forever. Nothing of the failed batch is
-    /// pending any more (every delivery report was awaited), so a new producer loses nothing.
+    /// the old producer would then refuse everything forever. The pipeline resends a failed
+    /// batch only after every acknowledgement it was waiting for has settled, so nothing is
+    /// pending on the old producer and a new one loses nothing.
     fn renew_producer(&mut self) {
         if let Some((code, reason)) = self.producer.client().fatal_error() {
             tracing::warn!(sink = %self.name, ?code, %reason, "Kafka producer hit a fatal error");
@@ -125,7 +131,47 @@ impl Sink for KafkaSink {
         self.format
     }
 
+    /// Reads the topic's metadata through the producer: the brokers are connected, and an
+    /// idempotent producer asks for its producer id on that first metadata answer instead of
+    /// on its 500 ms retry timer, which the first batch would otherwise wait out.
+    async fn connect(&mut self) -> Result<(), SinkError> {
+        let producer = self.producer.clone();
+        let topic = self.topic.clone();
+        let timeout = self.flush_timeout.min(Duration::from_secs(10));
+        let fetched = tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(Some(&topic), timeout)
+                .map(|metadata| {
+                    metadata
+                        .topics()
+                        .first()
+                        .map_or(0, |topic| topic.partitions().len())
+                })
+        })
+        .await
+        .map_err(|err| self.fail(err.to_string()))?;
+        match fetched {
+            Ok(partitions) => {
+                tracing::info!(sink = %self.name, topic = %self.topic, partitions, "Kafka brokers reached");
+                Ok(())
+            }
+            Err(err) => Err(self.fail(format!(
+                "cannot read the metadata of topic {} within {}s: {err}",
+                self.topic,
+                timeout.as_secs()
+            ))),
+        }
+    }
+
     async fn send(&mut self, events: &[OutEvent]) -> Result<(), SinkError> {
+        self.start(events).await.await
+    }
+
+    async fn start(&mut self, events: &[OutEvent]) -> Pending {
+        if self.failed.swap(false, Ordering::AcqRel) {
+            self.renew_producer();
+        }
         let mut deliveries = Vec::with_capacity(events.len());
         for event in events {
             let mut record = FutureRecord::to(&self.topic)
@@ -147,39 +193,46 @@ impl Sink for KafkaSink {
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
                     Err((err, _)) => {
-                        return Err(
-                            self.fail(format!("cannot enqueue for topic {}: {err}", self.topic))
-                        )
+                        self.failed.store(true, Ordering::Release);
+                        let failure =
+                            self.fail(format!("cannot enqueue for topic {}: {err}", self.topic));
+                        return Box::pin(std::future::ready(Err(failure)));
                     }
                 }
             }
         }
-        let mut failed = 0;
-        let mut first_error = None;
-        for delivery in deliveries {
-            match delivery.await {
-                Ok(Ok(_)) => {}
-                Ok(Err((err, _))) => {
-                    failed += 1;
-                    first_error.get_or_insert_with(|| err.to_string());
-                }
-                Err(_) => {
-                    failed += 1;
-                    first_error.get_or_insert_with(|| "the producer was dropped".into());
+        let (sink, topic, failed_flag) =
+            (self.name.clone(), self.topic.clone(), self.failed.clone());
+        Box::pin(async move {
+            let total = deliveries.len();
+            let mut failed = 0;
+            let mut first_error = None;
+            for delivery in deliveries {
+                match delivery.await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err((err, _))) => {
+                        failed += 1;
+                        first_error.get_or_insert_with(|| err.to_string());
+                    }
+                    Err(_) => {
+                        failed += 1;
+                        first_error.get_or_insert_with(|| "the producer was dropped".into());
+                    }
                 }
             }
-        }
-        if first_error.is_some() {
-            self.renew_producer();
-        }
-        match first_error {
-            None => Ok(()),
-            Some(err) => Err(self.fail(format!(
-                "{failed} of {} message(s) not acknowledged by the brokers of topic {}: {err}",
-                events.len(),
-                self.topic
-            ))),
-        }
+            match first_error {
+                None => Ok(()),
+                Some(err) => {
+                    failed_flag.store(true, Ordering::Release);
+                    Err(SinkError::Io {
+                        sink,
+                        reason: format!(
+                            "{failed} of {total} message(s) not acknowledged by the brokers of topic {topic}: {err}"
+                        ),
+                    })
+                }
+            }
+        })
     }
 
     async fn flush(&mut self) -> Result<(), SinkError> {
