@@ -11,6 +11,7 @@ pub mod app;
 pub mod config;
 pub mod defender;
 pub mod normalize;
+pub mod notify;
 pub mod pipeline;
 pub mod schedule;
 pub mod shutdown;
