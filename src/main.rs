@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use mde_watch::app::demo::{demo, DemoOptions};
 use mde_watch::app::{check, Scope, Service};
 use mde_watch::config::{Config, DEFAULT_CONFIG_PATH};
+use mde_watch::notify::Notifier;
 use mde_watch::schedule::limiter::Window;
 use mde_watch::shutdown;
 use mde_watch::sim::{self, Faults, SimConfig, UniverseSpec};
@@ -135,8 +136,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load(&cli.config)?;
             let (trigger, stop) = shutdown::channel();
             shutdown::on_signals(trigger).context("cannot install signal handlers")?;
+            let notifier = Notifier::from_env().context("systemd notification settings")?;
             let service = Service::build(config, stop)?;
-            let totals = service.run().await?;
+            let totals = service.run(std::sync::Arc::new(notifier)).await?;
             tracing::info!(?totals, "stopped");
             Ok(ExitCode::SUCCESS)
         }

