@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use mde_watch::app::demo::{demo, DemoOptions};
+use mde_watch::app::reload::Reload;
 use mde_watch::app::{check, Scope, Service};
 use mde_watch::config::{Config, DEFAULT_CONFIG_PATH};
 use mde_watch::notify::Notifier;
@@ -137,8 +138,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let (trigger, stop) = shutdown::channel();
             shutdown::on_signals(trigger).context("cannot install signal handlers")?;
             let notifier = Notifier::from_env().context("systemd notification settings")?;
+            let reload = Reload::on_sighup(cli.config.clone())
+                .context("cannot install the SIGHUP handler")?;
             let service = Service::build(config, stop)?;
-            let totals = service.run(std::sync::Arc::new(notifier)).await?;
+            let totals = service
+                .run(std::sync::Arc::new(notifier), Some(reload))
+                .await?;
             tracing::info!(?totals, "stopped");
             Ok(ExitCode::SUCCESS)
         }

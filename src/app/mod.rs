@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod demo;
+pub mod reload;
 pub mod status;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tracing::Instrument;
 
+use self::reload::{Reload, WatchlistChange};
 use self::status::{status_line, StatusFacts};
 use crate::config::Config;
 use crate::defender::{ApiError, DefenderClient};
@@ -109,6 +111,26 @@ impl StatusSource {
             ),
             last_sweep: self.last_sweep,
             published: self.counters.snapshot().alerts_published,
+        }
+    }
+}
+
+/// The next SIGHUP's config, once it reads and validates; an invalid one is logged and waited
+/// past (the running config stays). Never resolves without a reload source.
+async fn reloaded(reload: &mut Option<Reload>) -> Option<Config> {
+    let Some(reload) = reload else {
+        return std::future::pending().await;
+    };
+    loop {
+        reload.requested().await;
+        tracing::info!(path = %reload.path.display(), "SIGHUP: reading the config again");
+        match Config::load(&reload.path) {
+            Ok(config) => return Some(config),
+            Err(err) => {
+                for problem in &err.problems {
+                    tracing::error!(config = %err.source_name, "reload refused, the running config stays: {problem}");
+                }
+            }
         }
     }
 }
@@ -214,7 +236,19 @@ impl Service {
             .map(|i| entries[(start + i) % total].clone())
             .collect();
         let span = tracing::info_span!("sweep", entries = count, start);
-        self.sweep_entries(order, start, total)
+        self.sweep_entries(order, start, total, true)
+            .instrument(span)
+            .await
+    }
+
+    /// Polls just `entries` (added by a reload), leaving the round-robin cursor where it is.
+    pub async fn sweep_only(&mut self, entries: Vec<Entry>) -> Result<SweepReport, AppError> {
+        let total = entries.len();
+        if total == 0 {
+            return Ok(SweepReport::default());
+        }
+        let span = tracing::info_span!("sweep", entries = total, start = "added");
+        self.sweep_entries(entries, 0, total, false)
             .instrument(span)
             .await
     }
@@ -224,6 +258,7 @@ impl Service {
         order: Vec<Entry>,
         start: usize,
         total: usize,
+        moves_cursor: bool,
     ) -> Result<SweepReport, AppError> {
         let count = order.len();
         tracing::info!("sweep started");
@@ -298,7 +333,8 @@ impl Service {
                 }
                 report.cancelled |= interrupted && report.aborted.is_none();
                 // An interrupted batch keeps the cursor where it was: its entries are polled again.
-                let cursor_after = (!interrupted).then(|| ((start + consumed) % total) as u64);
+                let cursor_after =
+                    (!interrupted && moves_cursor).then(|| ((start + consumed) % total) as u64);
                 // Waits while the batches ahead hold the byte budget: memory stays bounded
                 // however large the alerts; a batch larger than the budget goes alone.
                 let weight = batch_weight(&results).min(queue_bytes);
@@ -387,7 +423,11 @@ impl Service {
     /// Runs sweeps on the cron schedule until shutdown, then drains and flushes. `notifier`
     /// tells systemd when the service is ready, what it is doing, that its main loop is alive,
     /// and when it stops.
-    pub async fn run(mut self, notifier: Arc<Notifier>) -> Result<Snapshot, AppError> {
+    pub async fn run(
+        mut self,
+        notifier: Arc<Notifier>,
+        mut reload: Option<Reload>,
+    ) -> Result<Snapshot, AppError> {
         for line in self.plan.to_string().lines() {
             tracing::info!("{line}");
         }
@@ -430,13 +470,20 @@ impl Service {
         let mut heartbeat = heartbeat(&notifier);
         let mut outcome = Ok(());
         if self.config.schedule.run_on_start {
-            outcome = self.watched_sweep(&notifier).await;
+            outcome = self.watched_sweep(&notifier, None, &mut reload).await;
         }
         while outcome.is_ok() && !self.stop.is_triggered() {
             tokio::select! {
                 tick = tick_receiver.recv() => {
                     if tick.is_none() { break; }
-                    outcome = self.watched_sweep(&notifier).await;
+                    outcome = self.watched_sweep(&notifier, None, &mut reload).await;
+                }
+                Some(new) = reloaded(&mut reload) => {
+                    let added = self.apply(new);
+                    notifier.status(&status_line(&self.status_facts(None)));
+                    if !added.is_empty() {
+                        outcome = self.watched_sweep(&notifier, Some(added), &mut reload).await;
+                    }
                 }
                 _ = heartbeat.tick() => {
                     notifier.watchdog();
@@ -460,13 +507,29 @@ impl Service {
 
     /// One planned sweep, with the watchdog fed and the status kept current while it runs: the
     /// keep-alive comes from this loop, so a sweep that hangs stops it and systemd restarts us.
-    async fn watched_sweep(&mut self, notifier: &Notifier) -> Result<(), AppError> {
+    /// A SIGHUP during the sweep is read and checked at once (errors logged then); a valid
+    /// config is applied when the sweep ends, so the work in flight is untouched.
+    async fn watched_sweep(
+        &mut self,
+        notifier: &Notifier,
+        only: Option<Vec<Entry>>,
+        reload: &mut Option<Reload>,
+    ) -> Result<(), AppError> {
         let mut heartbeat = heartbeat(notifier);
         let polled_before = self.counters.snapshot().entries_polled;
-        let total = self.plan.entries_per_sweep.min(self.config.watchlist.len());
+        let total = match &only {
+            Some(entries) => entries.len(),
+            None => self.plan.entries_per_sweep.min(self.config.watchlist.len()),
+        };
         let facts = self.status_source();
+        let mut waiting_config = None;
         let report = {
-            let sweep = self.sweep(Scope::Planned);
+            let sweep = async {
+                match only {
+                    Some(entries) => self.sweep_only(entries).await,
+                    None => self.sweep(Scope::Planned).await,
+                }
+            };
             tokio::pin!(sweep);
             loop {
                 tokio::select! {
@@ -476,12 +539,52 @@ impl Service {
                         let polled = facts.counters.snapshot().entries_polled - polled_before;
                         notifier.status(&status_line(&facts.facts(Some((polled, total)))));
                     }
+                    Some(new) = reloaded(reload) => {
+                        tracing::info!("reloaded config is valid; it applies when this sweep ends");
+                        waiting_config = Some(new);
+                    }
                 }
             }
-        }?;
-        self.last_sweep = Some((Utc::now(), report.failed.len()));
+        };
+        if report.is_ok() {
+            self.last_sweep = report.as_ref().ok().map(|r| (Utc::now(), r.failed.len()));
+        }
+        let mut outcome = report.map(|_| ());
+        if let Some(new) = waiting_config {
+            let added = self.apply(new);
+            if outcome.is_ok() && !added.is_empty() {
+                outcome = Box::pin(self.watched_sweep(notifier, Some(added), reload)).await;
+            }
+        }
         notifier.status(&status_line(&self.status_facts(None)));
-        Ok(())
+        outcome
+    }
+
+    /// Takes the reloaded config's watchlist; returns the entries it added, to be polled now.
+    fn apply(&mut self, new: Config) -> Vec<Entry> {
+        for warning in &new.warnings {
+            tracing::warn!("{warning}");
+        }
+        let later = reload::needs_restart(&self.config, &new);
+        if !later.is_empty() {
+            tracing::warn!(sections = %later.join(", "), "changed settings take effect at the next restart; only the watchlist is applied on reload");
+        }
+        let change = WatchlistChange::between(&self.config.watchlist, &new.watchlist);
+        self.config.watchlist = new.watchlist;
+        self.config.watchlist_sources = new.watchlist_sources;
+        self.plan = plan_for(&self.config);
+        self.pipeline
+            .set_watch_index(WatchIndex::new(&self.config.watchlist));
+        tracing::info!(
+            added = change.added.len(),
+            removed = change.removed.len(),
+            entries = self.config.watchlist.len(),
+            "watchlist reloaded"
+        );
+        for line in self.plan.to_string().lines() {
+            tracing::info!("{line}");
+        }
+        change.added
     }
 
     fn status_source(&self) -> StatusSource {

@@ -495,6 +495,11 @@ impl Pipeline {
         Ok(fitted)
     }
 
+    /// The watchlist content matches are read against (after a reload).
+    pub fn set_watch_index(&mut self, index: WatchIndex) {
+        self.index = index;
+    }
+
     /// Connects every sink ahead of the first batch; a sink that cannot connect is reported and
     /// retried when it is sent to.
     pub async fn connect(&mut self) {

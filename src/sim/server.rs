@@ -112,6 +112,11 @@ impl SimHandle {
         lock(&self.state.log).stats(&self.state.config.limits)
     }
 
+    /// Every alert-endpoint call so far, in arrival order: `user:<id>` or `file:<sha1>`.
+    pub fn entity_calls(&self) -> Vec<String> {
+        lock(&self.state.log).entity_calls.clone()
+    }
+
     pub fn universe(&self) -> &Universe {
         &self.state.universe
     }
@@ -409,6 +414,11 @@ async fn alerts(
             Collection::Files => log.file_calls += 1,
         }
         log.arrivals.push(arrived);
+        let kind = match collection {
+            Collection::Users => "user",
+            Collection::Files => "file",
+        };
+        log.entity_calls.push(format!("{kind}:{id}"));
     }
     let faults = lock(&state.faults).clone();
     if faults.latency_ms > 0 {

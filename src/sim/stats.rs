@@ -18,6 +18,8 @@ pub struct CallLog {
     pub faults_injected: u64,
     /// Arrival time of every alert-endpoint call, accepted or not.
     pub arrivals: Vec<Instant>,
+    /// The entity of every alert-endpoint call, in arrival order (`user:<id>`, `file:<sha1>`).
+    pub entity_calls: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]

@@ -1,0 +1,140 @@
+//! SIGHUP: the config and its list files are read again. A valid new watchlist replaces the old
+//! one (entries it adds are polled at once, ahead of the round-robin; entries it drops are not
+//! polled again); an invalid one is refused with every problem logged, and the old one runs on.
+//! Other settings (API, sinks, store, limits) are read at start only: a change to them is named
+//! in the log as waiting for a restart.
+
+use std::path::PathBuf;
+
+use tokio::signal::unix::{signal, Signal, SignalKind};
+
+use crate::config::Config;
+use crate::watchlist::{Entry, Watchlist};
+
+/// SIGHUPs, and the file to read again on each.
+pub struct Reload {
+    pub path: PathBuf,
+    signals: Signal,
+}
+
+impl Reload {
+    pub fn on_sighup(path: PathBuf) -> std::io::Result<Reload> {
+        Ok(Reload {
+            path,
+            signals: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// The next SIGHUP.
+    pub async fn requested(&mut self) {
+        if self.signals.recv().await.is_none() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// What a new watchlist changes.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct WatchlistChange {
+    /// Entries only the new list has, in its order.
+    pub added: Vec<Entry>,
+    /// Entries only the old list had.
+    pub removed: Vec<Entry>,
+}
+
+impl WatchlistChange {
+    pub fn between(old: &Watchlist, new: &Watchlist) -> WatchlistChange {
+        let keys = |list: &Watchlist| -> std::collections::HashSet<String> {
+            list.entries.iter().map(Entry::key).collect()
+        };
+        let (old_keys, new_keys) = (keys(old), keys(new));
+        WatchlistChange {
+            added: new
+                .entries
+                .iter()
+                .filter(|e| !old_keys.contains(&e.key()))
+                .cloned()
+                .collect(),
+            removed: old
+                .entries
+                .iter()
+                .filter(|e| !new_keys.contains(&e.key()))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty()
+    }
+}
+
+/// The sections of `new` that differ from `old` but only apply at the next start.
+pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
+    // Debug output compares every field; secrets print redacted on both sides, so a changed
+    // secret file is compared by where it comes from, which is what the config holds.
+    let mut changed = Vec::new();
+    let differs =
+        |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") != format!("{b:?}");
+    if differs(&old.api, &new.api) {
+        changed.push("api");
+    }
+    if differs(&old.limits, &new.limits) {
+        changed.push("limits");
+    }
+    if differs(&old.schedule, &new.schedule) {
+        changed.push("schedule");
+    }
+    if differs(&old.store, &new.store) {
+        changed.push("store");
+    }
+    if differs(&old.sinks, &new.sinks) {
+        changed.push("sinks");
+    }
+    if differs(&old.pipeline, &new.pipeline) || old.updates != new.updates {
+        changed.push("pipeline/updates");
+    }
+    if old.collector != new.collector {
+        changed.push("collector");
+    }
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::watchlist::{EntryKind, Origin};
+
+    fn list(users: &[&str]) -> Watchlist {
+        Watchlist {
+            entries: users
+                .iter()
+                .map(|u| Entry {
+                    kind: EntryKind::User,
+                    value: u.to_string(),
+                    original: None,
+                    origin: Origin::ConfigKey {
+                        key: "watchlist.users".into(),
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    fn values(entries: &[Entry]) -> Vec<&str> {
+        entries.iter().map(|e| e.value.as_str()).collect()
+    }
+
+    #[test]
+    fn added_and_removed_entries_are_found_in_the_new_order() {
+        let change = WatchlistChange::between(&list(&["a", "b", "c"]), &list(&["d", "b", "e"]));
+        assert_eq!(values(&change.added), ["d", "e"]);
+        assert_eq!(values(&change.removed), ["a", "c"]);
+    }
+
+    #[test]
+    fn user_names_compare_case_insensitively() {
+        let change = WatchlistChange::between(&list(&["Alice"]), &list(&["alice"]));
+        assert!(change.is_empty(), "{change:?}");
+    }
+}

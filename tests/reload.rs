@@ -1,0 +1,141 @@
+//! SIGHUP with a valid and with an invalid watchlist, checked through the emulator's record of
+//! which entity each call was for.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use mde_watch::sim::{SimHandle, UniverseSpec};
+
+fn universe() -> UniverseSpec {
+    UniverseSpec {
+        seed: 9,
+        users: 10,
+        files: 10,
+        ..UniverseSpec::default()
+    }
+}
+
+fn sighup(child: &tokio::process::Child) {
+    let pid = child.id().expect("still running").to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+}
+
+/// Waits until the emulator's call record satisfies `done`.
+async fn calls_until(sim: &SimHandle, what: &str, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let calls = sim.entity_calls();
+        if done(&calls) {
+            return calls;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} within 30 s; calls so far: {calls:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn count(calls: &[String], entity: &str) -> usize {
+    calls.iter().filter(|c| *c == entity).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_applies_a_valid_watchlist_at_once_and_refuses_an_invalid_one() {
+    let sim = start_sim(universe(), fast_limits()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &sim,
+        &Watch::first(&sim, 0, 0),
+        "[schedule]\ncron = \"*/2 * * * * *\"\n",
+    );
+    let config = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        config.replacen("users = []", "users_file = \"users.txt\"", 1),
+    )
+    .unwrap();
+    let users = dir.path().join("users.txt");
+    std::fs::write(&users, "user1\nuser2\n").unwrap();
+    let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
+    let daemon = tokio::process::Command::new(binary())
+        .args(["run", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "info")
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+
+    calls_until(&sim, "user1 and user2 polled", |c| {
+        count(c, "user:user1") > 0 && count(c, "user:user2") > 0
+    })
+    .await;
+
+    // Valid: user1 leaves, user3 and user4 arrive and are polled first, at once.
+    std::fs::write(&users, "user2\nuser3\nuser4\n").unwrap();
+    sighup(&daemon);
+    let calls = calls_until(&sim, "user3 and user4 polled", |c| {
+        count(c, "user:user3") > 0 && count(c, "user:user4") > 0
+    })
+    .await;
+    let first_new = calls
+        .iter()
+        .position(|c| c == "user:user3" || c == "user:user4")
+        .unwrap();
+    let mut added_first = calls[first_new..first_new + 2].to_vec();
+    added_first.sort();
+    assert_eq!(added_first, ["user:user3", "user:user4"], "{calls:?}");
+    // Two full sweeps later: user1 was never polled after the reload, user2 still is.
+    let seen = calls.len();
+    let calls = calls_until(&sim, "two sweeps of the new list", |c| c.len() >= seen + 6).await;
+    assert_eq!(count(&calls[first_new..], "user:user1"), 0, "{calls:?}");
+    assert!(count(&calls[seen..], "user:user2") >= 2, "{calls:?}");
+
+    // Invalid: refused with the file and line named; the running list stays.
+    std::fs::write(&users, "user2\nuser5\nno/such:user\n").unwrap();
+    sighup(&daemon);
+    let log_path = dir.path().join("daemon.log");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let refused = loop {
+        let text = std::fs::read_to_string(&log_path).unwrap();
+        if let Some(line) = text.lines().find(|l| l.contains("reload refused")) {
+            break line.to_string();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no refusal logged:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        refused.contains("users.txt")
+            && refused.contains("line 3")
+            && refused.contains("no/such:user"),
+        "{refused}"
+    );
+    let seen = sim.entity_calls().len();
+    let calls = calls_until(&sim, "two sweeps after the refusal", |c| {
+        c.len() >= seen + 6
+    })
+    .await;
+    assert_eq!(count(&calls, "user:user5"), 0, "{calls:?}");
+    for user in ["user:user2", "user:user3", "user:user4"] {
+        assert!(count(&calls[seen..], user) >= 2, "{user}: {calls:?}");
+    }
+
+    sigterm(&daemon);
+    let status = tokio::time::timeout(Duration::from_secs(20), daemon.wait_with_output())
+        .await
+        .expect("stops within 20 s")
+        .unwrap()
+        .status;
+    assert!(status.success());
+}
