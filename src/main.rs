@@ -61,6 +61,19 @@ enum Command {
         #[command(subcommand)]
         action: StateAction,
     },
+    /// Write shell completions or the man page (packaging uses this).
+    Generate {
+        #[command(subcommand)]
+        what: Generated,
+    },
+}
+
+#[derive(Subcommand)]
+enum Generated {
+    /// Completions for a shell, on stdout.
+    Completions { shell: clap_complete::Shell },
+    /// The man page (roff), on stdout.
+    Man,
 }
 
 #[derive(clap::Args)]
@@ -194,6 +207,20 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Sim(args) => run_sim(args).await,
+        Command::Generate { what } => {
+            use clap::CommandFactory;
+            let mut command = Cli::command();
+            let mut stdout = std::io::stdout();
+            match what {
+                Generated::Completions { shell } => {
+                    clap_complete::generate(shell, &mut command, "mde-watch", &mut stdout)
+                }
+                Generated::Man => clap_mangen::Man::new(command)
+                    .render(&mut stdout)
+                    .context("cannot write the man page")?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::State {
             action: StateAction::Stats,
         } => {

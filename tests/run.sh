@@ -10,3 +10,9 @@ export TANSU_BIN
 
 # Every test, unit and integration: real files, a real sled store, the emulator, a tansu broker.
 cargo test --locked --no-fail-fast --lib --bins --tests "$@"
+
+# The .deb and .rpm: built, their contents asserted, the .deb installed and its check run
+# (skipped when the call narrows the tests with arguments).
+if [ $# -eq 0 ]; then
+    ./tests/package.sh
+fi
