@@ -19,6 +19,7 @@ pub mod sim;
 pub mod sinks;
 pub mod stats;
 pub mod store;
+pub mod telemetry;
 pub mod units;
 pub mod watchlist;
 

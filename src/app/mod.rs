@@ -83,6 +83,8 @@ pub struct Service {
     stop: Shutdown,
     /// When the last sweep ended and how many of its entries failed (for the status line).
     last_sweep: Option<(chrono::DateTime<Utc>, usize)>,
+    /// Seconds since the epoch when the service was built (health counts from here).
+    started: i64,
 }
 
 /// What the status line is read from, detached from the service so it can be read while a
@@ -195,6 +197,7 @@ impl Service {
             counters,
             stop,
             last_sweep: None,
+            started: Utc::now().timestamp(),
         })
     }
 
@@ -394,6 +397,12 @@ impl Service {
         let (report, published) = tokio::join!(poller, publisher);
         published?;
         let report = report.map_err(|err| AppError::Io(format!("the poller stopped: {err}")))?;
+        if !report.cancelled && report.aborted.is_none() && report.failed.len() < report.entries {
+            self.counters.last_sweep_ok.store(
+                Utc::now().timestamp().max(0) as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
         self.maintain_store()?;
         tracing::info!(
             failed = report.failed.len(),
@@ -466,6 +475,11 @@ impl Service {
         });
 
         self.connect().await;
+        if let Some(listen) = self.config.telemetry.listen {
+            crate::telemetry::server::serve(listen, self.telemetry_sources(), self.stop.clone())
+                .await
+                .map_err(AppError::Io)?;
+        }
         notifier.ready(&status_line(&self.status_facts(None)));
         let mut heartbeat = heartbeat(&notifier);
         let mut outcome = Ok(());
@@ -585,6 +599,18 @@ impl Service {
             tracing::info!("{line}");
         }
         change.added
+    }
+
+    /// What metrics and `/healthz` read.
+    pub fn telemetry_sources(&self) -> crate::telemetry::Sources {
+        crate::telemetry::Sources {
+            counters: self.counters.clone(),
+            gate: self.gate.clone(),
+            windows: self.config.limits.clone(),
+            store: self.store.clone(),
+            cadence: self.plan.cron_interval.max(self.plan.sweep_takes),
+            started: self.started,
+        }
     }
 
     fn status_source(&self) -> StatusSource {

@@ -36,8 +36,19 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     /// Host name written into every event.
     pub collector: String,
+    pub telemetry: TelemetryConfig,
     /// Things worth telling the operator that do not stop the program.
     pub warnings: Vec<String>,
+}
+
+/// Metrics, health and traces; everything off by default.
+#[derive(Debug, Clone, Default)]
+pub struct TelemetryConfig {
+    /// Where /metrics and /healthz are served (loopback only).
+    pub listen: Option<std::net::SocketAddr>,
+    /// OTLP/HTTP base URL; metrics go to `<url>/v1/metrics`, spans to `<url>/v1/traces`.
+    pub otlp_endpoint: Option<String>,
+    pub otlp_interval: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -25,6 +25,19 @@ pub struct RawConfig {
     pub pipeline: RawPipeline,
     #[serde(default)]
     pub collector: RawCollector,
+    #[serde(default)]
+    pub telemetry: RawTelemetry,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawTelemetry {
+    /// Loopback address for /metrics and /healthz ("127.0.0.1:9464"); off when unset.
+    pub listen: Option<String>,
+    /// OTLP/HTTP collector base URL ("http://127.0.0.1:4318"); off when unset.
+    pub otlp_endpoint: Option<String>,
+    /// How often metrics are pushed over OTLP.
+    pub otlp_interval: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]

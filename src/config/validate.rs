@@ -227,6 +227,7 @@ impl Checker {
             .collector
             .name
             .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned());
+        let telemetry = self.telemetry(raw.telemetry);
         Some(Config {
             source: source_name.to_string(),
             api: api?,
@@ -239,8 +240,47 @@ impl Checker {
             sinks,
             pipeline,
             collector,
+            telemetry,
             warnings: std::mem::take(&mut self.warnings),
         })
+    }
+
+    fn telemetry(&mut self, raw: super::raw::RawTelemetry) -> TelemetryConfig {
+        let listen = raw.listen.and_then(|text| match text.parse::<std::net::SocketAddr>() {
+            Ok(address) if address.ip().is_loopback() => Some(address),
+            Ok(address) => {
+                self.problem(format!(
+                    "telemetry.listen: '{address}' is not a loopback address; /metrics and /healthz are served on 127.0.0.1 or [::1] only (put a proxy in front to expose them)"
+                ));
+                None
+            }
+            Err(_) => {
+                self.problem(format!(
+                    "telemetry.listen: '{text}' is not an address and port, e.g. \"127.0.0.1:9464\""
+                ));
+                None
+            }
+        });
+        let otlp_endpoint = raw.otlp_endpoint.and_then(|url| {
+            if url.starts_with("http://") || url.starts_with("https://") {
+                Some(url.trim_end_matches('/').to_string())
+            } else {
+                self.problem(format!(
+                    "telemetry.otlp_endpoint: '{url}' is not an http(s) URL, e.g. \"http://127.0.0.1:4318\""
+                ));
+                None
+            }
+        });
+        let otlp_interval = self.duration(
+            "telemetry.otlp_interval",
+            raw.otlp_interval.as_deref(),
+            Duration::from_secs(60),
+        );
+        TelemetryConfig {
+            listen,
+            otlp_endpoint,
+            otlp_interval,
+        }
     }
 
     fn at_least_one(&mut self, key: &str, value: Option<usize>, default: usize) -> usize {

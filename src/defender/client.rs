@@ -16,7 +16,7 @@ use super::PolledAlert;
 use crate::config::ApiConfig;
 use crate::schedule::gate::RateGate;
 use crate::shutdown::Shutdown;
-use crate::stats::Counters;
+use crate::stats::{CallOutcome, Counters};
 use crate::watchlist::{Entry, EntryKind};
 
 /// RFC 3986 unreserved characters stay; everything else in a path segment is encoded.
@@ -114,7 +114,8 @@ impl DefenderClient {
             let mut url = alerts_url(&self.api_base, entry);
             let what = format!("{} {}", entry.kind.as_str(), entry.value);
             for _ in 0..MAX_PAGES {
-                let Some(page) = self.get_page(&url, &what, &mut result).await? else {
+                let file = entry.kind == crate::watchlist::EntryKind::File;
+                let Some(page) = self.get_page(&url, &what, file, &mut result).await? else {
                     tracing::debug!("404: no alerts (older API behaviour)");
                     break;
                 };
@@ -141,6 +142,7 @@ impl DefenderClient {
         &self,
         url: &str,
         what: &str,
+        file: bool,
         tally: &mut EntryAlerts,
     ) -> Result<Option<Page>, ApiError> {
         let mut failures = 0u32;
@@ -154,14 +156,19 @@ impl DefenderClient {
                 return Err(cancelled());
             }
             let mut stop = self.stop.clone();
+            let waiting = std::time::Instant::now();
             tokio::select! {
                 _ = self.gate.acquire() => {}
                 _ = stop.wait() => return Err(cancelled()),
             }
+            self.counters.add(
+                &self.counters.limiter_wait_ms,
+                waiting.elapsed().as_millis() as u64,
+            );
             let token = self.auth.bearer().await?;
             tally.calls += 1;
             self.counters.add(&self.counters.calls, 1);
-            let outcome = self.call(url, &token, what).await;
+            let outcome = self.call(url, &token, what, file).await;
             let problem = match outcome {
                 Answer::Page(page) => return Ok(Some(page)),
                 Answer::Fatal(err) => return Err(err),
@@ -170,6 +177,7 @@ impl DefenderClient {
                     tracing::info!("401: refreshing the access token once");
                     self.auth.invalidate(&token).await;
                     refreshed = true;
+                    self.counters.add(&self.counters.retries, 1);
                     continue;
                 }
                 Answer::RefreshToken => {
@@ -194,6 +202,7 @@ impl DefenderClient {
                         "429: pausing every call"
                     );
                     self.gate.pause_for(wait);
+                    self.counters.add(&self.counters.retries, 1);
                     if throttles > self.max_retries * 5 {
                         return Err(ApiError::RetriesExhausted {
                             what: what.to_string(),
@@ -220,6 +229,7 @@ impl DefenderClient {
                 rand::random(),
             );
             tracing::warn!(attempt = failures, wait_ms = wait.as_millis() as u64, error = %problem, "transient failure; retrying");
+            self.counters.add(&self.counters.retries, 1);
             if !self.stop.sleep(wait).await {
                 return Err(cancelled());
             }
@@ -227,7 +237,7 @@ impl DefenderClient {
     }
 
     /// Makes one call and says what its answer means.
-    async fn call(&self, url: &str, token: &str, what: &str) -> Answer {
+    async fn call(&self, url: &str, token: &str, what: &str, file: bool) -> Answer {
         let sent = self
             .http
             .get(url)
@@ -237,9 +247,13 @@ impl DefenderClient {
             .await;
         let response = match sent {
             Ok(response) => response,
-            Err(err) => return Answer::Transient(format!("request failed: {}", without_url(&err))),
+            Err(err) => {
+                self.counters.call(file, CallOutcome::TransportError);
+                return Answer::Transient(format!("request failed: {}", without_url(&err)));
+            }
         };
         let status = response.status().as_u16();
+        self.counters.call(file, CallOutcome::of_status(status));
         let retry_after = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)

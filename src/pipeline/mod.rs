@@ -18,7 +18,7 @@ mod tests;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use tracing::Instrument;
@@ -28,7 +28,7 @@ use crate::defender::{time, ApiError, EntryAlerts, PolledAlert};
 use crate::normalize::{self, Change, EventContext, Format, Match, Severity};
 use crate::shutdown::Shutdown;
 use crate::sinks::{OutEvent, Pending, Sink, SinkError};
-use crate::stats::Counters;
+use crate::stats::{Counters, SinkCounters};
 use crate::store::{decide, AlertDigest, Decision, EntityStatus, SeenRecord, Store, StoreError};
 use crate::watchlist::Entry;
 
@@ -77,6 +77,8 @@ struct InFlight {
     /// What each sink was given, kept for a resend.
     events: Vec<Arc<[OutEvent]>>,
     acks: Vec<Ack>,
+    /// When it was handed over: publish latency runs from here to the acknowledgement.
+    started: Instant,
     /// The batch's share of the queue's byte budget, held until the commit.
     _budget: Option<tokio::sync::OwnedSemaphorePermit>,
 }
@@ -85,7 +87,8 @@ struct InFlight {
 enum Ack {
     Settled,
     Pending(Pending),
-    Failed(SinkError),
+    /// Came in while the pipeline was waiting for the next batch.
+    Done(Result<(), SinkError>),
 }
 
 /// One alert of the batch with every match found for it.
@@ -107,6 +110,12 @@ impl Pipeline {
         stop: Shutdown,
         in_flight_limit: usize,
     ) -> Pipeline {
+        let names = sinks
+            .iter()
+            .map(|s| SinkCounters::named(s.name()))
+            .collect();
+        // Set once per set of counters; a second pipeline on the same counters keeps the first's.
+        let _ = counters.sinks.set(names);
         Pipeline {
             store,
             sinks,
@@ -172,18 +181,22 @@ impl Pipeline {
             let id = candidate.polled.alert.id.clone();
             match decision {
                 Decision::New => {
+                    self.counters.add(&self.counters.alerts_new, 1);
                     records.insert(id, record);
                     to_emit.push((candidate, Change::New));
                 }
                 Decision::Changed if self.updates == UpdatePolicy::Emit => {
+                    self.counters.add(&self.counters.alerts_changed, 1);
                     records.insert(id, record);
                     to_emit.push((candidate, Change::Updated));
                 }
                 Decision::Changed => {
+                    self.counters.add(&self.counters.alerts_changed, 1);
                     self.counters.add(&self.counters.changes_ignored, 1);
                     records.insert(id, record);
                 }
                 Decision::Unchanged => {
+                    self.counters.add(&self.counters.alerts_unchanged, 1);
                     self.counters.add(&self.counters.duplicates_suppressed, 1);
                     let previous = previous.unwrap_or(record);
                     if now_secs - previous.last_observed >= TOUCH_EVERY_SECS {
@@ -203,7 +216,12 @@ impl Pipeline {
         let events = self.encode(&to_emit, &observed_at)?;
         drop(to_emit);
         let mut acks = Vec::with_capacity(self.sinks.len());
-        for (sink, events) in self.sinks.iter_mut().zip(&events) {
+        for (i, (sink, events)) in self.sinks.iter_mut().zip(&events).enumerate() {
+            if let Some(counters) = self.counters.sinks().get(i) {
+                counters
+                    .sent
+                    .fetch_add(events.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
             acks.push(if events.is_empty() {
                 Ack::Settled
             } else {
@@ -217,8 +235,10 @@ impl Pipeline {
             published,
             events,
             acks,
+            started: Instant::now(),
             _budget: batch.budget,
         });
+        self.count_queued();
         while self.in_flight.len() >= self.in_flight_limit {
             self.settle_oldest().await?;
         }
@@ -247,10 +267,7 @@ impl Pipeline {
         for ack in &mut oldest.acks {
             if let Ack::Pending(pending) = ack {
                 let outcome = pending.as_mut().await;
-                *ack = match outcome {
-                    Ok(()) => Ack::Settled,
-                    Err(err) => Ack::Failed(err),
-                };
+                *ack = Ack::Done(outcome);
             }
         }
     }
@@ -273,7 +290,8 @@ impl Pipeline {
         };
         let mut failed = Vec::new();
         for (sink, ack) in std::mem::take(&mut batch.acks).into_iter().enumerate() {
-            if !self.settle(sink, ack).await {
+            let handed = batch.events[sink].len();
+            if !self.settle(sink, ack, handed, batch.started).await {
                 failed.push(sink);
             }
         }
@@ -283,6 +301,7 @@ impl Pipeline {
         let seen: Vec<(String, SeenRecord)> = batch.records.drain().collect();
         self.store
             .commit(&seen, &batch.statuses, batch.cursor_after)?;
+        self.count_queued();
         self.counters
             .add(&self.counters.alerts_published, batch.published as u64);
         Ok(())
@@ -302,8 +321,10 @@ impl Pipeline {
         let mut later_resends = Vec::with_capacity(self.in_flight.len());
         for later in 0..self.in_flight.len() {
             let acks = std::mem::take(&mut self.in_flight[later].acks);
+            let started = self.in_flight[later].started;
             for (sink, ack) in acks.into_iter().enumerate() {
-                if !self.settle(sink, ack).await && !resent.contains(&sink) {
+                let handed = self.in_flight[later].events[sink].len();
+                if !self.settle(sink, ack, handed, started).await && !resent.contains(&sink) {
                     resent.push(sink);
                 }
             }
@@ -319,6 +340,7 @@ impl Pipeline {
                         &events[sink],
                         &self.stop,
                         &self.counters,
+                        self.counters.sinks().get(sink),
                     )
                     .await?;
                 }
@@ -327,19 +349,44 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Waits for one acknowledgement; false when the events must be sent again.
-    async fn settle(&mut self, sink: usize, ack: Ack) -> bool {
+    /// Waits for one acknowledgement of `handed` events sent at `started`; false when they must
+    /// be sent again.
+    async fn settle(&mut self, sink: usize, ack: Ack, handed: usize, started: Instant) -> bool {
         let outcome = match ack {
             Ack::Settled => return true,
-            Ack::Failed(err) => err,
-            Ack::Pending(pending) => match pending.await {
-                Ok(()) => return true,
-                Err(err) => err,
-            },
+            Ack::Done(outcome) => outcome,
+            Ack::Pending(pending) => pending.await,
         };
-        self.counters.add(&self.counters.sink_failures, 1);
-        tracing::error!(sink = self.sinks[sink].name(), error = %outcome, "sink failed; sending again (nothing is dropped)");
-        false
+        if let Some(counters) = self.counters.sinks().get(sink) {
+            counters.attempt(handed, outcome.is_ok());
+        }
+        match outcome {
+            Ok(()) => {
+                self.counters
+                    .publish_latency
+                    .observe(started.elapsed().as_secs_f64());
+                true
+            }
+            Err(err) => {
+                self.counters.add(&self.counters.sink_failures, 1);
+                tracing::error!(sink = self.sinks[sink].name(), error = %err, "sink failed; sending again (nothing is dropped)");
+                false
+            }
+        }
+    }
+
+    /// Publishes how many events each sink holds unacknowledged (the batches in flight).
+    fn count_queued(&self) {
+        for (i, counters) in self.counters.sinks().iter().enumerate() {
+            let queued: usize = self
+                .in_flight
+                .iter()
+                .map(|b| b.events.get(i).map_or(0, |e| e.len()))
+                .sum();
+            counters
+                .queued
+                .store(queued as u64, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// Merges the batch by alert id and adds content matches; also builds each entry's status.
@@ -575,12 +622,25 @@ async fn send_until_acked(
     events: &[OutEvent],
     stop: &Shutdown,
     counters: &Counters,
+    sink_counters: Option<&SinkCounters>,
 ) -> Result<(), PipelineError> {
     let mut attempt = 0u32;
     loop {
+        let started = Instant::now();
         let result: Result<(), SinkError> = sink.send(events).await;
+        if let Some(sink_counters) = sink_counters {
+            sink_counters
+                .sent
+                .fetch_add(events.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            sink_counters.attempt(events.len(), result.is_ok());
+        }
         match result {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                counters
+                    .publish_latency
+                    .observe(started.elapsed().as_secs_f64());
+                return Ok(());
+            }
             Err(err) => {
                 counters.add(&counters.sink_failures, 1);
                 let wait = crate::defender::errors::backoff(

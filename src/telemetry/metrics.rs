@@ -1,0 +1,303 @@
+//! The metric set: every figure the issue names, read from the counters, the rate gate and the
+//! store at the moment of a scrape or an export.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::schedule::gate::RateGate;
+use crate::schedule::limiter::Window;
+use crate::stats::{CallOutcome, Counters, LATENCY_BUCKETS};
+use crate::store::Store;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+#[derive(Debug, Clone)]
+pub enum Value {
+    Number(f64),
+    Histogram {
+        bounds: &'static [f64],
+        cumulative: Vec<u64>,
+        sum: f64,
+        count: u64,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub labels: Vec<(&'static str, String)>,
+    pub value: Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct Metric {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub kind: Kind,
+    pub samples: Vec<Sample>,
+}
+
+/// Where the figures come from.
+#[derive(Clone)]
+pub struct Sources {
+    pub counters: Arc<Counters>,
+    pub gate: Arc<RateGate>,
+    pub windows: Vec<Window>,
+    pub store: Arc<Store>,
+    /// The cron's cadence, for `/healthz`.
+    pub cadence: Duration,
+    /// When the process started, seconds since the epoch.
+    pub started: i64,
+}
+
+impl Sources {
+    pub fn health(&self, now: i64) -> super::health::Health {
+        let last = self.counters.last_sweep_ok.load(Ordering::Relaxed);
+        let failing: Vec<String> = self
+            .counters
+            .sinks()
+            .iter()
+            .filter(|s| s.failing.load(Ordering::Relaxed))
+            .map(|s| s.name.clone())
+            .collect();
+        super::health::evaluate(
+            now,
+            self.started,
+            (last > 0).then_some(last as i64),
+            self.cadence.as_secs().max(1),
+            &failing,
+        )
+    }
+}
+
+fn one(value: f64) -> Vec<Sample> {
+    vec![Sample {
+        labels: Vec::new(),
+        value: Value::Number(value),
+    }]
+}
+
+fn metric(name: &'static str, help: &'static str, kind: Kind, samples: Vec<Sample>) -> Metric {
+    Metric {
+        name,
+        help,
+        kind,
+        samples,
+    }
+}
+
+pub fn collect(sources: &Sources, now_ms: i64) -> Vec<Metric> {
+    let c = &sources.counters;
+    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
+    let mut out = Vec::with_capacity(24);
+
+    let mut calls = Vec::new();
+    for (file, endpoint) in [(false, "users"), (true, "files")] {
+        for outcome in CallOutcome::ALL {
+            calls.push(Sample {
+                labels: vec![
+                    ("endpoint", endpoint.into()),
+                    ("status", outcome.label().into()),
+                ],
+                value: Value::Number(c.calls_of(file, outcome) as f64),
+            });
+        }
+    }
+    out.push(metric(
+        "mdewatch_api_calls_total",
+        "Calls to the two alert endpoints, by endpoint and answer.",
+        Kind::Counter,
+        calls,
+    ));
+    out.push(metric(
+        "mdewatch_api_throttled_total",
+        "429 answers received.",
+        Kind::Counter,
+        one(get(&c.throttled)),
+    ));
+    out.push(metric(
+        "mdewatch_api_retries_total",
+        "Calls made again after a 429, a 5xx, a timeout or a 401.",
+        Kind::Counter,
+        one(get(&c.retries)),
+    ));
+    out.push(metric(
+        "mdewatch_limiter_wait_seconds_total",
+        "Time calls waited for the rate limiter.",
+        Kind::Counter,
+        one(get(&c.limiter_wait_ms) / 1000.0),
+    ));
+
+    let recent = sources.gate.recent_calls_wall_ms();
+    let mut used = Vec::new();
+    let mut limit = Vec::new();
+    for window in &sources.windows {
+        let label = crate::units::format_duration(window.per);
+        let since = now_ms - window.per.as_millis() as i64;
+        let n = recent.iter().filter(|&&at| at > since).count();
+        used.push(Sample {
+            labels: vec![("window", label.clone())],
+            value: Value::Number(n as f64),
+        });
+        limit.push(Sample {
+            labels: vec![("window", label)],
+            value: Value::Number(f64::from(window.calls)),
+        });
+    }
+    out.push(metric(
+        "mdewatch_budget_used_calls",
+        "Calls made within each limit window, now.",
+        Kind::Gauge,
+        used,
+    ));
+    out.push(metric(
+        "mdewatch_budget_limit_calls",
+        "Calls each limit window allows.",
+        Kind::Gauge,
+        limit,
+    ));
+
+    let decisions = [
+        ("new", &c.alerts_new),
+        ("changed", &c.alerts_changed),
+        ("unchanged", &c.alerts_unchanged),
+    ]
+    .into_iter()
+    .map(|(decision, counter)| Sample {
+        labels: vec![("decision", decision.into())],
+        value: Value::Number(get(counter)),
+    })
+    .collect();
+    out.push(metric(
+        "mdewatch_alerts_total",
+        "Alerts polled, by what dedup decided.",
+        Kind::Counter,
+        decisions,
+    ));
+    out.push(metric(
+        "mdewatch_alerts_published_total",
+        "Alerts every sink acknowledged and the store committed.",
+        Kind::Counter,
+        one(get(&c.alerts_published)),
+    ));
+    out.push(metric(
+        "mdewatch_alerts_rejected_total",
+        "Alerts in responses that could not be read.",
+        Kind::Counter,
+        one(get(&c.alerts_rejected)),
+    ));
+
+    let sinks = c.sinks();
+    let mut events = Vec::new();
+    let mut queued = Vec::new();
+    let mut failing = Vec::new();
+    for sink in sinks {
+        for (outcome, counter) in [
+            ("sent", &sink.sent),
+            ("acked", &sink.acked),
+            ("failed", &sink.failed),
+        ] {
+            events.push(Sample {
+                labels: vec![("sink", sink.name.clone()), ("outcome", outcome.into())],
+                value: Value::Number(get(counter)),
+            });
+        }
+        queued.push(Sample {
+            labels: vec![("sink", sink.name.clone())],
+            value: Value::Number(get(&sink.queued)),
+        });
+        failing.push(Sample {
+            labels: vec![("sink", sink.name.clone())],
+            value: Value::Number(if sink.failing.load(Ordering::Relaxed) {
+                1.0
+            } else {
+                0.0
+            }),
+        });
+    }
+    out.push(metric(
+        "mdewatch_sink_events_total",
+        "Events per sink: handed over (resends included), acknowledged, in failed attempts.",
+        Kind::Counter,
+        events,
+    ));
+    out.push(metric(
+        "mdewatch_sink_queued_events",
+        "Events handed to a sink and not committed yet.",
+        Kind::Gauge,
+        queued,
+    ));
+    out.push(metric(
+        "mdewatch_sink_failing",
+        "1 while a sink's last delivery attempt failed.",
+        Kind::Gauge,
+        failing,
+    ));
+
+    let (cumulative, sum, count) = c.publish_latency.read();
+    out.push(metric(
+        "mdewatch_publish_latency_seconds",
+        "From handing a batch to a sink to its acknowledgement.",
+        Kind::Histogram,
+        vec![Sample {
+            labels: Vec::new(),
+            value: Value::Histogram {
+                bounds: &LATENCY_BUCKETS,
+                cumulative,
+                sum,
+                count,
+            },
+        }],
+    ));
+
+    if let Ok(stats) = sources.store.stats() {
+        out.push(metric(
+            "mdewatch_store_alerts",
+            "Alert ids the store remembers.",
+            Kind::Gauge,
+            one(stats.seen_alerts as f64),
+        ));
+        out.push(metric(
+            "mdewatch_store_log_records",
+            "Records in the store's log, superseded ones included.",
+            Kind::Gauge,
+            one(stats.log_records as f64),
+        ));
+        out.push(metric(
+            "mdewatch_store_disk_bytes",
+            "The store's size on disk.",
+            Kind::Gauge,
+            one(stats.size_on_disk as f64),
+        ));
+    }
+    out.push(metric(
+        "mdewatch_sweeps_total",
+        "Sweeps started.",
+        Kind::Counter,
+        one(get(&c.sweeps)),
+    ));
+    out.push(metric(
+        "mdewatch_entries_polled_total",
+        "Watchlist entries polled.",
+        Kind::Counter,
+        one(get(&c.entries_polled)),
+    ));
+    out.push(metric(
+        "mdewatch_entries_failed_total",
+        "Watchlist entries that could not be polled.",
+        Kind::Counter,
+        one(get(&c.entries_failed)),
+    ));
+    out.push(metric(
+        "mdewatch_last_successful_sweep_timestamp_seconds",
+        "When the last sweep that polled entries ended (0: none yet).",
+        Kind::Gauge,
+        one(get(&c.last_sweep_ok)),
+    ));
+    out
+}

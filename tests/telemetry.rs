@@ -1,0 +1,179 @@
+//! `/metrics` and `/healthz` on the loopback endpoint, against the emulator: the figures the
+//! issue names are there and move, and health turns degraded when the API fails for two
+//! cadences, then recovers.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use mde_watch::sim::{Faults, UniverseSpec};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn get(url: &str) -> Option<(u16, String)> {
+    let response = reqwest::get(url).await.ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.text().await.ok()?))
+}
+
+/// Waits until `url` answers with `status`; the last body.
+async fn until_status(url: &str, status: u16, what: &str) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = get(url).await;
+        if let Some((got, body)) = &answer {
+            if *got == status {
+                return body.clone();
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: {url} never answered {status}; last {answer:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The value of one sample line, e.g. `mdewatch_alerts_total{decision="new"}`.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_and_health_follows_the_api() {
+    let sim = start_sim(
+        UniverseSpec {
+            seed: 13,
+            users: 10,
+            files: 10,
+            ..UniverseSpec::default()
+        },
+        fast_limits(),
+    )
+    .await;
+    let watch = Watch::first(&sim, 5, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let path = write_config(
+        dir.path(),
+        &sim,
+        &watch,
+        &format!(
+            "[schedule]\ncron = \"* * * * * *\"\n[telemetry]\nlisten = \"127.0.0.1:{port}\"\n"
+        ),
+    );
+    let daemon = spawn(&["run"], &path, "error");
+    let base = format!("http://127.0.0.1:{port}");
+
+    let health = until_status(&format!("{base}/healthz"), 200, "first sweep").await;
+    assert!(health.contains("\"status\":\"ok\""), "{health}");
+    let expected = sim.expected_ids(&watch.users, &watch.files).len() as f64;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let metrics = loop {
+        let (_, text) = get(&format!("{base}/metrics")).await.unwrap();
+        if sample(&text, "mdewatch_alerts_published_total") >= expected {
+            break text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not all published:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        sample(
+            &metrics,
+            "mdewatch_api_calls_total{endpoint=\"users\",status=\"2xx\"}"
+        ) >= 5.0
+    );
+    assert!(
+        sample(
+            &metrics,
+            "mdewatch_api_calls_total{endpoint=\"files\",status=\"2xx\"}"
+        ) >= 5.0
+    );
+    assert_eq!(
+        sample(&metrics, "mdewatch_alerts_total{decision=\"new\"}"),
+        expected
+    );
+    assert!(sample(&metrics, "mdewatch_alerts_total{decision=\"unchanged\"}") >= 0.0);
+    assert_eq!(
+        sample(
+            &metrics,
+            "mdewatch_sink_events_total{sink=\"file-0\",outcome=\"acked\"}"
+        ),
+        expected
+    );
+    assert_eq!(
+        sample(&metrics, "mdewatch_sink_failing{sink=\"file-0\"}"),
+        0.0
+    );
+    assert!(sample(&metrics, "mdewatch_publish_latency_seconds_count") >= 1.0);
+    assert_eq!(sample(&metrics, "mdewatch_store_alerts"), expected);
+    assert!(sample(&metrics, "mdewatch_last_successful_sweep_timestamp_seconds") > 1.7e9);
+    for name in [
+        "mdewatch_api_throttled_total",
+        "mdewatch_api_retries_total",
+        "mdewatch_limiter_wait_seconds_total",
+        "mdewatch_budget_used_calls{window=",
+        "mdewatch_sink_queued_events{sink=\"file-0\"}",
+        "mdewatch_store_disk_bytes",
+    ] {
+        assert!(metrics.contains(name), "{name} missing:\n{metrics}");
+    }
+
+    // Every call fails with a 5xx: after two cadences without a successful sweep, degraded.
+    sim.set_faults(Faults {
+        error_rate: 1.0,
+        ..Faults::default()
+    });
+    let degraded = until_status(&format!("{base}/healthz"), 503, "API failing").await;
+    assert!(degraded.contains("no sweep succeeded"), "{degraded}");
+    let (_, metrics) = get(&format!("{base}/metrics")).await.unwrap();
+    assert!(
+        sample(
+            &metrics,
+            "mdewatch_api_calls_total{endpoint=\"users\",status=\"5xx\"}"
+        ) > 0.0
+    );
+    assert!(sample(&metrics, "mdewatch_api_retries_total") > 0.0);
+
+    sim.set_faults(Faults::default());
+    until_status(&format!("{base}/healthz"), 200, "API back").await;
+
+    sigterm(&daemon);
+    let output = tokio::time::timeout(Duration::from_secs(20), daemon.wait_with_output())
+        .await
+        .expect("stops within 20 s")
+        .unwrap();
+    assert!(output.status.success(), "{}", show(&output));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_loopback_listen_address_is_refused_by_name() {
+    let sim = start_sim(UniverseSpec::default(), fast_limits()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &sim,
+        &Watch::first(&sim, 1, 0),
+        "[telemetry]\nlisten = \"0.0.0.0:9464\"\n",
+    );
+    let output = run(&["check"], &path).await;
+    assert!(!output.status.success());
+    let said = show(&output);
+    assert!(
+        said.contains("telemetry.listen: '0.0.0.0:9464' is not a loopback address"),
+        "{said}"
+    );
+}
