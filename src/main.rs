@@ -16,6 +16,7 @@ use mde_watch::schedule::limiter::Window;
 use mde_watch::shutdown;
 use mde_watch::sim::{self, Faults, SimConfig, UniverseSpec};
 use mde_watch::store::Store;
+use mde_watch::telemetry::otlp;
 
 #[derive(Parser)]
 #[command(
@@ -30,8 +31,18 @@ struct Cli {
     /// Log filter (error, warn, info, debug, or a tracing filter); RUST_LOG wins when set.
     #[arg(long, global = true)]
     log_level: Option<String>,
+    /// Log lines as human text or one JSON object each. Under journald (JOURNAL_STREAM set)
+    /// text lines carry no timestamp of their own: the journal has one.
+    #[arg(long, global = true, env = "MDE_WATCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -107,9 +118,27 @@ enum StateAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Spans go to OTLP only from the service, and the layer must be there from the start: the
+    // config is read once here for its endpoint (errors are reported by the real load later).
+    let tracer = match &cli.command {
+        Command::Run => Config::load(&cli.config)
+            .ok()
+            .and_then(|config| config.telemetry.otlp_endpoint),
+        _ => None,
+    }
+    .map(|endpoint| otlp::tracer_provider(&endpoint));
+    let tracer = match tracer.transpose() {
+        Ok(tracer) => tracer,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
     init_logging(
         cli.log_level.as_deref(),
         matches!(cli.command, Command::Demo { .. }),
+        cli.log_format,
+        tracer.as_ref(),
     );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -121,22 +150,47 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(dispatch(cli)) {
+    let code = match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
+    };
+    drop(runtime);
+    if let Some(tracer) = tracer {
+        // Sends the spans still batched; outside the runtime, as the blocking exporter needs.
+        if let Err(err) = tracer.shutdown() {
+            eprintln!("warning: spans not all exported at exit: {err}");
+        }
     }
+    code
 }
 
-fn init_logging(level: Option<&str>, quiet: bool) {
+fn init_logging(
+    level: Option<&str>,
+    quiet: bool,
+    format: LogFormat,
+    tracer: Option<&opentelemetry_sdk::trace::SdkTracerProvider>,
+) {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::prelude::*;
     let default = level.unwrap_or(if quiet { "warn" } else { "info" });
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let lines = match (format, journald) {
+        (LogFormat::Json, _) => lines.json().boxed(),
+        (LogFormat::Text, true) => lines.without_time().with_ansi(false).boxed(),
+        (LogFormat::Text, false) => lines.boxed(),
+    };
+    let spans = tracer
+        .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer("mde-watch")));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(lines)
+        .with(spans)
         .init();
 }
 
@@ -153,10 +207,32 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let notifier = Notifier::from_env().context("systemd notification settings")?;
             let reload = Reload::on_sighup(cli.config.clone())
                 .context("cannot install the SIGHUP handler")?;
+            let otlp_target = config
+                .telemetry
+                .otlp_endpoint
+                .clone()
+                .map(|endpoint| (endpoint, config.telemetry.otlp_interval));
             let service = Service::build(config, stop)?;
+            let meters = match otlp_target {
+                Some((endpoint, interval)) => {
+                    let sources = service.telemetry_sources();
+                    let built = tokio::task::spawn_blocking(move || {
+                        otlp::meter_provider(&endpoint, interval, sources)
+                    })
+                    .await
+                    .context("starting the OTLP metrics exporter")??;
+                    Some(built)
+                }
+                None => None,
+            };
             let totals = service
                 .run(std::sync::Arc::new(notifier), Some(reload))
-                .await?;
+                .await;
+            if let Some(meters) = meters {
+                // A last export, so the final counts reach the collector.
+                let _ = tokio::task::spawn_blocking(move || meters.shutdown()).await;
+            }
+            let totals = totals?;
             tracing::info!(?totals, "stopped");
             Ok(ExitCode::SUCCESS)
         }

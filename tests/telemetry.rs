@@ -177,3 +177,121 @@ async fn a_non_loopback_listen_address_is_refused_by_name() {
         "{said}"
     );
 }
+
+/// A stand-in OTLP/HTTP collector: keeps every request body by path.
+async fn otlp_receiver() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    tokio::task::JoinHandle<()>,
+) {
+    use axum::extract::State;
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+    let seen: Seen = Default::default();
+    async fn keep(State(seen): State<Seen>, uri: axum::http::Uri, body: String) -> &'static str {
+        seen.lock().unwrap().push((uri.path().to_string(), body));
+        "{}"
+    }
+    let app = axum::Router::new()
+        .route("/v1/metrics", axum::routing::post(keep))
+        .route("/v1/traces", axum::routing::post(keep))
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (url, seen, server)
+}
+
+/// Metric names in the OTLP/JSON bodies received on `/v1/metrics`.
+fn metric_names(bodies: &[(String, String)]) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for (_, body) in bodies.iter().filter(|(path, _)| path == "/v1/metrics") {
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        for resource in json["resourceMetrics"].as_array().into_iter().flatten() {
+            for scope in resource["scopeMetrics"].as_array().into_iter().flatten() {
+                for metric in scope["metrics"].as_array().into_iter().flatten() {
+                    names.insert(metric["name"].as_str().unwrap_or_default().to_string());
+                }
+            }
+        }
+    }
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_receives_the_metrics_and_the_spans() {
+    let sim = start_sim(
+        UniverseSpec {
+            seed: 17,
+            users: 6,
+            files: 6,
+            ..UniverseSpec::default()
+        },
+        fast_limits(),
+    )
+    .await;
+    let (url, seen, server) = otlp_receiver().await;
+    let watch = Watch::first(&sim, 3, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &sim,
+        &watch,
+        &format!(
+            "[schedule]\ncron = \"* * * * * *\"\n[telemetry]\notlp_endpoint = \"{url}\"\notlp_interval = \"1s\"\n"
+        ),
+    );
+    let daemon = spawn(&["run"], &path, "info");
+    let wanted = [
+        "mdewatch_api_calls_total",
+        "mdewatch_api_throttled_total",
+        "mdewatch_api_retries_total",
+        "mdewatch_limiter_wait_seconds_total",
+        "mdewatch_budget_used_calls",
+        "mdewatch_alerts_total",
+        "mdewatch_sink_events_total",
+        "mdewatch_sink_queued_events",
+        "mdewatch_publish_latency_seconds_count",
+        "mdewatch_store_alerts",
+        "mdewatch_last_successful_sweep_timestamp_seconds",
+    ];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let names = metric_names(&seen.lock().unwrap());
+        if wanted.iter().all(|w| names.contains(*w)) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "OTLP metrics missing {:?}; got {names:?}",
+            wanted
+                .iter()
+                .filter(|w| !names.contains(**w))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The batched spans go out at the latest when the daemon stops.
+    sigterm(&daemon);
+    let output = tokio::time::timeout(Duration::from_secs(30), daemon.wait_with_output())
+        .await
+        .expect("stops within 30 s")
+        .unwrap();
+    assert!(output.status.success(), "{}", show(&output));
+    let bodies = seen.lock().unwrap().clone();
+    let traces: String = bodies
+        .iter()
+        .filter(|(path, _)| path == "/v1/traces")
+        .map(|(_, body)| body.as_str())
+        .collect();
+    for span in ["\"sweep\"", "\"poll\"", "\"publish\""] {
+        assert!(
+            traces.contains(span),
+            "no {span} span in {} bytes of traces",
+            traces.len()
+        );
+    }
+    server.abort();
+}

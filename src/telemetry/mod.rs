@@ -4,6 +4,7 @@
 
 pub mod health;
 pub mod metrics;
+pub mod otlp;
 pub mod prometheus;
 pub mod server;
 

@@ -1,0 +1,181 @@
+//! OTLP over HTTP (JSON encoding) when `[telemetry] otlp_endpoint` is set: the same metric set
+//! as `/metrics`, pushed every `otlp_interval` to `<endpoint>/v1/metrics`, and the `sweep`,
+//! `poll` and `publish` spans to `<endpoint>/v1/traces`. The exporters use reqwest's blocking
+//! client on the SDK's own threads: build and shut them down outside the async runtime (or in
+//! `spawn_blocking`).
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use opentelemetry::metrics::{AsyncInstrument, Meter, MeterProvider as _};
+use opentelemetry::KeyValue;
+use opentelemetry_otlp::{MetricExporter, Protocol, SpanExporter, WithExportConfig};
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::Resource;
+
+use super::metrics::{collect, Kind, Metric, Value};
+use super::Sources;
+
+#[derive(Debug, thiserror::Error)]
+#[error("telemetry.otlp_endpoint {endpoint}: {reason}")]
+pub struct OtlpError {
+    endpoint: String,
+    reason: String,
+}
+
+fn resource() -> Resource {
+    Resource::builder()
+        .with_service_name("mde-watch")
+        .with_attribute(KeyValue::new("service.version", crate::VERSION))
+        .build()
+}
+
+/// Spans, batched and exported from the SDK's thread.
+pub fn tracer_provider(endpoint: &str) -> Result<SdkTracerProvider, OtlpError> {
+    let exporter = SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpJson)
+        .with_endpoint(format!("{endpoint}/v1/traces"))
+        .with_timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|err| OtlpError {
+            endpoint: endpoint.to_string(),
+            reason: err.to_string(),
+        })?;
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource())
+        .build())
+}
+
+/// Every metric of [`collect`], observed at each export.
+pub fn meter_provider(
+    endpoint: &str,
+    interval: Duration,
+    sources: Sources,
+) -> Result<SdkMeterProvider, OtlpError> {
+    let exporter = MetricExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpJson)
+        .with_endpoint(format!("{endpoint}/v1/metrics"))
+        .with_timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|err| OtlpError {
+            endpoint: endpoint.to_string(),
+            reason: err.to_string(),
+        })?;
+    let reader = PeriodicReader::builder(exporter)
+        .with_interval(interval)
+        .build();
+    let provider = SdkMeterProvider::builder()
+        .with_reader(reader)
+        .with_resource(resource())
+        .build();
+    let meter = provider.meter("mde-watch");
+    let cache = Arc::new(Cached {
+        sources,
+        last: Mutex::new(None),
+    });
+    for metric in cache.metrics().iter() {
+        register(&meter, metric, &cache);
+    }
+    Ok(provider)
+}
+
+/// One collection serves every instrument's callback of an export.
+struct Cached {
+    sources: Sources,
+    last: Mutex<Option<(Instant, Arc<Vec<Metric>>)>>,
+}
+
+impl Cached {
+    fn metrics(&self) -> Arc<Vec<Metric>> {
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*last {
+            Some((at, metrics)) if at.elapsed() < Duration::from_millis(500) => metrics.clone(),
+            _ => {
+                let metrics = Arc::new(collect(
+                    &self.sources,
+                    chrono::Utc::now().timestamp_millis(),
+                ));
+                *last = Some((Instant::now(), metrics.clone()));
+                metrics
+            }
+        }
+    }
+
+    /// (attributes, value) of each sample of `name`; a histogram gives its sum or its count.
+    fn samples(&self, name: &str, part: Part) -> Vec<(Vec<KeyValue>, f64)> {
+        let metrics = self.metrics();
+        let Some(metric) = metrics.iter().find(|m| m.name == name) else {
+            return Vec::new();
+        };
+        metric
+            .samples
+            .iter()
+            .map(|sample| {
+                let attributes = sample
+                    .labels
+                    .iter()
+                    .map(|(k, v)| KeyValue::new(*k, v.clone()))
+                    .collect();
+                let value = match (&sample.value, part) {
+                    (Value::Number(v), _) => *v,
+                    (Value::Histogram { sum, .. }, Part::Sum) => *sum,
+                    (Value::Histogram { count, .. }, _) => *count as f64,
+                };
+                (attributes, value)
+            })
+            .collect()
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Part {
+    Value,
+    Sum,
+    Count,
+}
+
+fn register(meter: &Meter, metric: &Metric, cache: &Arc<Cached>) {
+    let observe = |part: Part| {
+        let cache = cache.clone();
+        let name = metric.name;
+        move |observer: &dyn AsyncInstrument<f64>| {
+            for (attributes, value) in cache.samples(name, part) {
+                observer.observe(value, &attributes);
+            }
+        }
+    };
+    match metric.kind {
+        Kind::Counter => {
+            meter
+                .f64_observable_counter(metric.name)
+                .with_description(metric.help)
+                .with_callback(observe(Part::Value))
+                .build();
+        }
+        Kind::Gauge => {
+            meter
+                .f64_observable_gauge(metric.name)
+                .with_description(metric.help)
+                .with_callback(observe(Part::Value))
+                .build();
+        }
+        // Observable histograms do not exist in OpenTelemetry: the sum and count go out as
+        // counters (the buckets are on /metrics).
+        Kind::Histogram => {
+            meter
+                .f64_observable_counter(format!("{}_sum", metric.name))
+                .with_description(metric.help)
+                .with_callback(observe(Part::Sum))
+                .build();
+            meter
+                .f64_observable_counter(format!("{}_count", metric.name))
+                .with_description(metric.help)
+                .with_callback(observe(Part::Count))
+                .build();
+        }
+    }
+}
