@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 use mde_watch::app::demo::{demo, DemoOptions};
 use mde_watch::app::reload::Reload;
+use mde_watch::app::state;
 use mde_watch::app::{check, Scope, Service};
 use mde_watch::config::{Config, DEFAULT_CONFIG_PATH};
 use mde_watch::notify::Notifier;
@@ -72,6 +73,14 @@ enum Command {
         #[command(subcommand)]
         action: StateAction,
     },
+    /// Publish again every alert created since a time (for a new SIEM), polled afresh from the
+    /// API; the store is left as it is, so normal runs keep their dedup. Stop the service first:
+    /// the store and the API budget are shared.
+    Backfill {
+        /// An RFC 3339 time, or a span back from now (30d).
+        #[arg(long)]
+        since: String,
+    },
     /// Write shell completions or the man page (packaging uses this).
     Generate {
         #[command(subcommand)]
@@ -114,6 +123,24 @@ struct SimArgs {
 enum StateAction {
     /// Counts and sizes of the store.
     Stats,
+    /// The alerts the store remembers, one JSON object a line (`--entity`: that entry's last poll).
+    List {
+        /// Only alerts first observed since then: an RFC 3339 time or a span back (7d, 12h).
+        #[arg(long)]
+        since: Option<String>,
+        /// A watchlist entry (user name, SHA-1, or its key u:NAME / f:SHA1).
+        #[arg(long)]
+        entity: Option<String>,
+    },
+    /// One alert's record.
+    Show { id: String },
+    /// Every record as NDJSON on stdout (what `import` reads).
+    Export,
+    /// Adds the records of an export for ids this store does not know; all lines are checked
+    /// first, and a bad one means nothing is imported.
+    Import { file: PathBuf },
+    /// Forgets alerts not observed within the retention period and drops superseded records, now.
+    Prune,
 }
 
 fn main() -> ExitCode {
@@ -297,15 +324,95 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::State {
-            action: StateAction::Stats,
-        } => {
+        Command::State { action } => {
             let config = load(&cli.config)?;
             let store = Store::open(&config.store)?;
-            println!("{}", serde_json::to_string_pretty(&store.stats()?)?);
-            Ok(ExitCode::SUCCESS)
+            state_command(&store, &config, action)
+        }
+        Command::Backfill { since } => {
+            let since =
+                state::parse_since(&since, chrono::Utc::now()).map_err(anyhow::Error::msg)?;
+            let config = load(&cli.config)?;
+            let (trigger, stop) = shutdown::channel();
+            shutdown::on_signals(trigger).context("cannot install signal handlers")?;
+            let mut service = Service::build(config, stop)?;
+            service.connect().await;
+            let report = service.backfill(since).await;
+            let totals = service.close().await?;
+            let report = report?;
+            println!(
+                "backfill: {} entries polled, {} alerts created since {} published again, {} failed entries; the store was not changed",
+                totals.entries_polled,
+                totals.alerts_published,
+                since.to_rfc3339(),
+                report.failed.len()
+            );
+            for (entry, reason) in &report.failed {
+                eprintln!("error: {entry}: {reason}");
+            }
+            Ok(if report.failed.is_empty() && !report.cancelled {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
+}
+
+fn state_command(store: &Store, config: &Config, action: StateAction) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    match action {
+        StateAction::Stats => {
+            println!("{}", serde_json::to_string_pretty(&store.stats()?)?);
+        }
+        StateAction::List { since, entity } => {
+            if let Some(entity) = entity {
+                if state::entities(store, Some(&entity), &mut out)? == 0 {
+                    anyhow::bail!("no entry '{entity}' has been polled into this store");
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let since = since
+                .map(|text| state::parse_since(&text, chrono::Utc::now()))
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            state::list(store, since, &mut out)?;
+        }
+        StateAction::Show { id } => state::show(store, &id, &mut out)?,
+        StateAction::Export => {
+            state::list(store, None, &mut out)?;
+        }
+        StateAction::Import { file } => {
+            let shown = file.display().to_string();
+            let text =
+                std::fs::read_to_string(&file).with_context(|| format!("reading {shown}"))?;
+            let records = state::parse_import(&text, &shown).map_err(|problems| {
+                anyhow::anyhow!(
+                    "nothing imported; {} bad line(s):\n  {}",
+                    problems.len(),
+                    problems.join("\n  ")
+                )
+            })?;
+            let added = store.import(&records)?;
+            println!(
+                "imported {added} alert(s) from {shown}; {} already known were kept as they are",
+                records.len() - added
+            );
+        }
+        StateAction::Prune => {
+            let now = chrono::Utc::now().timestamp();
+            let cutoff = now - config.store.retention.as_secs() as i64;
+            let done = store.compact(cutoff, now)?;
+            println!(
+                "pruned: {} alert(s) not observed within {} forgotten, {} kept, {} superseded record(s) dropped",
+                done.expired,
+                mde_watch::units::format_duration(config.store.retention),
+                done.kept,
+                done.dropped
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn load(path: &std::path::Path) -> anyhow::Result<Config> {

@@ -5,6 +5,7 @@
 pub mod check;
 pub mod demo;
 pub mod reload;
+pub mod state;
 pub mod status;
 
 use std::sync::Arc;
@@ -242,6 +243,17 @@ impl Service {
         self.sweep_entries(order, start, total, true)
             .instrument(span)
             .await
+    }
+
+    /// Polls every entry once and publishes each alert created at or after `since`, whether
+    /// or not it was shipped before; the store is left as it was (see [`Pipeline::backfill`]).
+    pub async fn backfill(
+        &mut self,
+        since: chrono::DateTime<Utc>,
+    ) -> Result<SweepReport, AppError> {
+        self.pipeline.backfill(since);
+        let entries = self.config.watchlist.entries.clone();
+        self.sweep_only(entries).await
     }
 
     /// Polls just `entries` (added by a reload), leaving the round-robin cursor where it is.

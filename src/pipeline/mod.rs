@@ -66,6 +66,8 @@ pub struct Pipeline {
     stop: Shutdown,
     in_flight: VecDeque<InFlight>,
     in_flight_limit: usize,
+    /// Set for `mde-watch backfill`: epoch milliseconds of the oldest alert to publish.
+    backfill_since: Option<i64>,
 }
 
 /// A batch handed to the sinks, committed once every sink acknowledged it.
@@ -127,6 +129,7 @@ impl Pipeline {
             stop,
             in_flight: VecDeque::new(),
             in_flight_limit: in_flight_limit.max(1),
+            backfill_since: None,
         }
     }
 
@@ -167,7 +170,25 @@ impl Pipeline {
 
         let mut records: HashMap<String, SeenRecord> = HashMap::with_capacity(candidates.len());
         let mut to_emit: Vec<(Candidate, Change)> = Vec::new();
+        let (statuses, cursor_after) = match self.backfill_since {
+            // A backfill leaves the store as it found it: no seen records, statuses or cursor.
+            Some(_) => (Vec::new(), None),
+            None => (statuses, batch.cursor_after),
+        };
         for candidate in candidates {
+            if let Some(since_ms) = self.backfill_since {
+                let alert = &candidate.polled.alert;
+                let created = alert
+                    .alert_creation_time
+                    .as_deref()
+                    .or(alert.last_update_time.as_deref())
+                    .and_then(time::parse)
+                    .map(|t| t.timestamp_millis());
+                if created.is_some_and(|at| at >= since_ms) {
+                    to_emit.push((candidate, Change::New));
+                }
+                continue;
+            }
             let digest = AlertDigest::of(&candidate.polled.alert);
             let previous = self.previous(&candidate.polled.alert.id)?;
             let decision = decide(&digest, previous.as_ref());
@@ -231,7 +252,7 @@ impl Pipeline {
         self.in_flight.push_back(InFlight {
             records,
             statuses,
-            cursor_after: batch.cursor_after,
+            cursor_after,
             published,
             events,
             acks,
@@ -540,6 +561,12 @@ impl Pipeline {
             fitted.push(shortened);
         }
         Ok(fitted)
+    }
+
+    /// Publishes every polled alert created at or after `since`, seen or not, and writes nothing
+    /// to the store: a new SIEM gets the history while normal runs keep their dedup state.
+    pub fn backfill(&mut self, since: chrono::DateTime<Utc>) {
+        self.backfill_since = Some(since.timestamp_millis());
     }
 
     /// The watchlist content matches are read against (after a reload).

@@ -104,7 +104,15 @@ impl Store {
             .cache_capacity(config.cache_bytes)
             .flush_every_ms(Some(1000))
             .open()
-            .map_err(|err| open_error(err.to_string()))?;
+            .map_err(|err| {
+                let reason = err.to_string();
+                // sled holds an exclusive file lock for as long as a process has the store open.
+                open_error(if reason.contains("lock") {
+                    format!("another process has this store open (the service? stop it first): {reason}")
+                } else {
+                    reason
+                })
+            })?;
         let tree = |name: &str| {
             db.open_tree(name)
                 .map_err(|err| open_error(err.to_string()))
@@ -305,6 +313,39 @@ impl Store {
     /// Every alert id the store holds, sorted (for tests and `state` inspection).
     pub fn seen_ids(&self) -> Result<Vec<String>, StoreError> {
         self.seen.ids().map_err(|err| log_error(&self.path, err))
+    }
+
+    /// Every alert the store remembers, with its record, sorted by id.
+    pub fn seen_records(&self) -> Result<Vec<(String, SeenRecord)>, StoreError> {
+        self.seen
+            .records()
+            .map_err(|err| log_error(&self.path, err))
+    }
+
+    /// Every watchlist entry's last poll, by key (`u:user1`, `f:<sha1>`).
+    pub fn entities(&self) -> Result<Vec<(String, EntityStatus)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.entities.iter() {
+            let (key, value) = item.map_err(|e| self.io(e))?;
+            let key = String::from_utf8_lossy(&key).into_owned();
+            if let Ok(status) = serde_json::from_slice::<EntityStatus>(&value) {
+                out.push((key, status));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds the records of ids the store does not know (an import); known ids keep theirs.
+    /// Returns how many were added.
+    pub fn import(&self, records: &[(String, SeenRecord)]) -> Result<usize, StoreError> {
+        let mut fresh = Vec::new();
+        for (id, record) in records {
+            if self.previous(id)?.is_none() {
+                fresh.push((id.clone(), *record));
+            }
+        }
+        self.commit(&fresh, &[], None)?;
+        Ok(fresh.len())
     }
 
     pub fn stats(&self) -> Result<StoreStats, StoreError> {

@@ -230,14 +230,19 @@ impl SeenLog {
 
     /// Every live alert id, sorted (for tests and `state` inspection).
     pub fn ids(&self) -> Result<Vec<String>, LogError> {
+        Ok(self.records()?.into_iter().map(|(id, _)| id).collect())
+    }
+
+    /// Every live alert with its current record, sorted by id (`state list`, `state export`).
+    pub fn records(&self) -> Result<Vec<(String, SeenRecord)>, LogError> {
         let mut state = self.lock();
         state.index.settle();
-        let mut ids = Vec::with_capacity(state.index.len());
-        self.each_current(&state.index, state.next_seq, |id, _| {
-            ids.push(id);
+        let mut records = Vec::with_capacity(state.index.len());
+        self.each_current(&state.index, state.next_seq, |id, record| {
+            records.push((id, record));
             Ok(())
         })?;
-        ids.sort_unstable();
-        Ok(ids)
+        records.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(records)
     }
 }

@@ -1,0 +1,186 @@
+//! `mde-watch state …` and `backfill` on a store filled from the emulator: what they print,
+//! that an export imports into another store (which then ships nothing twice), that a bad
+//! import changes nothing, and that a backfill re-publishes without touching dedup.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use common::*;
+use mde_watch::sim::UniverseSpec;
+
+fn universe() -> UniverseSpec {
+    UniverseSpec {
+        seed: 21,
+        users: 12,
+        files: 12,
+        ..UniverseSpec::default()
+    }
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn listed_ids(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .map(|line| {
+            let json: serde_json::Value = serde_json::from_str(line).unwrap();
+            json["id"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+async fn state(args: &[&str], config: &Path) -> std::process::Output {
+    let mut all = vec!["state"];
+    all.extend_from_slice(args);
+    run(&all, config).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_tools_list_show_export_import_prune_and_backfill() {
+    let sim = start_sim(universe(), fast_limits()).await;
+    let watch = Watch::first(&sim, 8, 8);
+    let expected = sim.expected_ids(&watch.users, &watch.files);
+    let first = tempfile::tempdir().unwrap();
+    let config = write_config(first.path(), &sim, &watch, "");
+    let once = run(&["once"], &config).await;
+    assert!(once.status.success(), "{}", show(&once));
+
+    let list = state(&["list"], &config).await;
+    assert!(list.status.success(), "{}", show(&list));
+    assert_eq!(listed_ids(&stdout(&list)), expected);
+    let recent = state(&["list", "--since", "1h"], &config).await;
+    assert_eq!(
+        listed_ids(&stdout(&recent)),
+        expected,
+        "all were first observed just now"
+    );
+    let future = state(&["list", "--since", "2100-01-01T00:00:00Z"], &config).await;
+    assert!(stdout(&future).is_empty());
+
+    let id = expected.iter().next().unwrap();
+    let shown = state(&["show", id], &config).await;
+    assert!(
+        shown.status.success() && stdout(&shown).contains(&format!("\"id\": \"{id}\"")),
+        "{}",
+        show(&shown)
+    );
+    let missing = state(&["show", "no-such-alert"], &config).await;
+    assert!(!missing.status.success());
+    assert!(
+        show(&missing).contains("alert 'no-such-alert' is not in the store"),
+        "{}",
+        show(&missing)
+    );
+
+    let entity = state(&["list", "--entity", "user1"], &config).await;
+    assert!(entity.status.success(), "{}", show(&entity));
+    assert!(
+        stdout(&entity).contains("\"entity\":\"u:user1\"")
+            && stdout(&entity).contains("\"outcome\":\"ok\""),
+        "{}",
+        stdout(&entity)
+    );
+
+    // Export, import into a fresh store on "another host": that collector ships nothing again.
+    let export = state(&["export"], &config).await;
+    assert!(export.status.success());
+    let export_file = first.path().join("export.ndjson");
+    std::fs::write(&export_file, &export.stdout).unwrap();
+    let second = tempfile::tempdir().unwrap();
+    let other = write_config(second.path(), &sim, &watch, "");
+    let bad_file = second.path().join("bad.ndjson");
+    let text = String::from_utf8_lossy(&export.stdout).into_owned();
+    std::fs::write(
+        &bad_file,
+        format!("{text}{{\"id\":\"x\",\"fingerprint\":1}}\n"),
+    )
+    .unwrap();
+    let refused = state(&["import", bad_file.to_str().unwrap()], &other).await;
+    assert!(!refused.status.success());
+    let said = show(&refused);
+    let bad_line = expected.len() + 1;
+    assert!(
+        said.contains("nothing imported")
+            && said.contains(&format!("bad.ndjson, line {bad_line}: missing field")),
+        "{said}"
+    );
+    assert!(
+        stdout(&state(&["list"], &other).await).is_empty(),
+        "a refused import left records"
+    );
+    let imported = state(&["import", export_file.to_str().unwrap()], &other).await;
+    assert!(imported.status.success(), "{}", show(&imported));
+    assert!(
+        stdout(&imported).contains(&format!("imported {} alert(s)", expected.len())),
+        "{}",
+        stdout(&imported)
+    );
+    let second_once = run(&["once"], &other).await;
+    assert!(second_once.status.success(), "{}", show(&second_once));
+    let shipped = std::fs::read_to_string(second.path().join("alerts.ndjson")).unwrap_or_default();
+    assert!(
+        shipped.is_empty(),
+        "the imported store should know every alert: {shipped}"
+    );
+
+    // Backfill: every alert again, and the store as it was.
+    let output_file = first.path().join("alerts.ndjson");
+    let before = events(&output_file).len();
+    let backfill = run(&["backfill", "--since", "36500d"], &config).await;
+    assert!(backfill.status.success(), "{}", show(&backfill));
+    let after = events(&output_file);
+    assert_eq!(
+        after.len(),
+        before + expected.len(),
+        "{}",
+        stdout(&backfill)
+    );
+    assert_eq!(ids(&after[before..]), expected);
+    let again = run(&["once"], &config).await;
+    assert!(again.status.success());
+    assert_eq!(
+        events(&output_file).len(),
+        after.len(),
+        "a backfill must not change dedup"
+    );
+
+    let pruned = state(&["prune"], &config).await;
+    assert!(pruned.status.success(), "{}", show(&pruned));
+    assert!(
+        stdout(&pruned).contains(&format!(
+            "0 alert(s) not observed within 90d forgotten, {} kept",
+            expected.len()
+        )),
+        "{}",
+        stdout(&pruned)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_tools_say_when_the_service_holds_the_store() {
+    let sim = start_sim(universe(), fast_limits()).await;
+    let watch = Watch::first(&sim, 2, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sim, &watch, "");
+    let daemon = spawn(&["run"], &config, "warn");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !dir.path().join("store").join("db").exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the service never opened its store"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let busy = state(&["stats"], &config).await;
+    assert!(!busy.status.success());
+    assert!(
+        show(&busy).contains("another process has this store open"),
+        "{}",
+        show(&busy)
+    );
+    sigterm(&daemon);
+    let _ = daemon.wait_with_output().await;
+}
