@@ -141,6 +141,11 @@ enum StateAction {
     Import { file: PathBuf },
     /// Forgets alerts not observed within the retention period and drops superseded records, now.
     Prune,
+    /// Forgets these alert ids: each is published again the next time a response holds it.
+    Forget {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -398,6 +403,20 @@ fn state_command(store: &Store, config: &Config, action: StateAction) -> anyhow:
                 "imported {added} alert(s) from {shown}; {} already known were kept as they are",
                 records.len() - added
             );
+        }
+        StateAction::Forget { ids } => {
+            let now = chrono::Utc::now().timestamp();
+            let cutoff = now - config.store.retention.as_secs() as i64;
+            let forgotten = store.forget(&ids, cutoff, now)?;
+            let unknown: Vec<&String> = ids.iter().filter(|id| !forgotten.contains(id)).collect();
+            println!(
+                "forgot {} alert(s); they are published again when next polled",
+                forgotten.len()
+            );
+            if !unknown.is_empty() {
+                let unknown: Vec<&str> = unknown.iter().map(|id| id.as_str()).collect();
+                anyhow::bail!("not in the store: {}", unknown.join(", "));
+            }
         }
         StateAction::Prune => {
             let now = chrono::Utc::now().timestamp();

@@ -147,6 +147,22 @@ async fn state_tools_list_show_export_import_prune_and_backfill() {
         "a backfill must not change dedup"
     );
 
+    // Forget one: the next sweep ships exactly that one again; an unknown id is named.
+    let forgotten = state(&["forget", id], &config).await;
+    assert!(forgotten.status.success(), "{}", show(&forgotten));
+    let count = events(&output_file).len();
+    let once = run(&["once"], &config).await;
+    assert!(once.status.success());
+    let now = events(&output_file);
+    assert_eq!(ids(&now[count..]), BTreeSet::from([id.clone()]));
+    let unknown = state(&["forget", "no-such-alert"], &config).await;
+    assert!(!unknown.status.success());
+    assert!(
+        show(&unknown).contains("not in the store: no-such-alert"),
+        "{}",
+        show(&unknown)
+    );
+
     let pruned = state(&["prune"], &config).await;
     assert!(pruned.status.success(), "{}", show(&pruned));
     assert!(

@@ -56,6 +56,10 @@ impl Slot {
         i64::from(self.last_day)
     }
 
+    pub fn key(self) -> u64 {
+        self.key
+    }
+
     /// The record as far as memory knows it: update time in whole seconds, last observed at the
     /// start of its day.
     pub fn record(self) -> SeenRecord {

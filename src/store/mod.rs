@@ -284,6 +284,28 @@ impl Store {
         Ok(done)
     }
 
+    /// Forgets `ids` (and, in the same pass, what retention would): each is shipped again the
+    /// next time a response holds it. Returns the ids that were in the store.
+    pub fn forget(&self, ids: &[String], cutoff: i64, now: i64) -> Result<Vec<String>, StoreError> {
+        let known: Vec<String> = ids
+            .iter()
+            .filter(|id| self.seen.previous(id).is_some())
+            .cloned()
+            .collect();
+        if known.is_empty() {
+            return Ok(known);
+        }
+        let keys = known.iter().map(|id| index::key_of(id)).collect();
+        self.seen
+            .compact_forgetting(cutoff.div_euclid(86_400), &keys)
+            .map_err(|err| log_error(&self.path, err))?;
+        self.meta
+            .insert(LAST_PRUNE_KEY, &(now as u64).to_be_bytes())
+            .map_err(|e| self.io(e))?;
+        self.flush()?;
+        Ok(known)
+    }
+
     /// Saves the wall-clock times of recent API calls (flushed with the next commit).
     pub fn save_recent_calls(&self, calls_wall_ms: &[i64]) -> Result<(), StoreError> {
         let bytes: Vec<u8> = calls_wall_ms.iter().flat_map(|t| t.to_be_bytes()).collect();
@@ -425,6 +447,32 @@ mod tests {
             first_observed: 1_780_000_000,
             last_observed: last_observed_day * DAY,
         }
+    }
+
+    #[test]
+    fn forgotten_ids_are_gone_across_reopen_and_the_rest_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = open(dir.path());
+            let records: Vec<(String, SeenRecord)> = (0..600)
+                .map(|i| (format!("a{i}"), record(20_000)))
+                .collect();
+            store.commit(&records, &[], None).unwrap();
+            // Two versions of a5 in the log: both must go.
+            store
+                .commit(&[("a5".into(), record(20_001))], &[], None)
+                .unwrap();
+            let forgotten = store
+                .forget(&["a5".into(), "a7".into(), "nope".into()], 0, 20_001 * DAY)
+                .unwrap();
+            assert_eq!(forgotten, ["a5", "a7"]);
+            assert!(store.previous("a5").unwrap().is_none());
+        }
+        let store = open(dir.path());
+        let ids = store.seen_ids().unwrap();
+        assert_eq!(ids.len(), 598);
+        assert!(!ids.contains(&"a5".to_string()) && !ids.contains(&"a7".to_string()));
+        assert!(store.previous("a6").unwrap().is_some());
     }
 
     #[test]

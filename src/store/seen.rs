@@ -149,6 +149,16 @@ impl SeenLog {
     /// segments, then drops every older segment. A crash midway leaves old and new segments side
     /// by side, which reads back the same.
     pub fn compact(&self, cutoff_day: i64) -> Result<Compaction, LogError> {
+        self.compact_forgetting(cutoff_day, &std::collections::HashSet::new())
+    }
+
+    /// [`SeenLog::compact`] that also leaves out the ids whose keys are in `forget`: an alert
+    /// forgotten on purpose is shipped again the next time a response holds it.
+    pub fn compact_forgetting(
+        &self,
+        cutoff_day: i64,
+        forget: &std::collections::HashSet<u64>,
+    ) -> Result<Compaction, LogError> {
         let mut state = self.lock();
         state.index.settle();
         let first_new = state.next_seq;
@@ -166,7 +176,8 @@ impl SeenLog {
             seq += 1;
         };
         let dropped = self.each_current(&state.index, first_new, |id, record| {
-            if record.last_observed.div_euclid(86_400) < cutoff_day {
+            if record.last_observed.div_euclid(86_400) < cutoff_day || forget.contains(&key_of(&id))
+            {
                 return Ok(());
             }
             out.push((id, record));
@@ -191,7 +202,9 @@ impl SeenLog {
             doomed.remove(key?);
         }
         self.tree.apply_batch(doomed)?;
-        let expired = state.index.retain(|slot| slot.last_day() >= cutoff_day);
+        let expired = state
+            .index
+            .retain(|slot| slot.last_day() >= cutoff_day && !forget.contains(&slot.key()));
         state.next_seq = seq;
         state.records = kept;
         Ok(Compaction {
