@@ -132,10 +132,5 @@ async fn sighup_applies_a_valid_watchlist_at_once_and_refuses_an_invalid_one() {
     }
 
     sigterm(&daemon);
-    let status = tokio::time::timeout(Duration::from_secs(20), daemon.wait_with_output())
-        .await
-        .expect("stops within 20 s")
-        .unwrap()
-        .status;
-    assert!(status.success());
+    stopped_cleanly(daemon).await;
 }

@@ -189,11 +189,7 @@ async fn sigterm_stops_the_daemon_cleanly_with_everything_committed() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     sigterm(&daemon);
-    let output = tokio::time::timeout(Duration::from_secs(20), daemon.wait_with_output())
-        .await
-        .expect("stops within 20 s")
-        .unwrap();
-    assert!(output.status.success(), "{}", show(&output));
+    stopped_cleanly(daemon).await;
 
     let before = std::fs::read(&output_file).unwrap();
     let again = run(&["once"], &path).await;

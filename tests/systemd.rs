@@ -90,11 +90,7 @@ async fn ready_watchdog_status_and_stopping_reach_the_notify_socket() {
 
     sigterm(&daemon);
     until(&socket, &mut seen, |m| m.starts_with("STOPPING=1")).await;
-    let output = tokio::time::timeout(Duration::from_secs(20), daemon.wait_with_output())
-        .await
-        .expect("stops within 20 s")
-        .unwrap();
-    assert!(output.status.success(), "{}", show(&output));
+    stopped_cleanly(daemon).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -152,11 +152,7 @@ async fn metrics_are_served_and_health_follows_the_api() {
     until_status(&format!("{base}/healthz"), 200, "API back").await;
 
     sigterm(&daemon);
-    let output = tokio::time::timeout(Duration::from_secs(20), daemon.wait_with_output())
-        .await
-        .expect("stops within 20 s")
-        .unwrap();
-    assert!(output.status.success(), "{}", show(&output));
+    stopped_cleanly(daemon).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -275,11 +271,7 @@ async fn otlp_receives_the_metrics_and_the_spans() {
 
     // The batched spans go out at the latest when the daemon stops.
     sigterm(&daemon);
-    let output = tokio::time::timeout(Duration::from_secs(30), daemon.wait_with_output())
-        .await
-        .expect("stops within 30 s")
-        .unwrap();
-    assert!(output.status.success(), "{}", show(&output));
+    stopped_cleanly(daemon).await;
     let bodies = seen.lock().unwrap().clone();
     let traces: String = bodies
         .iter()

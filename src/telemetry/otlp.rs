@@ -31,6 +31,15 @@ fn resource() -> Resource {
         .build()
 }
 
+fn build_failed(
+    endpoint: &str,
+) -> impl Fn(opentelemetry_otlp::ExporterBuildError) -> OtlpError + '_ {
+    move |err| OtlpError {
+        endpoint: endpoint.to_string(),
+        reason: err.to_string(),
+    }
+}
+
 /// Spans, batched and exported from the SDK's thread.
 pub fn tracer_provider(endpoint: &str) -> Result<SdkTracerProvider, OtlpError> {
     let exporter = SpanExporter::builder()
@@ -39,10 +48,7 @@ pub fn tracer_provider(endpoint: &str) -> Result<SdkTracerProvider, OtlpError> {
         .with_endpoint(format!("{endpoint}/v1/traces"))
         .with_timeout(Duration::from_secs(10))
         .build()
-        .map_err(|err| OtlpError {
-            endpoint: endpoint.to_string(),
-            reason: err.to_string(),
-        })?;
+        .map_err(build_failed(endpoint))?;
     Ok(SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
         .with_resource(resource())
@@ -61,10 +67,7 @@ pub fn meter_provider(
         .with_endpoint(format!("{endpoint}/v1/metrics"))
         .with_timeout(Duration::from_secs(10))
         .build()
-        .map_err(|err| OtlpError {
-            endpoint: endpoint.to_string(),
-            reason: err.to_string(),
-        })?;
+        .map_err(build_failed(endpoint))?;
     let reader = PeriodicReader::builder(exporter)
         .with_interval(interval)
         .build();

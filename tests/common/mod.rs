@@ -163,6 +163,16 @@ pub fn spawn(args: &[&str], config: &Path, log: &str) -> tokio::process::Child {
         .expect("mde-watch starts")
 }
 
+/// Waits (at most 30 s) for a daemon already sent SIGTERM to exit, and asserts it exited 0.
+pub async fn stopped_cleanly(daemon: tokio::process::Child) -> Output {
+    let output = tokio::time::timeout(Duration::from_secs(30), daemon.wait_with_output())
+        .await
+        .expect("the daemon stops within 30 s of SIGTERM")
+        .expect("the daemon's exit status");
+    assert!(output.status.success(), "{}", show(&output));
+    output
+}
+
 /// Sends SIGTERM, as systemd does to stop the service.
 pub fn sigterm(child: &tokio::process::Child) {
     let pid = child.id().expect("still running").to_string();
