@@ -148,6 +148,9 @@ enum StateAction {
     },
 }
 
+/// Deliveries of one batch `once` and `backfill` try before they stop (about 8 s of backoff).
+const ONCE_DELIVERY_ATTEMPTS: u32 = 5;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Spans go to OTLP only from the service, and the layer must be there from the start: the
@@ -273,6 +276,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let (trigger, stop) = shutdown::channel();
             shutdown::on_signals(trigger).context("cannot install signal handlers")?;
             let mut service = Service::build(config, stop)?;
+            // A one-shot run (a cron job) reports a dead sink instead of waiting for it forever.
+            service.give_up_after(ONCE_DELIVERY_ATTEMPTS);
             service.connect().await;
             let started = std::time::Instant::now();
             let report = service.sweep(Scope::Full).await;
@@ -341,6 +346,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let (trigger, stop) = shutdown::channel();
             shutdown::on_signals(trigger).context("cannot install signal handlers")?;
             let mut service = Service::build(config, stop)?;
+            service.give_up_after(ONCE_DELIVERY_ATTEMPTS);
             service.connect().await;
             let report = service.backfill(since).await;
             let totals = service.close().await?;

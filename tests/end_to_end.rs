@@ -254,3 +254,39 @@ async fn a_byte_budget_smaller_than_two_batches_still_drains() {
     assert_eq!(ids(&written), sim.expected_ids(&watch.users, &watch.files));
     assert!(id_counts(&written).values().all(|&n| n == 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_gives_up_on_a_dead_sink_and_commits_nothing() {
+    let sim = start_sim(universe(), fast_limits()).await;
+    let watch = Watch::first(&sim, 5, 5);
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on: every delivery is refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sink = format!(
+        "[[sinks]]\ntype = \"syslog\"\naddress = \"127.0.0.1:{closed}\"\ntransport = \"tcp\"\nformat = \"cef\"\n"
+    );
+    let config = write_config(dir.path(), &sim, &watch, &sink);
+    without_file_sink(&config);
+
+    let started = std::time::Instant::now();
+    let output = run(&["once"], &config).await;
+    assert!(!output.status.success(), "{}", show(&output));
+    let said = show(&output);
+    assert!(said.contains("still failing after 5 retries"), "{said}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+    let listed = run(&["state", "list"], &config).await;
+    assert!(listed.status.success(), "{}", show(&listed));
+    assert!(
+        listed.stdout.is_empty(),
+        "nothing may be committed: {}",
+        show(&listed)
+    );
+}

@@ -202,6 +202,11 @@ impl Service {
         })
     }
 
+    /// Ends a sweep whose sink still fails after `attempts` deliveries (one-shot commands).
+    pub fn give_up_after(&mut self, attempts: u32) {
+        self.pipeline.give_up_after(attempts);
+    }
+
     /// Connects the sinks (before the first sweep).
     pub async fn connect(&mut self) {
         self.pipeline.connect().await;

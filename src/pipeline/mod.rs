@@ -51,6 +51,13 @@ pub enum PipelineError {
     Store(#[from] StoreError),
     #[error("stopping with {pending} alert(s) not acknowledged by sink '{sink}'; they are not committed and go out after the restart")]
     Undelivered { sink: String, pending: usize },
+    #[error("sink '{sink}' still failing after {attempts} retries ({last}); {pending} alert(s) not committed: they go out on the next run")]
+    GaveUp {
+        sink: String,
+        attempts: u32,
+        pending: usize,
+        last: String,
+    },
     #[error(transparent)]
     Normalize(#[from] normalize::NormalizeError),
 }
@@ -68,6 +75,8 @@ pub struct Pipeline {
     in_flight_limit: usize,
     /// Set for `mde-watch backfill`: epoch milliseconds of the oldest alert to publish.
     backfill_since: Option<i64>,
+    /// Delivery attempts per batch before giving up (one-shot runs); the service never does.
+    give_up_after: Option<u32>,
 }
 
 /// A batch handed to the sinks, committed once every sink acknowledged it.
@@ -130,6 +139,7 @@ impl Pipeline {
             in_flight: VecDeque::new(),
             in_flight_limit: in_flight_limit.max(1),
             backfill_since: None,
+            give_up_after: None,
         }
     }
 
@@ -362,6 +372,7 @@ impl Pipeline {
                         &self.stop,
                         &self.counters,
                         self.counters.sinks().get(sink),
+                        self.give_up_after,
                     )
                     .await?;
                 }
@@ -569,6 +580,12 @@ impl Pipeline {
         self.backfill_since = Some(since.timestamp_millis());
     }
 
+    /// Makes a failing sink end the run after `attempts` tries instead of retrying until it
+    /// recovers: for `once` and `backfill`, which a cron job or an operator waits on.
+    pub fn give_up_after(&mut self, attempts: u32) {
+        self.give_up_after = Some(attempts.max(1));
+    }
+
     /// The watchlist content matches are read against (after a reload).
     pub fn set_watch_index(&mut self, index: WatchIndex) {
         self.index = index;
@@ -643,13 +660,15 @@ fn out_event(
 }
 
 /// A sink that fails is retried with backoff until it acknowledges: alerts are never dropped.
-/// Only shutdown ends the wait, and then nothing of the batch is committed.
+/// Only shutdown (or, for one-shot runs, `give_up_after` attempts) ends the wait, and then
+/// nothing of the batch is committed.
 async fn send_until_acked(
     sink: &mut dyn Sink,
     events: &[OutEvent],
     stop: &Shutdown,
     counters: &Counters,
     sink_counters: Option<&SinkCounters>,
+    give_up_after: Option<u32>,
 ) -> Result<(), PipelineError> {
     let mut attempt = 0u32;
     loop {
@@ -676,8 +695,16 @@ async fn send_until_acked(
                     Duration::from_secs(30),
                     1.0,
                 );
-                tracing::error!(sink = sink.name(), error = %err, retry_in_ms = wait.as_millis() as u64, pending = events.len(), "sink failed; retrying (nothing is dropped)");
                 attempt += 1;
+                if give_up_after.is_some_and(|limit| attempt >= limit) {
+                    return Err(PipelineError::GaveUp {
+                        sink: sink.name().to_string(),
+                        attempts: attempt,
+                        pending: events.len(),
+                        last: err.to_string(),
+                    });
+                }
+                tracing::error!(sink = sink.name(), error = %err, retry_in_ms = wait.as_millis() as u64, pending = events.len(), "sink failed; retrying (nothing is dropped)");
                 if stop.is_triggered() || !stop.sleep(wait).await {
                     return Err(PipelineError::Undelivered {
                         sink: sink.name().to_string(),
