@@ -123,12 +123,13 @@ struct SimArgs {
 enum StateAction {
     /// Counts and sizes of the store.
     Stats,
-    /// The alerts the store remembers, one JSON object a line (`--entity`: that entry's last poll).
+    /// The alerts the store remembers, one JSON object a line.
     List {
         /// Only alerts first observed since then: an RFC 3339 time or a span back (7d, 12h).
         #[arg(long)]
         since: Option<String>,
-        /// A watchlist entry (user name, SHA-1, or its key u:NAME / f:SHA1).
+        /// Only the alerts this watchlist entry's last poll returned (a user name, a SHA-1, or
+        /// its key u:NAME / f:SHA1).
         #[arg(long)]
         entity: Option<String>,
     },
@@ -377,17 +378,14 @@ fn state_command(store: &Store, config: &Config, action: StateAction) -> anyhow:
             println!("{}", serde_json::to_string_pretty(&store.stats()?)?);
         }
         StateAction::List { since, entity } => {
-            if let Some(entity) = entity {
-                if state::entities(store, Some(&entity), &mut out)? == 0 {
-                    anyhow::bail!("no entry '{entity}' has been polled into this store");
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
             let since = since
                 .map(|text| state::parse_since(&text, chrono::Utc::now()))
                 .transpose()
                 .map_err(anyhow::Error::msg)?;
-            state::list(store, since, &mut out)?;
+            match entity {
+                Some(entity) => state::entity_alerts(store, &entity, since, &mut out)?,
+                None => state::list(store, since, &mut out)?,
+            };
         }
         StateAction::Show { id } => state::show(store, &id, &mut out)?,
         StateAction::Export => {

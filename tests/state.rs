@@ -75,13 +75,17 @@ async fn state_tools_list_show_export_import_prune_and_backfill() {
         show(&missing)
     );
 
-    let entity = state(&["list", "--entity", "user1"], &config).await;
+    let entity = state(&["list", "--entity", "User1"], &config).await;
     assert!(entity.status.success(), "{}", show(&entity));
+    let of_user1 = sim.expected_ids(&["user1".to_string()], &[]);
+    assert!(!of_user1.is_empty(), "seed 21 gives user1 alerts");
+    assert_eq!(listed_ids(&stdout(&entity)), of_user1);
+    let nobody = state(&["list", "--entity", "user99"], &config).await;
+    assert!(!nobody.status.success());
     assert!(
-        stdout(&entity).contains("\"entity\":\"u:user1\"")
-            && stdout(&entity).contains("\"outcome\":\"ok\""),
+        show(&nobody).contains("no entry 'user99' has been polled"),
         "{}",
-        stdout(&entity)
+        show(&nobody)
     );
 
     // Export, import into a fresh store on "another host": that collector ships nothing again.

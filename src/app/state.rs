@@ -134,28 +134,45 @@ pub fn list(
     Ok(n)
 }
 
-/// `state entities`: each watchlist entry's last poll, one JSON object a line.
-pub fn entities(
+/// `state list --entity E`: the alerts the entry's last successful poll returned, as the
+/// store knows them. `entity` is a user name, a SHA-1, or a key (`u:user1`, `f:<sha1>`).
+pub fn entity_alerts(
     store: &Store,
-    only: Option<&str>,
+    entity: &str,
+    since: Option<DateTime<Utc>>,
     out: &mut dyn Write,
 ) -> Result<usize, StateError> {
-    let mut n = 0;
-    for (key, status) in store.entities()? {
-        if only.is_some_and(|wanted| {
-            !key.eq_ignore_ascii_case(wanted)
-                && !key[2.min(key.len())..].eq_ignore_ascii_case(wanted)
-        }) {
-            continue;
+    let wanted = entity.trim();
+    let keys = [
+        wanted.to_string(),
+        format!("u:{}", wanted.to_lowercase()),
+        format!("f:{}", wanted.to_ascii_lowercase()),
+    ];
+    let mut status = None;
+    for key in &keys {
+        if let Some(found) = store.entity(key)? {
+            status = Some(found);
+            break;
         }
-        let line = serde_json::json!({
-            "entity": key,
-            "last_poll": status.last_poll,
-            "outcome": status.outcome,
-            "alerts": status.alerts,
-        });
-        writeln!(out, "{line}")?;
-        n += 1;
+    }
+    let status = status.ok_or_else(|| {
+        StateError::Input(format!(
+            "no entry '{entity}' has been polled into this store"
+        ))
+    })?;
+    let from = since.map_or(i64::MIN, |t| t.timestamp());
+    let mut n = 0;
+    for id in &status.alert_ids {
+        if let Some(record) = store.previous(id)? {
+            if record.first_observed >= from {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string(&RecordLine::of(id, &record)).unwrap_or_default()
+                )?;
+                n += 1;
+            }
+        }
     }
     Ok(n)
 }

@@ -436,10 +436,21 @@ impl Pipeline {
                 value: entry.value.clone(),
                 original: entry.original.clone(),
             };
-            let (outcome, count) = match result {
-                Err(err) => (format!("error: {err}"), 0),
+            let (outcome, count, alert_ids) = match result {
+                Err(err) => {
+                    // A failed poll says nothing new about the entry's alerts: keep the last list.
+                    let known = self
+                        .store
+                        .entity(&entry.key())
+                        .ok()
+                        .flatten()
+                        .map(|status| status.alert_ids)
+                        .unwrap_or_default();
+                    (format!("error: {err}"), 0, known)
+                }
                 Ok(found) => {
                     let count = found.alerts.len() as u32;
+                    let alert_ids = found.alerts.iter().map(|p| p.alert.id.clone()).collect();
                     self.counters
                         .add(&self.counters.alerts_received, u64::from(count));
                     for rejected in &found.rejected {
@@ -465,7 +476,7 @@ impl Pipeline {
                     } else {
                         format!("ok, {} unreadable alert(s) skipped", found.rejected.len())
                     };
-                    (outcome, count)
+                    (outcome, count, alert_ids)
                 }
             };
             statuses.push((
@@ -474,6 +485,7 @@ impl Pipeline {
                     last_poll: observed_at.to_string(),
                     outcome,
                     alerts: count,
+                    alert_ids,
                 },
             ));
         }

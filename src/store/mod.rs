@@ -66,6 +66,9 @@ pub struct EntityStatus {
     pub last_poll: String,
     pub outcome: String,
     pub alerts: u32,
+    /// The alert ids its last successful poll returned (`state list --entity`).
+    #[serde(default)]
+    pub alert_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -344,19 +347,6 @@ impl Store {
             .map_err(|err| log_error(&self.path, err))
     }
 
-    /// Every watchlist entry's last poll, by key (`u:user1`, `f:<sha1>`).
-    pub fn entities(&self) -> Result<Vec<(String, EntityStatus)>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.entities.iter() {
-            let (key, value) = item.map_err(|e| self.io(e))?;
-            let key = String::from_utf8_lossy(&key).into_owned();
-            if let Ok(status) = serde_json::from_slice::<EntityStatus>(&value) {
-                out.push((key, status));
-            }
-        }
-        Ok(out)
-    }
-
     /// Adds the records of ids the store does not know (an import); known ids keep theirs.
     /// Returns how many were added.
     pub fn import(&self, records: &[(String, SeenRecord)]) -> Result<usize, StoreError> {
@@ -484,6 +474,7 @@ mod tests {
                 last_poll: "t".into(),
                 outcome: "ok".into(),
                 alerts: 1,
+                alert_ids: vec!["a1".into()],
             };
             store
                 .commit(
