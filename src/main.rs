@@ -273,13 +273,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Once => {
-            let config = load(&cli.config)?;
-            let (trigger, stop) = shutdown::channel();
-            shutdown::on_signals(trigger).context("cannot install signal handlers")?;
-            let mut service = Service::build(config, stop)?;
-            // A one-shot run (a cron job) reports a dead sink instead of waiting for it forever.
-            service.give_up_after(ONCE_DELIVERY_ATTEMPTS);
-            service.connect().await;
+            let mut service = one_shot_service(&cli.config).await?;
             let started = std::time::Instant::now();
             let report = service.sweep(Scope::Full).await;
             let elapsed = started.elapsed();
@@ -343,12 +337,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backfill { since } => {
             let since =
                 state::parse_since(&since, chrono::Utc::now()).map_err(anyhow::Error::msg)?;
-            let config = load(&cli.config)?;
-            let (trigger, stop) = shutdown::channel();
-            shutdown::on_signals(trigger).context("cannot install signal handlers")?;
-            let mut service = Service::build(config, stop)?;
-            service.give_up_after(ONCE_DELIVERY_ATTEMPTS);
-            service.connect().await;
+            let mut service = one_shot_service(&cli.config).await?;
             let report = service.backfill(since).await;
             let totals = service.close().await?;
             let report = report?;
@@ -369,6 +358,24 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// The service for a one-shot command (`once`, `backfill`): stops on SIGTERM/SIGINT, and a
+/// sink still failing after a few retries ends the run instead of holding a cron job forever.
+async fn one_shot_service(path: &std::path::Path) -> anyhow::Result<Service> {
+    let config = load(path)?;
+    let (trigger, stop) = shutdown::channel();
+    shutdown::on_signals(trigger).context("cannot install signal handlers")?;
+    let mut service = Service::build(config, stop)?;
+    service.give_up_after(ONCE_DELIVERY_ATTEMPTS);
+    service.connect().await;
+    Ok(service)
+}
+
+/// Now, and the oldest observation retention keeps (seconds since the epoch).
+fn retention_cutoff(config: &Config) -> (i64, i64) {
+    let now = chrono::Utc::now().timestamp();
+    (now, now - config.store.retention.as_secs() as i64)
 }
 
 fn state_command(store: &Store, config: &Config, action: StateAction) -> anyhow::Result<ExitCode> {
@@ -409,8 +416,7 @@ fn state_command(store: &Store, config: &Config, action: StateAction) -> anyhow:
             );
         }
         StateAction::Forget { ids } => {
-            let now = chrono::Utc::now().timestamp();
-            let cutoff = now - config.store.retention.as_secs() as i64;
+            let (now, cutoff) = retention_cutoff(config);
             let forgotten = store.forget(&ids, cutoff, now)?;
             let unknown: Vec<&String> = ids.iter().filter(|id| !forgotten.contains(id)).collect();
             println!(
@@ -423,8 +429,7 @@ fn state_command(store: &Store, config: &Config, action: StateAction) -> anyhow:
             }
         }
         StateAction::Prune => {
-            let now = chrono::Utc::now().timestamp();
-            let cutoff = now - config.store.retention.as_secs() as i64;
+            let (now, cutoff) = retention_cutoff(config);
             let done = store.compact(cutoff, now)?;
             println!(
                 "pruned: {} alert(s) not observed within {} forgotten, {} kept, {} superseded record(s) dropped",
