@@ -252,11 +252,12 @@ async fn run_daemon(emulator: &sim::SimHandle, sinks: &str, prefill: u64) -> Dae
         "[api]\ntenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret_file = \"secret\"\nbase_url = \"{url}\"\nlogin_url = \"{url}\"\n\
          [[limits.window]]\ncalls = 1000000\nper = \"1s\"\n\
          [watchlist]\nusers_file = \"users.txt\"\nfiles_file = \"hashes.txt\"\n\
-         [store]\npath = \"store\"\ncache = \"8MiB\"\n\
+         [store]\npath = \"store\"\ncache = \"{cache}\"\n\
          [pipeline]\nbatch_entries = {batch}\nconcurrency = 8\n{pipeline}\n{sinks}",
         sim::SIM_TENANT,
         sim::SIM_CLIENT_ID,
         url = emulator.base_url(),
+        cache = std::env::var("BENCH_STORE_CACHE").unwrap_or_else(|_| "8MiB".into()),
         batch = std::env::var("BENCH_BATCH").unwrap_or_else(|_| "64".into()),
         // e.g. BENCH_PIPELINE='in_flight_batches = 4\nqueue_bytes = "8MiB"'
         pipeline = std::env::var("BENCH_PIPELINE").unwrap_or_default().replace("\\n", "\n"),

@@ -153,6 +153,7 @@ enum StateAction {
 const ONCE_DELIVERY_ATTEMPTS: u32 = 5;
 
 fn main() -> ExitCode {
+    mde_watch::memory::tune_allocator();
     let cli = Cli::parse();
     // Spans go to OTLP only from the service, and the layer must be there from the start: the
     // config is read once here for its endpoint (errors are reported by the real load later).

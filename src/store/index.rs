@@ -81,9 +81,12 @@ pub struct SeenIndex {
     fresh: HashMap<u64, Slot>,
 }
 
-/// The map is merged into the array once it holds this many entries or an eighth of the array,
-/// whichever is more: amortised linear merges, and a map that never dwarfs the array.
+/// The map is merged into the array once it holds this many entries or a thirty-second of the
+/// array, whichever is more: a bounded number of linear merges per doubling, and a map small
+/// next to the array (at a million ids, 2 MiB instead of the 8 an eighth took while the index
+/// was rebuilt, the moment the process holds the most).
 const FRESH_MIN: usize = if cfg!(test) { 64 } else { 16_384 };
+const FRESH_SHARE: usize = 32;
 
 impl SeenIndex {
     pub fn len(&self) -> usize {
@@ -108,7 +111,7 @@ impl SeenIndex {
             return;
         }
         self.fresh.insert(slot.key, slot);
-        if self.fresh.len() >= FRESH_MIN.max(self.sorted.len() / 8) {
+        if self.fresh.len() >= FRESH_MIN.max(self.sorted.len() / FRESH_SHARE) {
             self.settle();
         }
     }

@@ -32,6 +32,9 @@ const V1_SEEN_TREE: &str = "seen";
 /// Records moved per commit when migrating a schema-1 store.
 const MIGRATION_CHUNK: usize = 4_096;
 
+/// Log segments read on one sled handle while the index is rebuilt (~2 MiB of pages).
+const SEGMENTS_PER_HANDLE: usize = if cfg!(test) { 2 } else { 512 };
+
 /// Compaction for space alone waits until at least this many records are superseded.
 const COMPACT_MIN_DEAD: u64 = 50_000;
 
@@ -93,6 +96,54 @@ pub struct Store {
     meta: sled::Tree,
 }
 
+const LOCKED: &str = "another process has this store open";
+
+struct Trees {
+    meta: sled::Tree,
+    entities: sled::Tree,
+    log: sled::Tree,
+}
+
+/// Opens the database and its trees; the error is the reason, for [`StoreError::Open`].
+fn open_db(config: &StoreConfig) -> Result<(sled::Db, Trees), String> {
+    let db = sled::Config::new()
+        .path(&config.path)
+        .cache_capacity(config.cache_bytes)
+        .flush_every_ms(Some(1000))
+        .open()
+        .map_err(|err| {
+            let reason = err.to_string();
+            // sled holds an exclusive file lock for as long as a process has the store open.
+            if reason.contains("lock") {
+                format!("{LOCKED} (the service? stop it first): {reason}")
+            } else {
+                reason
+            }
+        })?;
+    let tree = |name: &str| db.open_tree(name).map_err(|err| err.to_string());
+    let trees = Trees {
+        meta: tree("meta")?,
+        entities: tree("entities")?,
+        log: tree("log")?,
+    };
+    Ok((db, trees))
+}
+
+/// [`open_db`] right after this process dropped its handle: sled's write-back threads may hold
+/// the file lock a moment longer, so a lock refusal is retried for up to two seconds.
+fn reopen_db(config: &StoreConfig) -> Result<(sled::Db, Trees), String> {
+    let mut attempts = 0;
+    loop {
+        match open_db(config) {
+            Err(reason) if reason.starts_with(LOCKED) && attempts < 100 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            done => return done,
+        }
+    }
+}
+
 impl Store {
     pub fn open(config: &StoreConfig) -> Result<Store, StoreError> {
         let path = config.path.clone();
@@ -102,28 +153,9 @@ impl Store {
             reason,
         };
         create_private_dir(&path).map_err(|err| open_error(err.to_string()))?;
-        let db = sled::Config::new()
-            .path(&path)
-            .cache_capacity(config.cache_bytes)
-            .flush_every_ms(Some(1000))
-            .open()
-            .map_err(|err| {
-                let reason = err.to_string();
-                // sled holds an exclusive file lock for as long as a process has the store open.
-                open_error(if reason.contains("lock") {
-                    format!("another process has this store open (the service? stop it first): {reason}")
-                } else {
-                    reason
-                })
-            })?;
-        let tree = |name: &str| {
-            db.open_tree(name)
-                .map_err(|err| open_error(err.to_string()))
-        };
-        let meta = tree("meta")?;
-        let entities = tree("entities")?;
-        let log = tree("log")?;
-        let found = meta
+        let (mut db, mut trees) = open_db(config).map_err(open_error)?;
+        let found = trees
+            .meta
             .get(SCHEMA_KEY)
             .map_err(|err| open_error(err.to_string()))?
             .map(|found| String::from_utf8_lossy(&found).into_owned());
@@ -139,7 +171,28 @@ impl Store {
                 })
             }
         };
-        let seen = SeenLog::load(log).map_err(|err| log_error(&path, err))?;
+        // sled evicts only after 64 accesses to one of its 256 cache shards, so one pass over
+        // the log keeps every page it read whatever cache_capacity says (~15 MiB at a million
+        // ids), and it has no call to let them go. The index is therefore read a slice at a
+        // time, each on a fresh handle (an open takes a few ms), and the service gets a fresh
+        // one too.
+        let mut index = seen::State::default();
+        loop {
+            let more = SeenLog::read_more(&trees.log, &mut index, SEGMENTS_PER_HANDLE)
+                .map_err(|err| log_error(&path, err))?;
+            drop((db, trees));
+            crate::memory::release_free_memory();
+            (db, trees) = reopen_db(config).map_err(open_error)?;
+            if !more {
+                break;
+            }
+        }
+        let Trees {
+            meta,
+            entities,
+            log,
+        } = trees;
+        let seen = SeenLog::new(log, index);
         let store = Store {
             path,
             db,

@@ -24,7 +24,10 @@ impl From<sled::Error> for LogError {
     }
 }
 
-struct State {
+/// The index and log position read from the log: [`SeenLog::read_more`] builds it,
+/// [`SeenLog::new`] puts it to work.
+#[derive(Default)]
+pub struct State {
     index: SeenIndex,
     /// Sequence number of the next segment.
     next_seq: u64,
@@ -69,14 +72,22 @@ fn decode_all(seq: u64, bytes: &[u8]) -> Result<Vec<(String, SeenRecord)>, LogEr
 }
 
 impl SeenLog {
-    /// Reads every segment, oldest first, so the newest record of each id wins.
-    pub fn load(tree: sled::Tree) -> Result<SeenLog, LogError> {
-        let mut state = State {
-            index: SeenIndex::default(),
-            next_seq: 0,
-            records: 0,
-        };
-        for item in tree.iter() {
+    pub fn new(tree: sled::Tree, state: State) -> SeenLog {
+        SeenLog {
+            tree,
+            state: Mutex::new(state),
+        }
+    }
+
+    /// Reads up to `segments` more segments, oldest first (the newest record of an id wins),
+    /// into `state`; false once the log is read to its end (the index is then settled).
+    pub fn read_more(
+        tree: &sled::Tree,
+        state: &mut State,
+        segments: usize,
+    ) -> Result<bool, LogError> {
+        let mut read = 0;
+        for item in tree.range(state.next_seq.to_be_bytes()..).take(segments) {
             let (key, value) = item?;
             let seq = seq_of(&key)?;
             segment::decode(&value, |id, record| {
@@ -88,12 +99,13 @@ impl SeenLog {
                 detail: err.to_string(),
             })?;
             state.next_seq = seq + 1;
+            read += 1;
         }
-        state.index.settle();
-        Ok(SeenLog {
-            tree,
-            state: Mutex::new(state),
-        })
+        if read < segments {
+            state.index.settle();
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

