@@ -231,7 +231,7 @@ impl Service {
 
     /// Polls the scope's entries, publishing batch by batch as they arrive.
     pub async fn sweep(&mut self, scope: Scope) -> Result<SweepReport, AppError> {
-        let entries = &self.config.watchlist.entries;
+        let entries = self.config.watchlist.entries.clone();
         let total = entries.len();
         if total == 0 {
             return Ok(SweepReport::default());
@@ -241,11 +241,8 @@ impl Service {
             Scope::Full => total,
             Scope::Planned => self.plan.entries_per_sweep.min(total),
         };
-        let order: Vec<Entry> = (0..count)
-            .map(|i| entries[(start + i) % total].clone())
-            .collect();
         let span = tracing::info_span!("sweep", entries = count, start);
-        self.sweep_entries(order, start, total, true)
+        self.sweep_entries(entries, start, count, true)
             .instrument(span)
             .await
     }
@@ -262,7 +259,7 @@ impl Service {
     }
 
     /// Polls just `entries` (added by a reload), leaving the round-robin cursor where it is.
-    pub async fn sweep_only(&mut self, entries: Vec<Entry>) -> Result<SweepReport, AppError> {
+    pub async fn sweep_only(&mut self, entries: Arc<[Entry]>) -> Result<SweepReport, AppError> {
         let total = entries.len();
         if total == 0 {
             return Ok(SweepReport::default());
@@ -273,14 +270,15 @@ impl Service {
             .await
     }
 
+    /// Polls `count` of `entries` from `start` on, wrapping around.
     async fn sweep_entries(
         &mut self,
-        order: Vec<Entry>,
+        entries: Arc<[Entry]>,
         start: usize,
-        total: usize,
+        count: usize,
         moves_cursor: bool,
     ) -> Result<SweepReport, AppError> {
-        let count = order.len();
+        let total = entries.len();
         tracing::info!("sweep started");
         self.counters.add(&self.counters.sweeps, 1);
 
@@ -299,15 +297,19 @@ impl Service {
                 ..Default::default()
             };
             let mut consumed = 0usize;
-            for chunk in order.chunks(batch_entries) {
+            for first in (0..count).step_by(batch_entries.max(1)) {
                 if stop.is_triggered() {
                     report.cancelled = true;
                     break;
                 }
+                let chunk: Vec<Entry> = (first..count.min(first + batch_entries))
+                    .map(|i| entries[(start + i) % total].clone())
+                    .collect();
                 let polling = std::time::Instant::now();
                 // Each poll is its own task so responses are parsed on every core, in parallel
                 // with the publisher; `buffered` keeps the batch in watchlist order.
-                let results: Vec<_> = futures_util::stream::iter(chunk.iter().cloned())
+                let polled = chunk.len();
+                let results: Vec<_> = futures_util::stream::iter(chunk)
                     .map(|entry| {
                         let client = client.clone();
                         tokio::spawn(async move {
@@ -323,9 +325,9 @@ impl Service {
                     })
                     .collect()
                     .await;
-                consumed += chunk.len();
+                consumed += polled;
                 tracing::debug!(
-                    entries = chunk.len(),
+                    entries = polled,
                     elapsed_ms = polling.elapsed().as_millis() as u64,
                     "batch polled"
                 );
@@ -557,7 +559,7 @@ impl Service {
         let report = {
             let sweep = async {
                 match only {
-                    Some(entries) => self.sweep_only(entries).await,
+                    Some(entries) => self.sweep_only(entries.into()).await,
                     None => self.sweep(Scope::Planned).await,
                 }
             };

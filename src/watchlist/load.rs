@@ -54,6 +54,7 @@ pub fn load(sources: &ListSources) -> LoadReport {
 #[derive(Default)]
 struct Builder {
     report: LoadReport,
+    entries: Vec<Entry>,
     seen: HashMap<String, Origin>,
 }
 
@@ -130,7 +131,7 @@ impl Builder {
         }
         self.seen.insert(key, origin.clone());
         let original = (trimmed != value).then(|| trimmed.to_string());
-        self.report.watchlist.entries.push(Entry {
+        self.entries.push(Entry {
             kind,
             value,
             original,
@@ -140,7 +141,8 @@ impl Builder {
 
     fn finish(mut self) -> LoadReport {
         // Users first, then files: a stable order the round-robin cursor can rely on.
-        self.report.watchlist.entries.sort_by_key(|e| e.kind);
+        self.entries.sort_by_key(|e| e.kind);
+        self.report.watchlist.entries = self.entries.into();
         self.report
     }
 }

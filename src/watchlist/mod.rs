@@ -70,9 +70,18 @@ pub fn entry_key(kind: EntryKind, value: &str) -> String {
 }
 
 /// A validated watchlist: users first, then files, each in the order written, without duplicates.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Shared, not copied: a sweep reads the entries while a reload may swap in a new list.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Watchlist {
-    pub entries: Vec<Entry>,
+    pub entries: std::sync::Arc<[Entry]>,
+}
+
+impl Default for Watchlist {
+    fn default() -> Watchlist {
+        Watchlist {
+            entries: Vec::new().into(),
+        }
+    }
 }
 
 impl Watchlist {
