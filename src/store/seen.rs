@@ -4,7 +4,7 @@
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use super::index::{key_of, SeenIndex, Slot};
+use super::index::{key_of, Seen, SeenIndex};
 use super::record::SeenRecord;
 use super::segment::{self, SEGMENT_RECORDS};
 
@@ -91,7 +91,7 @@ impl SeenLog {
             let (key, value) = item?;
             let seq = seq_of(&key)?;
             segment::decode(&value, |id, record| {
-                state.index.upsert(Slot::new(key_of(id), &record));
+                state.index.upsert(key_of(id), Seen::new(&record));
                 state.records += 1;
             })
             .map_err(|err| LogError::Corrupt {
@@ -114,7 +114,7 @@ impl SeenLog {
     }
 
     pub fn previous(&self, alert_id: &str) -> Option<SeenRecord> {
-        self.lock().index.get(key_of(alert_id)).map(Slot::record)
+        self.lock().index.get(key_of(alert_id)).map(Seen::record)
     }
 
     /// Appends `records` as new segments (not flushed: the store flushes the whole commit).
@@ -136,7 +136,7 @@ impl SeenLog {
         state.next_seq = seq;
         state.records += records.len() as u64;
         for (id, record) in records {
-            state.index.upsert(Slot::new(key_of(id), record));
+            state.index.upsert(key_of(id), Seen::new(record));
         }
         Ok(())
     }
@@ -154,7 +154,7 @@ impl SeenLog {
         let live = state.index.len() as u64;
         let dead = state.records.saturating_sub(live);
         (dead > live && dead >= min_dead)
-            || state.index.count(|slot| slot.last_day() < cutoff_day) > 0
+            || state.index.count(|seen| seen.last_day() < cutoff_day) > 0
     }
 
     /// Rewrites the newest record of every id still observed on or after `cutoff_day` into new
@@ -216,7 +216,7 @@ impl SeenLog {
         self.tree.apply_batch(doomed)?;
         let expired = state
             .index
-            .retain(|slot| slot.last_day() >= cutoff_day && !forget.contains(&slot.key()));
+            .retain(|key, seen| seen.last_day() >= cutoff_day && !forget.contains(&key));
         state.next_seq = seq;
         state.records = kept;
         Ok(Compaction {
