@@ -331,7 +331,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::State { action } => {
-            let config = load(&cli.config)?;
+            let config = Config::load_for_store(&cli.config)?;
+            for warning in &config.warnings {
+                tracing::warn!("{warning}");
+            }
             let store = Store::open(&config.store)?;
             state_command(&store, &config, action)
         }

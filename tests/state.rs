@@ -48,9 +48,20 @@ async fn state_tools_list_show_export_import_prune_and_backfill() {
     let once = run(&["once"], &config).await;
     assert!(once.status.success(), "{}", show(&once));
 
+    // The state tools do not read the client secret: under systemd it is a credential only the
+    // service can read. Without it, `list` still works and `once` names what is missing.
+    let secret = first.path().join("secret");
+    std::fs::rename(&secret, first.path().join("secret.away")).unwrap();
     let list = state(&["list"], &config).await;
     assert!(list.status.success(), "{}", show(&list));
     assert_eq!(listed_ids(&stdout(&list)), expected);
+    let no_secret = run(&["once"], &config).await;
+    assert!(
+        !no_secret.status.success() && show(&no_secret).contains("client secret"),
+        "{}",
+        show(&no_secret)
+    );
+    std::fs::rename(first.path().join("secret.away"), &secret).unwrap();
     let recent = state(&["list", "--since", "1h"], &config).await;
     assert_eq!(
         listed_ids(&stdout(&recent)),

@@ -62,7 +62,8 @@ pub struct ApiConfig {
     pub cloud: Cloud,
     pub tenant_id: String,
     pub client_id: String,
-    pub secret: Secret,
+    /// None when the config was loaded for the store tools ([`Config::load_for_store`]).
+    pub secret: Option<Secret>,
     pub secret_source: SecretSource,
     pub api_base: String,
     pub login_base: String,
@@ -254,6 +255,20 @@ impl Config {
         Config::from_toml(&text, &shown, &base_dir, true)
     }
 
+    /// [`Config::load`] for commands that only open the store (`state …`): every key is still
+    /// checked, but the client secret is not read. It often lives where only the service can
+    /// read it (a systemd credential), and these commands never call the API.
+    pub fn load_for_store(path: &Path) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|err| ConfigError {
+            source_name: shown.clone(),
+            problems: vec![format!("cannot read the config file {shown}: {err}")],
+        })?;
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let base_dir = absolute.parent().map(Path::to_path_buf).unwrap_or_default();
+        validate::from_toml(&text, &shown, &base_dir, true, false)
+    }
+
     /// Parses TOML text. Relative paths are resolved against `base_dir`; `with_env` applies the
     /// `MDE_WATCH__…` overrides.
     pub fn from_toml(
@@ -262,6 +277,6 @@ impl Config {
         base_dir: &Path,
         with_env: bool,
     ) -> Result<Config, ConfigError> {
-        validate::from_toml(text, source_name, base_dir, with_env)
+        validate::from_toml(text, source_name, base_dir, with_env, true)
     }
 }

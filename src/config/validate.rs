@@ -19,6 +19,7 @@ pub(super) fn from_toml(
     source_name: &str,
     base_dir: &Path,
     with_env: bool,
+    read_secret: bool,
 ) -> Result<Config, ConfigError> {
     let fail = |problems: Vec<String>| ConfigError {
         source_name: source_name.to_string(),
@@ -41,6 +42,7 @@ pub(super) fn from_toml(
         .try_deserialize()
         .map_err(|err| fail(vec![describe_parse_error(&err.to_string(), source_name)]))?;
     let mut checker = Checker {
+        read_secret,
         base_dir: base_dir.to_path_buf(),
         problems: Vec::new(),
         warnings: Vec::new(),
@@ -98,6 +100,8 @@ fn describe_parse_error(message: &str, source_name: &str) -> String {
 }
 
 struct Checker {
+    /// False for the store tools: the secret's source is checked, not read.
+    read_secret: bool,
     base_dir: PathBuf,
     problems: Vec<String>,
     warnings: Vec<String>,
@@ -326,11 +330,14 @@ impl Checker {
             }
         };
         let credentials_dir = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
-        let secret = secret_source.as_ref().and_then(|source| {
-            secret::resolve(source, credentials_dir.as_deref())
-                .map_err(|err| self.problem(format!("api: {err}")))
-                .ok()
-        });
+        let secret = match &secret_source {
+            Some(source) if self.read_secret => Some(
+                secret::resolve(source, credentials_dir.as_deref())
+                    .map_err(|err| self.problem(format!("api: {err}")))
+                    .ok(),
+            ),
+            _ => None,
+        };
         let endpoints = cloud.endpoints();
         let api_base = self
             .url("api.base_url", raw.base_url)
@@ -378,7 +385,11 @@ impl Checker {
             cloud,
             tenant_id: tenant_id?,
             client_id: client_id?,
-            secret: secret?,
+            // Outer None: the secret could not be read (a problem is recorded).
+            secret: match secret {
+                Some(read) => Some(read?),
+                None => None,
+            },
             secret_source: secret_source?,
             api_base,
             login_base,

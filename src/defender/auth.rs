@@ -82,7 +82,7 @@ pub struct TokenProvider {
     http: reqwest::Client,
     url: String,
     client_id: String,
-    secret: Secret,
+    secret: Option<Secret>,
     endpoint: TokenEndpoint,
     audience: String,
     margin: Duration,
@@ -169,6 +169,12 @@ impl TokenProvider {
 
     /// One token request; the error says whether trying again could help.
     async fn request_once(&self) -> Result<IssuedToken, (String, bool)> {
+        let Some(secret) = &self.secret else {
+            return Err((
+                "no client secret was read (the config was loaded for the store tools)".into(),
+                false,
+            ));
+        };
         let audience_field = match self.endpoint {
             TokenEndpoint::V2 => (
                 "scope",
@@ -179,7 +185,7 @@ impl TokenProvider {
         let form = [
             ("grant_type", "client_credentials"),
             ("client_id", self.client_id.as_str()),
-            ("client_secret", self.secret.expose()),
+            ("client_secret", secret.expose()),
             (audience_field.0, audience_field.1.as_str()),
         ];
         let response = self
