@@ -244,6 +244,17 @@ fn count(n: usize) -> String {
 impl Config {
     /// Reads the file at `path`, applies environment overrides and validates everything.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::read(path, true)
+    }
+
+    /// [`Config::load`] for commands that only open the store (`state …`): every key is still
+    /// checked, but the client secret is not read. It often lives where only the service can
+    /// read it (a systemd credential), and these commands never call the API.
+    pub fn load_for_store(path: &Path) -> Result<Config, ConfigError> {
+        Config::read(path, false)
+    }
+
+    fn read(path: &Path, read_secret: bool) -> Result<Config, ConfigError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|err| ConfigError {
             source_name: shown.clone(),
@@ -252,21 +263,7 @@ impl Config {
         // Relative paths in the file are relative to the file, wherever mde-watch was started.
         let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let base_dir = absolute.parent().map(Path::to_path_buf).unwrap_or_default();
-        Config::from_toml(&text, &shown, &base_dir, true)
-    }
-
-    /// [`Config::load`] for commands that only open the store (`state …`): every key is still
-    /// checked, but the client secret is not read. It often lives where only the service can
-    /// read it (a systemd credential), and these commands never call the API.
-    pub fn load_for_store(path: &Path) -> Result<Config, ConfigError> {
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|err| ConfigError {
-            source_name: shown.clone(),
-            problems: vec![format!("cannot read the config file {shown}: {err}")],
-        })?;
-        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-        let base_dir = absolute.parent().map(Path::to_path_buf).unwrap_or_default();
-        validate::from_toml(&text, &shown, &base_dir, true, false)
+        validate::from_toml(&text, &shown, &base_dir, true, read_secret)
     }
 
     /// Parses TOML text. Relative paths are resolved against `base_dir`; `with_env` applies the
