@@ -271,7 +271,8 @@ async fn run_daemon(emulator: &sim::SimHandle, sinks: &str, prefill: u64) -> Dae
     };
     fill(&Store::open(&store_config).unwrap(), prefill);
 
-    // BENCH_DAEMON_WRAP runs the daemon under a profiler, e.g. "heaptrack -o /tmp/daemon".
+    // BENCH_DAEMON_WRAP runs the daemon under a profiler, e.g. "heaptrack -o /tmp/daemon". The
+    // peak RSS printed is the wrapper's unless it execs the daemon (`env VAR=x` does).
     let wrap = std::env::var("BENCH_DAEMON_WRAP").unwrap_or_default();
     let mut words = wrap.split_whitespace();
     let mut command = match words.next() {
