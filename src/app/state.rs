@@ -161,14 +161,18 @@ pub fn entity_alerts(
         ))
     })?;
     let from = since.map_or(i64::MIN, |t| t.timestamp());
+    let records: std::collections::HashMap<String, SeenRecord> = store
+        .exact_records(&status.alert_ids)?
+        .into_iter()
+        .collect();
     let mut n = 0;
     for id in &status.alert_ids {
-        if let Some(record) = store.previous(id)? {
+        if let Some(record) = records.get(id) {
             if record.first_observed >= from {
                 writeln!(
                     out,
                     "{}",
-                    serde_json::to_string(&RecordLine::of(id, &record)).unwrap_or_default()
+                    serde_json::to_string(&RecordLine::of(id, record)).unwrap_or_default()
                 )?;
                 n += 1;
             }
@@ -179,8 +183,9 @@ pub fn entity_alerts(
 
 /// `state show ID`.
 pub fn show(store: &Store, id: &str, out: &mut dyn Write) -> Result<(), StateError> {
-    let record = store
-        .previous(id)?
+    let (_, record) = store
+        .exact_records(&[id.to_string()])?
+        .pop()
         .ok_or_else(|| StateError::Input(format!("alert '{id}' is not in the store")))?;
     let line = RecordLine::of(id, &record);
     writeln!(

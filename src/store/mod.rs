@@ -400,6 +400,14 @@ impl Store {
             .map_err(|err| log_error(&self.path, err))
     }
 
+    /// The records of `ids` exactly as logged (`previous` rounds times to what decide needs),
+    /// sorted by id; unknown ids are left out. Reads the whole log: for the state tools.
+    pub fn exact_records(&self, ids: &[String]) -> Result<Vec<(String, SeenRecord)>, StoreError> {
+        self.seen
+            .records_of(ids)
+            .map_err(|err| log_error(&self.path, err))
+    }
+
     /// Adds the records of ids the store does not know (an import); known ids keep theirs.
     /// Returns how many were added.
     pub fn import(&self, records: &[(String, SeenRecord)]) -> Result<usize, StoreError> {
@@ -542,6 +550,27 @@ mod tests {
         assert_eq!(store.previous("a2").unwrap(), None);
         assert_eq!(store.cursor().unwrap(), 7);
         assert_eq!(store.entity("u:user1").unwrap().unwrap().alerts, 1);
+    }
+
+    #[test]
+    fn exact_records_keep_what_the_index_rounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let exact = SeenRecord {
+            last_update: Some(1_790_000_000_123_456),
+            fingerprint: 9,
+            first_observed: 1_780_000_123,
+            last_observed: 20_000 * DAY + 4_321,
+        };
+        store
+            .commit(&[("a1".into(), exact), ("a2".into(), record(5))], &[], None)
+            .unwrap();
+        store.commit(&[("a1".into(), exact)], &[], None).unwrap();
+        let rounded = store.previous("a1").unwrap().unwrap();
+        assert_eq!(rounded.last_observed, 20_000 * DAY);
+        assert_eq!(rounded.last_update, Some(1_790_000_000_000_000));
+        let found = store.exact_records(&["a1".into(), "nope".into()]).unwrap();
+        assert_eq!(found, vec![("a1".to_string(), exact)]);
     }
 
     #[test]

@@ -260,11 +260,27 @@ impl SeenLog {
 
     /// Every live alert with its current record, sorted by id (`state list`, `state export`).
     pub fn records(&self) -> Result<Vec<(String, SeenRecord)>, LogError> {
+        self.records_where(|_| true)
+    }
+
+    /// The current records of `ids` as the log has them (exact times, which the index rounds),
+    /// sorted by id; ids the store does not know are left out. Reads the whole log.
+    pub fn records_of(&self, ids: &[String]) -> Result<Vec<(String, SeenRecord)>, LogError> {
+        let wanted: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+        self.records_where(|id| wanted.contains(id))
+    }
+
+    fn records_where(
+        &self,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Result<Vec<(String, SeenRecord)>, LogError> {
         let mut state = self.lock();
         state.index.settle();
-        let mut records = Vec::with_capacity(state.index.len());
+        let mut records = Vec::new();
         self.each_current(&state.index, state.next_seq, |id, record| {
-            records.push((id, record));
+            if wanted(&id) {
+                records.push((id, record));
+            }
             Ok(())
         })?;
         records.sort_unstable_by(|a, b| a.0.cmp(&b.0));
