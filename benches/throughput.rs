@@ -5,6 +5,7 @@
 //! - store decide + commit with 1,000,000 ids already stored (target ≥ 200,000 alerts/s)
 //! - end to end, emulator → `mde-watch once` → file sink, limits lifted, 10,000-entry watchlist
 //!   and 1,000,000 stored ids (targets ≥ 20,000 alerts/s, peak RSS ≤ 64 MiB)
+//! - steady: `mde-watch run` sweeping every 5 s for a minute, resident memory over time
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -50,6 +51,9 @@ fn main() {
     }
     if wanted("end_to_end") {
         bench_end_to_end();
+    }
+    if wanted("steady") {
+        bench_steady();
     }
     if wanted("kafka") {
         bench_kafka();
@@ -237,23 +241,28 @@ struct DaemonRun {
     summary: String,
 }
 
-/// Runs `mde-watch once` over a 10,000-entry watchlist against `emulator`, with `sinks` (TOML)
-/// and `prefill` ids already in the store; measures the sweep and the daemon's peak RSS.
-async fn run_daemon(emulator: &sim::SimHandle, sinks: &str, prefill: u64) -> DaemonRun {
-    let dir = tempfile::tempdir().unwrap();
+/// Writes a 10,000-entry watchlist and a config for `emulator` with `sinks` (TOML) and
+/// `extra` TOML into `dir`, with `prefill` ids already in the store; returns the config path.
+fn daemon_config(
+    dir: &Path,
+    emulator: &sim::SimHandle,
+    sinks: &str,
+    extra: &str,
+    prefill: u64,
+) -> PathBuf {
     let users: String = (1..=5_000).map(|i| format!("user{i}\n")).collect();
     let files: String = (1..=5_000)
         .map(|i| format!("{}\n", emulator.universe().file_hash(i)))
         .collect();
-    std::fs::write(dir.path().join("users.txt"), users).unwrap();
-    std::fs::write(dir.path().join("hashes.txt"), files).unwrap();
-    std::fs::write(dir.path().join("secret"), sim::SIM_CLIENT_SECRET).unwrap();
+    std::fs::write(dir.join("users.txt"), users).unwrap();
+    std::fs::write(dir.join("hashes.txt"), files).unwrap();
+    std::fs::write(dir.join("secret"), sim::SIM_CLIENT_SECRET).unwrap();
     let config = format!(
         "[api]\ntenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret_file = \"secret\"\nbase_url = \"{url}\"\nlogin_url = \"{url}\"\n\
          [[limits.window]]\ncalls = 1000000\nper = \"1s\"\n\
          [watchlist]\nusers_file = \"users.txt\"\nfiles_file = \"hashes.txt\"\n\
          [store]\npath = \"store\"\ncache = \"{cache}\"\n\
-         [pipeline]\nbatch_entries = {batch}\nconcurrency = 8\n{pipeline}\n{sinks}",
+         [pipeline]\nbatch_entries = {batch}\nconcurrency = 8\n{pipeline}\n{sinks}\n{extra}",
         sim::SIM_TENANT,
         sim::SIM_CLIENT_ID,
         url = emulator.base_url(),
@@ -262,15 +271,35 @@ async fn run_daemon(emulator: &sim::SimHandle, sinks: &str, prefill: u64) -> Dae
         // e.g. BENCH_PIPELINE='in_flight_batches = 4\nqueue_bytes = "8MiB"'
         pipeline = std::env::var("BENCH_PIPELINE").unwrap_or_default().replace("\\n", "\n"),
     );
-    let config_path = dir.path().join("mde-watch.toml");
+    let config_path = dir.join("mde-watch.toml");
     std::fs::write(&config_path, config).unwrap();
     let store_config = StoreConfig {
-        path: dir.path().join("store"),
+        path: dir.join("store"),
         retention: Duration::from_secs(86_400),
         cache_bytes: 16 << 20,
     };
     fill(&Store::open(&store_config).unwrap(), prefill);
+    config_path
+}
 
+/// VmHWM and VmRSS of a process, in KiB.
+fn memory_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+    };
+    Some((field("VmHWM:")?, field("VmRSS:")?))
+}
+
+/// Runs `mde-watch once` over a 10,000-entry watchlist against `emulator`, with `sinks` (TOML)
+/// and `prefill` ids already in the store; measures the sweep and the daemon's peak RSS.
+async fn run_daemon(emulator: &sim::SimHandle, sinks: &str, prefill: u64) -> DaemonRun {
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = daemon_config(dir.path(), emulator, sinks, "", prefill);
     // BENCH_DAEMON_WRAP runs the daemon under a profiler, e.g. "heaptrack -o /tmp/daemon". The
     // peak RSS printed is the wrapper's unless it execs the daemon (`env VAR=x` does).
     let wrap = std::env::var("BENCH_DAEMON_WRAP").unwrap_or_default();
@@ -293,17 +322,11 @@ async fn run_daemon(emulator: &sim::SimHandle, sinks: &str, prefill: u64) -> Dae
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let status_path = format!("/proc/{}/status", child.id().unwrap());
+    let pid = child.id().unwrap();
     let mut peak_kib = 0u64;
     let stdout = loop {
-        if let Ok(status) = std::fs::read_to_string(&status_path) {
-            let hwm = status
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1));
-            if let Some(kib) = hwm.and_then(|v| v.parse().ok()) {
-                peak_kib = peak_kib.max(kib);
-            }
+        if let Some((hwm, _)) = memory_kib(pid) {
+            peak_kib = peak_kib.max(hwm);
         }
         if child.try_wait().unwrap().is_some() {
             let mut stdout = String::new();
@@ -383,6 +406,75 @@ fn bench_end_to_end() {
             run.sweep_secs
         );
         println!("end to end peak RSS:       {:>10.1} MiB (VmHWM, 10000-entry watchlist, {prefill} stored ids)  target <= 64", run.peak_mib);
+        emulator.stop().await;
+    });
+}
+
+/// `mde-watch run` sweeping every 5 s for 60 s (the emulator's clock moves 6 h between sweeps,
+/// so alerts change status and the store takes new records): a daemon's resident memory must
+/// level off after its first sweeps, not creep.
+fn bench_steady() {
+    const RUN: Duration = Duration::from_secs(60);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let emulator = emulator_for_end_to_end().await;
+        let prefill: u64 = std::env::var("BENCH_PREFILL")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000_000);
+        let dir = tempfile::tempdir().unwrap();
+        let schedule = "[schedule]\ncron = \"*/5 * * * * *\"\n";
+        let config = daemon_config(dir.path(), &emulator, FILE_SINK, schedule, prefill);
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mde-watch"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "error")
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let pid = child.id().unwrap();
+        let started = Instant::now();
+        let mut rss_at = Vec::new();
+        let mut next_advance = Duration::from_secs(5);
+        while started.elapsed() < RUN {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if started.elapsed() >= next_advance {
+                emulator.advance(Duration::from_secs(6 * 3600));
+                next_advance += Duration::from_secs(5);
+            }
+            if let Some((_, rss)) = memory_kib(pid) {
+                rss_at.push((started.elapsed().as_secs(), rss));
+            }
+        }
+        let (peak, _) = memory_kib(pid).unwrap_or_default();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        let stopped = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        let highest_in = |from: u64, to: u64| {
+            rss_at
+                .iter()
+                .filter(|(at, _)| (from..to).contains(at))
+                .map(|(_, rss)| *rss)
+                .max()
+                .unwrap_or(0)
+        };
+        let stats = emulator.stats();
+        println!(
+            "steady run, {prefill} ids stored: {} sweeps of 10000 entries in {} s; highest RSS in 0-20 s {:.1} MiB, 20-40 s {:.1} MiB, 40-60 s {:.1} MiB; peak {:.1} MiB; stopped cleanly: {}",
+            (stats.user_calls + stats.file_calls) / 10_000,
+            RUN.as_secs(),
+            mib(highest_in(0, 20)),
+            mib(highest_in(20, 40)),
+            mib(highest_in(40, 60)),
+            mib(peak),
+            matches!(stopped, Ok(Ok(status)) if status.success()),
+        );
         emulator.stop().await;
     });
 }
