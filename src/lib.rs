@@ -10,6 +10,7 @@
 pub mod app;
 pub mod config;
 pub mod defender;
+pub mod logging;
 pub mod memory;
 pub mod normalize;
 pub mod notify;
@@ -25,7 +26,7 @@ pub mod units;
 pub mod watchlist;
 
 /// Version of the events mde-watch emits; bumped when a field changes meaning or moves.
-pub const EVENT_SCHEMA_VERSION: u32 = 1;
+pub const EVENT_SCHEMA_VERSION: u32 = 2;
 
 /// The crate version, used in the User-Agent and in CEF/ECS metadata.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -219,8 +219,15 @@ fn init_logging(
     let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let lines = match (format, journald) {
         (LogFormat::Json, _) => lines.json().boxed(),
-        (LogFormat::Text, true) => lines.without_time().with_ansi(false).boxed(),
-        (LogFormat::Text, false) => lines.boxed(),
+        (LogFormat::Text, true) => lines
+            .without_time()
+            .with_ansi(false)
+            .fmt_fields(mde_watch::logging::EscapedFields)
+            .boxed(),
+        (LogFormat::Text, false) => lines
+            .with_ansi(mde_watch::logging::use_color())
+            .fmt_fields(mde_watch::logging::EscapedFields)
+            .boxed(),
     };
     let spans = tracer
         .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer("mde-watch")));

@@ -19,7 +19,10 @@ pub struct Counters {
     pub duplicates_suppressed: AtomicU64,
     pub changes_ignored: AtomicU64,
     pub sink_failures: AtomicU64,
+    /// Events shrunk to a sink's size limit (free text trimmed, lists shortened).
     pub events_shortened: AtomicU64,
+    /// Of those, events still over the limit at their smallest (sent whole anyway).
+    pub events_oversized: AtomicU64,
     pub alerts_new: AtomicU64,
     pub alerts_changed: AtomicU64,
     pub alerts_unchanged: AtomicU64,

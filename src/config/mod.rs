@@ -151,7 +151,19 @@ pub struct SyslogSinkConfig {
     pub cert_file: Option<PathBuf>,
     pub key_file: Option<PathBuf>,
     pub server_name: Option<String>,
-    pub max_datagram: usize,
+    /// Largest message (header and event) sent, in bytes.
+    pub max_message: usize,
+}
+
+impl SyslogTransport {
+    /// RFC 5426 §3.2 asks UDP receivers to take 2,048 bytes; RFC 5425 §4.3.1 asks TLS receivers
+    /// to take 8,192, which is also rsyslog's default maxMessageSize on every input.
+    pub fn default_max_message(self) -> usize {
+        match self {
+            SyslogTransport::Udp => 2048,
+            SyslogTransport::Tcp | SyslogTransport::Tls | SyslogTransport::Unix => 8192,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -143,7 +143,10 @@ pub enum RawSink {
         key_file: Option<String>,
         /// The name the server certificate must carry (default: the host of `address`).
         server_name: Option<String>,
-        /// Largest UDP datagram sent; larger messages are cut, marked and counted.
+        /// Largest syslog message sent ("8KiB"); a larger event is shrunk into a whole, smaller
+        /// event. Default 8192 for tcp, tls and unix, 2048 for udp.
+        max_message: Option<String>,
+        /// The former name of max_message (udp only); still read.
         max_datagram: Option<usize>,
     },
     Kafka {

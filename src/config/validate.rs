@@ -231,6 +231,7 @@ impl Checker {
             .collector
             .name
             .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned());
+        self.rfc3164_hostname(&sinks, &collector);
         let telemetry = self.telemetry(raw.telemetry);
         Some(Config {
             source: source_name.to_string(),
@@ -247,6 +248,22 @@ impl Checker {
             telemetry,
             warnings: std::mem::take(&mut self.warnings),
         })
+    }
+
+    /// RFC 3164 has no quoting: the collector name goes out as HOSTNAME, and a name with `|`,
+    /// `]` or a space is read by relays as the start of the TAG or the message.
+    fn rfc3164_hostname(&mut self, sinks: &[SinkConfig], collector: &str) {
+        let rfc3164 = sinks.iter().find(|sink| {
+            matches!(&sink.kind, SinkKind::Syslog(syslog) if syslog.protocol == SyslogProtocol::Rfc3164)
+        });
+        if let Some(sink) = rfc3164 {
+            if !crate::sinks::syslog::frame::is_rfc3164_hostname(collector) {
+                self.problem(format!(
+                    "collector.name: '{collector}' cannot be an RFC 3164 HOSTNAME (sink '{}' uses protocol rfc3164): use letters, digits, '-', '_' and '.' only",
+                    sink.name
+                ));
+            }
+        }
     }
 
     fn telemetry(&mut self, raw: super::raw::RawTelemetry) -> TelemetryConfig {

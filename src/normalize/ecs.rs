@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use serde::Serialize;
 
 use super::evidence;
+use super::text;
 use super::vendor::VendorFields;
 use super::{Change, EventContext, Provenance, Severity};
 use crate::defender::{time, Alert, PolledAlert};
@@ -41,7 +42,8 @@ struct EcsEvent<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     organization: Option<Id<'a>>,
     observer: Observer,
-    microsoft: Microsoft<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    microsoft: Option<Microsoft<'a>>,
     mde_watch: Provenance<'a>,
 }
 
@@ -77,7 +79,7 @@ struct Rule<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<Cow<'a, str>>,
+    description: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     category: Option<&'a str>,
 }
@@ -156,8 +158,9 @@ struct Url<'a> {
 struct Related<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     hash: Vec<&'a str>,
+    /// Only addresses: Elasticsearch rejects a whole document for one non-IP in an `ip` field.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    ip: Vec<&'a str>,
+    ip: Vec<std::net::IpAddr>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     user: Vec<&'a str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -237,7 +240,7 @@ fn build<'a>(
         rule: Rule {
             id: alert.detector_id.as_deref(),
             name: alert.title.as_deref(),
-            description: super::description(alert, context),
+            description: alert.description.as_deref(),
             category: alert.category.as_deref(),
         },
         threat: threat(&alert.mitre_techniques),
@@ -273,9 +276,9 @@ fn build<'a>(
             vendor: "Microsoft",
             product: "Defender for Endpoint",
         },
-        microsoft: Microsoft {
+        microsoft: context.verbatim.then_some(Microsoft {
             defender_endpoint: vendor,
-        },
+        }),
         mde_watch: Provenance::from(context),
     }
 }
@@ -374,7 +377,9 @@ fn related(alert: &Alert) -> Related<'_> {
         {
             push_unique(&mut related.hash, hash);
         }
-        if let Some(ip) = evidence.ip_address.as_deref() {
+        // A value that is not an address stays, verbatim, in the evidence under
+        // microsoft.defender_endpoint.
+        if let Some(ip) = evidence.ip_address.as_deref().and_then(text::ip) {
             push_unique(&mut related.ip, ip);
         }
         if let Some(name) = evidence.account_name.as_deref() {

@@ -15,10 +15,6 @@ pub fn process(alert: &Alert) -> Option<&Evidence> {
     alert.evidence.iter().find(|e| e.is("Process"))
 }
 
-pub fn ip(alert: &Alert) -> Option<&str> {
-    alert.evidence.iter().find_map(|e| e.ip_address.as_deref())
-}
-
 pub fn url(alert: &Alert) -> Option<&str> {
     alert.evidence.iter().find_map(|e| e.url.as_deref())
 }

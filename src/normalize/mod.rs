@@ -1,20 +1,27 @@
 //! Alert + match context → event bytes, one pure function per format, one file each. Every format
 //! carries the watchlist matches that produced the alert, the tenant, the collector host and the
-//! event schema version (normalization.md).
+//! event schema version (docs/formats.md). Each event is valid for the receiver its format is
+//! read by, whatever the alert holds: [`fit`] shrinks one to a transport's size limit while it
+//! stays a whole event of its format.
 
 pub mod cef;
 mod ecs;
 mod evidence;
+mod fit;
 mod ocsf;
 mod raw;
+pub mod sample;
 mod severity;
 mod splunk;
+mod text;
 mod vendor;
 
 use serde::Serialize;
 
 pub use evidence::matches_text;
+pub use fit::{encode_within, Fitted};
 pub use severity::Severity;
+pub use text::{shorten, TRUNCATION_MARK};
 
 use crate::defender::PolledAlert;
 use crate::watchlist::EntryKind;
@@ -26,9 +33,22 @@ pub enum Format {
     Cef,
     Ocsf,
     Splunk,
+    /// The `splunk` event inside Splunk's HTTP Event Collector envelope.
+    SplunkHec,
 }
 
-pub const FORMAT_NAMES: &str = "ecs | raw | cef | ocsf | splunk";
+pub const FORMAT_NAMES: &str = "ecs | raw | cef | ocsf | splunk | splunk_hec";
+
+impl Format {
+    pub const ALL: [Format; 6] = [
+        Format::Ecs,
+        Format::Raw,
+        Format::Cef,
+        Format::Ocsf,
+        Format::Splunk,
+        Format::SplunkHec,
+    ];
+}
 
 impl Format {
     pub fn parse(name: &str) -> Result<Format, String> {
@@ -38,6 +58,7 @@ impl Format {
             "cef" => Ok(Format::Cef),
             "ocsf" => Ok(Format::Ocsf),
             "splunk" => Ok(Format::Splunk),
+            "splunk_hec" => Ok(Format::SplunkHec),
             other => Err(format!("'{other}' is not a format ({FORMAT_NAMES})")),
         }
     }
@@ -49,6 +70,7 @@ impl Format {
             Format::Cef => "cef",
             Format::Ocsf => "ocsf",
             Format::Splunk => "splunk",
+            Format::SplunkHec => "splunk_hec",
         }
     }
 }
@@ -93,32 +115,44 @@ pub struct EventContext<'a> {
     pub change: Change,
     /// When the alert was seen, RFC 3339; used where the alert lacks every timestamp.
     pub observed_at: &'a str,
-    /// Cut the description to this many characters (marked), for transports with a size limit.
-    pub description_limit: Option<usize>,
+    /// The alert was shrunk to fit a transport (see [`fit`]): the event says so.
+    pub truncated: bool,
+    /// Carry the alert's verbatim copy (OCSF `unmapped.defender`, Splunk `defender`, ECS
+    /// `microsoft.defender_endpoint`); only a shrink of last resort leaves it out.
+    pub verbatim: bool,
 }
 
-pub const TRUNCATION_MARK: &str = "…[truncated]";
-
-/// Cuts `text` to `limit` characters (marking the cut), on a character boundary.
-pub fn shorten(text: &str, limit: usize) -> std::borrow::Cow<'_, str> {
-    if text.chars().count() <= limit {
-        return std::borrow::Cow::Borrowed(text);
+impl<'a> EventContext<'a> {
+    /// A context for an event that carries the alert whole.
+    pub fn new(
+        matches: &'a [Match],
+        tenant_id: &'a str,
+        collector: &'a str,
+        change: Change,
+        observed_at: &'a str,
+    ) -> EventContext<'a> {
+        EventContext {
+            matches,
+            tenant_id,
+            collector,
+            change,
+            observed_at,
+            truncated: false,
+            verbatim: true,
+        }
     }
-    let keep = limit.saturating_sub(TRUNCATION_MARK.chars().count());
-    let cut: String = text.chars().take(keep).collect();
-    std::borrow::Cow::Owned(cut + TRUNCATION_MARK)
 }
 
-/// The alert's description as this event carries it (shortened when the context says so).
-fn description<'a>(
-    alert: &'a crate::defender::Alert,
-    context: &EventContext,
-) -> Option<std::borrow::Cow<'a, str>> {
-    let text = alert.description.as_deref()?;
-    Some(match context.description_limit {
-        Some(limit) => shorten(text, limit),
-        None => std::borrow::Cow::Borrowed(text),
-    })
+/// The title an alert without one is shown under (OCSF and CEF require a title).
+pub const UNTITLED: &str = "Defender for Endpoint alert";
+
+/// The alert's time in epoch milliseconds: creation, else last update, else when it was seen.
+/// Every format needs one, and an alert whose times are all null or unreadable still happened.
+pub fn event_time_ms(alert: &crate::defender::Alert, context: &EventContext) -> i64 {
+    evidence::millis(alert.alert_creation_time.as_deref())
+        .or_else(|| evidence::millis(alert.last_update_time.as_deref()))
+        .or_else(|| evidence::millis(Some(context.observed_at)))
+        .unwrap_or_default()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +175,7 @@ pub fn encode(
         Format::Cef => Ok(cef::encode(alert, context)),
         Format::Ocsf => ocsf::encode(alert, context),
         Format::Splunk => splunk::encode(alert, context),
+        Format::SplunkHec => splunk::encode_hec(alert, context),
     };
     result.map_err(|err| NormalizeError {
         alert_id: alert.alert.id.clone(),
@@ -158,6 +193,9 @@ struct Provenance<'a> {
     tenant_id: &'a str,
     change: &'static str,
     version: &'static str,
+    /// Present (true) only when the event was shrunk to fit a transport's size limit.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    truncated: bool,
 }
 
 impl<'a> Provenance<'a> {
@@ -169,6 +207,7 @@ impl<'a> Provenance<'a> {
             tenant_id: context.tenant_id,
             change: context.change.as_str(),
             version: crate::VERSION,
+            truncated: context.truncated,
         }
     }
 }

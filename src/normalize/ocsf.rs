@@ -1,15 +1,24 @@
-//! OCSF 1.3 Detection Finding (class_uid 2004): activity Create for a new alert, Update for a
-//! changed one, Close once it is Resolved; times in epoch milliseconds; what OCSF has no place for
-//! goes to `unmapped`, verbatim (normalization.md, "Status" and "Field mapping").
+//! OCSF 1.3 Detection Finding (class_uid 2004) with the `host` profile: activity Create for a new
+//! alert, Update for a changed one, Close once it is Resolved; times in epoch milliseconds.
+//! Every event validates against the OCSF 1.3.0 JSON schema whatever the alert holds: the
+//! required `time` and `finding_info.title` have fallbacks, strings are cut to the schema's
+//! 65,535 characters, and a value that breaks its attribute's type (a non-IP in an `ip`, a host
+//! name with `|`, a "SHA-1" that is not 40 hex digits) is not dropped but moved to
+//! `unmapped.nonconforming` with the attribute it was meant for. The whole alert, verbatim, is
+//! `unmapped.defender` (docs/formats.md, "OCSF").
 
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::{evidence, Change, EventContext, Provenance, Severity};
+use super::text::{self, Capped};
+use super::{evidence, Change, EventContext, Provenance, Severity, UNTITLED};
 use crate::defender::{Evidence, PolledAlert};
 
 pub const OCSF_VERSION: &str = "1.3.0";
 const CLASS_UID: u32 = 2004;
+
+/// OCSF's `string_t`: at most 65,535 characters.
+type Text<'a> = Capped<'a, 65_535>;
 
 #[derive(Serialize)]
 struct Finding<'a> {
@@ -20,15 +29,14 @@ struct Finding<'a> {
     activity_id: u32,
     activity_name: &'static str,
     type_uid: u32,
-    type_name: String,
+    type_name: &'static str,
     severity_id: u8,
     severity: &'static str,
     status_id: u8,
-    status: &'a str,
+    status: Text<'a>,
+    time: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    time: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<&'a str>,
+    message: Option<Text<'a>>,
     finding_info: FindingInfo<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     device: Option<Device<'a>>,
@@ -40,11 +48,10 @@ struct Finding<'a> {
 
 #[derive(Serialize)]
 struct FindingInfo<'a> {
-    uid: &'a str,
+    uid: Text<'a>,
+    title: Text<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    title: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    desc: Option<std::borrow::Cow<'a, str>>,
+    desc: Option<Text<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     created_time: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -56,14 +63,14 @@ struct FindingInfo<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     analytic: Option<Analytic<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    types: Vec<&'a str>,
+    types: Vec<Text<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     attacks: Vec<Attack<'a>>,
 }
 
 #[derive(Serialize)]
 struct Analytic<'a> {
-    uid: &'a str,
+    uid: Text<'a>,
     type_id: u8,
     #[serde(rename = "type")]
     kind: &'static str,
@@ -79,17 +86,17 @@ struct Attack<'a> {
 
 #[derive(Serialize)]
 struct Uid<'a> {
-    uid: &'a str,
+    uid: Text<'a>,
 }
 
 #[derive(Serialize)]
 struct Device<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    uid: Option<&'a str>,
+    uid: Option<Text<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     hostname: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
+    name: Option<Text<'a>>,
     type_id: u8,
 }
 
@@ -100,7 +107,7 @@ struct EvidenceItem<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     process: Option<Process<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    src_endpoint: Option<Endpoint<'a>>,
+    src_endpoint: Option<Endpoint>,
     #[serde(skip_serializing_if = "Option::is_none")]
     url: Option<Url<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -109,8 +116,8 @@ struct EvidenceItem<'a> {
 
 #[derive(Serialize)]
 struct File<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
+    /// Required by OCSF: the evidence's file name, else its hash (how the file is known).
+    name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     path: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -127,17 +134,16 @@ struct Hash<'a> {
 
 #[derive(Serialize)]
 struct Process<'a> {
+    pid: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pid: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cmd_line: Option<&'a str>,
+    cmd_line: Option<Text<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     file: Option<File<'a>>,
 }
 
 #[derive(Serialize)]
-struct Endpoint<'a> {
-    ip: &'a str,
+struct Endpoint {
+    ip: String,
 }
 
 #[derive(Serialize)]
@@ -147,21 +153,23 @@ struct Url<'a> {
 
 #[derive(Serialize)]
 struct User<'a> {
+    name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    domain: Option<&'a str>,
+    domain: Option<Text<'a>>,
 }
 
 #[derive(Serialize)]
 struct Metadata<'a> {
     product: Product,
     version: &'static str,
+    /// `host`: the profile `device` belongs to; a validating consumer rejects it undeclared.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    profiles: &'static [&'static str],
     #[serde(skip_serializing_if = "Option::is_none")]
-    original_time: Option<&'a str>,
+    original_time: Option<Text<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    tenant_uid: Option<&'a str>,
-    uid: &'a str,
+    tenant_uid: Option<Text<'a>>,
+    uid: Text<'a>,
 }
 
 #[derive(Serialize)]
@@ -173,8 +181,19 @@ struct Product {
 #[derive(Serialize)]
 struct Unmapped<'a> {
     /// The whole alert as the API sent it: everything OCSF has no field for stays reachable.
-    defender: &'a RawValue,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    defender: Option<&'a RawValue>,
     mde_watch: Provenance<'a>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    nonconforming: Vec<Nonconforming<'a>>,
+}
+
+/// A value the alert holds that its OCSF attribute's type does not allow.
+#[derive(Serialize)]
+struct Nonconforming<'a> {
+    attribute: &'static str,
+    value: Text<'a>,
+    reason: &'static str,
 }
 
 fn severity_id(severity: Severity) -> (u8, &'static str) {
@@ -187,93 +206,155 @@ fn severity_id(severity: Severity) -> (u8, &'static str) {
     }
 }
 
-fn status_id(status: Option<&str>) -> u8 {
+/// The schema's `status_id` and its caption; for Other (99) the caption is the source's value.
+fn status(status: Option<&str>) -> (u8, &str) {
     match status.map(str::to_ascii_lowercase).as_deref() {
-        Some("new") => 1,
-        Some("inprogress") => 2,
-        Some("resolved") => 4,
-        Some(_) => 99,
-        None => 0,
+        Some("new") => (1, "New"),
+        Some("inprogress") => (2, "In Progress"),
+        Some("resolved") => (4, "Resolved"),
+        None | Some("unknown") | Some("") => (0, "Unknown"),
+        Some(_) => (99, status.unwrap_or("Other")),
     }
 }
 
-fn file(e: &Evidence) -> File<'_> {
-    let mut hashes = Vec::new();
-    if let Some(value) = e.sha1.as_deref() {
-        hashes.push(Hash {
-            algorithm_id: 2,
-            algorithm: "SHA-1",
-            value,
-        });
-    }
-    if let Some(value) = e.sha256.as_deref() {
-        hashes.push(Hash {
-            algorithm_id: 3,
-            algorithm: "SHA-256",
-            value,
-        });
-    }
-    File {
-        name: e.file_name.as_deref(),
-        path: evidence::full_path(e.file_path.as_deref(), e.file_name.as_deref()),
-        hashes,
-        type_id: 1,
-    }
+/// Builds the event's evidence and device parts, noting values that do not fit their type.
+struct Mapper<'a> {
+    nonconforming: Vec<Nonconforming<'a>>,
 }
 
-fn evidences(polled: &PolledAlert) -> Vec<EvidenceItem<'_>> {
-    polled
-        .alert
-        .evidence
-        .iter()
-        .filter_map(|e| {
-            let item = if e.is("Process") {
-                EvidenceItem {
-                    process: Some(Process {
-                        pid: e.process_id,
-                        cmd_line: e.process_command_line.as_deref(),
-                        file: e.file_name.is_some().then(|| file(e)),
-                    }),
-                    ..Default::default()
-                }
-            } else if e.is("File") || e.sha1.is_some() || e.sha256.is_some() {
-                EvidenceItem {
-                    file: Some(file(e)),
-                    ..Default::default()
-                }
-            } else if let Some(ip) = e.ip_address.as_deref() {
-                EvidenceItem {
-                    src_endpoint: Some(Endpoint { ip }),
-                    ..Default::default()
-                }
-            } else if let Some(url_string) = e.url.as_deref() {
-                EvidenceItem {
-                    url: Some(Url { url_string }),
-                    ..Default::default()
-                }
-            } else if e.account_name.is_some() {
-                EvidenceItem {
-                    user: Some(User {
-                        name: e.account_name.as_deref(),
-                        domain: e.domain_name.as_deref(),
-                    }),
-                    ..Default::default()
-                }
-            } else {
-                return None;
-            };
-            Some(item)
+impl<'a> Mapper<'a> {
+    fn reject(&mut self, attribute: &'static str, value: &'a str, reason: &'static str) {
+        self.nonconforming.push(Nonconforming {
+            attribute,
+            value: Capped(value),
+            reason,
+        });
+    }
+
+    fn hash(
+        &mut self,
+        value: Option<&'a str>,
+        (algorithm_id, algorithm, digits): (u8, &'static str, usize),
+    ) -> Option<Hash<'a>> {
+        let value = value?;
+        if text::is_hex_digest(value, digits) {
+            Some(Hash {
+                algorithm_id,
+                algorithm,
+                value,
+            })
+        } else {
+            self.reject(
+                "evidences.file.hashes.value",
+                value,
+                "not a hex digest of the algorithm's length",
+            );
+            None
+        }
+    }
+
+    /// The evidence's file, when it names one: a name, a path or a valid hash.
+    fn file(&mut self, e: &'a Evidence) -> Option<File<'a>> {
+        let mut hashes = Vec::new();
+        hashes.extend(self.hash(e.sha1.as_deref(), (2, "SHA-1", 40)));
+        hashes.extend(self.hash(e.sha256.as_deref(), (3, "SHA-256", 64)));
+        let name = e
+            .file_name
+            .as_deref()
+            .or_else(|| hashes.first().map(|h| h.value))?;
+        Some(File {
+            name,
+            path: evidence::full_path(e.file_path.as_deref(), e.file_name.as_deref())
+                .map(|path| text::shorten(&path, 65_535).into_owned()),
+            hashes,
+            type_id: 1,
         })
-        .collect()
+    }
+
+    fn evidence(&mut self, e: &'a Evidence) -> Option<EvidenceItem<'a>> {
+        if e.is("Process") {
+            let file = self.file(e);
+            return match e.process_id {
+                Some(pid) => Some(EvidenceItem {
+                    process: Some(Process {
+                        pid,
+                        cmd_line: e.process_command_line.as_deref().map(Capped),
+                        file,
+                    }),
+                    ..Default::default()
+                }),
+                // OCSF's process needs a pid: without one, the image file is the evidence.
+                None => {
+                    if let Some(cmd_line) = e.process_command_line.as_deref() {
+                        self.reject("evidences.process.cmd_line", cmd_line, "process has no pid");
+                    }
+                    file.map(|file| EvidenceItem {
+                        file: Some(file),
+                        ..Default::default()
+                    })
+                }
+            };
+        }
+        if e.is("File") || e.sha1.is_some() || e.sha256.is_some() {
+            return self.file(e).map(|file| EvidenceItem {
+                file: Some(file),
+                ..Default::default()
+            });
+        }
+        if let Some(value) = e.ip_address.as_deref() {
+            match text::ip(value) {
+                Some(ip) => {
+                    return Some(EvidenceItem {
+                        src_endpoint: Some(Endpoint { ip: ip.to_string() }),
+                        ..Default::default()
+                    })
+                }
+                None => self.reject("evidences.src_endpoint.ip", value, "not an IP address"),
+            }
+        }
+        if let Some(url_string) = e.url.as_deref() {
+            return Some(EvidenceItem {
+                url: Some(Url { url_string }),
+                ..Default::default()
+            });
+        }
+        e.account_name.as_deref().map(|name| EvidenceItem {
+            user: Some(User {
+                name,
+                domain: e.domain_name.as_deref().map(Capped),
+            }),
+            ..Default::default()
+        })
+    }
+
+    fn device(&mut self, alert: &'a crate::defender::Alert) -> Option<Device<'a>> {
+        let host = alert.computer_dns_name.as_deref();
+        if host.is_none() && alert.machine_id.is_none() {
+            return None;
+        }
+        let hostname = host.filter(|h| {
+            let valid = text::is_hostname(h);
+            if !valid {
+                self.reject("device.hostname", h, "not a DNS host name");
+            }
+            valid
+        });
+        Some(Device {
+            uid: alert.machine_id.as_deref().map(Capped),
+            hostname,
+            name: host.map(|h| Capped(h.split('.').next().unwrap_or(h))),
+            type_id: 0,
+        })
+    }
 }
 
 pub fn encode(polled: &PolledAlert, context: &EventContext) -> serde_json::Result<Vec<u8>> {
     let alert = &polled.alert;
-    let status_id = status_id(alert.status.as_deref());
-    let (activity_id, activity_name) = match (status_id, context.change) {
-        (4, _) => (3, "Close"),
-        (_, Change::New) => (1, "Create"),
-        (_, Change::Updated) => (2, "Update"),
+    let (status_id, status) = status(alert.status.as_deref());
+    let (activity_id, activity_name, type_name) = match (status_id, context.change) {
+        (4, _) => (3, "Close", "Detection Finding: Close"),
+        (_, Change::New) => (1, "Create", "Detection Finding: Create"),
+        (_, Change::Updated) => (2, "Update", "Detection Finding: Update"),
     };
     let (severity_id, severity) = severity_id(Severity::parse(alert.severity.as_deref()));
     let created = evidence::millis(alert.alert_creation_time.as_deref());
@@ -283,13 +364,24 @@ pub fn encode(polled: &PolledAlert, context: &EventContext) -> serde_json::Resul
         .map(|t| {
             let parent = t.split('.').next().unwrap_or(t);
             Attack {
-                technique: Uid { uid: parent },
-                sub_technique: t.contains('.').then_some(Uid { uid: t }),
+                technique: Uid {
+                    uid: Capped(parent),
+                },
+                sub_technique: t.contains('.').then_some(Uid { uid: Capped(t) }),
                 version: "v15",
             }
         })
         .collect();
-    let host = alert.computer_dns_name.as_deref();
+    let mut mapper = Mapper {
+        nonconforming: Vec::new(),
+    };
+    let device = mapper.device(alert);
+    let evidences = alert
+        .evidence
+        .iter()
+        .filter_map(|e| mapper.evidence(e))
+        .collect();
+    let title = alert.title.as_deref().unwrap_or(UNTITLED);
     let finding = Finding {
         class_uid: CLASS_UID,
         class_name: "Detection Finding",
@@ -298,52 +390,64 @@ pub fn encode(polled: &PolledAlert, context: &EventContext) -> serde_json::Resul
         activity_id,
         activity_name,
         type_uid: CLASS_UID * 100 + activity_id,
-        type_name: format!("Detection Finding: {activity_name}"),
+        type_name,
         severity_id,
         severity,
         status_id,
-        status: alert.status.as_deref().unwrap_or("Unknown"),
-        time: created.or_else(|| evidence::millis(alert.last_update_time.as_deref())),
-        message: alert.title.as_deref(),
+        status: Capped(status),
+        time: super::event_time_ms(alert, context),
+        message: Some(Capped(title)),
         finding_info: FindingInfo {
-            uid: &alert.id,
-            title: alert.title.as_deref(),
-            desc: super::description(alert, context),
+            uid: Capped(&alert.id),
+            title: Capped(title),
+            desc: alert.description.as_deref().map(Capped),
             created_time: created,
             first_seen_time: evidence::millis(alert.first_event_time.as_deref()),
             last_seen_time: evidence::millis(alert.last_event_time.as_deref()),
             modified_time: evidence::millis(alert.last_update_time.as_deref()),
             analytic: alert.detector_id.as_deref().map(|uid| Analytic {
-                uid,
+                uid: Capped(uid),
                 type_id: 1,
                 kind: "Rule",
             }),
-            types: alert.category.as_deref().into_iter().collect(),
+            types: alert.category.as_deref().map(Capped).into_iter().collect(),
             attacks,
         },
-        device: (host.is_some() || alert.machine_id.is_some()).then(|| Device {
-            uid: alert.machine_id.as_deref(),
-            hostname: host,
-            name: host.map(|h| h.split('.').next().unwrap_or(h)),
-            type_id: 0,
-        }),
-        evidences: evidences(polled),
         metadata: Metadata {
             product: Product {
                 name: "Microsoft Defender for Endpoint",
                 vendor_name: "Microsoft",
             },
             version: OCSF_VERSION,
-            original_time: alert.alert_creation_time.as_deref(),
-            tenant_uid: alert.aad_tenant_id.as_deref(),
-            uid: &alert.id,
+            profiles: if device.is_some() { &["host"] } else { &[] },
+            original_time: alert.alert_creation_time.as_deref().map(Capped),
+            tenant_uid: alert.aad_tenant_id.as_deref().map(Capped),
+            uid: Capped(&alert.id),
         },
+        device,
+        evidences,
         unmapped: Unmapped {
-            defender: &polled.raw,
+            defender: context.verbatim.then_some(&*polled.raw),
             mde_watch: Provenance::from(context),
+            nonconforming: mapper.nonconforming,
         },
     };
     let mut out = Vec::with_capacity(polled.raw.get().len() + 1536);
     serde_json::to_writer(&mut out, &finding)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_captions_come_from_the_schema() {
+        assert_eq!(status(Some("New")), (1, "New"));
+        assert_eq!(status(Some("InProgress")), (2, "In Progress"));
+        assert_eq!(status(Some("resolved")), (4, "Resolved"));
+        assert_eq!(status(Some("Unknown")), (0, "Unknown"));
+        assert_eq!(status(None), (0, "Unknown"));
+        assert_eq!(status(Some("Escalated")), (99, "Escalated"));
+    }
 }

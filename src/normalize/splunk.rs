@@ -1,7 +1,10 @@
 //! JSON for Splunk whose top-level names are the CIM Alerts data model's (app, description, dest,
 //! id, mitre_technique_id, severity, signature, signature_id, src, subject, type, user,
 //! vendor_account), so a plain sourcetype lights up the data model without field extractions.
-//! The full Defender alert rides along under `defender`.
+//! `time` comes first, inside Splunk's default 128-character timestamp lookahead; the full
+//! Defender alert rides along under `defender`. `splunk_hec` wraps the same event in the HTTP
+//! Event Collector envelope, for HEC and Splunk Connect for Kafka. The props, eventtypes and
+//! tags stanzas that give the events `tag=alert` ship under packaging/splunk/.
 
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -9,11 +12,18 @@ use serde_json::value::RawValue;
 use super::{evidence, EventContext, Provenance, Severity};
 use crate::defender::PolledAlert;
 
+/// The sourcetype the shipped props.conf and eventtypes.conf describe.
+pub const SOURCETYPE: &str = "mde_watch:alert";
+/// The source every event names.
+pub const SOURCE: &str = "mde-watch";
+
 #[derive(Serialize)]
 struct SplunkAlert<'a> {
+    /// Epoch seconds of the alert's creation (else its last update, else when it was seen).
+    time: f64,
     app: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<std::borrow::Cow<'a, str>>,
+    description: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dest: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -27,7 +37,7 @@ struct SplunkAlert<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     signature_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    src: Option<&'a str>,
+    src: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     subject: Option<&'a str>,
     #[serde(rename = "type")]
@@ -50,19 +60,28 @@ struct SplunkAlert<'a> {
     process: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     url: Option<&'a str>,
-    /// Epoch seconds of the alert's creation, for `TIME_PREFIX`-free timestamp extraction.
     #[serde(skip_serializing_if = "Option::is_none")]
-    time: Option<f64>,
-    defender: &'a RawValue,
+    defender: Option<&'a RawValue>,
     mde_watch: Provenance<'a>,
 }
 
-pub fn encode(polled: &PolledAlert, context: &EventContext) -> serde_json::Result<Vec<u8>> {
+/// HEC's event envelope: <https://docs.splunk.com/Documentation/Splunk/latest/Data/FormateventsforHTTPEventCollector>.
+#[derive(Serialize)]
+struct HecEvent<'a> {
+    time: f64,
+    host: &'a str,
+    source: &'static str,
+    sourcetype: &'static str,
+    event: SplunkAlert<'a>,
+}
+
+fn build<'a>(polled: &'a PolledAlert, context: &EventContext<'a>) -> SplunkAlert<'a> {
     let alert = &polled.alert;
     let file = evidence::file(alert);
-    let event = SplunkAlert {
+    SplunkAlert {
+        time: super::event_time_ms(alert, context) as f64 / 1000.0,
         app: "Microsoft Defender for Endpoint",
-        description: super::description(alert, context),
+        description: alert.description.as_deref(),
         dest: alert.computer_dns_name.as_deref(),
         dest_id: alert.machine_id.as_deref(),
         id: &alert.id,
@@ -70,7 +89,12 @@ pub fn encode(polled: &PolledAlert, context: &EventContext) -> serde_json::Resul
         severity: Severity::parse(alert.severity.as_deref()).cim(),
         signature: alert.title.as_deref(),
         signature_id: alert.detector_id.as_deref(),
-        src: evidence::ip(alert),
+        // CIM's src is an address or a host name; a value that is neither stays in `defender`.
+        src: alert
+            .evidence
+            .iter()
+            .find_map(|e| e.ip_address.as_deref().and_then(super::text::ip))
+            .map(|ip| ip.to_string()),
         subject: alert.title.as_deref(),
         kind: "alert",
         user: alert
@@ -86,11 +110,27 @@ pub fn encode(polled: &PolledAlert, context: &EventContext) -> serde_json::Resul
             .and_then(|f| evidence::full_path(f.file_path.as_deref(), f.file_name.as_deref())),
         process: evidence::process(alert).and_then(|p| p.process_command_line.as_deref()),
         url: evidence::url(alert),
-        time: evidence::millis(alert.alert_creation_time.as_deref()).map(|ms| ms as f64 / 1000.0),
-        defender: &polled.raw,
+        defender: context.verbatim.then_some(&*polled.raw),
         mde_watch: Provenance::from(context),
-    };
+    }
+}
+
+pub fn encode(polled: &PolledAlert, context: &EventContext) -> serde_json::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(polled.raw.get().len() * 2 + 512);
-    serde_json::to_writer(&mut out, &event)?;
+    serde_json::to_writer(&mut out, &build(polled, context))?;
+    Ok(out)
+}
+
+pub fn encode_hec(polled: &PolledAlert, context: &EventContext) -> serde_json::Result<Vec<u8>> {
+    let event = build(polled, context);
+    let envelope = HecEvent {
+        time: event.time,
+        host: context.collector,
+        source: SOURCE,
+        sourcetype: SOURCETYPE,
+        event,
+    };
+    let mut out = Vec::with_capacity(polled.raw.get().len() * 2 + 640);
+    serde_json::to_writer(&mut out, &envelope)?;
     Ok(out)
 }

@@ -495,7 +495,7 @@ impl Pipeline {
         (candidates, statuses)
     }
 
-    /// Encodes once per format; a sink with a size limit gets its own fitted copy.
+    /// Encodes once per format; a sink with a size limit gets its own copy where an event is over.
     fn encode(
         &self,
         to_emit: &[(Candidate, Change)],
@@ -510,7 +510,7 @@ impl Pipeline {
                 None => {
                     let mut events = Vec::with_capacity(to_emit.len());
                     for (candidate, change) in to_emit {
-                        let context = self.context(candidate, *change, observed_at, None);
+                        let context = self.context(candidate, *change, observed_at);
                         events.push(out_event(format, candidate, &context)?);
                     }
                     let events: Arc<[OutEvent]> = events.into();
@@ -518,11 +518,15 @@ impl Pipeline {
                     events
                 }
             };
-            per_sink.push(match sink.max_payload_bytes() {
-                Some(limit) => self
-                    .fit(&events, to_emit, format, limit, observed_at)?
-                    .into(),
-                None => events,
+            let over = |event: &OutEvent| {
+                sink.payload_limit(event)
+                    .is_some_and(|limit| event.payload.len() > limit)
+            };
+            per_sink.push(if events.iter().any(over) {
+                self.fit(sink.as_ref(), &events, to_emit, observed_at)?
+                    .into()
+            } else {
+                events
             });
         }
         Ok(per_sink)
@@ -533,55 +537,50 @@ impl Pipeline {
         candidate: &'a Candidate,
         change: Change,
         observed_at: &'a str,
-        description_limit: Option<usize>,
     ) -> EventContext<'a> {
-        EventContext {
-            matches: &candidate.matches,
-            tenant_id: &self.tenant_id,
-            collector: &self.collector,
+        EventContext::new(
+            &candidate.matches,
+            &self.tenant_id,
+            &self.collector,
             change,
             observed_at,
-            description_limit,
-        }
+        )
     }
 
-    /// For a sink with a size limit (syslog over UDP): events over it are encoded again with the
-    /// description shortened, and marked, until they fit; each one is counted and logged.
+    /// For a sink with a size limit (syslog): an event over it is shrunk into a whole, smaller
+    /// event of its format (normalize::encode_within), counted and logged once per alert.
     fn fit(
         &self,
+        sink: &dyn Sink,
         events: &[OutEvent],
         to_emit: &[(Candidate, Change)],
-        format: Format,
-        limit: usize,
         observed_at: &str,
     ) -> Result<Vec<OutEvent>, PipelineError> {
         let mut fitted = Vec::with_capacity(events.len());
         for (event, (candidate, change)) in events.iter().zip(to_emit) {
-            if event.payload.len() <= limit {
-                fitted.push(event.clone());
-                continue;
-            }
-            let description = candidate
-                .polled
-                .alert
-                .description
-                .as_deref()
-                .unwrap_or_default();
-            let mut keep = description
-                .chars()
-                .count()
-                .saturating_sub(event.payload.len() - limit);
-            let shortened = loop {
-                let context = self.context(candidate, *change, observed_at, Some(keep));
-                let attempt = out_event(format, candidate, &context)?;
-                if attempt.payload.len() <= limit || keep == 0 {
-                    break attempt;
+            let limit = match sink.payload_limit(event) {
+                Some(limit) if event.payload.len() > limit => limit,
+                _ => {
+                    fitted.push(event.clone());
+                    continue;
                 }
-                keep /= 2;
             };
-            self.counters.add(&self.counters.events_shortened, 1);
-            tracing::warn!(alert = %event.alert_id, bytes = event.payload.len(), limit, kept_chars = keep, "event over the sink's size limit: description shortened and marked");
-            fitted.push(shortened);
+            let context = self.context(candidate, *change, observed_at);
+            let shrunk =
+                normalize::encode_within(sink.format(), &candidate.polled, &context, limit)?;
+            EventShrunk {
+                sink: sink.name(),
+                alert_id: &event.alert_id,
+                bytes: event.payload.len(),
+                shrunk_to: shrunk.payload.len(),
+                limit,
+                fits: shrunk.fits,
+            }
+            .emit(&self.counters);
+            fitted.push(OutEvent {
+                payload: shrunk.payload,
+                ..event.clone()
+            });
         }
         Ok(fitted)
     }
@@ -622,6 +621,28 @@ impl Pipeline {
         }
         self.store.flush()?;
         Ok(())
+    }
+}
+
+/// An event shrunk to a sink's size limit: logged and counted together.
+struct EventShrunk<'a> {
+    sink: &'a str,
+    alert_id: &'a str,
+    bytes: usize,
+    shrunk_to: usize,
+    limit: usize,
+    fits: bool,
+}
+
+impl EventShrunk<'_> {
+    fn emit(&self, counters: &Counters) {
+        counters.add(&counters.events_shortened, 1);
+        if self.fits {
+            tracing::warn!(sink = self.sink, alert = self.alert_id, bytes = self.bytes, shrunk_to = self.shrunk_to, limit = self.limit, "event over the sink's size limit: free text trimmed and lists shortened, marked truncated");
+        } else {
+            counters.add(&counters.events_oversized, 1);
+            tracing::error!(sink = self.sink, alert = self.alert_id, bytes = self.shrunk_to, limit = self.limit, "event over the sink's size limit even shrunk: sent whole (raise max_message or pick a smaller format)");
+        }
     }
 }
 

@@ -1,8 +1,12 @@
 //! NDJSON files: appended, fsynced per batch (the acknowledgement), created with mode 0640,
-//! rotated by size keeping N old files (`alerts.ndjson.1` is the newest of those).
+//! rotated by size keeping N old files (`alerts.ndjson.1` is the newest of those). A reader
+//! only ever sees whole lines: a batch that fails midway (a full disk) is cut back off the file
+//! before the error is reported, and a file left ending in a partial line (a crash mid-write, a
+//! cut that failed too) is repaired when it is opened. The cut-off events were never
+//! acknowledged, so they are written again.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -44,7 +48,12 @@ impl FileSink {
                 .map_err(|err| fail(format!("cannot create {}: {err}", parent.display())))?;
         }
         let file = open_append(&config.path).map_err(fail)?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let size = repair_torn_tail(&file).map_err(|err| {
+            fail(format!(
+                "cannot repair the partial last line of {}: {err}",
+                config.path.display()
+            ))
+        })?;
         Ok(FileSink {
             name: name.to_string(),
             format,
@@ -82,6 +91,7 @@ fn open_append(path: &Path) -> Result<File, String> {
     OpenOptions::new()
         .create(true)
         .append(true)
+        .read(true)
         .mode(0o640)
         .open(path)
         .map_err(|err| format!("cannot open {}: {err}", path.display()))
@@ -94,21 +104,89 @@ fn numbered(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Where a batch is appended: a file, or a stand-in in tests.
+trait Appendable: Write {
+    fn cut_to(&mut self, len: u64) -> std::io::Result<()>;
+    fn sync(&mut self) -> std::io::Result<()>;
+}
+
+impl Appendable for File {
+    fn cut_to(&mut self, len: u64) -> std::io::Result<()> {
+        self.set_len(len)
+    }
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.sync_data()
+    }
+}
+
+/// Appends `buffer` to a file `start` bytes long, whole or not at all: on any failure (a write
+/// cut short by a full disk, a failed fsync) the file is cut back to `start`. Returns the write
+/// error, and the cut's own error if that failed too (the next open repairs the file then).
+fn append_whole(
+    file: &mut impl Appendable,
+    start: u64,
+    buffer: &[u8],
+    fsync: bool,
+) -> Result<(), (std::io::Error, Option<std::io::Error>)> {
+    let written = file
+        .write_all(buffer)
+        .and_then(|()| if fsync { file.sync() } else { Ok(()) });
+    written.map_err(|err| (err, file.cut_to(start).err()))
+}
+
+/// Cuts a partial last line off `file` (one not ended by a newline); returns the length left.
+fn repair_torn_tail(mut file: &File) -> std::io::Result<u64> {
+    let len = file.metadata()?.len();
+    let mut end = len;
+    let mut chunk = vec![0u8; 64 << 10];
+    // Walk back from the end to the last newline; a line may be longer than one chunk.
+    while end > 0 {
+        let from = end.saturating_sub(chunk.len() as u64);
+        let part = &mut chunk[..(end - from) as usize];
+        file.seek(SeekFrom::Start(from))?;
+        file.read_exact(part)?;
+        if let Some(at) = part.iter().rposition(|&b| b == b'\n') {
+            end = from + at as u64 + 1;
+            break;
+        }
+        end = from;
+    }
+    if end < len {
+        file.set_len(end)?;
+        file.sync_all()?;
+        tracing::warn!(bytes = len - end, kept = end, "output file ended in a partial line (an interrupted write): cut back to the last whole line; those events were never acknowledged and are written again");
+    }
+    Ok(end)
+}
+
 impl FileState {
     fn write(&mut self, buffer: &[u8]) -> Result<(), String> {
         if self.max_size > 0 && self.size > 0 && self.size + buffer.len() as u64 > self.max_size {
             self.rotate()?;
         }
-        self.file
-            .write_all(buffer)
-            .map_err(|err| format!("cannot write {}: {err}", self.path.display()))?;
-        self.size += buffer.len() as u64;
-        if self.fsync {
-            self.file
-                .sync_data()
-                .map_err(|err| format!("cannot fsync {}: {err}", self.path.display()))?;
+        match append_whole(&mut self.file, self.size, buffer, self.fsync) {
+            Ok(()) => {
+                self.size += buffer.len() as u64;
+                Ok(())
+            }
+            Err((err, None)) => Err(format!(
+                "cannot write {} (the batch was taken back off the file): {err}",
+                self.path.display()
+            )),
+            Err((err, Some(cut))) => {
+                // The file may end in a partial line: repair it before anything else goes in.
+                match repair_torn_tail(&self.file) {
+                    Ok(size) => self.size = size,
+                    Err(repair) => {
+                        tracing::error!(path = %self.path.display(), error = %repair, "cannot repair the output file; retried before the next write")
+                    }
+                }
+                Err(format!(
+                    "cannot write {}: {err}; taking the batch back failed too ({cut})",
+                    self.path.display()
+                ))
+            }
         }
-        Ok(())
     }
 
     fn rotate(&mut self) -> Result<(), String> {
@@ -187,6 +265,81 @@ mod tests {
             matches: "user:u".into(),
             time_ms: None,
         }
+    }
+
+    /// A disk that takes `room` more bytes, then fails like a full one.
+    struct FullDisk {
+        bytes: Vec<u8>,
+        room: usize,
+    }
+
+    impl Write for FullDisk {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.room == 0 {
+                return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+            let n = buf.len().min(self.room);
+            self.bytes.extend_from_slice(&buf[..n]);
+            self.room -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Appendable for FullDisk {
+        fn cut_to(&mut self, len: u64) -> std::io::Result<()> {
+            self.bytes.truncate(len as usize);
+            Ok(())
+        }
+        fn sync(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_batch_that_fills_the_disk_is_taken_back_whole() {
+        let mut disk = FullDisk {
+            bytes: b"{\"a\":1}\n".to_vec(),
+            room: 12,
+        };
+        let start = disk.bytes.len() as u64;
+        let (err, cut) =
+            append_whole(&mut disk, start, b"{\"b\":2}\n{\"c\":3}\n", true).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOSPC));
+        assert!(cut.is_none());
+        assert_eq!(
+            disk.bytes, b"{\"a\":1}\n",
+            "nothing of the failed batch is left"
+        );
+        disk.room = 1 << 20;
+        append_whole(&mut disk, start, b"{\"b\":2}\n{\"c\":3}\n", true).unwrap();
+        assert_eq!(disk.bytes, b"{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n");
+    }
+
+    #[tokio::test]
+    async fn a_partial_last_line_is_repaired_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alerts.ndjson");
+        let long_partial = "x".repeat(200 << 10);
+        std::fs::write(&path, format!("{{\"a\":1}}\n{{\"b\":2}}\n{long_partial}")).unwrap();
+        let config = FileSinkConfig {
+            path: path.clone(),
+            max_size: 0,
+            keep: 1,
+            fsync: true,
+        };
+        let mut sink = FileSink::open("f", Format::Ecs, &config).unwrap();
+        sink.send(&[event("{\"c\":3}")]).await.unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n"
+        );
+        std::fs::write(&path, "no newline at all").unwrap();
+        drop(sink);
+        FileSink::open("f", Format::Ecs, &config).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
     }
 
     #[tokio::test]

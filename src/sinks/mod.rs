@@ -45,8 +45,9 @@ pub type Pending = Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send>>;
 pub trait Sink: Send {
     fn name(&self) -> &str;
     fn format(&self) -> Format;
-    /// Largest payload this sink can carry whole, if it has such a limit (syslog over UDP).
-    fn max_payload_bytes(&self) -> Option<usize> {
+    /// Room for `event`'s payload, if this sink has a size limit (syslog's `max_message` less
+    /// the header it puts around this event). Larger events are shrunk by the pipeline.
+    fn payload_limit(&self, _event: &OutEvent) -> Option<usize> {
         None
     }
     /// Reaches the destination ahead of the first batch, so a problem shows at start and the

@@ -191,6 +191,22 @@ pub fn collect(sources: &Sources, now_ms: i64) -> Vec<Metric> {
         Kind::Counter,
         one(get(&c.alerts_rejected)),
     ));
+    let oversized = get(&c.events_oversized);
+    out.push(metric(
+        "mdewatch_events_shrunk_total",
+        "Events shrunk to fit a sink's size limit (syslog max_message), by whether they then fit.",
+        Kind::Counter,
+        vec![
+            Sample {
+                labels: vec![("fits", "yes".into())],
+                value: Value::Number((get(&c.events_shortened) - oversized).max(0.0)),
+            },
+            Sample {
+                labels: vec![("fits", "no".into())],
+                value: Value::Number(oversized),
+            },
+        ],
+    ));
 
     let sinks = c.sinks();
     let mut events = Vec::new();

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod kafka;
+pub mod receivers;
 pub mod rsyslog;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -21,7 +21,7 @@ impl Checker {
         facility: Option<String>,
         [ca_file, cert_file, key_file]: [Option<String>; 3],
         server_name: Option<String>,
-        max_datagram: Option<usize>,
+        (max_message, max_datagram): (Option<String>, Option<usize>),
     ) -> SinkKind {
         use crate::sinks::syslog::frame::{self, Framing};
         let transport = match transport.as_deref().unwrap_or("tcp") {
@@ -69,6 +69,7 @@ impl Checker {
         if (cert_file.is_some()) != (key_file.is_some()) {
             self.problem(format!("{key}: cert_file and key_file go together"));
         }
+        let max_message = self.max_message(key, transport, max_message, max_datagram);
         let path = |value: Option<String>| value.map(|p| self.path(&p));
         SinkKind::Syslog(SyslogSinkConfig {
             address,
@@ -80,8 +81,55 @@ impl Checker {
             cert_file: path(cert_file),
             key_file: path(key_file),
             server_name,
-            max_datagram: max_datagram.unwrap_or(2048),
+            max_message,
         })
+    }
+
+    fn max_message(
+        &mut self,
+        key: &str,
+        transport: SyslogTransport,
+        max_message: Option<String>,
+        max_datagram: Option<usize>,
+    ) -> usize {
+        let default = transport.default_max_message();
+        let bytes = match (max_message, max_datagram) {
+            (Some(_), Some(_)) => {
+                self.problem(format!(
+                    "{key}: max_datagram is the former name of max_message; set only max_message"
+                ));
+                return default;
+            }
+            (None, Some(bytes)) => {
+                self.warnings.push(format!(
+                    "{key}.max_datagram is now called max_message (it applies to every transport); read as max_message = {bytes}"
+                ));
+                bytes as u64
+            }
+            (Some(text), None) => match parse_bytes(&text) {
+                Ok(bytes) => bytes,
+                Err(err) => {
+                    self.problem(format!("{key}.max_message: {err}"));
+                    return default;
+                }
+            },
+            (None, None) => return default,
+        };
+        // 480 bytes is what every UDP receiver must take (RFC 5426 §3.2); 65,507 is the most a
+        // UDP datagram carries; stream transports have no such ceiling, 16 MiB is a sanity bound.
+        let ceiling: u64 = if transport == SyslogTransport::Udp {
+            65_507
+        } else {
+            16 << 20
+        };
+        if !(480..=ceiling).contains(&bytes) {
+            self.problem(format!(
+                "{key}.max_message: {bytes} bytes is out of range for {} (480 to {ceiling})",
+                transport.as_str()
+            ));
+            return default;
+        }
+        bytes as usize
     }
 
     pub(super) fn sinks(&mut self, raw: Vec<RawSink>) -> Vec<SinkConfig> {
@@ -177,6 +225,7 @@ impl Checker {
                     cert_file,
                     key_file,
                     server_name,
+                    max_message,
                     max_datagram,
                 } => {
                     let kind = self.syslog(
@@ -188,7 +237,7 @@ impl Checker {
                         facility,
                         [ca_file, cert_file, key_file],
                         server_name,
-                        max_datagram,
+                        (max_message, max_datagram),
                     );
                     (
                         name.unwrap_or_else(|| format!("syslog-{index}")),

@@ -61,14 +61,30 @@ pub fn header_field(value: &str, max: usize) -> String {
     }
 }
 
-/// In SD-PARAM values `"`, `\` and `]` are escaped with a backslash (RFC 5424 §6.3.3).
+/// In SD-PARAM values `"`, `\` and `]` are escaped with a backslash (RFC 5424 §6.3.3). Control
+/// characters (CR, LF, NUL, ESC…) have no escape there and would end or forge a record at a
+/// receiver that splits on them: each becomes U+FFFD, visibly not what was sent.
 pub fn escape_sd_value(value: &str, out: &mut String) {
     for c in value.chars() {
-        if matches!(c, '"' | '\\' | ']') {
-            out.push('\\');
+        match c {
+            '"' | '\\' | ']' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push(char::REPLACEMENT_CHARACTER),
+            c => out.push(c),
         }
-        out.push(c);
     }
+}
+
+/// What RFC 3164 relays read as a HOSTNAME: letters, digits, `-`, `_` and `.` (anything else,
+/// a `|`, `]`, `"` or space, starts the TAG for them).
+pub fn is_rfc3164_hostname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 pub struct Rfc5424<'a> {
@@ -119,6 +135,9 @@ impl Rfc5424<'_> {
 }
 
 /// `<PRI>Mmm dd hh:mm:ss HOSTNAME TAG: MSG`, in local time, for relays that predate RFC 5424.
+/// The header has no year, so a receiver stamps its own: `timestamp` must be the send time (an
+/// alert from 2020 would otherwise be filed under this year); the alert's time is in the event.
+/// The HOSTNAME keeps only the characters [`is_rfc3164_hostname`] allows (config checks it).
 pub fn rfc3164(
     pri: u8,
     timestamp: DateTime<Utc>,
@@ -132,10 +151,15 @@ pub fn rfc3164(
         .filter(|c| c.is_ascii_alphanumeric())
         .take(32)
         .collect();
+    let hostname: String = hostname
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .take(255)
+        .collect();
+    let hostname = if hostname.is_empty() { "-" } else { &hostname };
     let mut out = format!(
-        "<{pri}>{} {} {tag}: ",
+        "<{pri}>{} {hostname} {tag}: ",
         local.format("%b %e %H:%M:%S"),
-        header_field(hostname, 255)
     )
     .into_bytes();
     out.extend_from_slice(msg);
@@ -195,6 +219,25 @@ mod tests {
             String::from_utf8(header.encode(b"CEF:0|x")).unwrap(),
             r#"<163>1 2026-11-23T05:00:37.123456Z collector01 mde-watch 4242 cef [mdewatch@32473 alertId="da637000" tenant="t\"\]\\" match="user:user1"] CEF:0|x"#
         );
+    }
+
+    #[test]
+    fn sd_values_carry_no_control_characters() {
+        let mut out = String::new();
+        escape_sd_value("da1\r\n<13>1 forged\u{0}\u{1b}[31m", &mut out);
+        assert!(!out.chars().any(|c| c.is_control()), "{out:?}");
+        assert_eq!(out, "da1\u{fffd}\u{fffd}<13>1 forged\u{fffd}\u{fffd}[31m");
+    }
+
+    #[test]
+    fn rfc3164_hostnames() {
+        assert!(is_rfc3164_hostname("collector-01.corp_eu"));
+        for bad in ["a|b", "a=b", "a\\b", "a]b", "a\"b", "a b", ""] {
+            assert!(!is_rfc3164_hostname(bad), "{bad}");
+        }
+        let line = rfc3164(13, Utc::now(), "evil|host]", "mdewatch", b"x");
+        let text = String::from_utf8(line).unwrap();
+        assert!(text.contains(" evilhost mdewatch: x"), "{text}");
     }
 
     #[test]

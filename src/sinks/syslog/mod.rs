@@ -1,8 +1,11 @@
 //! Syslog over UDP, TCP, TLS or a unix socket, RFC 5424 (default) or RFC 3164. TCP and TLS are
 //! octet-counted by default (RFC 6587); a message counts as acknowledged once written to the
-//! socket. UDP is best effort: a datagram that is sent is not known to have arrived. Events too
-//! large for a datagram are re-encoded by the pipeline with their description shortened. A broken
-//! connection is dropped and made again on the next send, which the pipeline retries with backoff.
+//! socket. UDP is best effort: a datagram that is sent is not known to have arrived. No message is
+//! larger than `max_message` (8,192 bytes on streams, 2,048 over UDP, as receivers take by
+//! default): the sink tells the pipeline how much room each event has beside its header, and the
+//! pipeline shrinks a larger event into a whole, smaller one. Bytes are never cut here: a receiver
+//! that cuts a message loses the framing of every message after it. A broken connection is
+//! dropped and made again on the next send, which the pipeline retries with backoff.
 
 pub mod frame;
 mod transport;
@@ -35,9 +38,44 @@ pub async fn check_connection(config: &SyslogSinkConfig) -> Result<String, Strin
         })
 }
 
+/// `check`: whether a usual event of `format` fits this sink's `max_message` with its header,
+/// as a warning to print when it does not.
+pub fn size_warning(
+    config: &SyslogSinkConfig,
+    format: Format,
+    tenant: &str,
+    hostname: &str,
+) -> Option<String> {
+    let sink = SyslogSink::new("check", format, config, tenant, hostname);
+    let event = OutEvent {
+        alert_id: "da638996440411627922_-193431444".into(),
+        payload: Vec::new(),
+        severity: crate::normalize::Severity::High,
+        match_kinds: "user",
+        matches: "user:user1".into(),
+        time_ms: Some(0),
+    };
+    let room = sink.payload_limit(&event)?;
+    let header = config.max_message - room;
+    let (whole, fits, fits_shrunk) =
+        crate::normalize::sample::usual_event(format, hostname, tenant, room)?;
+    let max = config.max_message;
+    let format = format.as_str();
+    match (fits, fits_shrunk) {
+        (true, _) => None,
+        (false, true) => Some(format!(
+            "a usual {format} event is {} bytes with its syslog header, over max_message {max}: most events will go out shrunk (free text trimmed, lists shortened, marked truncated); if the receiver takes more (rsyslog: maxMessageSize), raise max_message",
+            whole + header
+        )),
+        (false, false) => Some(format!(
+            "max_message {max} is too small for {format} events even shrunk ({} bytes with the header): they will go out larger than the cap; raise max_message or use cef",
+            whole + header
+        )),
+    }
+}
+
 /// Private-enterprise SD-ID; 32473 is the number IANA reserves for documentation and examples.
 pub const SD_ID: &str = "mdewatch@32473";
-const TRUNCATION_MARK: &[u8] = "…[truncated]".as_bytes();
 
 pub struct SyslogSink {
     name: String,
@@ -47,7 +85,6 @@ pub struct SyslogSink {
     hostname: String,
     procid: u32,
     connection: Option<Connection>,
-    oversized: u64,
 }
 
 impl SyslogSink {
@@ -66,7 +103,6 @@ impl SyslogSink {
             hostname: hostname.to_string(),
             procid: std::process::id(),
             connection: None,
-            oversized: 0,
         }
     }
 
@@ -79,11 +115,11 @@ impl SyslogSink {
 
     /// One syslog message for one event, without transport framing.
     pub fn message(&self, event: &OutEvent) -> Vec<u8> {
+        self.message_with(event, &event.payload)
+    }
+
+    fn message_with(&self, event: &OutEvent, payload: &[u8]) -> Vec<u8> {
         let pri = self.config.facility * 8 + frame::severity(event.severity);
-        let timestamp = event
-            .time_ms
-            .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
-            .unwrap_or_else(Utc::now);
         match self.config.protocol {
             SyslogProtocol::Rfc5424 => {
                 let params = [
@@ -93,37 +129,23 @@ impl SyslogSink {
                 ];
                 Rfc5424 {
                     pri,
-                    timestamp,
+                    timestamp: event
+                        .time_ms
+                        .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+                        .unwrap_or_else(Utc::now),
                     hostname: &self.hostname,
                     app_name: "mde-watch",
                     procid: self.procid,
                     msgid: self.format.as_str(),
                     structured_data: (SD_ID, &params),
                 }
-                .encode(&event.payload)
+                .encode(payload)
             }
+            // No year in a 3164 header: the send time, so the receiver's year is right.
             SyslogProtocol::Rfc3164 => {
-                frame::rfc3164(pri, timestamp, &self.hostname, "mdewatch", &event.payload)
+                frame::rfc3164(pri, Utc::now(), &self.hostname, "mdewatch", payload)
             }
         }
-    }
-
-    /// UDP datagrams beyond the configured size are cut, marked and counted, never dropped
-    /// silently: a relay would cut them anyway, without saying so.
-    fn fit_datagram(&mut self, mut message: Vec<u8>, alert_id: &str) -> Vec<u8> {
-        let limit = self.config.max_datagram;
-        if message.len() <= limit {
-            return message;
-        }
-        self.oversized += 1;
-        tracing::warn!(sink = %self.name, alert = alert_id, bytes = message.len(), limit, oversized = self.oversized, "syslog datagram over the size limit: cut and marked");
-        let mut keep = limit.saturating_sub(TRUNCATION_MARK.len());
-        while keep > 0 && (message[keep] & 0xC0) == 0x80 {
-            keep -= 1; // never split a UTF-8 character
-        }
-        message.truncate(keep);
-        message.extend_from_slice(TRUNCATION_MARK);
-        message
     }
 }
 
@@ -137,13 +159,11 @@ impl Sink for SyslogSink {
         self.format
     }
 
-    /// Room for the payload in a datagram: the limit less what the header and structured data
-    /// take (the sink still cuts and marks anything that does not fit after that).
-    fn max_payload_bytes(&self) -> Option<usize> {
-        (self.config.transport == SyslogTransport::Udp).then(|| {
-            let header = 160 + self.hostname.len().min(255) + self.tenant.len() + 256;
-            self.config.max_datagram.saturating_sub(header).max(256)
-        })
+    /// `max_message` less this event's header (its structured data holds the alert id and the
+    /// matches, so the room differs by event; the header's times have a fixed width).
+    fn payload_limit(&self, event: &OutEvent) -> Option<usize> {
+        let header = self.message_with(event, b"-").len();
+        Some(self.config.max_message.saturating_sub(header - 1))
     }
 
     async fn send(&mut self, events: &[OutEvent]) -> Result<(), SinkError> {
@@ -174,11 +194,6 @@ impl Sink for SyslogSink {
             None => {
                 for event in events {
                     let message = self.message(event);
-                    let message = if self.config.transport == SyslogTransport::Udp {
-                        self.fit_datagram(message, &event.alert_id)
-                    } else {
-                        message
-                    };
                     if let Some(connection) = self.connection.as_mut() {
                         outcome = connection.send_datagram(&message).await;
                         if outcome.is_err() {
@@ -216,7 +231,7 @@ mod tests {
     use crate::normalize::Severity;
     use crate::sinks::syslog::frame::Framing;
 
-    fn sink(transport: SyslogTransport, max_datagram: usize) -> SyslogSink {
+    fn sink(transport: SyslogTransport, max_message: usize) -> SyslogSink {
         let config = SyslogSinkConfig {
             address: "127.0.0.1:1".into(),
             transport,
@@ -227,7 +242,7 @@ mod tests {
             cert_file: None,
             key_file: None,
             server_name: None,
-            max_datagram,
+            max_message,
         };
         SyslogSink::new("s", Format::Cef, &config, "tenant", "collector01")
     }
@@ -255,15 +270,19 @@ mod tests {
     }
 
     #[test]
-    fn oversized_datagrams_are_cut_marked_and_counted() {
-        let mut sink = sink(SyslogTransport::Udp, 300);
-        let message = sink.message(&event(&"é".repeat(400)));
-        let fitted = sink.fit_datagram(message, "da1");
-        assert!(fitted.len() <= 300);
-        assert!(
-            String::from_utf8(fitted).unwrap().ends_with("…[truncated]"),
-            "cut on a character boundary, marked"
+    fn payload_room_is_the_cap_less_this_events_header() {
+        let sink = sink(SyslogTransport::Tcp, 8192);
+        let short = event("x");
+        let mut long = event("x");
+        long.matches = format!("user:{}", "u".repeat(500));
+        let room = sink.payload_limit(&short).unwrap();
+        assert_eq!(room + sink.message(&short).len() - 1, 8192);
+        assert_eq!(
+            sink.payload_limit(&long).unwrap(),
+            room - ("user:".len() + 500 - "user:user1".len()),
+            "a longer SD leaves less room"
         );
-        assert_eq!(sink.oversized, 1);
+        let exact = event(&"p".repeat(room));
+        assert_eq!(sink.message(&exact).len(), 8192);
     }
 }

@@ -1,0 +1,416 @@
+//! The receivers' view of mde-watch's events, written apart from the product so that a mistake
+//! in an encoder is not repeated here: a strict CEF reader checked against ArcSight's key
+//! dictionary (types and lengths from the CEF Implementation Standard), the OCSF JSON Schema
+//! (tests/receivers/ocsf_validate.py, PyPI's ocsf-json-schema), and ECS field types from the
+//! field definitions in tests/fixtures/ecs-fields.tsv.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+/// A CEF line read strictly: header fields after `CEF:0`, extension pairs unescaped.
+#[derive(Debug)]
+pub struct Cef {
+    /// Vendor, product, version, signature id, name, severity.
+    pub header: Vec<String>,
+    pub extension: Vec<(String, String)>,
+}
+
+impl Cef {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.extension
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Text(usize),
+    Integer,
+    Long,
+    Time,
+    Ipv4,
+    Ipv6,
+    Float,
+}
+
+/// ArcSight's CEF key dictionary (the keys an event may use, with the type and, for text, the
+/// length ArcSight stores; a longer value is cut or the event refused by strict parsers).
+fn dictionary() -> HashMap<String, Kind> {
+    use Kind::*;
+    let mut keys: Vec<(String, Kind)> = [
+        ("act", Text(63)),
+        ("app", Text(31)),
+        ("cat", Text(1023)),
+        ("cnt", Integer),
+        ("destinationDnsDomain", Text(255)),
+        ("destinationServiceName", Text(1023)),
+        ("deviceDnsDomain", Text(255)),
+        ("deviceExternalId", Text(255)),
+        ("deviceFacility", Text(1023)),
+        ("deviceNtDomain", Text(255)),
+        ("deviceProcessName", Text(1023)),
+        ("dhost", Text(1023)),
+        ("dntdom", Text(255)),
+        ("dpid", Integer),
+        ("dproc", Text(1023)),
+        ("dpt", Integer),
+        ("dst", Ipv4),
+        ("duid", Text(1023)),
+        ("duser", Text(1023)),
+        ("dvc", Ipv4),
+        ("dvchost", Text(100)),
+        ("end", Time),
+        ("externalId", Text(40)),
+        ("fileHash", Text(255)),
+        ("fileId", Text(1023)),
+        ("filePath", Text(1023)),
+        ("fileType", Text(1023)),
+        ("fname", Text(1023)),
+        ("fsize", Integer),
+        ("msg", Text(1023)),
+        ("outcome", Text(63)),
+        ("proto", Text(31)),
+        ("reason", Text(1023)),
+        ("request", Text(1023)),
+        ("requestMethod", Text(1023)),
+        ("rt", Time),
+        ("shost", Text(1023)),
+        ("sntdom", Text(255)),
+        ("spid", Integer),
+        ("sproc", Text(1023)),
+        ("spt", Integer),
+        ("src", Ipv4),
+        ("start", Time),
+        ("suid", Text(1023)),
+        ("suser", Text(1023)),
+        ("flexDate1", Time),
+        ("flexDate1Label", Text(128)),
+    ]
+    .into_iter()
+    .map(|(k, t)| (k.to_string(), t))
+    .collect();
+    for n in 1..=6 {
+        keys.push((format!("cs{n}"), Text(4000)));
+        keys.push((format!("cs{n}Label"), Text(1023)));
+    }
+    for n in 1..=3 {
+        keys.push((format!("cn{n}"), Long));
+        keys.push((format!("cn{n}Label"), Text(1023)));
+    }
+    for n in 1..=4 {
+        keys.push((format!("c6a{n}"), Ipv6));
+        keys.push((format!("c6a{n}Label"), Text(1023)));
+        keys.push((format!("cfp{n}"), Float));
+        keys.push((format!("cfp{n}Label"), Text(1023)));
+    }
+    for n in 1..=2 {
+        keys.push((format!("deviceCustomDate{n}"), Time));
+        keys.push((format!("deviceCustomDate{n}Label"), Text(1023)));
+        keys.push((format!("flexString{n}"), Text(1023)));
+        keys.push((format!("flexString{n}Label"), Text(128)));
+    }
+    keys.into_iter().collect()
+}
+
+/// Header field limits: vendor, product, version, signature id, name.
+const HEADER_LIMITS: [(&str, usize); 5] = [
+    ("Device Vendor", 63),
+    ("Device Product", 63),
+    ("Device Version", 31),
+    ("Signature ID", 1023),
+    ("Name", 512),
+];
+
+/// Reads one CEF line the way a strict receiver does; every problem is named.
+pub fn strict_cef(line: &str) -> Result<Cef, Vec<String>> {
+    let mut problems = Vec::new();
+    if let Some(c) = line.chars().find(|c| c.is_control()) {
+        problems.push(format!("raw control character {c:?} in the line"));
+    }
+    let Some(rest) = line.strip_prefix("CEF:0|") else {
+        return Err(vec![format!(
+            "does not start with CEF:0|: {}",
+            &line[..line.len().min(40)]
+        )]);
+    };
+    let mut header = Vec::new();
+    let mut field = String::new();
+    let mut chars = rest.char_indices();
+    let mut extension_at = None;
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some((_, e @ ('\\' | '|'))) => field.push(e),
+                other => {
+                    problems.push(format!(
+                        "header field {}: bad escape \\{other:?}",
+                        header.len() + 1
+                    ));
+                }
+            },
+            '|' => {
+                header.push(std::mem::take(&mut field));
+                if header.len() == 6 {
+                    extension_at = Some(at + 1);
+                    break;
+                }
+            }
+            c => field.push(c),
+        }
+    }
+    let Some(extension_at) = extension_at else {
+        problems.push(format!("{} header fields after CEF:0, not 6", header.len()));
+        return Err(problems);
+    };
+    for ((name, limit), value) in HEADER_LIMITS.iter().zip(&header) {
+        let length = value.chars().count();
+        if length > *limit {
+            problems.push(format!(
+                "{name} is {length} characters (ArcSight keeps {limit})"
+            ));
+        }
+    }
+    let severity_ok = header[5].parse::<u8>().is_ok_and(|s| s <= 10)
+        || ["Unknown", "Low", "Medium", "High", "Very-High"].contains(&header[5].as_str());
+    if !severity_ok {
+        problems.push(format!("Severity '{}' is not 0-10", header[5]));
+    }
+    let extension = match read_extension(&rest[extension_at..]) {
+        Ok(pairs) => pairs,
+        Err(problem) => {
+            problems.push(problem);
+            Vec::new()
+        }
+    };
+    let dictionary = dictionary();
+    let mut seen = std::collections::HashSet::new();
+    for (key, value) in &extension {
+        if !seen.insert(key.as_str()) {
+            problems.push(format!("key {key} appears twice"));
+        }
+        let Some(kind) = dictionary.get(key) else {
+            problems.push(format!("key {key} is not in ArcSight's dictionary"));
+            continue;
+        };
+        let valid = match kind {
+            Kind::Text(limit) => {
+                let length = value.chars().count();
+                if length > *limit {
+                    problems.push(format!(
+                        "{key} is {length} characters (ArcSight keeps {limit})"
+                    ));
+                }
+                true
+            }
+            Kind::Integer => value.parse::<i32>().is_ok(),
+            Kind::Long => value.parse::<i64>().is_ok(),
+            Kind::Time => value.parse::<u64>().is_ok(),
+            Kind::Float => value.parse::<f64>().is_ok(),
+            Kind::Ipv4 => value.parse::<std::net::Ipv4Addr>().is_ok(),
+            Kind::Ipv6 => value.parse::<std::net::Ipv6Addr>().is_ok(),
+        };
+        if !valid {
+            problems.push(format!("{key}={value:?} is not a valid {kind:?}"));
+        }
+        let custom = [
+            "cs",
+            "cn",
+            "c6a",
+            "cfp",
+            "deviceCustomDate",
+            "flexString",
+            "flexDate",
+        ];
+        if !key.ends_with("Label")
+            && custom
+                .iter()
+                .any(|p| key.starts_with(p) && key[p.len()..].parse::<u8>().is_ok())
+            && !extension.iter().any(|(k, _)| *k == format!("{key}Label"))
+        {
+            problems.push(format!("{key} has no {key}Label"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(Cef { header, extension })
+    } else {
+        Err(problems)
+    }
+}
+
+/// `key=value key=value`: keys are letters and digits; in values `\\`, `\=`, `\n` and `\r` are
+/// the only escapes and an unescaped `=` is an error (a reader cannot tell where a key starts).
+fn read_extension(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let key_start = i;
+        while i < bytes.len() && bytes[i].is_ascii_alphanumeric() {
+            i += 1;
+        }
+        if i == key_start || i >= bytes.len() || bytes[i] != b'=' {
+            return Err(format!(
+                "no key=value at byte {key_start}: {:?}",
+                &text[key_start..text.len().min(key_start + 30)]
+            ));
+        }
+        let key = text[key_start..i].to_string();
+        i += 1;
+        let mut value = String::new();
+        let mut chars = text[i..].char_indices().peekable();
+        let mut end = text.len();
+        while let Some((at, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some((_, 'n')) => value.push('\n'),
+                    Some((_, 'r')) => value.push('\r'),
+                    Some((_, e @ ('\\' | '='))) => value.push(e),
+                    other => return Err(format!("{key}: bad escape \\{other:?}")),
+                },
+                '=' => return Err(format!("{key}: unescaped '=' in its value")),
+                ' ' => {
+                    // A space ends the value when a key follows it.
+                    let next = &text[i + at + 1..];
+                    let key_len = next.bytes().take_while(u8::is_ascii_alphanumeric).count();
+                    if key_len > 0 && next.as_bytes().get(key_len) == Some(&b'=') {
+                        end = i + at;
+                        break;
+                    }
+                    value.push(' ');
+                }
+                c => value.push(c),
+            }
+        }
+        pairs.push((key, value));
+        i = if end == text.len() { end } else { end + 1 };
+    }
+    Ok(pairs)
+}
+
+fn tests_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests")
+}
+
+/// OCSF events (one JSON text each) checked against the OCSF JSON Schema; the problems found.
+pub fn ocsf_schema_problems(events: &[String]) -> Vec<String> {
+    let mut child = Command::new("python3")
+        .arg(tests_dir().join("receivers/ocsf_validate.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs (tests/install-deps.sh installs ocsf-json-schema and jsonschema)");
+    let mut stdin = child.stdin.take().unwrap();
+    let input: String = events.iter().map(|e| format!("{e}\n")).collect();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("Traceback"),
+        "the OCSF validator failed to run:\n{stderr}"
+    );
+    let counted = format!("{} event(s)", events.len());
+    assert!(
+        stderr.contains(&counted),
+        "validator read {stderr}, expected {counted}"
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// name → (type, is array, allowed values), from the ECS field definitions.
+pub fn ecs_definitions() -> HashMap<String, (String, bool, Vec<String>)> {
+    let text = std::fs::read_to_string(tests_dir().join("fixtures/ecs-fields.tsv")).unwrap();
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|line| {
+            let mut cols = line.split('\t');
+            let name = cols.next()?.to_string();
+            let kind = cols.next().unwrap_or("").to_string();
+            let array = cols.next().unwrap_or("") == "array";
+            let allowed = cols
+                .next()
+                .unwrap_or("")
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
+            Some((name, (kind, array, allowed)))
+        })
+        .collect()
+}
+
+fn leaves(prefix: &str, value: &Value, out: &mut Vec<(String, Value)>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                leaves(&path, inner, out);
+            }
+        }
+        other => out.push((prefix.to_string(), other.clone())),
+    }
+}
+
+/// What Elasticsearch under the ECS mapping would refuse or misfile in one event: fields outside
+/// ECS (but for the two custom namespaces), values of the wrong type (a non-IP in an `ip` field
+/// rejects the whole document), values outside a field's allowed set.
+pub fn ecs_problems(
+    event: &Value,
+    definitions: &HashMap<String, (String, bool, Vec<String>)>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut fields = Vec::new();
+    leaves("", event, &mut fields);
+    for (path, value) in fields {
+        if path.starts_with("microsoft.defender_endpoint.") || path.starts_with("mde_watch.") {
+            continue;
+        }
+        let Some((kind, array, allowed)) = definitions.get(&path) else {
+            problems.push(format!("'{path}' is not an ECS field"));
+            continue;
+        };
+        let items: Vec<&Value> = match &value {
+            Value::Array(items) => {
+                if !*array {
+                    problems.push(format!("{path} is not an array field in ECS"));
+                }
+                items.iter().collect()
+            }
+            single => vec![single],
+        };
+        for item in items {
+            let ok = match kind.as_str() {
+                "long" | "integer" => item.is_i64(),
+                "date" => item
+                    .as_str()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .is_some(),
+                "ip" => item
+                    .as_str()
+                    .is_some_and(|t| t.parse::<std::net::IpAddr>().is_ok()),
+                _ => item.is_string(),
+            };
+            if !ok {
+                problems.push(format!("{path} must be a {kind}: {item}"));
+            }
+            if !allowed.is_empty() && !allowed.iter().any(|a| item == a.as_str()) {
+                problems.push(format!("{path}: {item} is not an allowed value"));
+            }
+        }
+    }
+    problems
+}
