@@ -72,7 +72,10 @@ async fn alerts_come_back_from_the_topic_with_keys_headers_and_the_file_payload(
         );
         let event: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
         assert_eq!(message.headers["format"], "ecs");
-        assert_eq!(message.headers["schema_version"], "1");
+        assert_eq!(
+            message.headers["schema_version"],
+            mde_watch::EVENT_SCHEMA_VERSION.to_string()
+        );
         let severity = event["microsoft"]["defender_endpoint"]["severity"]
             .as_str()
             .unwrap_or("UnSpecified")

@@ -301,54 +301,226 @@ async fn receiver_down_for_20_seconds_loses_nothing_and_commits_nothing_meanwhil
     assert_eq!(ids, expected, "zero alerts lost");
 }
 
+/// Stock rsyslogds (8 KiB messages) take ECS, OCSF and CEF over UDP, TCP and TLS from one run on
+/// alerts with a 100 KB description and 500 evidence entries each: every record they store is
+/// one whole event of its format (JSON that parses, CEF the strict reader takes), within the
+/// transport's default cap, each alert once per sink, and the shrunk ones say so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn udp_events_over_the_size_limit_go_out_with_the_description_shortened() {
+async fn stock_rsyslog_stores_whole_events_of_huge_alerts_over_every_transport() {
     let dir = tempfile::tempdir().unwrap();
-    let rsyslog = Rsyslog::start(dir.path(), None);
-    let padded = UniverseSpec {
-        description_padding: 3_000,
+    let (plain_dir, tls_dir) = (dir.path().join("plain"), dir.path().join("tls"));
+    std::fs::create_dir_all(&plain_dir).unwrap();
+    std::fs::create_dir_all(&tls_dir).unwrap();
+    let certs = make_certs(&tls_dir);
+    let plain = Rsyslog::start_stock(&plain_dir, None);
+    let tls = Rsyslog::start_stock(&tls_dir, Some(&certs));
+    let huge = UniverseSpec {
+        description_padding: 100_000,
+        evidence_padding: 500,
         ..universe()
     };
-    let sim = start_sim(padded, fast_limits()).await;
-    let watch = Watch::first(&sim, 8, 0);
-    let sink = syslog_sink("udp", rsyslog.udp_port, "max_datagram = 4200");
-    let path = write_config(
-        dir.path(),
-        &sim,
-        &watch,
-        &sink.replace("format = \"cef\"", "format = \"ecs\""),
-    );
+    let sim = start_sim(huge, fast_limits()).await;
+    let watch = Watch::first(&sim, 4, 2);
+    let mut sinks = String::new();
+    for format in ["ecs", "ocsf", "cef"] {
+        let tls_extra = format!(
+            "ca_file = \"{}\"\nserver_name = \"localhost\"\n",
+            certs.ca.display()
+        );
+        for (transport, port, extra) in [
+            ("udp", plain.udp_port, String::new()),
+            ("tcp", plain.tcp_port, String::new()),
+            ("tls", tls.tcp_port, tls_extra),
+        ] {
+            sinks.push_str(
+                &syslog_sink(transport, port, &extra)
+                    .replace(
+                        "name = \"syslog\"",
+                        &format!("name = \"{transport}-{format}\""),
+                    )
+                    .replace("format = \"cef\"", &format!("format = \"{format}\"")),
+            );
+        }
+    }
+    let path = write_config(dir.path(), &sim, &watch, &sinks);
     without_file_sink(&path);
+
+    let check = run(&["check"], &path).await;
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        stdout.contains("warning: sink udp-ocsf: a usual ocsf event is")
+            && stdout.contains("over max_message 2048"),
+        "check says a usual OCSF event does not fit a datagram: {stdout}"
+    );
     let output = run(&["once"], &path).await;
     assert!(output.status.success(), "{}", show(&output));
     assert!(
-        String::from_utf8_lossy(&output.stderr).contains("description shortened and marked"),
+        String::from_utf8_lossy(&output.stderr).contains("event over the sink's size limit"),
         "{}",
         show(&output)
     );
     let expected = sim.expected_ids(&watch.users, &watch.files);
-    let count = expected.len();
-    let lines =
-        tokio::task::spawn_blocking(move || rsyslog.wait_for(count, Duration::from_secs(20)))
-            .await
-            .unwrap();
-    assert_eq!(lines.len(), count, "every oversized event still arrives");
-    let mut ids = BTreeSet::new();
-    for line in &lines {
-        assert!(line.len() <= 4200, "{} bytes over UDP", line.len());
-        let message = parse_5424(line);
-        let event: serde_json::Value =
-            serde_json::from_str(&message.msg).expect("the shortened event is whole JSON");
-        assert!(
-            event["rule"]["description"]
-                .as_str()
-                .unwrap()
-                .ends_with("…[truncated]"),
-            "marked"
-        );
-        ids.insert(event["event"]["id"].as_str().unwrap().to_string());
+    assert!(expected.len() >= 3, "a few huge alerts: {}", expected.len());
+    let want = expected.len();
+    let (plain_lines, tls_lines, _receivers) = tokio::task::spawn_blocking(move || {
+        let plain_lines = plain.wait_for(6 * want, Duration::from_secs(30));
+        let tls_lines = tls.wait_for(3 * want, Duration::from_secs(30));
+        (plain_lines, tls_lines, (plain, tls))
+    })
+    .await
+    .unwrap();
+
+    // (receiver, format) → alert id → records; the plain receiver has a UDP and a TCP sink.
+    let mut seen: BTreeMap<(&str, String), BTreeMap<String, usize>> = BTreeMap::new();
+    let mut datagram_sized = BTreeMap::<String, usize>::new();
+    let mut truncated = 0;
+    for (receiver, lines) in [("plain", &plain_lines), ("tls", &tls_lines)] {
+        for line in lines.iter() {
+            assert!(line.len() <= 8192, "{} bytes stored by rsyslog", line.len());
+            let message = parse_5424(line);
+            let id = message.params["alertId"].clone();
+            match message.msgid.as_str() {
+                "cef" => {
+                    let cef = common::receivers::strict_cef(&message.msg).unwrap_or_else(|p| {
+                        panic!("{p:?}: {}", &message.msg[..200.min(message.msg.len())])
+                    });
+                    assert_eq!(cef.get("externalId"), Some(id.as_str()));
+                    truncated += usize::from(
+                        cef.get("flexString2")
+                            .is_some_and(|c| c.ends_with(",truncated")),
+                    );
+                }
+                "ecs" | "ocsf" => {
+                    let event: serde_json::Value = serde_json::from_str(&message.msg)
+                        .unwrap_or_else(|e| {
+                            let tail = message.msg.len().saturating_sub(80);
+                            panic!(
+                                "{} record is not whole JSON ({e}): …{}",
+                                message.msgid,
+                                &message.msg[tail..]
+                            )
+                        });
+                    let provenance = event
+                        .get("mde_watch")
+                        .or_else(|| event["unmapped"].get("mde_watch"))
+                        .unwrap();
+                    truncated += usize::from(provenance["truncated"] == true);
+                }
+                other => panic!("unexpected msgid {other}"),
+            }
+            if line.len() <= 2048 {
+                *datagram_sized.entry(message.msgid.clone()).or_default() += 1;
+            }
+            *seen
+                .entry((receiver, message.msgid.clone()))
+                .or_default()
+                .entry(id)
+                .or_default() += 1;
+        }
     }
-    assert_eq!(ids, expected);
+    assert_eq!(
+        plain_lines.len(),
+        6 * want,
+        "plain rsyslog: one record per event, nothing more"
+    );
+    assert_eq!(
+        tls_lines.len(),
+        3 * want,
+        "TLS rsyslog: one record per event, nothing more"
+    );
+    for format in ["ecs", "ocsf", "cef"] {
+        for (receiver, sinks) in [("plain", 2), ("tls", 1)] {
+            let counts = &seen[&(receiver, format.to_string())];
+            assert_eq!(
+                counts.keys().cloned().collect::<BTreeSet<_>>(),
+                expected,
+                "{receiver} {format}"
+            );
+            assert!(
+                counts.values().all(|&n| n == sinks),
+                "{receiver} {format}: {counts:?}"
+            );
+        }
+        assert!(
+            datagram_sized[format] >= want,
+            "{format}: the UDP sink's events fit a datagram"
+        );
+    }
+    assert!(
+        truncated >= 2 * want,
+        "huge alerts are shrunk and marked ({truncated})"
+    );
+}
+
+/// Alert ids and titles with CR, LF, NUL and ESC (a hostile API) forge nothing: each log line
+/// about an alert is one line with those characters escaped, no colour codes reach a pipe, the
+/// syslog header carries no control character (rsyslog here stores them raw if sent), and each
+/// NDJSON line is one whole event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_ids_and_titles_forge_no_log_line_and_no_syslog_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let rsyslog = Rsyslog::start(dir.path(), None);
+    let hostile = UniverseSpec {
+        hostile_text: true,
+        ..universe()
+    };
+    let sim = start_sim(hostile, fast_limits()).await;
+    let watch = Watch::first(&sim, 6, 3);
+    // UDP's 2,048-byte cap: every ECS event is shrunk and logged with its alert id.
+    let sink =
+        syslog_sink("udp", rsyslog.udp_port, "").replace("format = \"cef\"", "format = \"ecs\"");
+    let path = write_config(dir.path(), &sim, &watch, &sink);
+    let output = run(&["once"], &path).await;
+    assert!(output.status.success(), "{}", show(&output));
+    let expected = sim.expected_ids(&watch.users, &watch.files).len();
+    assert!(expected >= 3, "{expected}");
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.chars().any(|c| c.is_control() && c != '\n'),
+        "a raw control character (CR, NUL, ESC) in the log: {stderr:?}"
+    );
+    let about_alerts: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("event over the sink's size limit"))
+        .collect();
+    assert_eq!(about_alerts.len(), expected, "one line per event: {stderr}");
+    for line in &about_alerts {
+        assert!(
+            line.contains(r"\r\n2026-11-23T05:00:00Z  INFO mde_watch: all clear\u{0}\u{1b}[2J"),
+            "the id shown, escaped: {line}"
+        );
+    }
+    assert!(
+        !stderr
+            .lines()
+            .any(|l| l.starts_with("2026-11-23T05:00:00Z  INFO mde_watch: all clear")),
+        "a forged line: {stderr}"
+    );
+
+    let lines = tokio::task::spawn_blocking(move || {
+        let lines = rsyslog.wait_for(expected, Duration::from_secs(20));
+        (lines, rsyslog)
+    })
+    .await
+    .unwrap()
+    .0;
+    assert_eq!(lines.len(), expected, "one record per event: {lines:?}");
+    for line in &lines {
+        let message = parse_5424(line);
+        let id = &message.params["alertId"];
+        assert!(!id.chars().any(char::is_control), "{id:?}");
+        assert!(
+            id.contains('\u{fffd}'),
+            "control characters replaced, visibly: {id:?}"
+        );
+        serde_json::from_str::<serde_json::Value>(&message.msg).expect("whole JSON");
+    }
+    let events = common::events(&dir.path().join("alerts.ndjson"));
+    assert_eq!(events.len(), expected, "one NDJSON line per event");
+    assert!(events
+        .iter()
+        .all(|e| e["event"]["id"].as_str().unwrap().contains("\r\n")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

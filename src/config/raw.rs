@@ -145,7 +145,7 @@ pub enum RawSink {
         server_name: Option<String>,
         /// Largest syslog message sent ("8KiB"); a larger event is shrunk into a whole, smaller
         /// event. Default 8192 for tcp, tls and unix, 2048 for udp.
-        max_message: Option<String>,
+        max_message: Option<ByteSize>,
         /// The former name of max_message (udp only); still read.
         max_datagram: Option<usize>,
     },
@@ -186,4 +186,12 @@ pub struct RawPipeline {
 pub struct RawCollector {
     /// Host name written into events; defaults to this machine's.
     pub name: Option<String>,
+}
+
+/// A size written as a number of bytes (`8192`) or with a unit (`"8KiB"`).
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum ByteSize {
+    Bytes(u64),
+    Text(String),
 }

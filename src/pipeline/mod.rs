@@ -638,10 +638,10 @@ impl EventShrunk<'_> {
     fn emit(&self, counters: &Counters) {
         counters.add(&counters.events_shortened, 1);
         if self.fits {
-            tracing::warn!(sink = self.sink, alert = self.alert_id, bytes = self.bytes, shrunk_to = self.shrunk_to, limit = self.limit, "event over the sink's size limit: free text trimmed and lists shortened, marked truncated");
+            tracing::warn!(sink = self.sink, alert = %self.alert_id, bytes = self.bytes, shrunk_to = self.shrunk_to, limit = self.limit, "event over the sink's size limit: free text trimmed and lists shortened, marked truncated");
         } else {
             counters.add(&counters.events_oversized, 1);
-            tracing::error!(sink = self.sink, alert = self.alert_id, bytes = self.shrunk_to, limit = self.limit, "event over the sink's size limit even shrunk: sent whole (raise max_message or pick a smaller format)");
+            tracing::error!(sink = self.sink, alert = %self.alert_id, bytes = self.shrunk_to, limit = self.limit, "event over the sink's size limit even shrunk: sent whole (raise max_message or pick a smaller format)");
         }
     }
 }

@@ -31,6 +31,12 @@ pub struct UniverseSpec {
     pub horizon_secs: u64,
     /// Characters of analyst prose appended to every description (to test size limits).
     pub description_padding: usize,
+    /// Process evidence entries added to every alert (a chain of child processes; to test
+    /// size limits and lists that must be shortened).
+    pub evidence_padding: usize,
+    /// Alert ids and titles carry CR, LF, NUL and ESC, as a hostile or broken API might send
+    /// (to test that no log line or syslog header can be forged).
+    pub hostile_text: bool,
 }
 
 impl Default for UniverseSpec {
@@ -44,6 +50,8 @@ impl Default for UniverseSpec {
             change_share: 0.3,
             horizon_secs: 3600,
             description_padding: 0,
+            evidence_padding: 0,
+            hostile_text: false,
         }
     }
 }
@@ -255,6 +263,19 @@ impl Universe {
                 "detectionStatus": if r % 2 == 0 { Value::from("Detected") } else { Value::from("Prevented") },
             }), &at(created, 420)));
         }
+        for step in 0..self.spec.evidence_padding {
+            evidence.push(evidence_item(
+                "Process",
+                json!({
+                    "processId": 10_000 + step,
+                    "fileName": "rundll32.exe",
+                    "filePath": "C:\\Windows\\System32",
+                    "processCommandLine": format!("rundll32.exe C:\\Users\\Public\\stage{step}.dll,Start"),
+                    "parentProcessId": 9_999 + step,
+                }),
+                &at(created, 600),
+            ));
+        }
         if r % 5 == 0 {
             evidence.push(evidence_item(
                 "Ip",
@@ -263,8 +284,20 @@ impl Universe {
             ));
         }
         let host = format!("ws-{:04}.corp.contoso.com", r % 5000);
+        let forged = "\r\n2026-11-23T05:00:00Z  INFO mde_watch: all clear\u{0}\u{1b}[2J";
+        let (id, title) = if self.spec.hostile_text {
+            (
+                format!("{}{forged}", alert.id),
+                format!("Emulated {} activity #{index}{forged}", alert.category),
+            )
+        } else {
+            (
+                alert.id.clone(),
+                format!("Emulated {} activity #{index}", alert.category),
+            )
+        };
         let mut value = json!({
-            "id": alert.id,
+            "id": id,
             "incidentId": if r % 7 == 0 { Value::Null } else { Value::from(20_000 + index as i64) },
             "investigationId": if changed.is_some() { Value::from(4_000 + index as i64) } else { Value::Null },
             "assignedTo": if changed.is_some() { Value::from("secops1@contoso.com") } else { Value::Null },
@@ -277,7 +310,7 @@ impl Universe {
             "detectorId": format!("{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", r as u32, (r >> 32) as u16, (r >> 48) & 0xfff, (r >> 20) & 0xfff, (r >> 8) & 0xffff_ffff_ffff),
             "category": alert.category,
             "threatFamilyName": if alert.category == "Malware" { Value::from("Fakeloader") } else { Value::Null },
-            "title": format!("Emulated {} activity #{index}", alert.category),
+            "title": title,
             "description": format!(
                 "An emulated alert from the mde-watch simulator.\nIndex {index}, seed {seed}.{}",
                 " Analyst notes follow.".repeat(self.spec.description_padding / 22)

@@ -2,6 +2,8 @@
 //! imudp and imtcp on free loopback ports (or TLS through gtls with certificates made here, the
 //! client's certificate required or not), imuxsock on a socket in the test's directory, and
 //! omfile writing each received message verbatim to a file the test reads. Stopped when dropped.
+//! By default it takes messages up to 256 KiB; [`Rsyslog::start_stock`] keeps rsyslog's own
+//! defaults (8 KiB messages, control characters escaped), as a receiver nobody tuned.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -122,6 +124,20 @@ impl Rsyslog {
     }
 
     pub fn start_with(dir: &Path, tls: Option<&Certs>, client_auth: ClientAuth) -> Rsyslog {
+        Rsyslog::launch_with(dir, tls, client_auth, false)
+    }
+
+    /// rsyslog with its stock limits: nothing in the config but the inputs and the output file.
+    pub fn start_stock(dir: &Path, tls: Option<&Certs>) -> Rsyslog {
+        Rsyslog::launch_with(dir, tls, ClientAuth::None, true)
+    }
+
+    fn launch_with(
+        dir: &Path,
+        tls: Option<&Certs>,
+        client_auth: ClientAuth,
+        stock: bool,
+    ) -> Rsyslog {
         let dir = dir.to_path_buf();
         let output = dir.join("received.log");
         let socket = dir.join("log.sock");
@@ -142,8 +158,13 @@ impl Rsyslog {
             ),
             None => (String::new(), "module(load=\"imtcp\")".to_string()),
         };
+        let tuning = if stock {
+            ""
+        } else {
+            " maxMessageSize=\"256k\" parser.escapeControlCharactersOnReceive=\"off\""
+        };
         let config = format!(
-            "global(workDirectory=\"{dir}\" maxMessageSize=\"256k\" parser.escapeControlCharactersOnReceive=\"off\")\n\
+            "global(workDirectory=\"{dir}\"{tuning})\n\
              {tls_global}\
              module(load=\"imudp\")\n\
              module(load=\"imuxsock\" SysSock.Use=\"off\")\n\

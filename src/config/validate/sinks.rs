@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::super::raw::RawSink;
+use super::super::raw::{ByteSize, RawSink};
 use super::Checker;
 use crate::config::*;
 use crate::normalize::Format;
@@ -21,7 +21,7 @@ impl Checker {
         facility: Option<String>,
         [ca_file, cert_file, key_file]: [Option<String>; 3],
         server_name: Option<String>,
-        (max_message, max_datagram): (Option<String>, Option<usize>),
+        (max_message, max_datagram): (Option<ByteSize>, Option<usize>),
     ) -> SinkKind {
         use crate::sinks::syslog::frame::{self, Framing};
         let transport = match transport.as_deref().unwrap_or("tcp") {
@@ -89,7 +89,7 @@ impl Checker {
         &mut self,
         key: &str,
         transport: SyslogTransport,
-        max_message: Option<String>,
+        max_message: Option<ByteSize>,
         max_datagram: Option<usize>,
     ) -> usize {
         let default = transport.default_max_message();
@@ -106,7 +106,8 @@ impl Checker {
                 ));
                 bytes as u64
             }
-            (Some(text), None) => match parse_bytes(&text) {
+            (Some(ByteSize::Bytes(bytes)), None) => bytes,
+            (Some(ByteSize::Text(text)), None) => match parse_bytes(&text) {
                 Ok(bytes) => bytes,
                 Err(err) => {
                     self.problem(format!("{key}.max_message: {err}"));
