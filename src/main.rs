@@ -26,9 +26,6 @@ use mde_watch::telemetry::otlp;
     about = "Ships Microsoft Defender for Endpoint alerts about watched users and files to your SIEM"
 )]
 struct Cli {
-    /// The configuration file.
-    #[arg(long, global = true, env = "MDE_WATCH_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
-    config: PathBuf,
     /// Log filter (error, warn, info, debug, or a tracing filter); RUST_LOG wins when set.
     #[arg(long, global = true)]
     log_level: Option<String>,
@@ -40,6 +37,14 @@ struct Cli {
     command: Command,
 }
 
+/// Where a command that reads the configuration finds it (demo, sim and generate read none).
+#[derive(clap::Args)]
+struct ConfigFile {
+    /// The configuration file.
+    #[arg(long, global = true, env = "MDE_WATCH_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
+    config: PathBuf,
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum LogFormat {
     Text,
@@ -49,17 +54,22 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Run the service: sweep on the cron schedule until SIGTERM or SIGINT.
-    Run,
+    Run(ConfigFile),
     /// Validate the configuration and print the plan; non-zero exit on any error.
     Check {
         /// Also fetch a token and make one API call.
         #[arg(long)]
         connect: bool,
+        #[command(flatten)]
+        file: ConfigFile,
     },
     /// Poll every entry once, publish, and exit (non-zero if some entries could not be polled).
-    Once,
-    /// Run the whole product against the built-in emulator, with output under --dir.
+    Once(ConfigFile),
+    /// Run the whole product against the built-in emulator on its embedded configuration
+    /// (conf/demo.toml): output, one file per format, and the store under --dir.
     Demo {
+        /// Where the demo writes. It must not exist, be empty, or be a previous demo's
+        /// directory: the demo never removes anything it did not create.
         #[arg(long, default_value = "./mde-watch-demo")]
         dir: PathBuf,
         /// Keep the store and output of the previous demo run.
@@ -67,11 +77,17 @@ enum Command {
         keep_state: bool,
     },
     /// Run the Defender API emulator.
+    ///
+    /// It serves the token endpoints and both alert endpoints of the Defender API, with the
+    /// API's limits, for the tenant, client id and secret it prints at start. GET /sim/universe
+    /// lists its users and file hashes with their alerts; GET /sim/stats the calls it answered.
     Sim(SimArgs),
     /// Inspect the store.
     State {
         #[command(subcommand)]
         action: StateAction,
+        #[command(flatten)]
+        file: ConfigFile,
     },
     /// Publish again every alert created since a time (for a new SIEM), polled afresh from the
     /// API; the store is left as it is, so normal runs keep their dedup. Stop the service first:
@@ -80,6 +96,8 @@ enum Command {
         /// An RFC 3339 time, or a span back from now (30d).
         #[arg(long)]
         since: String,
+        #[command(flatten)]
+        file: ConfigFile,
     },
     /// Write shell completions or the man page (packaging uses this).
     Generate {
@@ -98,23 +116,32 @@ enum Generated {
 
 #[derive(clap::Args)]
 struct SimArgs {
+    /// Address to listen on (keep it on loopback: the emulator has no real authentication).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Seed of the alert universe: the same seed gives the same users, hashes and alerts.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Users in the universe, named user1..userN (each has 0 to 4 alerts).
     #[arg(long, default_value_t = 200)]
     users: usize,
+    /// Files in the universe, each a stable SHA-1 (0 to 2 alerts of their own, and some users' alerts).
     #[arg(long, default_value_t = 200)]
     files: usize,
-    /// Virtual seconds per real second (how fast alerts appear and change).
+    /// Virtual seconds per real second: how fast alerts appear (over the first virtual hour)
+    /// and change status. 0 freezes time.
     #[arg(long, default_value_t = 1.0)]
     speed: f64,
-    /// Calls allowed per minute and per hour (documented: 100 and 1500).
+    /// Alert calls allowed per app in any 60 s (documented: 100); more are answered 429.
     #[arg(long, default_value_t = 100)]
     per_minute: u32,
+    /// Alert calls allowed per app in any hour (documented: 1500).
     #[arg(long, default_value_t = 1500)]
     per_hour: u32,
-    /// Fault injection as JSON, e.g. '{"error_rate":0.1,"truncated_rate":0.05}'.
+    /// Fault injection as JSON, every key optional: error_rate, malformed_rate, truncated_rate,
+    /// throttle_rate (shares of calls, 0 to 1), throttle_retry_after_secs, latency_ms,
+    /// token_dies_after_ms, forbidden (true: every alert call 403).
+    /// Example: '{"error_rate":0.1,"truncated_rate":0.05}'.
     #[arg(long)]
     faults: Option<String>,
 }
@@ -158,7 +185,7 @@ fn main() -> ExitCode {
     // Spans go to OTLP only from the service, and the layer must be there from the start: the
     // config is read once here for its endpoint (errors are reported by the real load later).
     let tracer = match &cli.command {
-        Command::Run => Config::load(&cli.config)
+        Command::Run(file) => Config::load(&file.config)
             .ok()
             .and_then(|config| config.telemetry.otlp_endpoint),
         _ => None,
@@ -240,16 +267,16 @@ fn init_logging(
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Check { connect } => {
-            let code = check::check(&cli.config, connect, &mut std::io::stdout()).await?;
+        Command::Check { connect, file } => {
+            let code = check::check(&file.config, connect, &mut std::io::stdout()).await?;
             Ok(ExitCode::from(code as u8))
         }
-        Command::Run => {
-            let config = load(&cli.config)?;
+        Command::Run(file) => {
+            let config = load(&file.config)?;
             let (trigger, stop) = shutdown::channel();
             shutdown::on_signals(trigger).context("cannot install signal handlers")?;
             let notifier = Notifier::from_env().context("systemd notification settings")?;
-            let reload = Reload::on_sighup(cli.config.clone())
+            let reload = Reload::on_sighup(file.config.clone())
                 .context("cannot install the SIGHUP handler")?;
             let otlp_target = config
                 .telemetry
@@ -280,8 +307,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             tracing::info!(?totals, "stopped");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Once => {
-            let mut service = one_shot_service(&cli.config).await?;
+        Command::Once(file) => {
+            let mut service = one_shot_service(&file.config).await?;
             let started = std::time::Instant::now();
             let report = service.sweep(Scope::Full).await;
             let elapsed = started.elapsed();
@@ -337,18 +364,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::State { action } => {
-            let config = Config::load_for_store(&cli.config)?;
+        Command::State { action, file } => {
+            let config = Config::load_for_store(&file.config)?;
             for warning in &config.warnings {
                 tracing::warn!("{warning}");
             }
             let store = Store::open(&config.store)?;
             state_command(&store, &config, action)
         }
-        Command::Backfill { since } => {
+        Command::Backfill { since, file } => {
             let since =
                 state::parse_since(&since, chrono::Utc::now()).map_err(anyhow::Error::msg)?;
-            let mut service = one_shot_service(&cli.config).await?;
+            let mut service = one_shot_service(&file.config).await?;
             let report = service.backfill(since).await;
             let totals = service.close().await?;
             let report = report?;
@@ -500,11 +527,16 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<ExitCode> {
         sim::SIM_CLIENT_SECRET
     );
     println!(
-        "  users user1..user{}; first file hash {}",
+        "  users user1..user{}; {} files, the first {}",
         args.users,
+        args.files,
         handle.universe().file_hash(1)
     );
-    println!("  stats: GET {}/sim/stats", handle.base_url());
+    println!(
+        "  every user and file hash with its alerts: GET {}/sim/universe",
+        handle.base_url()
+    );
+    println!("  calls answered: GET {}/sim/stats", handle.base_url());
     let (trigger, mut stop) = shutdown::channel();
     shutdown::on_signals(trigger)?;
     stop.wait().await;

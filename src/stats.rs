@@ -180,6 +180,10 @@ pub struct Snapshot {
     pub changes_ignored: u64,
     pub sink_failures: u64,
     pub events_shortened: u64,
+    /// Alerts seen for the first time.
+    pub alerts_new: u64,
+    /// Alerts seen before whose content changed (published when `[updates] policy = "emit"`).
+    pub alerts_changed: u64,
 }
 
 impl Counters {
@@ -215,6 +219,8 @@ impl Counters {
             changes_ignored: get(&self.changes_ignored),
             sink_failures: get(&self.sink_failures),
             events_shortened: get(&self.events_shortened),
+            alerts_new: get(&self.alerts_new),
+            alerts_changed: get(&self.alerts_changed),
         }
     }
 }

@@ -290,3 +290,48 @@ async fn once_gives_up_on_a_dead_sink_and_commits_nothing() {
         show(&listed)
     );
 }
+
+/// A newcomer finds what the emulator holds: `GET /sim/universe` lists every user and file hash
+/// with its alerts, and `sim --help` says what each option does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_emulator_lists_its_universe_and_explains_its_options() {
+    let sim = start_sim(universe(), fast_limits()).await;
+    let listing: serde_json::Value = reqwest::get(format!("{}/sim/universe", sim.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listing["users"].as_array().unwrap().len(), 60);
+    assert_eq!(listing["files"][4]["sha1"], sim.universe().file_hash(5));
+    let watched = Watch::first(&sim, 60, 60);
+    let listed: usize = ["users", "files"]
+        .iter()
+        .flat_map(|kind| listing[kind].as_array().unwrap())
+        .map(|entry| entry["visible_now"].as_u64().unwrap() as usize)
+        .sum();
+    let expected = sim.expected_ids(&watched.users, &watched.files).len();
+    assert!(listed >= expected, "{listed} listed, {expected} distinct");
+
+    let help = std::process::Command::new(binary())
+        .args(["sim", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for described in [
+        "--listen <LISTEN>\n          Address to listen on",
+        "--seed <SEED>\n          Seed of the alert universe",
+        "--users <USERS>\n          Users in the universe",
+        "--files <FILES>\n          Files in the universe",
+        "--speed <SPEED>\n          Virtual seconds per real second",
+        "--per-minute <PER_MINUTE>\n          Alert calls allowed",
+        "--per-hour <PER_HOUR>\n          Alert calls allowed",
+        "--faults <FAULTS>\n          Fault injection as JSON",
+        "GET /sim/universe",
+    ] {
+        assert!(
+            help.contains(described),
+            "sim --help lacks {described:?}:\n{help}"
+        );
+    }
+}

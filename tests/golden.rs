@@ -284,3 +284,49 @@ fn shrunk_events_are_valid_and_within_the_cap() {
         "the fixtures exercise shrinking ({shrunk} events shrunk)"
     );
 }
+
+/// The Splunk stanzas shipped under packaging/splunk/ describe the events as encoded: the
+/// sourcetype the HEC envelope names, the timestamp prefix every `splunk` line starts with, and
+/// the `alert` tag the CIM Alerts data model selects on, reached through the event type.
+#[test]
+fn shipped_splunk_stanzas_match_the_events() {
+    let read = |name: &str| {
+        std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("packaging/splunk/{name}")),
+        )
+        .unwrap()
+    };
+    let (props, eventtypes, tags) = (
+        read("props.conf"),
+        read("eventtypes.conf"),
+        read("tags.conf"),
+    );
+    let matched = Match {
+        kind: EntryKind::User,
+        value: "user1".into(),
+        original: None,
+    };
+    let hec: Value = serde_json::from_str(
+        render("user-alerts-user1", Format::SplunkHec, &matched)
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let sourcetype = hec["sourcetype"].as_str().unwrap();
+    assert!(
+        props.contains(&format!("[{sourcetype}]")),
+        "props.conf stanza for {sourcetype}"
+    );
+    assert!(props.contains("TIME_PREFIX = ^\\{\"time\":"));
+    assert!(
+        props.contains("TRUNCATE = 0"),
+        "large alerts are never cut at index time"
+    );
+    for line in render("user-alerts-user1", Format::Splunk, &matched).lines() {
+        assert!(line.starts_with("{\"time\":"));
+    }
+    assert!(eventtypes.contains(&format!("search = sourcetype={sourcetype}")));
+    assert!(eventtypes.contains("[mde_watch_alert]"));
+    assert!(tags.contains("[eventtype=mde_watch_alert]\nalert = enabled"));
+}

@@ -27,6 +27,9 @@ common="/etc/mde-watch/mde-watch.toml
 /usr/lib/sysusers.d/mde-watch.conf
 /usr/share/bash-completion/completions/mde-watch
 /usr/share/doc/mde-watch/README.md
+/usr/share/doc/mde-watch/splunk/eventtypes.conf
+/usr/share/doc/mde-watch/splunk/props.conf
+/usr/share/doc/mde-watch/splunk/tags.conf
 /usr/share/fish/vendor_completions.d/mde-watch.fish
 /usr/share/man/man1/mde-watch.1.gz"
 deb_expected=$(printf '%s\n%s\n%s' "$common" "/usr/share/doc/mde-watch/copyright" "/usr/share/zsh/vendor-completions/_mde-watch" | sort)

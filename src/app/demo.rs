@@ -1,15 +1,20 @@
 //! `mde-watch demo`: the whole product on one machine in under a minute. It starts the emulator
 //! on a free loopback port, runs two full sweeps through the real client (OAuth, both endpoints,
-//! the documented limits), the sled store and a file sink under the demo directory, and prints
-//! what happened. Virtual time runs fast in the emulator, so the second sweep finds alerts that
-//! appeared and changed in the meantime, and suppresses the ones already shipped.
+//! the documented limits), the sled store and one file sink per format under the demo directory,
+//! and prints what happened. Virtual time runs fast in the emulator, so the second sweep finds
+//! alerts that appeared and changed in the meantime, and suppresses the ones already shipped.
+//!
+//! The demo only ever removes what it created: it works in a directory that does not exist yet,
+//! an empty one, or one a previous demo marked as its own, and there it removes only the store
+//! and the output files its configuration names. Anything else is refused before anything runs
+//! (`--dir /var/lib/mde-watch` cannot wipe a production store).
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::{AppError, Scope, Service};
-use crate::config::Config;
+use crate::config::{Config, SinkKind, UpdatePolicy};
 use crate::shutdown::Shutdown;
 use crate::sim::{self, SimConfig};
 use crate::units::format_duration;
@@ -18,10 +23,77 @@ const DEMO_CONFIG: &str = include_str!("../../conf/demo.toml");
 const DEMO_FILES: usize = 8;
 /// Virtual seconds per real second: one sweep (~15 s) lets half an hour of alerts happen.
 const DEMO_SPEED: f64 = 120.0;
+/// Marks a directory as the demo's own: only there does it remove a previous run's files.
+pub const DEMO_MARKER: &str = ".mde-watch-demo";
 
 pub struct DemoOptions {
     pub dir: PathBuf,
     pub keep_state: bool,
+}
+
+/// Why the demo will not use a directory.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoDirError {
+    #[error("{dir} is not empty and was not made by `mde-watch demo` (it has no {DEMO_MARKER}); the demo removes only what it created, so it will not work there: pick another --dir")]
+    NotOurs { dir: String },
+    #[error("{dir}: {source}")]
+    Io {
+        dir: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Makes `dir` the demo's: creates it (or takes it empty) and marks it, or accepts it marked.
+pub fn claim_dir(dir: &Path) -> Result<(), DemoDirError> {
+    let io = |source| DemoDirError::Io {
+        dir: dir.display().to_string(),
+        source,
+    };
+    if dir.join(DEMO_MARKER).is_file() {
+        return Ok(());
+    }
+    match std::fs::read_dir(dir) {
+        Ok(mut listing) => {
+            if listing.next().is_some() {
+                return Err(DemoDirError::NotOurs {
+                    dir: dir.display().to_string(),
+                });
+            }
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).map_err(io)?
+        }
+        Err(err) => return Err(io(err)),
+    }
+    std::fs::write(
+        dir.join(DEMO_MARKER),
+        "made by `mde-watch demo`: it may remove the store and the alerts.* files it wrote here\n",
+    )
+    .map_err(io)
+}
+
+/// Removes a previous run's store and output files: the ones this configuration names, no others.
+fn remove_previous_run(config: &Config) -> std::io::Result<()> {
+    if config.store.path.exists() {
+        std::fs::remove_dir_all(&config.store.path)?;
+    }
+    for sink in &config.sinks {
+        if let SinkKind::File(file) = &sink.kind {
+            let rotated = (1..=file.keep).map(|n| {
+                let mut name = file.path.as_os_str().to_owned();
+                name.push(format!(".{n}"));
+                PathBuf::from(name)
+            });
+            for path in std::iter::once(file.path.clone()).chain(rotated) {
+                match std::fs::remove_file(&path) {
+                    Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 pub async fn demo(
@@ -31,10 +103,7 @@ pub async fn demo(
 ) -> Result<(), AppError> {
     let dir = &options.dir;
     let io = |what: &str, err: std::io::Error| AppError::Io(format!("{what}: {err}"));
-    if !options.keep_state {
-        remove_previous_run(dir).map_err(|e| io("cannot clear the previous demo run", e))?;
-    }
-    std::fs::create_dir_all(dir).map_err(|e| io(&format!("cannot create {}", dir.display()), e))?;
+    claim_dir(dir).map_err(|err| AppError::Io(err.to_string()))?;
     write_secret(&dir.join("client-secret")).map_err(|e| io("cannot write the demo secret", e))?;
 
     let emulator = sim::start(SimConfig {
@@ -51,7 +120,18 @@ pub async fn demo(
         .replace("@FILES@", &files.join(", "));
     let config = Config::from_toml(&text, "embedded demo config (conf/demo.toml)", dir, false)
         .map_err(AppError::Config)?;
-    let output = dir.join("alerts.ndjson");
+    if !options.keep_state {
+        remove_previous_run(&config).map_err(|e| io("cannot clear the previous demo run", e))?;
+    }
+    let outputs: Vec<(String, PathBuf)> = config
+        .sinks
+        .iter()
+        .filter_map(|sink| match &sink.kind {
+            SinkKind::File(file) => Some((sink.format.as_str().to_string(), file.path.clone())),
+            _ => None,
+        })
+        .collect();
+    let updates = config.updates;
     let say =
         |out: &mut dyn Write, text: String| writeln!(out, "{text}").map_err(|e| io("stdout", e));
 
@@ -96,74 +176,53 @@ pub async fn demo(
     let emulator_stats = emulator.stats();
     emulator.stop().await;
 
-    say(
-        out,
-        format!(
-            "summary after {}:",
-            format_duration(std::time::Duration::from_secs(started.elapsed().as_secs()))
-        ),
-    )?;
-    say(
-        out,
+    let elapsed = std::time::Duration::from_secs(started.elapsed().as_secs());
+    let updates_note = match updates {
+        UpdatePolicy::Emit => "[updates] policy = \"emit\" ships a changed alert again",
+        UpdatePolicy::Ignore => "[updates] policy = \"ignore\" ships each alert once",
+    };
+    let lines = [
+        format!("summary after {}:", format_duration(elapsed)),
         format!(
             "  entries polled:        {} ({} sweeps of {entries})",
             totals.entries_polled, totals.sweeps
         ),
-    )?;
-    say(
-        out,
         format!(
             "  calls made:            {} ({} answered 429)",
             totals.calls, totals.throttled
         ),
-    )?;
-    say(
-        out,
-        format!("  alerts written:        {}", totals.alerts_published),
-    )?;
-    say(
-        out,
-        format!("  duplicates suppressed: {}", totals.duplicates_suppressed),
-    )?;
-    say(
-        out,
-        format!("  output file:           {}", output.display()),
-    )?;
-    say(
-        out,
         format!(
-            "  store:                 {} ({stored} alert ids)",
+            "  alerts written:        {} to each output file: {} new, {} updates of alerts already shipped ({updates_note})",
+            totals.alerts_published,
+            totals.alerts_new,
+            totals.alerts_published.saturating_sub(totals.alerts_new)
+        ),
+        format!(
+            "  duplicates suppressed: {} (alerts polled again unchanged, or reached through a user and a file at once)",
+            totals.duplicates_suppressed
+        ),
+        format!(
+            "  store:                 {} ({stored} alert ids: one per distinct alert, whatever it was written as)",
             dir.join("store").display()
         ),
-    )?;
+        "  output files (one per format, the same alerts in each):".to_string(),
+    ];
+    for line in lines {
+        say(out, line)?;
+    }
+    for (format, path) in &outputs {
+        say(out, format!("    {format:<11} {}", path.display()))?;
+    }
+    say(out, "  each event names two tenants: mde_watch.tenant_id is the tenant mde-watch signs in to; the alert's own aadTenantId (ECS organization.id and cloud.account.id, OCSF metadata.tenant_uid) is where the alert was raised, which differs when you watch a tenant you manage for another".to_string())?;
     say(
         out,
         format!(
-            "  emulator: {} token calls, {} alert calls, at most {} in any 60 s (limit 100)",
+            "  emulator: {} token calls, {} alert calls, at most {} in any 60 s (limit 100); its users and files: GET /sim/universe",
             emulator_stats.token_calls,
             emulator_stats.user_calls + emulator_stats.file_calls,
             emulator_stats.max_in_any_60s
         ),
     )?;
-    Ok(())
-}
-
-fn remove_previous_run(dir: &Path) -> std::io::Result<()> {
-    let store = dir.join("store");
-    if store.exists() {
-        std::fs::remove_dir_all(store)?;
-    }
-    if let Ok(listing) = std::fs::read_dir(dir) {
-        for entry in listing.flatten() {
-            if entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with("alerts.ndjson")
-            {
-                std::fs::remove_file(entry.path())?;
-            }
-        }
-    }
     Ok(())
 }
 
@@ -176,4 +235,27 @@ fn write_secret(path: &Path) -> std::io::Result<()> {
         .mode(0o600)
         .open(path)?;
     file.write_all(sim::SIM_CLIENT_SECRET.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_new_empty_or_marked_directories_are_claimed() {
+        let root = tempfile::tempdir().unwrap();
+        let fresh = root.path().join("new/demo");
+        claim_dir(&fresh).unwrap();
+        assert!(fresh.join(DEMO_MARKER).is_file());
+        claim_dir(&fresh).unwrap();
+
+        let foreign = root.path().join("var-lib-mde-watch");
+        std::fs::create_dir_all(foreign.join("store")).unwrap();
+        std::fs::write(foreign.join("alerts.ndjson"), "{}\n").unwrap();
+        let err = claim_dir(&foreign).unwrap_err();
+        assert!(matches!(err, DemoDirError::NotOurs { .. }), "{err}");
+        assert!(err.to_string().contains("pick another --dir"));
+        assert!(foreign.join("store").is_dir() && foreign.join("alerts.ndjson").is_file());
+        assert!(!foreign.join(DEMO_MARKER).exists());
+    }
 }

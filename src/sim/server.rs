@@ -211,6 +211,7 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
         .route("/api/users/{id}/alerts", get(user_alerts))
         .route("/api/files/{id}/alerts", get(file_alerts))
         .route("/sim/stats", get(stats))
+        .route("/sim/universe", get(universe_listing))
         .route("/sim/advance", post(advance))
         .route("/sim/faults", put(set_faults))
         .with_state(state.clone());
@@ -529,6 +530,10 @@ fn truncated(body: Vec<u8>) -> Response {
         HeaderValue::from_static(ODATA_CONTENT_TYPE),
     );
     response
+}
+
+async fn universe_listing(State(state): State<Arc<SimState>>) -> Json<Value> {
+    Json(state.universe.listing(state.virtual_now_secs()))
 }
 
 async fn stats(State(state): State<Arc<SimState>>) -> Json<SimStats> {

@@ -191,6 +191,39 @@ impl Universe {
         file_sha1(self.spec.seed, index)
     }
 
+    /// What the universe holds, for `GET /sim/universe`: every user and file hash with how many
+    /// alerts it has (all of them, and those visible at virtual time `now_secs`).
+    pub fn listing(&self, now_secs: u64) -> Value {
+        let counts = |indexes: &[usize]| {
+            let visible = indexes
+                .iter()
+                .filter(|&&i| self.alerts[i].appear_at <= now_secs)
+                .count();
+            json!({"alerts": indexes.len(), "visible_now": visible})
+        };
+        let users: Vec<Value> = (1..=self.spec.users)
+            .map(|i| {
+                let mut entry = counts(self.by_user.get(&i).map(Vec::as_slice).unwrap_or_default());
+                entry["user"] = Value::from(Universe::user_name(i));
+                entry
+            })
+            .collect();
+        let files: Vec<Value> = (1..=self.spec.files)
+            .map(|i| {
+                let mut entry = counts(self.by_file.get(&i).map(Vec::as_slice).unwrap_or_default());
+                entry["sha1"] = Value::from(self.file_hash(i));
+                entry
+            })
+            .collect();
+        json!({
+            "seed": self.spec.seed,
+            "virtual_now": (epoch() + ChronoDuration::seconds(now_secs as i64)).to_rfc3339(),
+            "alerts": self.alerts.len(),
+            "users": users,
+            "files": files,
+        })
+    }
+
     /// Alert indexes tied to a user name (`user7`, any case), or none for names outside the universe.
     pub fn alerts_of_user(&self, name: &str) -> &[usize] {
         let index = name
@@ -405,6 +438,26 @@ mod tests {
         let alert = universe.alerts.iter().find(|a| a.appear_at > 0).unwrap();
         assert!(universe.render(alert.index, 0).is_none());
         assert!(universe.render(alert.index, alert.appear_at).is_some());
+    }
+
+    #[test]
+    fn the_listing_names_every_user_and_file() {
+        let universe = Universe::new(UniverseSpec {
+            users: 3,
+            files: 2,
+            ..UniverseSpec::default()
+        });
+        let listing = universe.listing(0);
+        assert_eq!(listing["users"].as_array().unwrap().len(), 3);
+        assert_eq!(listing["users"][0]["user"], "user1");
+        assert_eq!(listing["files"][1]["sha1"], universe.file_hash(2));
+        let total: u64 = listing["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["alerts"].as_u64().unwrap())
+            .sum();
+        assert!(total <= universe.alerts.len() as u64);
     }
 
     #[test]
