@@ -113,6 +113,36 @@ const CASES: &[Case] = &[
         succeeds: false,
     },
     Case {
+        name: "syslog message cap out of range",
+        edit: ("type = \"file\"\npath = \"alerts.ndjson\"", "type = \"syslog\"\naddress = \"127.0.0.1:514\"\ntransport = \"udp\"\nmax_message = 100"),
+        expect: &["sinks[0].max_message: 100 bytes is out of range for udp (480 to 65507)"],
+        succeeds: false,
+    },
+    Case {
+        name: "syslog message cap that is not a size",
+        edit: ("type = \"file\"\npath = \"alerts.ndjson\"", "type = \"syslog\"\naddress = \"127.0.0.1:514\"\nmax_message = \"8 kilos\""),
+        expect: &["sinks[0].max_message: '8 kilos'"],
+        succeeds: false,
+    },
+    Case {
+        name: "both names of the syslog cap",
+        edit: ("type = \"file\"\npath = \"alerts.ndjson\"", "type = \"syslog\"\naddress = \"127.0.0.1:514\"\nmax_message = \"8KiB\"\nmax_datagram = 2048"),
+        expect: &["sinks[0]: max_datagram is the former name of max_message; set only max_message"],
+        succeeds: false,
+    },
+    Case {
+        name: "the former name of the syslog cap still works",
+        edit: ("type = \"file\"\npath = \"alerts.ndjson\"", "type = \"syslog\"\naddress = \"127.0.0.1:514\"\ntransport = \"udp\"\nformat = \"cef\"\nmax_datagram = 4096"),
+        expect: &["warning: sinks[0].max_datagram is now called max_message", "messages up to 4096 bytes"],
+        succeeds: true,
+    },
+    Case {
+        name: "an RFC 3164 collector name a relay would misread",
+        edit: ("type = \"file\"\npath = \"alerts.ndjson\"", "type = \"syslog\"\naddress = \"127.0.0.1:514\"\nprotocol = \"rfc3164\"\n[collector]\nname = \"host|=x\""),
+        expect: &["collector.name: 'host|=x' cannot be an RFC 3164 HOSTNAME (sink 'syslog-0' uses protocol rfc3164)"],
+        succeeds: false,
+    },
+    Case {
         name: "unknown cloud",
         edit: ("[api]", "[api]\ncloud = \"mars\""),
         expect: &["api.cloud: 'mars' is not a cloud"],
