@@ -270,6 +270,28 @@ mod tests {
     }
 
     #[test]
+    fn rfc3164_headers_carry_the_send_time_not_the_alerts() {
+        let mut config = sink(SyslogTransport::Udp, 2048).config;
+        config.protocol = SyslogProtocol::Rfc3164;
+        let sink = SyslogSink::new("s", Format::Cef, &config, "tenant", "collector01");
+        let mut old = event("CEF:0|x");
+        old.time_ms = Some(1_583_056_800_000); // 2020-03-01: its month would be filed this year
+        let before = chrono::Local::now();
+        let text = String::from_utf8(sink.message(&old)).unwrap();
+        let after = chrono::Local::now();
+        let stamped = &text[text.find('>').unwrap() + 1..][..15];
+        let expected: Vec<String> = [before, after]
+            .iter()
+            .map(|t| t.format("%b %e %H:%M:%S").to_string())
+            .collect();
+        assert!(
+            expected.iter().any(|e| e == stamped),
+            "{stamped} vs {expected:?}"
+        );
+        assert!(text.ends_with(" collector01 mdewatch: CEF:0|x"), "{text}");
+    }
+
+    #[test]
     fn payload_room_is_the_cap_less_this_events_header() {
         let sink = sink(SyslogTransport::Tcp, 8192);
         let short = event("x");
