@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod demo;
+mod poller;
 pub mod reload;
 pub mod state;
 pub mod status;
@@ -11,7 +12,6 @@ pub mod status;
 use std::sync::Arc;
 
 use chrono::Utc;
-use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tracing::Instrument;
@@ -21,7 +21,7 @@ use self::status::{status_line, StatusFacts};
 use crate::config::Config;
 use crate::defender::{ApiError, DefenderClient};
 use crate::notify::Notifier;
-use crate::pipeline::{Pipeline, PipelineError, PolledBatch, WatchIndex};
+use crate::pipeline::{ByteBudget, Pipeline, PipelineError, PolledBatch, WatchIndex};
 use crate::schedule::cron;
 use crate::schedule::gate::RateGate;
 use crate::schedule::plan::Plan;
@@ -278,109 +278,27 @@ impl Service {
         count: usize,
         moves_cursor: bool,
     ) -> Result<SweepReport, AppError> {
-        let total = entries.len();
         tracing::info!("sweep started");
         self.counters.add(&self.counters.sweeps, 1);
 
         let (sender, mut receiver) =
             mpsc::channel::<PolledBatch>(self.config.pipeline.queue_batches);
-        let client = self.client.clone();
-        let counters = self.counters.clone();
-        let stop = self.stop.clone();
-        let batch_entries = self.config.pipeline.batch_entries;
-        let concurrency = self.config.pipeline.concurrency;
-        let queue_bytes = u32::try_from(self.config.pipeline.queue_bytes).unwrap_or(u32::MAX);
-        let bytes_budget = Arc::new(tokio::sync::Semaphore::new(queue_bytes as usize));
-        let poller = tokio::spawn(async move {
-            let mut report = SweepReport {
-                entries: count,
-                ..Default::default()
-            };
-            let mut consumed = 0usize;
-            for first in (0..count).step_by(batch_entries.max(1)) {
-                if stop.is_triggered() {
-                    report.cancelled = true;
-                    break;
-                }
-                let chunk: Vec<Entry> = (first..count.min(first + batch_entries))
-                    .map(|i| entries[(start + i) % total].clone())
-                    .collect();
-                let polling = std::time::Instant::now();
-                // Each poll is its own task so responses are parsed on every core, in parallel
-                // with the publisher; `buffered` keeps the batch in watchlist order.
-                let polled = chunk.len();
-                let results: Vec<_> = futures_util::stream::iter(chunk)
-                    .map(|entry| {
-                        let client = client.clone();
-                        tokio::spawn(async move {
-                            let result = client.alerts_for(&entry).await;
-                            (entry, result)
-                        })
-                    })
-                    .buffered(concurrency)
-                    .filter_map(|joined| async move {
-                        joined
-                            .map_err(|err| tracing::error!(error = %err, "poll task failed"))
-                            .ok()
-                    })
-                    .collect()
-                    .await;
-                consumed += polled;
-                tracing::debug!(
-                    entries = polled,
-                    elapsed_ms = polling.elapsed().as_millis() as u64,
-                    "batch polled"
-                );
-                let mut interrupted = false;
-                for (entry, result) in &results {
-                    match result {
-                        Ok(_) => counters.add(&counters.entries_polled, 1),
-                        Err(ApiError::Cancelled { .. }) => interrupted = true,
-                        Err(err @ (ApiError::Token(_) | ApiError::Forbidden { .. })) => {
-                            // Every other entry would fail the same way: stop asking, say why once,
-                            // and leave the cursor so the next sweep starts from these entries.
-                            interrupted = true;
-                            counters.add(&counters.entries_failed, 1);
-                            report.aborted.get_or_insert_with(|| err.to_string());
-                        }
-                        Err(err) => {
-                            counters.add(&counters.entries_failed, 1);
-                            tracing::error!(kind = entry.kind.as_str(), entry = %entry.value, error = %err, "entry not polled");
-                            report.failed.push((
-                                format!("{} {}", entry.kind.as_str(), entry.value),
-                                err.to_string(),
-                            ));
-                        }
-                    }
-                }
-                report.cancelled |= interrupted && report.aborted.is_none();
-                // An interrupted batch keeps the cursor where it was: its entries are polled again.
-                let cursor_after =
-                    (!interrupted && moves_cursor).then(|| ((start + consumed) % total) as u64);
-                // Waits while the batches ahead hold the byte budget: memory stays bounded
-                // however large the alerts; a batch larger than the budget goes alone.
-                let weight = batch_weight(&results).min(queue_bytes);
-                let Ok(budget) = bytes_budget.clone().acquire_many_owned(weight).await else {
-                    break;
-                };
-                if sender
-                    .send(PolledBatch {
-                        results,
-                        cursor_after,
-                        budget: Some(budget),
-                    })
-                    .await
-                    .is_err()
-                {
-                    break;
-                }
-                if let Some(reason) = &report.aborted {
-                    tracing::error!(error = %reason, "sweep stopped: every entry would fail the same way");
-                    break;
-                }
-            }
-            report
-        });
+        let plan = poller::PollPlan {
+            entries,
+            start,
+            count,
+            moves_cursor,
+            batch_entries: self.config.pipeline.batch_entries,
+            concurrency: self.config.pipeline.concurrency,
+            budget: ByteBudget::new(self.config.pipeline.queue_bytes),
+        };
+        let poller = tokio::spawn(poller::poll(
+            plan,
+            self.client.clone(),
+            self.counters.clone(),
+            self.stop.clone(),
+            sender,
+        ));
         let pipeline = &mut self.pipeline;
         let (gate, store) = (self.gate.clone(), self.store.clone());
         let publisher = async move {
@@ -651,15 +569,4 @@ impl Service {
         self.pipeline.close().await?;
         Ok(self.counters.snapshot())
     }
-}
-
-/// Bytes of alert JSON a polled batch holds (its parsed form is of the same order).
-fn batch_weight(results: &[(Entry, Result<crate::defender::EntryAlerts, ApiError>)]) -> u32 {
-    let bytes: usize = results
-        .iter()
-        .filter_map(|(_, result)| result.as_ref().ok())
-        .flat_map(|found| &found.alerts)
-        .map(|polled| polled.raw.get().len())
-        .sum();
-    u32::try_from(bytes).unwrap_or(u32::MAX)
 }

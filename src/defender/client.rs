@@ -2,16 +2,22 @@
 //! Every HTTP call waits for the shared rate gate first. Retries: 429 pauses everything for
 //! Retry-After; 5xx, timeouts, cut-short and malformed bodies back off with full jitter; 401
 //! refreshes the token once; 403 and 400 are reported, not retried; 404 means "no alerts".
+//!
+//! A response is read as it arrives ([`super::stream`]) and never held whole: each alert is parsed
+//! when its last byte is in, and with an [`Intake`] (the service's byte budget) the alerts read so
+//! far are handed over to be published while the rest of the response still streams in.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
 use super::auth::{without_url, TokenProvider};
 use super::errors::{backoff, classify, ApiError, Verdict};
-use super::odata::{parse_page, Page};
+use super::odata::read_alert;
+use super::stream::PageReader;
 use super::PolledAlert;
 use crate::config::ApiConfig;
 use crate::schedule::gate::RateGate;
@@ -28,16 +34,76 @@ pub const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 /// A page chain longer than this is treated as a server bug rather than followed forever.
 const MAX_PAGES: usize = 200;
 
-/// The alerts one entry returned.
-#[derive(Debug, Default)]
+/// The alerts one entry returned, or a piece of them handed over while the response streamed.
+#[derive(Debug)]
 pub struct EntryAlerts {
+    /// Alerts held here (those handed over earlier in pieces are not).
     pub alerts: Vec<PolledAlert>,
     /// Alerts in the response that could not be read.
     pub rejected: Vec<String>,
+    /// The id of every alert the entry's response held, handed over or not (complete results).
+    pub ids: Vec<String>,
+    /// False for a piece handed over while the response was still being read.
+    pub complete: bool,
     /// HTTP calls made, retries included.
     pub calls: u32,
     /// 429 answers received.
     pub throttled: u32,
+    /// The byte budget the alerts here hold, given back once they are committed.
+    pub held: Option<OwnedSemaphorePermit>,
+}
+
+impl Default for EntryAlerts {
+    fn default() -> Self {
+        EntryAlerts {
+            alerts: Vec::new(),
+            rejected: Vec::new(),
+            ids: Vec::new(),
+            complete: true,
+            calls: 0,
+            throttled: 0,
+            held: None,
+        }
+    }
+}
+
+impl EntryAlerts {
+    /// Bytes of alert JSON held here.
+    pub fn bytes(&self) -> usize {
+        self.alerts.iter().map(|a| a.raw.get().len()).sum()
+    }
+}
+
+/// Where a poll puts the alerts of a response while it is still being read, so that memory is
+/// bounded by a budget and not by the size of the answers. Implemented by the service's poller.
+#[async_trait::async_trait]
+pub trait Intake: Send + Sync {
+    /// Budget for `bytes` more bytes of alerts, if there is room now.
+    fn try_take(&self, bytes: usize) -> Option<OwnedSemaphorePermit>;
+    /// Waits for budget; called holding none (everything held was handed over first).
+    async fn take(&self, bytes: usize) -> OwnedSemaphorePermit;
+    /// Waits before a request until the budget has some room.
+    async fn before_request(&self);
+    /// Hands over alerts of a response still being read; false when nobody takes them any more.
+    async fn hand_over(&self, entry: &Entry, piece: EntryAlerts) -> bool;
+    /// How many bytes of alerts a poll gathers before it hands them over.
+    fn piece_bytes(&self) -> usize;
+}
+
+/// What one response page held, read as it streamed.
+struct PageRead {
+    alerts: Vec<PolledAlert>,
+    rejected: Vec<String>,
+    ids: Vec<String>,
+    held: Option<OwnedSemaphorePermit>,
+    next_link: Option<String>,
+}
+
+fn keep(held: &mut Option<OwnedSemaphorePermit>, more: OwnedSemaphorePermit) {
+    match held {
+        Some(held) => held.merge(more),
+        None => *held = Some(more),
+    }
 }
 
 /// The URL of an entry's alert collection.
@@ -54,6 +120,8 @@ pub fn alerts_url(api_base: &str, entry: &Entry) -> String {
 
 pub struct DefenderClient {
     http: reqwest::Client,
+    /// Until the answer's headers, and then between reads of its body.
+    timeout: Duration,
     api_base: String,
     auth: TokenProvider,
     gate: Arc<RateGate>,
@@ -64,11 +132,23 @@ pub struct DefenderClient {
     counters: Arc<Counters>,
 }
 
-/// Builds the HTTP client every part of the program shares (connection reuse, timeouts, proxy).
+/// Builds the HTTP client for small exchanges (the token): `api.timeout` bounds the whole call.
 pub fn http_client(api: &ApiConfig) -> Result<reqwest::Client, ApiError> {
-    let mut builder = reqwest::Client::builder()
+    client_builder(api, reqwest::Client::builder().timeout(api.timeout))
+}
+
+/// The client for alert calls: `api.timeout` bounds each wait for bytes (the headers, then every
+/// read), not the whole body, which streams for as long as publishing it takes.
+fn streaming_http_client(api: &ApiConfig) -> Result<reqwest::Client, ApiError> {
+    client_builder(api, reqwest::Client::builder().read_timeout(api.timeout))
+}
+
+fn client_builder(
+    api: &ApiConfig,
+    builder: reqwest::ClientBuilder,
+) -> Result<reqwest::Client, ApiError> {
+    let mut builder = builder
         .user_agent(super::user_agent())
-        .timeout(api.timeout)
         .connect_timeout(api.connect_timeout)
         .pool_idle_timeout(Duration::from_secs(50));
     if let Some(proxy) = &api.proxy {
@@ -88,10 +168,10 @@ impl DefenderClient {
         stop: Shutdown,
         counters: Arc<Counters>,
     ) -> Result<DefenderClient, ApiError> {
-        let http = http_client(api)?;
         Ok(DefenderClient {
-            auth: TokenProvider::new(http.clone(), api),
-            http,
+            auth: TokenProvider::new(http_client(api)?, api),
+            http: streaming_http_client(api)?,
+            timeout: api.timeout,
             api_base: api.api_base.clone(),
             gate,
             max_retries: api.max_retries,
@@ -106,8 +186,19 @@ impl DefenderClient {
         &self.auth
     }
 
-    /// Every alert the API holds for `entry`, following `@odata.nextLink` if it ever appears.
+    /// Every alert the API holds for `entry`, following `@odata.nextLink` if it ever appears,
+    /// all held in the result (for `check --connect` and tests; the service uses an [`Intake`]).
     pub async fn alerts_for(&self, entry: &Entry) -> Result<EntryAlerts, ApiError> {
+        self.alerts_into(entry, None).await
+    }
+
+    /// Every alert the API holds for `entry`; with an `intake`, alerts are handed over in pieces
+    /// as the response streams in, within its budget, and the result holds the rest.
+    pub async fn alerts_into(
+        &self,
+        entry: &Entry,
+        intake: Option<&dyn Intake>,
+    ) -> Result<EntryAlerts, ApiError> {
         let span = tracing::info_span!("poll", kind = entry.kind.as_str(), entry = %entry.value);
         async {
             let mut result = EntryAlerts::default();
@@ -115,12 +206,19 @@ impl DefenderClient {
             let what = format!("{} {}", entry.kind.as_str(), entry.value);
             for _ in 0..MAX_PAGES {
                 let file = entry.kind == crate::watchlist::EntryKind::File;
-                let Some(page) = self.get_page(&url, &what, file, &mut result).await? else {
+                let Some(page) = self
+                    .get_page(&url, &what, file, &mut result, entry, intake)
+                    .await?
+                else {
                     tracing::debug!("404: no alerts (older API behaviour)");
                     break;
                 };
                 result.alerts.extend(page.alerts);
                 result.rejected.extend(page.rejected);
+                result.ids.extend(page.ids);
+                if let Some(held) = page.held {
+                    keep(&mut result.held, held);
+                }
                 match page.next_link {
                     Some(next) if next.starts_with(&self.api_base) => url = next,
                     Some(next) => {
@@ -130,7 +228,7 @@ impl DefenderClient {
                     None => break,
                 }
             }
-            tracing::debug!(alerts = result.alerts.len(), calls = result.calls, "polled");
+            tracing::debug!(alerts = result.ids.len(), calls = result.calls, "polled");
             Ok(result)
         }
         .instrument(span)
@@ -144,7 +242,9 @@ impl DefenderClient {
         what: &str,
         file: bool,
         tally: &mut EntryAlerts,
-    ) -> Result<Option<Page>, ApiError> {
+        entry: &Entry,
+        intake: Option<&dyn Intake>,
+    ) -> Result<Option<PageRead>, ApiError> {
         let mut failures = 0u32;
         let mut throttles = 0u32;
         let mut refreshed = false;
@@ -156,6 +256,12 @@ impl DefenderClient {
                 return Err(cancelled());
             }
             let mut stop = self.stop.clone();
+            if let Some(intake) = intake {
+                tokio::select! {
+                    () = intake.before_request() => {}
+                    _ = stop.wait() => return Err(cancelled()),
+                }
+            }
             let waiting = std::time::Instant::now();
             tokio::select! {
                 _ = self.gate.acquire() => {}
@@ -168,7 +274,7 @@ impl DefenderClient {
             let token = self.auth.bearer().await?;
             tally.calls += 1;
             self.counters.add(&self.counters.calls, 1);
-            let outcome = self.call(url, &token, what, file).await;
+            let outcome = self.call(url, &token, what, file, entry, intake).await;
             let problem = match outcome {
                 Answer::Page(page) => return Ok(Some(page)),
                 Answer::Fatal(err) => return Err(err),
@@ -237,19 +343,33 @@ impl DefenderClient {
     }
 
     /// Makes one call and says what its answer means.
-    async fn call(&self, url: &str, token: &str, what: &str, file: bool) -> Answer {
+    async fn call(
+        &self,
+        url: &str,
+        token: &str,
+        what: &str,
+        file: bool,
+        entry: &Entry,
+        intake: Option<&dyn Intake>,
+    ) -> Answer {
         let sent = self
             .http
             .get(url)
             .bearer_auth(token)
             .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await;
-        let response = match sent {
-            Ok(response) => response,
-            Err(err) => {
+            .send();
+        let response = match tokio::time::timeout(self.timeout, sent).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(err)) => {
                 self.counters.call(file, CallOutcome::TransportError);
                 return Answer::Transient(format!("request failed: {}", without_url(&err)));
+            }
+            Err(_) => {
+                self.counters.call(file, CallOutcome::TransportError);
+                return Answer::Transient(format!(
+                    "no answer within {}",
+                    crate::units::format_duration(self.timeout)
+                ));
             }
         };
         let status = response.status().as_u16();
@@ -259,18 +379,22 @@ impl DefenderClient {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = match response.bytes().await {
+        if (200..300).contains(&status) {
+            return match read_page(response, entry, intake).await {
+                Ok(page) => Answer::Page(page),
+                // Truncated or malformed bodies are transient: the next try usually succeeds.
+                Err(reason) => Answer::Transient(reason),
+            };
+        }
+        // Error bodies are small JSON documents; more than this is not read.
+        let body = match read_capped(response, 64 << 10).await {
             Ok(body) => body,
             Err(err) => {
                 return Answer::Transient(format!("response body cut short: {}", without_url(&err)))
             }
         };
         match classify(status, retry_after.as_deref(), &body, what) {
-            Verdict::Success => match parse_page(&body) {
-                Ok(page) => Answer::Page(page),
-                // Truncated or malformed bodies are transient: the next try usually succeeds.
-                Err(reason) => Answer::Transient(reason),
-            },
+            Verdict::Success => Answer::Transient("unreachable: success read as an error".into()),
             Verdict::NoAlerts => Answer::NoAlerts,
             Verdict::Throttled(retry_after) => Answer::Throttled(retry_after),
             Verdict::Transient(reason) => Answer::Transient(reason),
@@ -280,9 +404,103 @@ impl DefenderClient {
     }
 }
 
-/// One call's answer, with a successful body already parsed.
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> reqwest::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = cap.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= cap {
+            break;
+        }
+    }
+    Ok(body)
+}
+
+/// Reads a collection as it streams: each alert parsed when its last byte is in, budget taken
+/// for the alerts kept, and pieces handed to `intake` (when there is one) once they reach its
+/// piece size or when the budget has no room, before waiting for it.
+async fn read_page(
+    mut response: reqwest::Response,
+    entry: &Entry,
+    intake: Option<&dyn Intake>,
+) -> Result<PageRead, String> {
+    let mut reader = PageReader::new();
+    let mut page = PageRead {
+        alerts: Vec::new(),
+        rejected: Vec::new(),
+        ids: Vec::new(),
+        held: None,
+        next_link: None,
+    };
+    let mut index = 0usize;
+    let mut fresh: Vec<PolledAlert> = Vec::new();
+    loop {
+        let chunk = match response.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(err) => return Err(format!("response body cut short: {}", without_url(&err))),
+        };
+        let mut malformed = None;
+        reader
+            .feed(&chunk, &mut |bytes| {
+                match read_alert(index, bytes) {
+                    Ok(Ok(alert)) => fresh.push(alert),
+                    Ok(Err(reason)) => page.rejected.push(reason),
+                    Err(reason) => {
+                        malformed.get_or_insert(reason);
+                    }
+                }
+                index += 1;
+            })
+            .map_err(|err| err.to_string())?;
+        if let Some(reason) = malformed {
+            return Err(reason);
+        }
+        if fresh.is_empty() {
+            continue;
+        }
+        let bytes: usize = fresh.iter().map(|a| a.raw.get().len()).sum();
+        if let Some(intake) = intake {
+            let taken = match intake.try_take(bytes) {
+                Some(taken) => taken,
+                None => {
+                    // No room: what this poll holds goes out first, then it waits holding none.
+                    if !page.alerts.is_empty() && !hand_over(intake, entry, &mut page).await {
+                        return Err("stopping: nobody takes the alerts any more".into());
+                    }
+                    intake.take(bytes).await
+                }
+            };
+            keep(&mut page.held, taken);
+        }
+        page.ids.extend(fresh.iter().map(|a| a.alert.id.clone()));
+        page.alerts.append(&mut fresh);
+        if let Some(intake) = intake {
+            let held = page.held.as_ref().map_or(0, |h| h.num_permits());
+            if held >= intake.piece_bytes() && !hand_over(intake, entry, &mut page).await {
+                return Err("stopping: nobody takes the alerts any more".into());
+            }
+        }
+    }
+    page.next_link = reader.finish().map_err(|err| err.to_string())?.next_link;
+    Ok(page)
+}
+
+/// Hands the alerts `page` holds over as a piece, with the budget they hold.
+async fn hand_over(intake: &dyn Intake, entry: &Entry, page: &mut PageRead) -> bool {
+    let piece = EntryAlerts {
+        alerts: std::mem::take(&mut page.alerts),
+        rejected: std::mem::take(&mut page.rejected),
+        complete: false,
+        held: page.held.take(),
+        ..EntryAlerts::default()
+    };
+    intake.hand_over(entry, piece).await
+}
+
+/// One call's answer, with a successful body already read.
 enum Answer {
-    Page(Page),
+    Page(PageRead),
     NoAlerts,
     Throttled(Option<Duration>),
     Transient(String),

@@ -8,10 +8,11 @@ pub mod cloud;
 pub mod errors;
 mod lenient;
 pub mod odata;
+pub mod stream;
 pub mod time;
 
 pub use alert::{Alert, Evidence, PolledAlert};
-pub use client::{DefenderClient, EntryAlerts};
+pub use client::{DefenderClient, EntryAlerts, Intake};
 pub use errors::ApiError;
 
 /// Sent on every request, in the form Microsoft asks partners to use (defender-api.md §1).

@@ -38,24 +38,9 @@ pub fn parse_page(body: &[u8]) -> Result<Page, String> {
     let mut alerts = Vec::with_capacity(items.len());
     let mut rejected = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
-        // NDJSON needs one line per event; whitespace inside JSON strings is always escaped,
-        // so only a pretty-printed alert has raw line breaks, and only that one needs compacting.
-        let text = item.get();
-        let compacted = if text.contains('\n') || text.contains('\r') {
-            match RawValue::from_string(compact(text)) {
-                Ok(raw) => raw,
-                Err(err) => {
-                    rejected.push(format!("alert #{index} in the response: {err}"));
-                    continue;
-                }
-            }
-        } else {
-            // Already validated by the envelope's parse: copied, not parsed again.
-            item.to_owned()
-        };
-        match PolledAlert::from_raw(compacted) {
+        match read_alert(index, item.get().as_bytes())? {
             Ok(alert) => alerts.push(alert),
-            Err(reason) => rejected.push(format!("alert #{index} in the response: {reason}")),
+            Err(reason) => rejected.push(reason),
         }
     }
     Ok(Page {
@@ -63,6 +48,24 @@ pub fn parse_page(body: &[u8]) -> Result<Page, String> {
         rejected,
         next_link: envelope.next_link,
     })
+}
+
+/// One element of the `value` array, `index` counted from 0 in the response. An element that is
+/// not JSON makes the whole response malformed (the outer error: the call is retried, as a
+/// cut-short body is); one that is JSON but not a readable alert is rejected on its own (the
+/// inner error, naming the element without echoing it) and the others are kept.
+pub fn read_alert(index: usize, bytes: &[u8]) -> Result<Result<PolledAlert, String>, String> {
+    let malformed = |err: String| format!("response body is not valid JSON (alert #{index}: {err})");
+    // NDJSON needs one line per event; whitespace inside JSON strings is always escaped, so
+    // only a pretty-printed alert has raw line breaks, and only that one needs compacting.
+    let raw: Box<RawValue> = if memchr::memchr2(b'\n', b'\r', bytes).is_some() {
+        let text = std::str::from_utf8(bytes).map_err(|err| malformed(err.to_string()))?;
+        RawValue::from_string(compact(text)).map_err(|err| malformed(err.to_string()))?
+    } else {
+        serde_json::from_slice(bytes).map_err(|err| malformed(err.to_string()))?
+    };
+    Ok(PolledAlert::from_raw(raw)
+        .map_err(|reason| format!("alert #{index} in the response: {reason}")))
 }
 
 /// Removes the whitespace between JSON tokens, leaving strings untouched, so that an alert the API

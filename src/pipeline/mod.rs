@@ -9,8 +9,10 @@
 //! still in flight is what `decide` consults first, so an alert is not published twice because
 //! its first publication is not committed yet.
 
+mod budget;
 mod matches;
 
+pub use budget::{ByteBudget, Held};
 pub use matches::WatchIndex;
 
 #[cfg(test)]
@@ -436,6 +438,9 @@ impl Pipeline {
                 value: entry.value.clone(),
                 original: entry.original.clone(),
             };
+            // A piece of a response still streaming says nothing of the entry yet: its status
+            // comes with the rest of the response (and never when that fails).
+            let piece = result.as_ref().is_ok_and(|found| !found.complete);
             let (outcome, count, alert_ids) = match result {
                 Err(err) => {
                     // A failed poll says nothing new about the entry's alerts: keep the last list.
@@ -449,10 +454,10 @@ impl Pipeline {
                     (format!("error: {err}"), 0, known)
                 }
                 Ok(found) => {
-                    let count = found.alerts.len() as u32;
-                    let alert_ids = found.alerts.iter().map(|p| p.alert.id.clone()).collect();
+                    let count = found.ids.len() as u32;
+                    let alert_ids = found.ids;
                     self.counters
-                        .add(&self.counters.alerts_received, u64::from(count));
+                        .add(&self.counters.alerts_received, found.alerts.len() as u64);
                     for rejected in &found.rejected {
                         tracing::error!(entry = %entry.value, problem = %rejected, "alert skipped: unreadable");
                     }
@@ -479,6 +484,9 @@ impl Pipeline {
                     (outcome, count, alert_ids)
                 }
             };
+            if piece {
+                continue;
+            }
             statuses.push((
                 entry.key(),
                 EntityStatus {

@@ -106,7 +106,7 @@ fn harness(in_flight: usize, script: &[bool]) -> Harness {
 
 /// One user entry whose response holds `ids`.
 fn batch(user: &str, ids: &[&str]) -> PolledBatch {
-    let alerts = ids
+    let alerts: Vec<PolledAlert> = ids
         .iter()
         .map(|id| {
             let json = format!(
@@ -127,10 +127,10 @@ fn batch(user: &str, ids: &[&str]) -> PolledBatch {
         results: vec![(
             entry,
             Ok(EntryAlerts {
+                ids: alerts.iter().map(|a| a.alert.id.clone()).collect(),
                 alerts,
-                rejected: Vec::new(),
                 calls: 1,
-                throttled: 0,
+                ..EntryAlerts::default()
             }),
         )],
         cursor_after: None,
