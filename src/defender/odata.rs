@@ -55,7 +55,8 @@ pub fn parse_page(body: &[u8]) -> Result<Page, String> {
 /// cut-short body is); one that is JSON but not a readable alert is rejected on its own (the
 /// inner error, naming the element without echoing it) and the others are kept.
 pub fn read_alert(index: usize, bytes: &[u8]) -> Result<Result<PolledAlert, String>, String> {
-    let malformed = |err: String| format!("response body is not valid JSON (alert #{index}: {err})");
+    let malformed =
+        |err: String| format!("response body is not valid JSON (alert #{index}: {err})");
     // NDJSON needs one line per event; whitespace inside JSON strings is always escaped, so
     // only a pretty-printed alert has raw line breaks, and only that one needs compacting.
     let raw: Box<RawValue> = if memchr::memchr2(b'\n', b'\r', bytes).is_some() {

@@ -24,6 +24,9 @@ pub struct UniverseSpec {
     pub files: usize,
     /// Largest number of alerts tied to one user (each user gets 0..=max).
     pub max_alerts_per_user: u32,
+    /// Every user gets exactly this many alerts instead (benchmark shapes: 200 users × 500
+    /// alerts, one user with 50,000).
+    pub alerts_per_user: Option<u32>,
     /// Share of alerts that appear after time zero, spread over `horizon_secs`.
     pub late_share: f64,
     /// Share of alerts that change status some time after they appear.
@@ -46,6 +49,7 @@ impl Default for UniverseSpec {
             users: 200,
             files: 200,
             max_alerts_per_user: 4,
+            alerts_per_user: None,
             late_share: 0.3,
             change_share: 0.3,
             horizon_secs: 3600,
@@ -145,7 +149,11 @@ impl Universe {
             });
         };
         for user in 1..=spec.users {
-            for _ in 0..rng.below(u64::from(spec.max_alerts_per_user) + 1) {
+            let alerts = match spec.alerts_per_user {
+                Some(fixed) => u64::from(fixed),
+                None => rng.below(u64::from(spec.max_alerts_per_user) + 1),
+            };
+            for _ in 0..alerts {
                 let file = (spec.files > 0 && rng.chance(0.4))
                     .then(|| 1 + rng.below(spec.files as u64) as usize);
                 add(&mut rng, Some(user), file);
