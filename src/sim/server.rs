@@ -146,6 +146,19 @@ impl SimHandle {
         }
     }
 
+    /// Renders every user's page ahead (time frozen), so that serving is a copy of bytes:
+    /// benchmarks measure the client, not the server.
+    pub fn warm_user_pages(&self) {
+        let now = self.state.virtual_now_secs();
+        let universe = &self.state.universe;
+        let mut pages = lock(&self.state.pages);
+        for user in 1..=universe.spec.users {
+            let name = Universe::user_name(user);
+            let body = page(universe, universe.alerts_of_user(&name), now);
+            pages.insert((Collection::Users, name), (now, body));
+        }
+    }
+
     pub fn set_faults(&self, faults: Faults) {
         *lock(&self.state.faults) = faults;
     }
