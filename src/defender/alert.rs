@@ -1,135 +1,113 @@
-//! The Alert entity (defender-api.md §5). Every field but `id` may be null or absent; enums are
-//! kept as strings because the API adds values. The typed view holds only what mde-watch reads;
-//! every field, known or not, stays in the verbatim JSON that travels beside it, so nothing the
-//! API sends is ever dropped (the `raw` format carries it whole, ECS under the vendor namespace).
+//! The Alert entity (docs/defender-api.md). Every field but `id` may be null or absent; enums are
+//! kept as strings because the API adds values.
+//!
+//! An alert is parsed once, into a view that borrows from its own text: strings are `&str` into
+//! it (owned only where JSON escapes had to be decoded), and every top-level member is kept as
+//! its verbatim JSON beside the typed fields. The formats build their events from the view and
+//! copy the members they carry whole (ECS's vendor namespace, the `raw`, OCSF and Splunk copies)
+//! from those slices, so no format parses the alert a second time and nothing the API sent is
+//! ever dropped.
 
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::lenient;
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct Alert {
-    #[serde(deserialize_with = "alert_id")]
-    pub id: String,
-    #[serde(default, deserialize_with = "lenient::opt_i64")]
+/// Text from the alert: borrowed from it unless an escape had to be decoded.
+pub type Text<'a> = Cow<'a, str>;
+
+#[derive(Debug, Clone, Default)]
+pub struct Alert<'a> {
+    pub id: Text<'a>,
     pub incident_id: Option<i64>,
-    #[serde(default, deserialize_with = "lenient::opt_i64")]
     pub investigation_id: Option<i64>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub assigned_to: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub severity: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub status: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub classification: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub determination: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub investigation_state: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub detection_source: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub detector_id: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub category: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub threat_family_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub threat_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub title: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub description: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub alert_creation_time: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub first_event_time: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub last_event_time: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub last_update_time: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub resolved_time: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub machine_id: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub computer_dns_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub rbac_group_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub aad_tenant_id: Option<String>,
+    pub assigned_to: Option<Text<'a>>,
+    pub severity: Option<Text<'a>>,
+    pub status: Option<Text<'a>>,
+    pub classification: Option<Text<'a>>,
+    pub determination: Option<Text<'a>>,
+    pub investigation_state: Option<Text<'a>>,
+    pub detection_source: Option<Text<'a>>,
+    pub detector_id: Option<Text<'a>>,
+    pub category: Option<Text<'a>>,
+    pub threat_family_name: Option<Text<'a>>,
+    pub threat_name: Option<Text<'a>>,
+    pub title: Option<Text<'a>>,
+    pub description: Option<Text<'a>>,
+    pub alert_creation_time: Option<Text<'a>>,
+    pub first_event_time: Option<Text<'a>>,
+    pub last_event_time: Option<Text<'a>>,
+    pub last_update_time: Option<Text<'a>>,
+    pub resolved_time: Option<Text<'a>>,
+    pub machine_id: Option<Text<'a>>,
+    pub computer_dns_name: Option<Text<'a>>,
+    pub rbac_group_name: Option<Text<'a>>,
+    pub aad_tenant_id: Option<Text<'a>>,
     /// Documented as a string, sent as an array.
-    #[serde(default, deserialize_with = "lenient::vec_of")]
-    pub mitre_techniques: Vec<String>,
-    #[serde(default, deserialize_with = "lenient::opt_object")]
-    pub related_user: Option<RelatedUser>,
+    pub mitre_techniques: Vec<Text<'a>>,
+    pub related_user: Option<RelatedUser<'a>>,
     /// Undocumented, observed.
-    #[serde(default, deserialize_with = "lenient::vec_of")]
-    pub logged_on_users: Vec<LoggedOnUser>,
-    #[serde(default, deserialize_with = "lenient::vec_of")]
-    pub evidence: Vec<Evidence>,
+    pub logged_on_users: Vec<LoggedOnUser<'a>>,
+    pub evidence: Vec<Evidence<'a>>,
+    /// Every top-level member as sent, in order: name and verbatim JSON value.
+    pub members: Vec<(Text<'a>, &'a RawValue)>,
 }
 
-fn alert_id<'de, D: serde::Deserializer<'de>>(de: D) -> Result<String, D::Error> {
-    match lenient::opt_string(de)? {
-        Some(id) if !id.trim().is_empty() => Ok(id),
-        _ => Err(serde::de::Error::custom("alert has an empty or null id")),
-    }
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct RelatedUser {
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub user_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub domain_name: Option<String>,
+pub struct RelatedUser<'a> {
+    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
+    pub user_name: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
+    pub domain_name: Option<Text<'a>>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct LoggedOnUser {
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub account_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub domain_name: Option<String>,
+pub struct LoggedOnUser<'a> {
+    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
+    pub account_name: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
+    pub domain_name: Option<Text<'a>>,
 }
 
 /// One evidence item. Only the fields normalization reads are typed; all of them, typed or not,
-/// are kept in the verbatim JSON.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+/// are in the alert's members.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct Evidence {
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub entity_type: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub sha1: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub sha256: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub file_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub file_path: Option<String>,
+pub struct Evidence<'a> {
+    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
+    pub entity_type: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
+    pub sha1: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
+    pub sha256: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
+    pub file_name: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
+    pub file_path: Option<Text<'a>>,
     #[serde(default, deserialize_with = "lenient::opt_i64")]
     pub process_id: Option<i64>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub process_command_line: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub ip_address: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub url: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub account_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub domain_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub user_principal_name: Option<String>,
+    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
+    pub process_command_line: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
+    pub ip_address: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
+    pub url: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
+    pub account_name: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
+    pub domain_name: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
+    pub user_principal_name: Option<Text<'a>>,
 }
 
-impl Evidence {
+impl Evidence<'_> {
     pub fn is(&self, entity_type: &str) -> bool {
         self.entity_type
             .as_deref()
@@ -137,18 +115,212 @@ impl Evidence {
     }
 }
 
-/// An alert as received: the typed view and the exact JSON the API sent.
-#[derive(Debug, Clone)]
+/// A member's name, borrowed unless escaped.
+struct Name<'a>(Text<'a>);
+
+impl<'de> Deserialize<'de> for Name<'de> {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl<'de> Visitor<'de> for NameVisitor {
+            type Value = Name<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Name(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Name(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Name(Cow::Owned(v)))
+            }
+        }
+        de.deserialize_str(NameVisitor)
+    }
+}
+
+/// Reads a typed field from the member's verbatim JSON (borrowed from the same text).
+fn field<'a, T>(
+    raw: &'a RawValue,
+    read: impl FnOnce(
+        &mut serde_json::Deserializer<serde_json::de::StrRead<'a>>,
+    ) -> serde_json::Result<T>,
+) -> serde_json::Result<T> {
+    read(&mut serde_json::Deserializer::from_str(raw.get()))
+}
+
+impl<'de> Deserialize<'de> for Alert<'de> {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        struct AlertVisitor;
+        impl<'de> Visitor<'de> for AlertVisitor {
+            type Value = Alert<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an alert object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                use serde::de::Error;
+                let mut alert = Alert::default();
+                let mut id = None;
+                while let Some(Name(name)) = map.next_key::<Name<'de>>()? {
+                    let raw: &'de RawValue = map.next_value()?;
+                    let text = || field(raw, |de| lenient::opt_string(de));
+                    let number = || field(raw, |de| lenient::opt_i64(de));
+                    let read =
+                        match name.as_ref() {
+                            "id" => field(raw, |de| lenient::opt_string(de)).map(|v| id = Some(v)),
+                            "incidentId" => number().map(|v| alert.incident_id = v),
+                            "investigationId" => number().map(|v| alert.investigation_id = v),
+                            "assignedTo" => text().map(|v| alert.assigned_to = v),
+                            "severity" => text().map(|v| alert.severity = v),
+                            "status" => text().map(|v| alert.status = v),
+                            "classification" => text().map(|v| alert.classification = v),
+                            "determination" => text().map(|v| alert.determination = v),
+                            "investigationState" => text().map(|v| alert.investigation_state = v),
+                            "detectionSource" => text().map(|v| alert.detection_source = v),
+                            "detectorId" => text().map(|v| alert.detector_id = v),
+                            "category" => text().map(|v| alert.category = v),
+                            "threatFamilyName" => text().map(|v| alert.threat_family_name = v),
+                            "threatName" => text().map(|v| alert.threat_name = v),
+                            "title" => text().map(|v| alert.title = v),
+                            "description" => text().map(|v| alert.description = v),
+                            "alertCreationTime" => text().map(|v| alert.alert_creation_time = v),
+                            "firstEventTime" => text().map(|v| alert.first_event_time = v),
+                            "lastEventTime" => text().map(|v| alert.last_event_time = v),
+                            "lastUpdateTime" => text().map(|v| alert.last_update_time = v),
+                            "resolvedTime" => text().map(|v| alert.resolved_time = v),
+                            "machineId" => text().map(|v| alert.machine_id = v),
+                            "computerDnsName" => text().map(|v| alert.computer_dns_name = v),
+                            "rbacGroupName" => text().map(|v| alert.rbac_group_name = v),
+                            "aadTenantId" => text().map(|v| alert.aad_tenant_id = v),
+                            "mitreTechniques" => field(raw, |de| lenient::texts(de))
+                                .map(|v| alert.mitre_techniques = v),
+                            "relatedUser" => field(raw, |de| lenient::opt_object(de))
+                                .map(|v| alert.related_user = v),
+                            "loggedOnUsers" => field(raw, |de| lenient::vec_of(de))
+                                .map(|v| alert.logged_on_users = v),
+                            "evidence" => {
+                                field(raw, |de| lenient::vec_of(de)).map(|v| alert.evidence = v)
+                            }
+                            _ => Ok(()),
+                        };
+                    read.map_err(|err| A::Error::custom(format!("{name}: {err}")))?;
+                    alert.members.push((name, raw));
+                }
+                match id.flatten() {
+                    Some(id) if !id.trim().is_empty() => alert.id = id,
+                    _ => return Err(A::Error::custom("alert has an empty or null id")),
+                }
+                Ok(alert)
+            }
+        }
+        de.deserialize_map(AlertVisitor)
+    }
+}
+
+impl Alert<'_> {
+    /// The member `name` as sent, if the alert has it.
+    pub fn member(&self, name: &str) -> Option<&RawValue> {
+        self.members
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, raw)| *raw)
+    }
+}
+
+/// The whole alert as the API sent it, written from its members (the API sends compact JSON,
+/// so this is its text byte for byte).
+pub struct Verbatim<'a>(pub &'a Alert<'a>);
+
+impl Serialize for Verbatim<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.members.len()))?;
+        for (name, value) in &self.0.members {
+            map.serialize_entry(name.as_ref(), value)?;
+        }
+        map.end()
+    }
+}
+
+/// Why an alert's text could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// Not JSON at all: the response it came in is broken.
+    #[error("not valid JSON: {0}")]
+    Malformed(#[source] serde_json::Error),
+    /// JSON, but not an alert mde-watch can read (no id, not an object).
+    #[error("{0}")]
+    Unreadable(#[source] serde_json::Error),
+}
+
+/// An alert as received: its text, and the view of it parsed once.
 pub struct PolledAlert {
-    pub alert: Alert,
-    pub raw: Box<RawValue>,
+    // Declared before `text`, so it is dropped first: it borrows from `text`.
+    view: Alert<'static>,
+    text: Box<str>,
 }
 
 impl PolledAlert {
-    /// Parses one alert object; the error names what is wrong without echoing the whole alert.
-    pub fn from_raw(raw: Box<RawValue>) -> Result<PolledAlert, String> {
-        let alert: Alert = serde_json::from_str(raw.get()).map_err(|err| err.to_string())?;
-        Ok(PolledAlert { alert, raw })
+    /// Parses one alert object, keeping its text. The error says whether the text is not JSON
+    /// (a broken response) or not an alert (this one is skipped).
+    pub fn parse(text: impl Into<Box<str>>) -> Result<PolledAlert, ReadError> {
+        let text: Box<str> = text.into();
+        let view: Alert<'_> = serde_json::from_str(&text).map_err(|err| {
+            if err.is_syntax() || err.is_eof() {
+                ReadError::Malformed(err)
+            } else {
+                ReadError::Unreadable(err)
+            }
+        })?;
+        // SAFETY: `view` borrows from the heap buffer of `text`, which this struct owns, never
+        // changes, and drops after `view` (field order); moving the struct moves the `Box`, not
+        // the buffer. `alert()` hands the view out only for the lifetime of a borrow of `self`.
+        let view: Alert<'static> =
+            unsafe { std::mem::transmute::<Alert<'_>, Alert<'static>>(view) };
+        Ok(PolledAlert { view, text })
+    }
+
+    /// The parsed view, borrowing from this alert.
+    pub fn alert(&self) -> &Alert<'_> {
+        &self.view
+    }
+
+    /// The alert's JSON text as received (compacted if it came pretty-printed).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Bytes of JSON this alert holds.
+    pub fn len(&self) -> usize {
+        self.text.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+
+    /// The whole alert as sent, for formats that carry it.
+    pub fn verbatim(&self) -> Verbatim<'_> {
+        Verbatim(self.alert())
+    }
+}
+
+impl Clone for PolledAlert {
+    fn clone(&self) -> Self {
+        match PolledAlert::parse(self.text.clone()) {
+            Ok(alert) => alert,
+            // The text parsed once; it parses again.
+            Err(_) => unreachable!("an alert's own text reads again"),
+        }
+    }
+}
+
+impl fmt::Debug for PolledAlert {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PolledAlert")
+            .field("id", &self.view.id)
+            .field("bytes", &self.text.len())
+            .finish()
     }
 }
 
@@ -165,6 +337,7 @@ mod tests {
         assert_eq!(alert.incident_id, Some(20433));
         assert_eq!(alert.mitre_techniques, ["T1059"]);
         assert!(alert.evidence.is_empty());
+        assert_eq!(alert.member("futureField").unwrap().get(), r#"{"x":1}"#);
     }
 
     #[test]
@@ -172,5 +345,39 @@ mod tests {
         let err = serde_json::from_str::<Alert>(r#"{"id":null,"title":"x"}"#).unwrap_err();
         assert!(err.to_string().contains("null id"), "{err}");
         assert!(serde_json::from_str::<Alert>(r#"{"title":"x"}"#).is_err());
+    }
+
+    #[test]
+    fn strings_are_borrowed_unless_escaped_and_the_text_comes_back_whole() {
+        let text = r#"{"id":"da1","title":"plain","description":"line\nbreak","evidence":[{"entityType":"File","sha1":"ab"}]}"#;
+        let polled = PolledAlert::parse(text).unwrap();
+        let alert = polled.alert();
+        assert!(matches!(alert.title, Some(Cow::Borrowed("plain"))));
+        assert!(matches!(alert.description, Some(Cow::Owned(_))));
+        assert!(matches!(alert.evidence[0].sha1, Some(Cow::Borrowed("ab"))));
+        assert_eq!(serde_json::to_string(&polled.verbatim()).unwrap(), text);
+        let moved = [polled];
+        assert_eq!(moved[0].alert().id, "da1", "the view survives a move");
+        assert_eq!(moved[0].clone().alert().title.as_deref(), Some("plain"));
+    }
+
+    #[test]
+    fn broken_text_and_unreadable_alerts_are_told_apart() {
+        assert!(matches!(
+            PolledAlert::parse(r#"{"id":"a",,}"#),
+            Err(ReadError::Malformed(_))
+        ));
+        assert!(matches!(
+            PolledAlert::parse(r#"{"id":"a""#),
+            Err(ReadError::Malformed(_))
+        ));
+        assert!(matches!(
+            PolledAlert::parse(r#"{"id":null}"#),
+            Err(ReadError::Unreadable(_))
+        ));
+        assert!(matches!(
+            PolledAlert::parse("[1]"),
+            Err(ReadError::Unreadable(_))
+        ));
     }
 }

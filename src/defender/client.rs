@@ -70,7 +70,7 @@ impl Default for EntryAlerts {
 impl EntryAlerts {
     /// Bytes of alert JSON held here.
     pub fn bytes(&self) -> usize {
-        self.alerts.iter().map(|a| a.raw.get().len()).sum()
+        self.alerts.iter().map(|a| a.len()).sum()
     }
 }
 
@@ -459,7 +459,7 @@ async fn read_page(
         if fresh.is_empty() {
             continue;
         }
-        let bytes: usize = fresh.iter().map(|a| a.raw.get().len()).sum();
+        let bytes: usize = fresh.iter().map(|a| a.len()).sum();
         if let Some(intake) = intake {
             let taken = match intake.try_take(bytes) {
                 Some(taken) => taken,
@@ -473,7 +473,8 @@ async fn read_page(
             };
             keep(&mut page.held, taken);
         }
-        page.ids.extend(fresh.iter().map(|a| a.alert.id.clone()));
+        page.ids
+            .extend(fresh.iter().map(|a| a.alert().id.to_string()));
         page.alerts.append(&mut fresh);
         if let Some(intake) = intake {
             let held = page.held.as_ref().map_or(0, |h| h.num_permits());

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::alert::PolledAlert;
+use super::alert::{PolledAlert, ReadError};
 
 #[derive(Debug)]
 pub struct Page {
@@ -50,23 +50,28 @@ pub fn parse_page(body: &[u8]) -> Result<Page, String> {
     })
 }
 
-/// One element of the `value` array, `index` counted from 0 in the response. An element that is
-/// not JSON makes the whole response malformed (the outer error: the call is retried, as a
-/// cut-short body is); one that is JSON but not a readable alert is rejected on its own (the
-/// inner error, naming the element without echoing it) and the others are kept.
+/// One element of the `value` array, `index` counted from 0 in the response, parsed once. An
+/// element that is not JSON makes the whole response malformed (the outer error: the call is
+/// retried, as a cut-short body is); one that is JSON but not a readable alert is rejected on its
+/// own (the inner error, naming the element without echoing it) and the others are kept.
 pub fn read_alert(index: usize, bytes: &[u8]) -> Result<Result<PolledAlert, String>, String> {
     let malformed =
         |err: String| format!("response body is not valid JSON (alert #{index}: {err})");
+    let text = std::str::from_utf8(bytes).map_err(|err| malformed(err.to_string()))?;
     // NDJSON needs one line per event; whitespace inside JSON strings is always escaped, so
     // only a pretty-printed alert has raw line breaks, and only that one needs compacting.
-    let raw: Box<RawValue> = if memchr::memchr2(b'\n', b'\r', bytes).is_some() {
-        let text = std::str::from_utf8(bytes).map_err(|err| malformed(err.to_string()))?;
-        RawValue::from_string(compact(text)).map_err(|err| malformed(err.to_string()))?
+    let text: Box<str> = if memchr::memchr2(b'\n', b'\r', bytes).is_some() {
+        compact(text).into()
     } else {
-        serde_json::from_slice(bytes).map_err(|err| malformed(err.to_string()))?
+        text.into()
     };
-    Ok(PolledAlert::from_raw(raw)
-        .map_err(|reason| format!("alert #{index} in the response: {reason}")))
+    match PolledAlert::parse(text) {
+        Ok(alert) => Ok(Ok(alert)),
+        Err(ReadError::Malformed(err)) => Err(malformed(err.to_string())),
+        Err(ReadError::Unreadable(err)) => {
+            Ok(Err(format!("alert #{index} in the response: {err}")))
+        }
+    }
 }
 
 /// Removes the whitespace between JSON tokens, leaving strings untouched, so that an alert the API
@@ -119,7 +124,7 @@ mod tests {
         let page = parse_page(body).unwrap();
         assert_eq!(page.alerts.len(), 1);
         assert_eq!(
-            page.alerts[0].raw.get(),
+            page.alerts[0].text(),
             r#"{"id":"a1", "title" : "t"}"#,
             "single-line alerts are kept byte for byte"
         );

@@ -578,12 +578,12 @@ mod tests {
             prop_assert_eq!(envelope.next_link, whole.next_link);
             let streamed: Vec<(String, String)> = alerts
                 .into_iter()
-                .map(|a| a.map(|a| (a.alert.id, a.raw.get().to_string())).unwrap())
+                .map(|a| a.map(|a| (a.alert().id.to_string(), a.text().to_string())).unwrap())
                 .collect();
             let reference: Vec<(String, String)> = whole
                 .alerts
                 .into_iter()
-                .map(|a| (a.alert.id, a.raw.get().to_string()))
+                .map(|a| (a.alert().id.to_string(), a.text().to_string()))
                 .collect();
             prop_assert_eq!(streamed, reference);
         }
@@ -611,7 +611,7 @@ mod tests {
             let split = split.index(damaged.len() + 1);
             let streamed = stream_all(&[&damaged[..split], &damaged[split..]]);
             let whole = parse_page(&damaged).map(|page| {
-                page.alerts.into_iter().map(|a| a.alert.id).collect::<Vec<_>>()
+                page.alerts.iter().map(|a| a.alert().id.to_string()).collect::<Vec<_>>()
             });
             prop_assert_eq!(streamed.is_ok(), whole.is_ok(), "stream {:?} vs whole {:?}", streamed, whole);
             if let (Ok(streamed), Ok(whole)) = (streamed, whole) {
@@ -628,7 +628,7 @@ mod tests {
         for chunk in chunks {
             reader
                 .feed(chunk, &mut |bytes| match read_alert(0, bytes) {
-                    Ok(Ok(alert)) => ids.push(alert.alert.id),
+                    Ok(Ok(alert)) => ids.push(alert.alert().id.to_string()),
                     Ok(Err(_)) => {}
                     Err(reason) => {
                         malformed.get_or_insert(reason);

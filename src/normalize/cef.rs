@@ -165,7 +165,7 @@ impl Extension {
 }
 
 pub fn encode(polled: &PolledAlert, context: &EventContext) -> Vec<u8> {
-    let alert = &polled.alert;
+    let alert = &polled.alert();
     let title = alert.title.as_deref().unwrap_or(UNTITLED);
     let limits = &HEADER_LIMITS;
     let mut line = String::with_capacity(1024);
@@ -190,13 +190,13 @@ pub fn encode(polled: &PolledAlert, context: &EventContext) -> Vec<u8> {
     let mut ext = Extension {
         text: String::with_capacity(512),
     };
-    let ms = |t: Option<&String>| evidence::millis(t.map(String::as_str)).map(|v| v.to_string());
+    let ms = |t: Option<&str>| evidence::millis(t).map(|v| v.to_string());
     ext.add(
         "rt",
         Some(super::event_time_ms(alert, context).to_string()).as_deref(),
     );
-    ext.add("start", ms(alert.first_event_time.as_ref()).as_deref());
-    ext.add("end", ms(alert.last_event_time.as_ref()).as_deref());
+    ext.add("start", ms(alert.first_event_time.as_deref()).as_deref());
+    ext.add("end", ms(alert.last_event_time.as_deref()).as_deref());
     ext.add("externalId", Some(&alert.id));
     ext.add("cat", alert.category.as_deref());
     if let Some(user) = &alert.related_user {
@@ -272,7 +272,7 @@ pub fn encode(polled: &PolledAlert, context: &EventContext) -> Vec<u8> {
     ext.labelled(
         "deviceCustomDate1",
         "LastUpdateTime",
-        ms(alert.last_update_time.as_ref()).as_deref(),
+        ms(alert.last_update_time.as_deref()).as_deref(),
     );
     ext.labelled(
         "flexString1",

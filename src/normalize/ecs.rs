@@ -189,10 +189,10 @@ struct Microsoft<'a> {
 }
 
 pub fn encode(polled: &PolledAlert, context: &EventContext) -> serde_json::Result<Vec<u8>> {
-    let alert = &polled.alert;
-    let vendor = VendorFields::parse(&polled.raw, [alert.incident_id, alert.investigation_id])?;
+    let alert = polled.alert();
+    let vendor = VendorFields::of(alert);
     // ECS events are a little larger than the alert they come from: size the buffer once.
-    let mut out = Vec::with_capacity(polled.raw.get().len() + 1024);
+    let mut out = Vec::with_capacity(polled.len() + 1024);
     serde_json::to_writer(&mut out, &build(alert, vendor, context))?;
     Ok(out)
 }
@@ -310,7 +310,7 @@ fn categories(alert: &Alert) -> &'static [&'static str] {
 
 /// `T1003.001` is a sub-technique of `T1003`: the parent goes to technique.id, the full id to
 /// technique.subtechnique.id.
-fn threat(techniques: &[String]) -> Option<Threat<'_>> {
+fn threat<'a>(techniques: &'a [std::borrow::Cow<'a, str>]) -> Option<Threat<'a>> {
     if techniques.is_empty() {
         return None;
     }
@@ -339,7 +339,7 @@ fn push_unique<T: PartialEq>(list: &mut Vec<T>, item: T) {
     }
 }
 
-fn host(alert: &Alert) -> Option<Host<'_>> {
+fn host<'a>(alert: &'a Alert<'a>) -> Option<Host<'a>> {
     let name = alert.computer_dns_name.as_deref();
     if name.is_none() && alert.machine_id.is_none() {
         return None;
@@ -351,7 +351,7 @@ fn host(alert: &Alert) -> Option<Host<'_>> {
     })
 }
 
-fn related(alert: &Alert) -> Related<'_> {
+fn related<'a>(alert: &'a Alert<'a>) -> Related<'a> {
     let mut related = Related {
         hash: Vec::new(),
         ip: Vec::new(),
@@ -398,7 +398,7 @@ mod tests {
 
     #[test]
     fn subtechniques_split_from_parents() {
-        let techniques = ["T1003".to_string(), "T1003.001".into(), "T1059.001".into()];
+        let techniques = ["T1003".into(), "T1003.001".into(), "T1059.001".into()];
         let threat = threat(&techniques).unwrap();
         assert_eq!(threat.technique.id, ["T1003", "T1059"]);
         assert_eq!(

@@ -7,7 +7,6 @@
 //! and leaves each format's own rules in charge of where things go. The event says it was shrunk
 //! (`mde_watch.truncated`, or `,truncated` in CEF's Change). The alert id is never trimmed.
 
-use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::{encode, text, EventContext, Format, NormalizeError};
@@ -45,12 +44,12 @@ pub fn encode_within(
         });
     }
     let fail = |reason: String| NormalizeError {
-        alert_id: polled.alert.id.clone(),
+        alert_id: polled.alert().id.to_string(),
         format: format.as_str(),
         reason,
     };
     let original: Value =
-        serde_json::from_str(polled.raw.get()).map_err(|err| fail(err.to_string()))?;
+        serde_json::from_str(polled.text()).map_err(|err| fail(err.to_string()))?;
     let mut text_cap = longest_text(&original);
     let mut list_cap = longest_list(&original);
     let mut shrunk_context = EventContext {
@@ -83,8 +82,7 @@ pub fn encode_within(
             }
         }
         let json = serde_json::to_string(&value).map_err(|err| fail(err.to_string()))?;
-        let raw = RawValue::from_string(json).map_err(|err| fail(err.to_string()))?;
-        let shrunk = PolledAlert::from_raw(raw).map_err(fail)?;
+        let shrunk = PolledAlert::parse(json).map_err(|err| fail(err.to_string()))?;
         let payload = encode(format, &shrunk, &shrunk_context)?;
         if payload.len() <= limit {
             return Ok(Fitted {
@@ -160,7 +158,7 @@ mod tests {
             "alertCreationTime": "2026-11-23T04:05:06Z",
             "evidence": evidence,
         });
-        PolledAlert::from_raw(RawValue::from_string(json.to_string()).unwrap()).unwrap()
+        PolledAlert::parse(json.to_string()).unwrap()
     }
 
     fn context(matches: &[Match]) -> EventContext<'_> {

@@ -178,7 +178,7 @@ pub fn encode(
         Format::SplunkHec => splunk::encode_hec(alert, context),
     };
     result.map_err(|err| NormalizeError {
-        alert_id: alert.alert.id.clone(),
+        alert_id: alert.alert().id.to_string(),
         format: format.as_str(),
         reason: err.to_string(),
     })

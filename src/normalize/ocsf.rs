@@ -8,10 +8,10 @@
 //! `unmapped.defender` (docs/formats.md, "OCSF").
 
 use serde::Serialize;
-use serde_json::value::RawValue;
 
 use super::text::{self, Capped};
 use super::{evidence, Change, EventContext, Provenance, Severity, UNTITLED};
+use crate::defender::alert::Verbatim;
 use crate::defender::{Evidence, PolledAlert};
 
 pub const OCSF_VERSION: &str = "1.3.0";
@@ -182,7 +182,7 @@ struct Product {
 struct Unmapped<'a> {
     /// The whole alert as the API sent it: everything OCSF has no field for stays reachable.
     #[serde(skip_serializing_if = "Option::is_none")]
-    defender: Option<&'a RawValue>,
+    defender: Option<Verbatim<'a>>,
     mde_watch: Provenance<'a>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     nonconforming: Vec<Nonconforming<'a>>,
@@ -349,7 +349,7 @@ impl<'a> Mapper<'a> {
 }
 
 pub fn encode(polled: &PolledAlert, context: &EventContext) -> serde_json::Result<Vec<u8>> {
-    let alert = &polled.alert;
+    let alert = &polled.alert();
     let (status_id, status) = status(alert.status.as_deref());
     let (activity_id, activity_name, type_name) = match (status_id, context.change) {
         (4, _) => (3, "Close", "Detection Finding: Close"),
@@ -427,12 +427,12 @@ pub fn encode(polled: &PolledAlert, context: &EventContext) -> serde_json::Resul
         device,
         evidences,
         unmapped: Unmapped {
-            defender: context.verbatim.then_some(&*polled.raw),
+            defender: context.verbatim.then(|| polled.verbatim()),
             mde_watch: Provenance::from(context),
             nonconforming: mapper.nonconforming,
         },
     };
-    let mut out = Vec::with_capacity(polled.raw.get().len() + 1536);
+    let mut out = Vec::with_capacity(polled.len() + 1536);
     serde_json::to_writer(&mut out, &finding)?;
     Ok(out)
 }

@@ -2,20 +2,20 @@
 //! context. For pipelines that do their own parsing.
 
 use serde::Serialize;
-use serde_json::value::RawValue;
 
 use super::{EventContext, Provenance};
+use crate::defender::alert::Verbatim;
 use crate::defender::PolledAlert;
 
 #[derive(Serialize)]
 struct RawEvent<'a> {
     mde_watch: Provenance<'a>,
-    alert: &'a RawValue,
+    alert: Verbatim<'a>,
 }
 
 pub fn encode(alert: &PolledAlert, context: &EventContext) -> serde_json::Result<Vec<u8>> {
     serde_json::to_vec(&RawEvent {
         mde_watch: Provenance::from(context),
-        alert: &alert.raw,
+        alert: alert.verbatim(),
     })
 }

@@ -2,8 +2,6 @@
 //! one: about 3.7 KB of JSON), for `check` to say how large each format's events run and
 //! whether they fit a sink's size limit before any alert is polled.
 
-use serde_json::value::RawValue;
-
 use super::{encode_within, Change, EventContext, Format, Match};
 use crate::defender::PolledAlert;
 use crate::watchlist::EntryKind;
@@ -11,8 +9,7 @@ use crate::watchlist::EntryKind;
 const SAMPLE_ALERT: &str = include_str!("sample-alert.json");
 
 pub fn sample_alert() -> Option<PolledAlert> {
-    let raw = RawValue::from_string(SAMPLE_ALERT.trim().to_string()).ok()?;
-    PolledAlert::from_raw(raw).ok()
+    PolledAlert::parse(SAMPLE_ALERT.trim()).ok()
 }
 
 /// What the usual alert becomes in `format` under `limit` bytes: (bytes whole, fits whole,

@@ -7,9 +7,9 @@
 //! tags stanzas that give the events `tag=alert` ship under packaging/splunk/.
 
 use serde::Serialize;
-use serde_json::value::RawValue;
 
 use super::{evidence, EventContext, Provenance, Severity};
+use crate::defender::alert::Verbatim;
 use crate::defender::PolledAlert;
 
 /// The sourcetype the shipped props.conf and eventtypes.conf describe.
@@ -30,7 +30,7 @@ struct SplunkAlert<'a> {
     dest_id: Option<&'a str>,
     id: &'a str,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    mitre_technique_id: &'a [String],
+    mitre_technique_id: &'a [std::borrow::Cow<'a, str>],
     severity: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     signature: Option<&'a str>,
@@ -61,7 +61,7 @@ struct SplunkAlert<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     url: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    defender: Option<&'a RawValue>,
+    defender: Option<Verbatim<'a>>,
     mde_watch: Provenance<'a>,
 }
 
@@ -76,7 +76,7 @@ struct HecEvent<'a> {
 }
 
 fn build<'a>(polled: &'a PolledAlert, context: &EventContext<'a>) -> SplunkAlert<'a> {
-    let alert = &polled.alert;
+    let alert = &polled.alert();
     let file = evidence::file(alert);
     SplunkAlert {
         time: super::event_time_ms(alert, context) as f64 / 1000.0,
@@ -110,13 +110,13 @@ fn build<'a>(polled: &'a PolledAlert, context: &EventContext<'a>) -> SplunkAlert
             .and_then(|f| evidence::full_path(f.file_path.as_deref(), f.file_name.as_deref())),
         process: evidence::process(alert).and_then(|p| p.process_command_line.as_deref()),
         url: evidence::url(alert),
-        defender: context.verbatim.then_some(&*polled.raw),
+        defender: context.verbatim.then(|| polled.verbatim()),
         mde_watch: Provenance::from(context),
     }
 }
 
 pub fn encode(polled: &PolledAlert, context: &EventContext) -> serde_json::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(polled.raw.get().len() * 2 + 512);
+    let mut out = Vec::with_capacity(polled.len() * 2 + 512);
     serde_json::to_writer(&mut out, &build(polled, context))?;
     Ok(out)
 }
@@ -130,7 +130,7 @@ pub fn encode_hec(polled: &PolledAlert, context: &EventContext) -> serde_json::R
         sourcetype: SOURCETYPE,
         event,
     };
-    let mut out = Vec::with_capacity(polled.raw.get().len() * 2 + 640);
+    let mut out = Vec::with_capacity(polled.len() * 2 + 640);
     serde_json::to_writer(&mut out, &envelope)?;
     Ok(out)
 }

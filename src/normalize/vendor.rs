@@ -1,14 +1,12 @@
 //! The `microsoft.defender_endpoint` namespace of ECS events: every top-level field of the alert
-//! as the API sent it, verbatim, except those ECS already carries in its own fields. Borrowed
-//! slices of the raw JSON, so fields this version does not know are kept at no cost.
+//! as the API sent it, verbatim, except those ECS already carries in its own fields. Written from
+//! the members the alert's one parse kept, so fields this version does not know cost nothing.
 
-use std::borrow::Cow;
-use std::fmt;
-
-use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::value::RawValue;
+
+use crate::defender::Alert;
 
 /// Alert fields whose values ECS holds elsewhere (event.id, message/rule.*, @timestamp/event.*,
 /// host.*, cloud.account.id, threat.*, user.*).
@@ -33,88 +31,42 @@ const MAPPED_TO_ECS: &[&str] = &[
 pub const NUMERIC_IDS: &[&str] = &["incidentId", "investigationId"];
 
 pub struct VendorFields<'a> {
-    numbers: Vec<(&'static str, i64)>,
-    fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+    numbers: [Option<(&'static str, i64)>; 2],
+    alert: &'a Alert<'a>,
 }
 
 impl<'a> VendorFields<'a> {
-    /// `numbers` are the typed values of [`NUMERIC_IDS`], in that order.
-    pub fn parse(
-        raw: &'a RawValue,
-        numbers: [Option<i64>; 2],
-    ) -> serde_json::Result<VendorFields<'a>> {
-        let mut parsed: VendorFields = serde_json::from_str(raw.get())?;
-        parsed.numbers = NUMERIC_IDS
+    /// The vendor members of `alert`: its members as sent, but for those ECS holds elsewhere,
+    /// nulls, and the numeric ids (written from their typed values).
+    pub fn of(alert: &'a Alert<'a>) -> VendorFields<'a> {
+        let typed = [alert.incident_id, alert.investigation_id];
+        let mut numbers = [None; 2];
+        for ((slot, key), value) in numbers.iter_mut().zip(NUMERIC_IDS).zip(typed) {
+            *slot = value.map(|v| (*key, v));
+        }
+        VendorFields { numbers, alert }
+    }
+
+    fn fields(&self) -> impl Iterator<Item = (&str, &RawValue)> + '_ {
+        self.alert
+            .members
             .iter()
-            .zip(numbers)
-            .filter_map(|(k, v)| v.map(|v| (*k, v)))
-            .collect();
-        Ok(parsed)
-    }
-}
-
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a field name")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(v)))
-            }
-        }
-        de.deserialize_str(KeyVisitor)
-    }
-}
-
-impl<'de> Deserialize<'de> for VendorFields<'de> {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        struct FieldsVisitor;
-        impl<'de> Visitor<'de> for FieldsVisitor {
-            type Value = VendorFields<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an alert object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut fields = Vec::new();
-                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-                    let value: &'de RawValue = map.next_value()?;
-                    // Nulls carry nothing and Elasticsearch ignores them: leave them out.
-                    let skip = value.get() == "null"
-                        || MAPPED_TO_ECS.contains(&key.as_ref())
-                        || NUMERIC_IDS.contains(&key.as_ref());
-                    if !skip {
-                        fields.push((key, value));
-                    }
-                }
-                Ok(VendorFields {
-                    numbers: Vec::new(),
-                    fields,
-                })
-            }
-        }
-        de.deserialize_map(FieldsVisitor)
+            .map(|(key, value)| (key.as_ref(), *value))
+            // Nulls carry nothing and Elasticsearch ignores them: leave them out.
+            .filter(|(key, value)| {
+                value.get() != "null" && !MAPPED_TO_ECS.contains(key) && !NUMERIC_IDS.contains(key)
+            })
     }
 }
 
 impl Serialize for VendorFields<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.numbers.len() + self.fields.len()))?;
-        for (key, value) in &self.numbers {
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in self.numbers.iter().flatten() {
             map.serialize_entry(key, value)?;
         }
-        for (key, value) in &self.fields {
-            map.serialize_entry(key.as_ref(), value)?;
+        for (key, value) in self.fields() {
+            map.serialize_entry(key, value)?;
         }
         map.end()
     }
@@ -126,13 +78,12 @@ mod tests {
 
     #[test]
     fn keeps_unknown_drops_mapped_and_null() {
-        let raw = RawValue::from_string(
-            r#"{"id":"a","incidentId":"7","status":"New","futureField":{"x":[1]},"classification":null,"title":"t"}"#.into(),
+        let alert: Alert = serde_json::from_str(
+            r#"{"id":"a","incidentId":"7","status":"New","futureField":{"x":[1]},"classification":null,"title":"t"}"#,
         )
         .unwrap();
-        let fields = VendorFields::parse(&raw, [Some(7), None]).unwrap();
         assert_eq!(
-            serde_json::to_string(&fields).unwrap(),
+            serde_json::to_string(&VendorFields::of(&alert)).unwrap(),
             r#"{"incidentId":7,"status":"New","futureField":{"x":[1]}}"#
         );
     }

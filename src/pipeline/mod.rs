@@ -189,7 +189,7 @@ impl Pipeline {
         };
         for candidate in candidates {
             if let Some(since_ms) = self.backfill_since {
-                let alert = &candidate.polled.alert;
+                let alert = &candidate.polled.alert();
                 let created = alert
                     .alert_creation_time
                     .as_deref()
@@ -201,8 +201,8 @@ impl Pipeline {
                 }
                 continue;
             }
-            let digest = AlertDigest::of(&candidate.polled.alert);
-            let previous = self.previous(&candidate.polled.alert.id)?;
+            let digest = AlertDigest::of(candidate.polled.alert());
+            let previous = self.previous(&candidate.polled.alert().id)?;
             let decision = decide(&digest, previous.as_ref());
             let first_observed = previous.map_or(now_secs, |p| p.first_observed);
             let record = SeenRecord {
@@ -211,7 +211,7 @@ impl Pipeline {
                 first_observed,
                 last_observed: now_secs,
             };
-            let id = candidate.polled.alert.id.clone();
+            let id = candidate.polled.alert().id.to_string();
             match decision {
                 Decision::New => {
                     self.counters.add(&self.counters.alerts_new, 1);
@@ -464,16 +464,16 @@ impl Pipeline {
                     self.counters
                         .add(&self.counters.alerts_rejected, found.rejected.len() as u64);
                     for polled in found.alerts {
-                        if let Some(&at) = by_id.get(&polled.alert.id) {
+                        if let Some(&at) = by_id.get(polled.alert().id.as_ref()) {
                             self.counters.add(&self.counters.duplicates_suppressed, 1);
                             push_match(&mut candidates[at].matches, reached.clone());
                             continue;
                         }
                         let mut matches = vec![reached.clone()];
-                        for found in self.index.matches_in(&polled.alert) {
+                        for found in self.index.matches_in(polled.alert()) {
                             push_match(&mut matches, found);
                         }
-                        by_id.insert(polled.alert.id.clone(), candidates.len());
+                        by_id.insert(polled.alert().id.to_string(), candidates.len());
                         candidates.push(Candidate { polled, matches });
                     }
                     let outcome = if found.rejected.is_empty() {
@@ -668,7 +668,7 @@ fn out_event(
     candidate: &Candidate,
     context: &EventContext,
 ) -> Result<OutEvent, PipelineError> {
-    let alert = &candidate.polled.alert;
+    let alert = &candidate.polled.alert();
     let kinds = {
         let user = candidate
             .matches
@@ -691,7 +691,7 @@ fn out_event(
         .and_then(time::parse)
         .map(|t| t.timestamp_millis());
     Ok(OutEvent {
-        alert_id: alert.id.clone(),
+        alert_id: alert.id.to_string(),
         payload: normalize::encode(format, &candidate.polled, context)?,
         severity: Severity::parse(alert.severity.as_deref()),
         match_kinds: kinds,

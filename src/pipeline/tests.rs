@@ -112,7 +112,7 @@ fn batch(user: &str, ids: &[&str]) -> PolledBatch {
             let json = format!(
                 r#"{{"id":"{id}","lastUpdateTime":"2026-11-01T10:00:00Z","status":"New"}}"#
             );
-            PolledAlert::from_raw(serde_json::value::RawValue::from_string(json).unwrap()).unwrap()
+            PolledAlert::parse(json).unwrap()
         })
         .collect();
     let entry = Entry {
@@ -127,7 +127,7 @@ fn batch(user: &str, ids: &[&str]) -> PolledBatch {
         results: vec![(
             entry,
             Ok(EntryAlerts {
-                ids: alerts.iter().map(|a| a.alert.id.clone()).collect(),
+                ids: alerts.iter().map(|a| a.alert().id.to_string()).collect(),
                 alerts,
                 calls: 1,
                 ..EntryAlerts::default()
