@@ -193,7 +193,7 @@ impl<'de> Deserialize<'de> for Alert<'de> {
                             "computerDnsName" => text().map(|v| alert.computer_dns_name = v),
                             "rbacGroupName" => text().map(|v| alert.rbac_group_name = v),
                             "aadTenantId" => text().map(|v| alert.aad_tenant_id = v),
-                            "mitreTechniques" => field(raw, |de| lenient::texts(de))
+                            "mitreTechniques" => field(raw, |de| lenient::vec_of(de))
                                 .map(|v| alert.mitre_techniques = v),
                             "relatedUser" => field(raw, |de| lenient::opt_object(de))
                                 .map(|v| alert.related_user = v),

@@ -61,108 +61,6 @@ pub fn opt_string<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Cow<'de, st
     de.deserialize_any(AnyScalar)
 }
 
-/// A string item of a lenient list (anything else is skipped).
-struct TextItem<'de>(Option<Cow<'de, str>>);
-
-impl<'de> Deserialize<'de> for TextItem<'de> {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        struct TextVisitor;
-        impl<'de> Visitor<'de> for TextVisitor {
-            type Value = TextItem<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(TextItem(Some(Cow::Borrowed(v))))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(TextItem(Some(Cow::Owned(v.to_owned()))))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-                Ok(TextItem(Some(Cow::Owned(v))))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(TextItem(None))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(TextItem(None))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(TextItem(None))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(TextItem(None))
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(TextItem(None))
-            }
-            fn visit_none<E>(self) -> Result<Self::Value, E> {
-                Ok(TextItem(None))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(TextItem(None))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(TextItem(None))
-            }
-        }
-        de.deserialize_any(TextVisitor)
-    }
-}
-
-/// A list of strings that may come as null, a single string, or with items that are not
-/// strings (skipped); strings are borrowed from the response unless escaped.
-pub fn texts<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<Cow<'de, str>>, D::Error> {
-    struct TextsVisitor;
-    impl<'de> Visitor<'de> for TextsVisitor {
-        type Value = Vec<Cow<'de, str>>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a list of strings")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let mut items = Vec::new();
-            while let Some(TextItem(item)) = seq.next_element()? {
-                items.extend(item);
-            }
-            Ok(items)
-        }
-        fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-            Ok(vec![Cow::Borrowed(v)])
-        }
-        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(vec![Cow::Owned(v.to_owned())])
-        }
-        fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-            Ok(vec![Cow::Owned(v)])
-        }
-        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-        fn visit_none<E>(self) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-            Ok(Vec::new())
-        }
-    }
-    de.deserialize_any(TextsVisitor)
-}
-
 pub fn opt_i64<'de, D: Deserializer<'de>>(de: D) -> Result<Option<i64>, D::Error> {
     Ok(opt_string(de)?.and_then(|text| {
         let text = text.trim();
@@ -282,7 +180,7 @@ mod tests {
         s: Option<Cow<'a, str>>,
         #[serde(default, deserialize_with = "opt_i64")]
         n: Option<i64>,
-        #[serde(borrow, default, deserialize_with = "texts")]
+        #[serde(default, deserialize_with = "vec_of")]
         v: Vec<Cow<'a, str>>,
     }
 
