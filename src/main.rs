@@ -314,10 +314,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let elapsed = started.elapsed();
             let totals = service.close().await?;
             let report = report?;
+            let what = match report.feed_queries {
+                Some(queries) => format!("the alerts feed, {queries} queries"),
+                None => format!(
+                    "{} entries, {} polled",
+                    report.entries, totals.entries_polled
+                ),
+            };
             println!(
-                "once: {} entries, {} polled, {} failed, {} calls, {} alerts written, {} duplicates suppressed, sweep took {:.3} s",
-                report.entries,
-                totals.entries_polled,
+                "once: {what}, {} failed, {} calls, {} alerts written, {} duplicates suppressed, sweep took {:.3} s",
                 report.failed.len(),
                 totals.calls,
                 totals.alerts_published,

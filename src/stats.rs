@@ -23,11 +23,16 @@ pub struct Counters {
     pub events_shortened: AtomicU64,
     /// Of those, events still over the limit at their smallest (sent whole anyway).
     pub events_oversized: AtomicU64,
+    /// Feed alerts whose content matched the watchlist, and those that did not (dropped).
+    pub alerts_matched: AtomicU64,
+    pub alerts_unmatched: AtomicU64,
+    /// Queries of the feed answered (time slices and pages).
+    pub feed_pages: AtomicU64,
     pub alerts_new: AtomicU64,
     pub alerts_changed: AtomicU64,
     pub alerts_unchanged: AtomicU64,
     /// Calls by endpoint (users, files) and outcome ([`CallOutcome`]).
-    pub calls_by: [[AtomicU64; CallOutcome::ALL.len()]; 2],
+    pub calls_by: [[AtomicU64; CallOutcome::ALL.len()]; Endpoint::ALL.len()],
     /// Calls made again after a 429, a 5xx, a timeout or a 401.
     pub retries: AtomicU64,
     /// Time spent waiting for the rate limiter, in milliseconds.
@@ -38,6 +43,29 @@ pub struct Counters {
     pub publish_latency: Histogram,
     /// One entry per configured sink, in config order (set when the pipeline is built).
     pub sinks: OnceLock<Vec<SinkCounters>>,
+}
+
+/// The alert endpoints calls are counted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/api/users/{id}/alerts`
+    Users = 0,
+    /// `/api/files/{sha1}/alerts`
+    Files = 1,
+    /// `/api/alerts`, the feed
+    Feed = 2,
+}
+
+impl Endpoint {
+    pub const ALL: [Endpoint; 3] = [Endpoint::Users, Endpoint::Files, Endpoint::Feed];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Endpoint::Users => "users",
+            Endpoint::Files => "files",
+            Endpoint::Feed => "alerts",
+        }
+    }
 }
 
 /// What became of one call to an alert endpoint.
@@ -192,12 +220,12 @@ impl Counters {
     }
 
     /// Counts one call to the users (`file == false`) or files endpoint.
-    pub fn call(&self, file: bool, outcome: CallOutcome) {
-        self.calls_by[usize::from(file)][outcome.index()].fetch_add(1, Ordering::Relaxed);
+    pub fn call(&self, endpoint: Endpoint, outcome: CallOutcome) {
+        self.calls_by[endpoint as usize][outcome.index()].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn calls_of(&self, file: bool, outcome: CallOutcome) -> u64 {
-        self.calls_by[usize::from(file)][outcome.index()].load(Ordering::Relaxed)
+    pub fn calls_of(&self, endpoint: Endpoint, outcome: CallOutcome) -> u64 {
+        self.calls_by[endpoint as usize][outcome.index()].load(Ordering::Relaxed)
     }
 
     pub fn sinks(&self) -> &[SinkCounters] {
@@ -247,12 +275,12 @@ mod tests {
     #[test]
     fn calls_are_counted_by_endpoint_and_status_class() {
         let c = Counters::default();
-        c.call(false, CallOutcome::of_status(200));
-        c.call(true, CallOutcome::of_status(429));
-        c.call(true, CallOutcome::of_status(503));
-        assert_eq!(c.calls_of(false, CallOutcome::Ok), 1);
-        assert_eq!(c.calls_of(true, CallOutcome::Throttled), 1);
-        assert_eq!(c.calls_of(true, CallOutcome::ServerError), 1);
+        c.call(Endpoint::Users, CallOutcome::of_status(200));
+        c.call(Endpoint::Files, CallOutcome::of_status(429));
+        c.call(Endpoint::Files, CallOutcome::of_status(503));
+        assert_eq!(c.calls_of(Endpoint::Users, CallOutcome::Ok), 1);
+        assert_eq!(c.calls_of(Endpoint::Files, CallOutcome::Throttled), 1);
+        assert_eq!(c.calls_of(Endpoint::Files, CallOutcome::ServerError), 1);
         assert_eq!(CallOutcome::of_status(403).label(), "4xx");
     }
 }

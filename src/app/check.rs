@@ -53,9 +53,25 @@ pub fn report(config: &Config, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out, "warning: {warning}")?;
     }
     let plan = super::plan_for(config);
-    writeln!(out, "{plan}")?;
-    for warning in plan.warnings() {
-        writeln!(out, "warning: {warning}")?;
+    let source = crate::feed::choose(config.alert_source.mode, &plan);
+    if source.feed {
+        let settings = &config.alert_source;
+        writeln!(
+            out,
+            "source: the alerts feed ({}): every {} one query of up to {} alerts (more when a slice holds more), re-reading {} behind its cursor; {} of the {} calls per sweep left for the rest",
+            source.why,
+            format_duration(plan.cron_interval),
+            settings.page_size,
+            format_duration(settings.lookback),
+            plan.budget_per_sweep.saturating_sub(1),
+            plan.budget_per_sweep,
+        )?;
+    } else {
+        writeln!(out, "source: entity polls ({})", source.why)?;
+        writeln!(out, "{plan}")?;
+        for warning in plan.warnings() {
+            writeln!(out, "warning: {warning}")?;
+        }
     }
     writeln!(
         out,

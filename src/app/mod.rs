@@ -71,9 +71,13 @@ pub struct SweepReport {
     pub cancelled: bool,
     /// Why the sweep stopped early: an error that every entry would hit (no token, 403).
     pub aborted: Option<String>,
+    /// Queries the feed answered, in feed mode (time slices and pages); None for entity polls.
+    pub feed_queries: Option<u32>,
 }
 
 pub struct Service {
+    /// Entity polls or the feed, as `[source] mode` and the plan decided.
+    source: crate::feed::Choice,
     config: Config,
     store: Arc<Store>,
     client: Arc<DefenderClient>,
@@ -188,7 +192,9 @@ impl Service {
             config.pipeline.in_flight_batches,
         );
         let plan = plan_for(&config);
+        let source = crate::feed::choose(config.alert_source.mode, &plan);
         Ok(Service {
+            source,
             config,
             store,
             client,
@@ -216,6 +222,11 @@ impl Service {
         &self.plan
     }
 
+    /// Which source sweeps read, and why.
+    pub fn source(&self) -> &crate::feed::Choice {
+        &self.source
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -229,8 +240,13 @@ impl Service {
         self.counters.snapshot()
     }
 
-    /// Polls the scope's entries, publishing batch by batch as they arrive.
+    /// Polls the scope's entries (or reads the feed, in feed mode), publishing batch by batch
+    /// as they arrive.
     pub async fn sweep(&mut self, scope: Scope) -> Result<SweepReport, AppError> {
+        if self.source.feed {
+            let span = tracing::info_span!("sweep", source = "feed");
+            return self.sweep_feed().instrument(span).await;
+        }
         let entries = self.config.watchlist.entries.clone();
         let total = entries.len();
         if total == 0 {
@@ -279,10 +295,7 @@ impl Service {
         moves_cursor: bool,
     ) -> Result<SweepReport, AppError> {
         tracing::info!("sweep started");
-        self.counters.add(&self.counters.sweeps, 1);
-
-        let (sender, mut receiver) =
-            mpsc::channel::<PolledBatch>(self.config.pipeline.queue_batches);
+        let (sender, receiver) = mpsc::channel::<PolledBatch>(self.config.pipeline.queue_batches);
         let plan = poller::PollPlan {
             entries,
             start,
@@ -299,6 +312,36 @@ impl Service {
             self.stop.clone(),
             sender,
         ));
+        self.publish(poller, receiver).await
+    }
+
+    /// Reads the tenant's feed from its cursor and publishes what matches the watchlist.
+    async fn sweep_feed(&mut self) -> Result<SweepReport, AppError> {
+        tracing::info!(why = %self.source.why, "feed poll started");
+        let (sender, receiver) = mpsc::channel::<PolledBatch>(self.config.pipeline.queue_batches);
+        let plan = poller::FeedPlan {
+            settings: self.config.alert_source.clone(),
+            cursor: self.store.feed_cursor()?,
+            concurrency: self.config.pipeline.concurrency,
+            budget: ByteBudget::new(self.config.pipeline.queue_bytes),
+        };
+        let poller = tokio::spawn(poller::poll_feed(
+            plan,
+            self.client.clone(),
+            self.counters.clone(),
+            self.stop.clone(),
+            sender,
+        ));
+        self.publish(poller, receiver).await
+    }
+
+    /// Publishes what `poller` sends until it is done; then commits, reports and maintains.
+    async fn publish(
+        &mut self,
+        poller: tokio::task::JoinHandle<SweepReport>,
+        mut receiver: mpsc::Receiver<PolledBatch>,
+    ) -> Result<SweepReport, AppError> {
+        self.counters.add(&self.counters.sweeps, 1);
         let pipeline = &mut self.pipeline;
         let (gate, store) = (self.gate.clone(), self.store.clone());
         let publisher = async move {
@@ -334,7 +377,11 @@ impl Service {
         let (report, published) = tokio::join!(poller, publisher);
         published?;
         let report = report.map_err(|err| AppError::Io(format!("the poller stopped: {err}")))?;
-        if !report.cancelled && report.aborted.is_none() && report.failed.len() < report.entries {
+        let polled_some = match report.feed_queries {
+            Some(_) => report.failed.is_empty(),
+            None => report.failed.len() < report.entries,
+        };
+        if !report.cancelled && report.aborted.is_none() && polled_some {
             self.counters.last_sweep_ok.store(
                 Utc::now().timestamp().max(0) as u64,
                 std::sync::atomic::Ordering::Relaxed,

@@ -48,16 +48,21 @@ impl Intake for PollIntake {
         }
     }
 
-    async fn hand_over(&self, entry: &Entry, mut piece: EntryAlerts) -> bool {
+    async fn hand_over(&self, entry: Option<&Entry>, mut piece: EntryAlerts) -> bool {
         let budget = piece.held.take();
-        self.sender
-            .send(PolledBatch {
+        let batch = match entry {
+            Some(entry) => PolledBatch {
                 results: vec![(entry.clone(), Ok(piece))],
-                cursor_after: None,
                 budget,
-            })
-            .await
-            .is_ok()
+                ..PolledBatch::default()
+            },
+            None => PolledBatch {
+                feed: Some(piece),
+                budget,
+                ..PolledBatch::default()
+            },
+        };
+        self.sender.send(batch).await.is_ok()
     }
 
     fn piece_bytes(&self) -> usize {
@@ -224,6 +229,150 @@ async fn send(
             results,
             cursor_after,
             budget,
+            ..PolledBatch::default()
         })
         .await
+}
+
+/// What one poll of the feed works from.
+pub struct FeedPlan {
+    pub settings: crate::config::SourceConfig,
+    /// Where the last acknowledged poll ended (µs); None before the first.
+    pub cursor: Option<i64>,
+    pub concurrency: usize,
+    pub budget: ByteBudget,
+}
+
+/// Reads the feed from `lookback` behind the cursor to now, slice by slice
+/// ([`crate::feed::slices`]), sending what each answer holds to the publisher; the last batch
+/// carries the new cursor, the latest `lastUpdateTime` the API returned, so it moves only once
+/// every alert before it is committed. A poll that fails or is stopped moves nothing: the next
+/// one reads the same range again.
+pub async fn poll_feed(
+    plan: FeedPlan,
+    client: Arc<DefenderClient>,
+    counters: Arc<Counters>,
+    stop: Shutdown,
+    sender: mpsc::Sender<PolledBatch>,
+) -> SweepReport {
+    use crate::feed::{slices, Next, Reading};
+    let FeedPlan {
+        settings,
+        cursor,
+        concurrency,
+        budget,
+    } = plan;
+    let mut report = SweepReport {
+        entries: 1,
+        feed_queries: Some(0),
+        ..Default::default()
+    };
+    let piece_bytes = (budget.total() / (2 * concurrency.max(1))).max(16 << 10);
+    let intake = Arc::new(PollIntake {
+        budget,
+        sender: sender.clone(),
+        piece_bytes,
+    });
+    let mut pending = vec![slices::first(
+        cursor,
+        settings.lookback,
+        settings.since,
+        chrono::Utc::now(),
+    )];
+    let mut latest = cursor;
+    while let Some(slice) = pending.pop() {
+        if stop.is_triggered() {
+            report.cancelled = true;
+            return report;
+        }
+        let filter = slices::filter(slice);
+        let read = client
+            .feed_into(&filter, settings.page_size, false, Some(&*intake))
+            .await;
+        let found = match read {
+            Ok(found) => found,
+            Err(err) => {
+                feed_failed(&mut report, &counters, err);
+                return report;
+            }
+        };
+        count_query(&mut report, &counters);
+        let mut found = found;
+        let reading = Reading::of(found.more, &mut found.update_times);
+        let whole = match slices::next(slice, &reading) {
+            Next::Done => found,
+            Next::Split(earlier, later) => {
+                // What this answer held is read again, half by half; what it handed over on
+                // the way is already out, and deduplicated when it comes again.
+                tracing::debug!(filter = %filter, "feed slice over one page: split");
+                pending.push(later);
+                pending.push(earlier);
+                continue;
+            }
+            Next::Page => {
+                drop(found);
+                tracing::warn!(filter = %filter, "more than a page of alerts in one microsecond: paging");
+                match client
+                    .feed_into(&filter, settings.page_size, true, Some(&*intake))
+                    .await
+                {
+                    Ok(found) => found,
+                    Err(err) => {
+                        feed_failed(&mut report, &counters, err);
+                        return report;
+                    }
+                }
+            }
+        };
+        latest = latest.into_iter().chain(whole.latest_update).max();
+        let mut whole = whole;
+        let budget = whole.held.take();
+        let batch = PolledBatch {
+            feed: Some(whole),
+            budget,
+            ..PolledBatch::default()
+        };
+        if sender.send(batch).await.is_err() {
+            report.cancelled = true;
+            return report;
+        }
+    }
+    counters.add(&counters.entries_polled, 1);
+    tracing::info!(
+        queries = report.feed_queries.unwrap_or(0),
+        cursor = ?latest.and_then(chrono::DateTime::<chrono::Utc>::from_timestamp_micros),
+        "feed read to its end"
+    );
+    // The whole range was read: the cursor moves with this last batch, after all the others.
+    let _ = sender
+        .send(PolledBatch {
+            feed_cursor_after: latest,
+            ..PolledBatch::default()
+        })
+        .await;
+    report
+}
+
+fn count_query(report: &mut SweepReport, counters: &Counters) {
+    counters.add(&counters.feed_pages, 1);
+    if let Some(queries) = &mut report.feed_queries {
+        *queries += 1;
+    }
+}
+
+fn feed_failed(report: &mut SweepReport, counters: &Counters, err: ApiError) {
+    match err {
+        ApiError::Cancelled { .. } => report.cancelled = true,
+        err @ (ApiError::Token(_) | ApiError::Forbidden { .. }) => {
+            counters.add(&counters.entries_failed, 1);
+            report.aborted = Some(err.to_string());
+        }
+        err => {
+            counters.add(&counters.entries_failed, 1);
+            tracing::error!(error = %err, "feed not read; its cursor stays, the next poll reads the range again");
+            report
+                .failed
+                .push(("the alerts feed".into(), err.to_string()));
+        }
+    }
 }

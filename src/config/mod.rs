@@ -37,8 +37,55 @@ pub struct Config {
     /// Host name written into every event.
     pub collector: String,
     pub telemetry: TelemetryConfig,
+    /// Where alerts come from: one call per watched entity, or the tenant's alert feed.
+    pub alert_source: SourceConfig,
     /// Things worth telling the operator that do not stop the program.
     pub warnings: Vec<String>,
+}
+
+/// How alerts are found (`[source]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceConfig {
+    pub mode: SourceMode,
+    /// How far back the feed's first poll starts; None: everything the API keeps.
+    pub since: Option<std::time::Duration>,
+    /// How far behind its cursor each feed poll reads again (alerts become visible late).
+    pub lookback: std::time::Duration,
+    /// `$top` of each feed query.
+    pub page_size: usize,
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        SourceConfig {
+            mode: SourceMode::Entities,
+            since: None,
+            lookback: std::time::Duration::from_secs(600),
+            page_size: crate::feed::MAX_PAGE_SIZE,
+        }
+    }
+}
+
+/// `[source] mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceMode {
+    /// `GET /api/users/{id}/alerts` and `/api/files/{sha1}/alerts`, one call per entry.
+    Entities,
+    /// `GET /api/alerts` for the whole tenant, matched against the watchlist here.
+    Feed,
+    /// The feed when the watchlist is larger than a sweep's budget can poll at the cron's
+    /// cadence, else entities.
+    Auto,
+}
+
+impl SourceMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceMode::Entities => "entities",
+            SourceMode::Feed => "feed",
+            SourceMode::Auto => "auto",
+        }
+    }
 }
 
 /// Metrics, health and traces; everything off by default.

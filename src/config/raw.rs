@@ -27,6 +27,8 @@ pub struct RawConfig {
     pub collector: RawCollector,
     #[serde(default)]
     pub telemetry: RawTelemetry,
+    #[serde(default)]
+    pub source: RawSource,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -103,6 +105,19 @@ pub struct RawStore {
     pub path: Option<String>,
     pub retention: Option<String>,
     pub cache: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawSource {
+    /// entities | feed | auto
+    pub mode: Option<String>,
+    /// First run of the feed: how far back it starts ("180d"); default everything the API keeps.
+    pub since: Option<String>,
+    /// Each feed poll re-reads this far behind its cursor ("10m").
+    pub lookback: Option<String>,
+    /// `$top` of each feed query (1 to 10,000).
+    pub page_size: Option<usize>,
 }
 
 #[derive(Debug, Deserialize, Default)]

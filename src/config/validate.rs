@@ -233,6 +233,7 @@ impl Checker {
             .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned());
         self.rfc3164_hostname(&sinks, &collector);
         let telemetry = self.telemetry(raw.telemetry);
+        let alert_source = self.source(raw.source);
         Some(Config {
             source: source_name.to_string(),
             api: api?,
@@ -246,6 +247,7 @@ impl Checker {
             pipeline,
             collector,
             telemetry,
+            alert_source,
             warnings: std::mem::take(&mut self.warnings),
         })
     }
@@ -301,6 +303,53 @@ impl Checker {
             listen,
             otlp_endpoint,
             otlp_interval,
+        }
+    }
+
+    fn source(&mut self, raw: super::raw::RawSource) -> SourceConfig {
+        let defaults = SourceConfig::default();
+        let mode = match raw.mode.as_deref().unwrap_or("entities") {
+            "entities" => SourceMode::Entities,
+            "feed" => SourceMode::Feed,
+            "auto" => SourceMode::Auto,
+            other => {
+                self.problem(format!(
+                    "source.mode: '{other}' is not a mode (entities | feed | auto)"
+                ));
+                SourceMode::Entities
+            }
+        };
+        let since = raw
+            .since
+            .as_deref()
+            .and_then(|text| match parse_duration(text) {
+                Ok(span) => Some(span),
+                Err(err) => {
+                    self.problem(format!("source.since: {err}"));
+                    None
+                }
+            });
+        let lookback = self.duration(
+            "source.lookback",
+            raw.lookback.as_deref(),
+            defaults.lookback,
+        );
+        let page_size = match raw.page_size {
+            None => defaults.page_size,
+            Some(n @ 1..=crate::feed::MAX_PAGE_SIZE) => n,
+            Some(n) => {
+                self.problem(format!(
+                    "source.page_size: {n} is out of range (1 to {}, the API's largest $top)",
+                    crate::feed::MAX_PAGE_SIZE
+                ));
+                defaults.page_size
+            }
+        };
+        SourceConfig {
+            mode,
+            since,
+            lookback,
+            page_size,
         }
     }
 

@@ -22,7 +22,7 @@ use super::PolledAlert;
 use crate::config::ApiConfig;
 use crate::schedule::gate::RateGate;
 use crate::shutdown::Shutdown;
-use crate::stats::{CallOutcome, Counters};
+use crate::stats::{CallOutcome, Counters, Endpoint};
 use crate::watchlist::{Entry, EntryKind};
 
 /// RFC 3986 unreserved characters stay; everything else in a path segment is encoded.
@@ -51,6 +51,13 @@ pub struct EntryAlerts {
     pub throttled: u32,
     /// The byte budget the alerts here hold, given back once they are committed.
     pub held: Option<OwnedSemaphorePermit>,
+    /// A further page was announced and not followed (feed queries read one page at a time).
+    pub more: bool,
+    /// The earliest and latest `lastUpdateTime` read (microseconds; feed queries only).
+    pub earliest_update: Option<i64>,
+    pub latest_update: Option<i64>,
+    /// Every `lastUpdateTime` read (feed queries only): where a slice over a page is split.
+    pub update_times: Vec<i64>,
 }
 
 impl Default for EntryAlerts {
@@ -63,6 +70,10 @@ impl Default for EntryAlerts {
             calls: 0,
             throttled: 0,
             held: None,
+            more: false,
+            earliest_update: None,
+            latest_update: None,
+            update_times: Vec::new(),
         }
     }
 }
@@ -84,8 +95,9 @@ pub trait Intake: Send + Sync {
     async fn take(&self, bytes: usize) -> OwnedSemaphorePermit;
     /// Waits before a request until the budget has some room.
     async fn before_request(&self);
-    /// Hands over alerts of a response still being read; false when nobody takes them any more.
-    async fn hand_over(&self, entry: &Entry, piece: EntryAlerts) -> bool;
+    /// Hands over alerts of a response still being read (an entity's, or the feed's when
+    /// `entry` is None); false when nobody takes them any more.
+    async fn hand_over(&self, entry: Option<&Entry>, piece: EntryAlerts) -> bool;
     /// How many bytes of alerts a poll gathers before it hands them over.
     fn piece_bytes(&self) -> usize;
 }
@@ -97,6 +109,28 @@ struct PageRead {
     ids: Vec<String>,
     held: Option<OwnedSemaphorePermit>,
     next_link: Option<String>,
+    earliest_update: Option<i64>,
+    latest_update: Option<i64>,
+    update_times: Vec<i64>,
+}
+
+/// One collection to read: an entity's alerts, or a query of the feed.
+struct Fetch<'a> {
+    url: String,
+    what: String,
+    endpoint: Endpoint,
+    /// The entity the alerts are about; None for the feed (whose alerts carry their times).
+    entry: Option<&'a Entry>,
+    /// Follow `@odata.nextLink`; when false, the result only says more remain.
+    follow_next: bool,
+}
+
+fn earlier(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    a.into_iter().chain(b).min()
+}
+
+fn later(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    a.into_iter().chain(b).max()
 }
 
 fn keep(held: &mut Option<OwnedSemaphorePermit>, more: OwnedSemaphorePermit) {
@@ -104,6 +138,16 @@ fn keep(held: &mut Option<OwnedSemaphorePermit>, more: OwnedSemaphorePermit) {
         Some(held) => held.merge(more),
         None => *held = Some(more),
     }
+}
+
+/// The URL of one feed query: `$filter` (omitted when empty), `$top`, and the evidence.
+pub fn feed_url(api_base: &str, filter: &str, top: usize) -> String {
+    let mut url = format!("{api_base}/api/alerts?$top={top}&$expand=evidence");
+    if !filter.is_empty() {
+        url.push_str("&$filter=");
+        url.extend(utf8_percent_encode(filter, SEGMENT));
+    }
+    url
 }
 
 /// The URL of an entry's alert collection.
@@ -200,51 +244,87 @@ impl DefenderClient {
         intake: Option<&dyn Intake>,
     ) -> Result<EntryAlerts, ApiError> {
         let span = tracing::info_span!("poll", kind = entry.kind.as_str(), entry = %entry.value);
-        async {
-            let mut result = EntryAlerts::default();
-            let mut url = alerts_url(&self.api_base, entry);
-            let what = format!("{} {}", entry.kind.as_str(), entry.value);
-            for _ in 0..MAX_PAGES {
-                let file = entry.kind == crate::watchlist::EntryKind::File;
-                let Some(page) = self
-                    .get_page(&url, &what, file, &mut result, entry, intake)
-                    .await?
-                else {
-                    tracing::debug!("404: no alerts (older API behaviour)");
-                    break;
-                };
-                result.alerts.extend(page.alerts);
-                result.rejected.extend(page.rejected);
-                result.ids.extend(page.ids);
-                if let Some(held) = page.held {
-                    keep(&mut result.held, held);
-                }
-                match page.next_link {
-                    Some(next) if next.starts_with(&self.api_base) => url = next,
-                    Some(next) => {
-                        tracing::warn!(next_link = %next, "nextLink leaves the API host; not followed");
-                        break;
-                    }
-                    None => break,
-                }
+        let fetch = Fetch {
+            url: alerts_url(&self.api_base, entry),
+            what: format!("{} {}", entry.kind.as_str(), entry.value),
+            endpoint: match entry.kind {
+                EntryKind::User => Endpoint::Users,
+                EntryKind::File => Endpoint::Files,
+            },
+            entry: Some(entry),
+            follow_next: true,
+        };
+        self.fetch(fetch, intake).instrument(span).await
+    }
+
+    /// One page of the tenant's alert feed, `GET /api/alerts` with `$filter` (a time slice),
+    /// `$top` and `$expand=evidence`; `more` says whether the API announced another page.
+    /// With `follow_next`, every page is read instead.
+    pub async fn feed_into(
+        &self,
+        filter: &str,
+        top: usize,
+        follow_next: bool,
+        intake: Option<&dyn Intake>,
+    ) -> Result<EntryAlerts, ApiError> {
+        let span = tracing::info_span!("feed_query", filter = %filter, top);
+        let fetch = Fetch {
+            url: feed_url(&self.api_base, filter, top),
+            what: "the alerts feed".into(),
+            endpoint: Endpoint::Feed,
+            entry: None,
+            follow_next,
+        };
+        self.fetch(fetch, intake).instrument(span).await
+    }
+
+    async fn fetch(
+        &self,
+        fetch: Fetch<'_>,
+        intake: Option<&dyn Intake>,
+    ) -> Result<EntryAlerts, ApiError> {
+        let mut result = EntryAlerts::default();
+        let mut url = fetch.url.clone();
+        for _ in 0..MAX_PAGES {
+            let Some(page) = self.get_page(&url, &fetch, &mut result, intake).await? else {
+                tracing::debug!("404: no alerts (older API behaviour)");
+                break;
+            };
+            result.alerts.extend(page.alerts);
+            result.rejected.extend(page.rejected);
+            result.ids.extend(page.ids);
+            result.earliest_update = earlier(result.earliest_update, page.earliest_update);
+            result.latest_update = later(result.latest_update, page.latest_update);
+            result.update_times.extend(page.update_times);
+            if let Some(held) = page.held {
+                keep(&mut result.held, held);
             }
-            tracing::debug!(alerts = result.ids.len(), calls = result.calls, "polled");
-            Ok(result)
+            match page.next_link {
+                Some(_) if !fetch.follow_next => {
+                    result.more = true;
+                    break;
+                }
+                Some(next) if next.starts_with(&self.api_base) => url = next,
+                Some(next) => {
+                    tracing::warn!(next_link = %next, "nextLink leaves the API host; not followed");
+                    break;
+                }
+                None => break,
+            }
         }
-        .instrument(span)
-        .await
+        tracing::debug!(alerts = result.ids.len(), calls = result.calls, "polled");
+        Ok(result)
     }
 
     /// One page, retried as its answers require. `None` is a 404.
     async fn get_page(
         &self,
         url: &str,
-        what: &str,
-        file: bool,
+        fetch: &Fetch<'_>,
         tally: &mut EntryAlerts,
-        entry: &Entry,
         intake: Option<&dyn Intake>,
     ) -> Result<Option<PageRead>, ApiError> {
+        let what = fetch.what.as_str();
         let mut failures = 0u32;
         let mut throttles = 0u32;
         let mut refreshed = false;
@@ -274,7 +354,7 @@ impl DefenderClient {
             let token = self.auth.bearer().await?;
             tally.calls += 1;
             self.counters.add(&self.counters.calls, 1);
-            let outcome = self.call(url, &token, what, file, entry, intake).await;
+            let outcome = self.call(url, &token, fetch, intake).await;
             let problem = match outcome {
                 Answer::Page(page) => return Ok(Some(page)),
                 Answer::Fatal(err) => return Err(err),
@@ -347,11 +427,10 @@ impl DefenderClient {
         &self,
         url: &str,
         token: &str,
-        what: &str,
-        file: bool,
-        entry: &Entry,
+        fetch: &Fetch<'_>,
         intake: Option<&dyn Intake>,
     ) -> Answer {
+        let (what, endpoint) = (fetch.what.as_str(), fetch.endpoint);
         let sent = self
             .http
             .get(url)
@@ -361,11 +440,11 @@ impl DefenderClient {
         let response = match tokio::time::timeout(self.timeout, sent).await {
             Ok(Ok(response)) => response,
             Ok(Err(err)) => {
-                self.counters.call(file, CallOutcome::TransportError);
+                self.counters.call(endpoint, CallOutcome::TransportError);
                 return Answer::Transient(format!("request failed: {}", without_url(&err)));
             }
             Err(_) => {
-                self.counters.call(file, CallOutcome::TransportError);
+                self.counters.call(endpoint, CallOutcome::TransportError);
                 return Answer::Transient(format!(
                     "no answer within {}",
                     crate::units::format_duration(self.timeout)
@@ -373,14 +452,14 @@ impl DefenderClient {
             }
         };
         let status = response.status().as_u16();
-        self.counters.call(file, CallOutcome::of_status(status));
+        self.counters.call(endpoint, CallOutcome::of_status(status));
         let retry_after = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         if (200..300).contains(&status) {
-            return match read_page(response, entry, intake).await {
+            return match read_page(response, fetch.entry, intake).await {
                 Ok(page) => Answer::Page(page),
                 // Truncated or malformed bodies are transient: the next try usually succeeds.
                 Err(reason) => Answer::Transient(reason),
@@ -421,7 +500,7 @@ async fn read_capped(mut response: reqwest::Response, cap: usize) -> reqwest::Re
 /// piece size or when the budget has no room, before waiting for it.
 async fn read_page(
     mut response: reqwest::Response,
-    entry: &Entry,
+    entry: Option<&Entry>,
     intake: Option<&dyn Intake>,
 ) -> Result<PageRead, String> {
     let mut reader = PageReader::new();
@@ -431,6 +510,9 @@ async fn read_page(
         ids: Vec::new(),
         held: None,
         next_link: None,
+        earliest_update: None,
+        latest_update: None,
+        update_times: Vec::new(),
     };
     let mut index = 0usize;
     let mut fresh: Vec<PolledAlert> = Vec::new();
@@ -475,6 +557,20 @@ async fn read_page(
         }
         page.ids
             .extend(fresh.iter().map(|a| a.alert().id.to_string()));
+        if entry.is_none() {
+            // The feed's slices are bounded by the times the API returned, never the clock's.
+            for alert in &fresh {
+                let updated = alert
+                    .alert()
+                    .last_update_time
+                    .as_deref()
+                    .and_then(super::time::parse)
+                    .map(super::time::to_micros);
+                page.earliest_update = earlier(page.earliest_update, updated);
+                page.latest_update = later(page.latest_update, updated);
+                page.update_times.extend(updated);
+            }
+        }
         page.alerts.append(&mut fresh);
         if let Some(intake) = intake {
             let held = page.held.as_ref().map_or(0, |h| h.num_permits());
@@ -488,7 +584,7 @@ async fn read_page(
 }
 
 /// Hands the alerts `page` holds over as a piece, with the budget they hold.
-async fn hand_over(intake: &dyn Intake, entry: &Entry, page: &mut PageRead) -> bool {
+async fn hand_over(intake: &dyn Intake, entry: Option<&Entry>, page: &mut PageRead) -> bool {
     let piece = EntryAlerts {
         alerts: std::mem::take(&mut page.alerts),
         rejected: std::mem::take(&mut page.rejected),

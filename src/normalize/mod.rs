@@ -90,6 +90,22 @@ fn kind_name<S: serde::Serializer>(kind: &EntryKind, serializer: S) -> Result<S:
     serializer.serialize_str(kind.as_str())
 }
 
+/// How the alert was found: polling a watched entity, or reading the tenant's feed and matching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FoundBy {
+    Entity,
+    Feed,
+}
+
+impl FoundBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FoundBy::Entity => "entity",
+            FoundBy::Feed => "feed",
+        }
+    }
+}
+
 /// Why the event is being emitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
@@ -120,6 +136,7 @@ pub struct EventContext<'a> {
     /// Carry the alert's verbatim copy (OCSF `unmapped.defender`, Splunk `defender`, ECS
     /// `microsoft.defender_endpoint`); only a shrink of last resort leaves it out.
     pub verbatim: bool,
+    pub found_by: FoundBy,
 }
 
 impl<'a> EventContext<'a> {
@@ -139,6 +156,7 @@ impl<'a> EventContext<'a> {
             observed_at,
             truncated: false,
             verbatim: true,
+            found_by: FoundBy::Entity,
         }
     }
 }
@@ -192,6 +210,9 @@ struct Provenance<'a> {
     collector: &'a str,
     tenant_id: &'a str,
     change: &'static str,
+    /// `entity` (polled for a watched user or file) or `feed` (read from the tenant's feed and
+    /// matched here).
+    found_by: &'static str,
     version: &'static str,
     /// Present (true) only when the event was shrunk to fit a transport's size limit.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -206,6 +227,7 @@ impl<'a> Provenance<'a> {
             collector: context.collector,
             tenant_id: context.tenant_id,
             change: context.change.as_str(),
+            found_by: context.found_by.as_str(),
             version: crate::VERSION,
             truncated: context.truncated,
         }

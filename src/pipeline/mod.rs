@@ -27,7 +27,7 @@ use tracing::Instrument;
 
 use crate::config::UpdatePolicy;
 use crate::defender::{time, ApiError, EntryAlerts, PolledAlert};
-use crate::normalize::{self, Change, EventContext, Format, Match, Severity};
+use crate::normalize::{self, Change, EventContext, Format, FoundBy, Match, Severity};
 use crate::shutdown::Shutdown;
 use crate::sinks::{OutEvent, Pending, Sink, SinkError};
 use crate::stats::{Counters, SinkCounters};
@@ -38,11 +38,16 @@ use crate::watchlist::Entry;
 /// and every rewrite is a random write into the store.
 const TOUCH_EVERY_SECS: i64 = 86_400;
 
-/// What the poller hands the pipeline: each entry with its result, and where the round-robin
-/// cursor stands once this batch is committed.
+/// What the poller hands the pipeline: each entry with its result, alerts read from the feed,
+/// and where the round-robin and feed cursors stand once this batch is committed.
+#[derive(Default)]
 pub struct PolledBatch {
     pub results: Vec<(Entry, Result<EntryAlerts, ApiError>)>,
+    /// Alerts of the tenant's feed: published only when their content matches the watchlist.
+    pub feed: Option<EntryAlerts>,
     pub cursor_after: Option<u64>,
+    /// The feed's cursor (µs), moved when this batch, the last of its poll, is committed.
+    pub feed_cursor_after: Option<i64>,
     /// This batch's share of the queue's byte budget, returned when the batch is dropped.
     pub budget: Option<tokio::sync::OwnedSemaphorePermit>,
 }
@@ -86,6 +91,7 @@ struct InFlight {
     records: HashMap<String, SeenRecord>,
     statuses: Vec<(String, EntityStatus)>,
     cursor_after: Option<u64>,
+    feed_cursor_after: Option<i64>,
     published: usize,
     /// What each sink was given, kept for a resend.
     events: Vec<Arc<[OutEvent]>>,
@@ -108,6 +114,7 @@ enum Ack {
 struct Candidate {
     polled: PolledAlert,
     matches: Vec<Match>,
+    found_by: FoundBy,
 }
 
 impl Pipeline {
@@ -178,14 +185,14 @@ impl Pipeline {
         let now = Utc::now();
         let now_secs = now.timestamp();
         let observed_at = time::format(now);
-        let (candidates, statuses) = self.merge(batch.results, &observed_at);
+        let (candidates, statuses) = self.merge(batch.results, batch.feed, &observed_at);
 
         let mut records: HashMap<String, SeenRecord> = HashMap::with_capacity(candidates.len());
         let mut to_emit: Vec<(Candidate, Change)> = Vec::new();
-        let (statuses, cursor_after) = match self.backfill_since {
-            // A backfill leaves the store as it found it: no seen records, statuses or cursor.
-            Some(_) => (Vec::new(), None),
-            None => (statuses, batch.cursor_after),
+        let (statuses, cursor_after, feed_cursor_after) = match self.backfill_since {
+            // A backfill leaves the store as it found it: no seen records, statuses or cursors.
+            Some(_) => (Vec::new(), None, None),
+            None => (statuses, batch.cursor_after, batch.feed_cursor_after),
         };
         for candidate in candidates {
             if let Some(since_ms) = self.backfill_since {
@@ -265,6 +272,7 @@ impl Pipeline {
             records,
             statuses,
             cursor_after,
+            feed_cursor_after,
             published,
             events,
             acks,
@@ -334,6 +342,9 @@ impl Pipeline {
         let seen: Vec<(String, SeenRecord)> = batch.records.drain().collect();
         self.store
             .commit(&seen, &batch.statuses, batch.cursor_after)?;
+        if let Some(cursor) = batch.feed_cursor_after {
+            self.store.set_feed_cursor(cursor)?;
+        }
         self.count_queued();
         self.counters
             .add(&self.counters.alerts_published, batch.published as u64);
@@ -427,11 +438,15 @@ impl Pipeline {
     fn merge(
         &self,
         results: Vec<(Entry, Result<EntryAlerts, ApiError>)>,
+        feed: Option<EntryAlerts>,
         observed_at: &str,
     ) -> (Vec<Candidate>, Vec<(String, EntityStatus)>) {
         let mut candidates: Vec<Candidate> = Vec::new();
         let mut by_id: HashMap<String, usize> = HashMap::new();
         let mut statuses = Vec::with_capacity(results.len());
+        if let Some(feed) = feed {
+            self.merge_feed(feed, &mut candidates, &mut by_id);
+        }
         for (entry, result) in results {
             let reached = Match {
                 kind: entry.kind,
@@ -474,7 +489,11 @@ impl Pipeline {
                             push_match(&mut matches, found);
                         }
                         by_id.insert(polled.alert().id.to_string(), candidates.len());
-                        candidates.push(Candidate { polled, matches });
+                        candidates.push(Candidate {
+                            polled,
+                            matches,
+                            found_by: FoundBy::Entity,
+                        });
                     }
                     let outcome = if found.rejected.is_empty() {
                         "ok".to_string()
@@ -501,6 +520,43 @@ impl Pipeline {
             candidate.matches.sort();
         }
         (candidates, statuses)
+    }
+
+    /// Feed alerts whose content matches the watchlist become candidates, with those matches:
+    /// the relation an entity poll observes (related user, user evidence, logged-on users, file
+    /// and process hashes), found by one hash lookup per value. The rest are counted and dropped;
+    /// one that matches later (its evidence came late) is read again when it is updated.
+    fn merge_feed(
+        &self,
+        feed: EntryAlerts,
+        candidates: &mut Vec<Candidate>,
+        by_id: &mut HashMap<String, usize>,
+    ) {
+        self.counters
+            .add(&self.counters.alerts_received, feed.alerts.len() as u64);
+        for rejected in &feed.rejected {
+            tracing::error!(problem = %rejected, "feed alert skipped: unreadable");
+        }
+        self.counters
+            .add(&self.counters.alerts_rejected, feed.rejected.len() as u64);
+        for polled in feed.alerts {
+            let matches = self.index.matches_in(polled.alert());
+            if matches.is_empty() {
+                self.counters.add(&self.counters.alerts_unmatched, 1);
+                continue;
+            }
+            self.counters.add(&self.counters.alerts_matched, 1);
+            if by_id.contains_key(polled.alert().id.as_ref()) {
+                self.counters.add(&self.counters.duplicates_suppressed, 1);
+                continue;
+            }
+            by_id.insert(polled.alert().id.to_string(), candidates.len());
+            candidates.push(Candidate {
+                polled,
+                matches,
+                found_by: FoundBy::Feed,
+            });
+        }
     }
 
     /// Encodes once per format; a sink with a size limit gets its own copy where an event is over.
@@ -546,13 +602,16 @@ impl Pipeline {
         change: Change,
         observed_at: &'a str,
     ) -> EventContext<'a> {
-        EventContext::new(
-            &candidate.matches,
-            &self.tenant_id,
-            &self.collector,
-            change,
-            observed_at,
-        )
+        EventContext {
+            found_by: candidate.found_by,
+            ..EventContext::new(
+                &candidate.matches,
+                &self.tenant_id,
+                &self.collector,
+                change,
+                observed_at,
+            )
+        }
     }
 
     /// For a sink with a size limit (syslog): an event over it is shrunk into a whole, smaller

@@ -133,8 +133,7 @@ fn batch(user: &str, ids: &[&str]) -> PolledBatch {
                 ..EntryAlerts::default()
             }),
         )],
-        cursor_after: None,
-        budget: None,
+        ..PolledBatch::default()
     }
 }
 

@@ -4,6 +4,7 @@
 //! evolves over virtual time, fault injection, and `/sim/stats`.
 
 mod faults;
+pub mod feed;
 mod server;
 mod stats;
 pub mod universe;

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::faults::{Fault, Faults};
+use super::feed;
 use super::stats::{CallLog, SimStats};
 use super::universe::{mix, Universe};
 use super::SimConfig;
@@ -42,6 +43,8 @@ struct SimState {
     /// entity asked again while nothing of it changed is served without building its page
     /// again, so a benchmark's server is not its bottleneck even with 100 MB answers.
     pages: Mutex<HashMap<(Collection, String), (u64, Bytes)>>,
+    /// Where this emulator answers (`@odata.nextLink` points there).
+    base_url: String,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -221,6 +224,7 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
         accepted: Mutex::new(VecDeque::new()),
         log: Mutex::new(CallLog::default()),
         pages: Mutex::new(HashMap::new()),
+        base_url: format!("http://{addr}"),
         config,
     });
     let app = Router::new()
@@ -228,6 +232,7 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
         .route("/{tenant}/oauth2/token", post(token_v1))
         .route("/api/users/{id}/alerts", get(user_alerts))
         .route("/api/files/{id}/alerts", get(file_alerts))
+        .route("/api/alerts", get(feed_alerts))
         .route("/sim/stats", get(stats))
         .route("/sim/universe", get(universe_listing))
         .route("/sim/advance", post(advance))
@@ -419,25 +424,19 @@ async fn file_alerts(
     alerts(state, Collection::Files, id, headers).await
 }
 
-async fn alerts(
-    state: Arc<SimState>,
-    collection: Collection,
-    id: String,
-    headers: HeaderMap,
-) -> Response {
+/// What every alert call goes through before its answer is built: the call log, injected
+/// latency, the bearer token, the 403 switch, the limits (429 + Retry-After) and the injected
+/// faults. `Err` is the answer already decided; `Ok` the fault still to apply to the body.
+async fn admit_call(
+    state: &SimState,
+    headers: &HeaderMap,
+    record: impl FnOnce(&mut CallLog),
+) -> Result<Fault, Response> {
     let arrived = Instant::now();
     {
         let mut log = lock(&state.log);
-        match collection {
-            Collection::Users => log.user_calls += 1,
-            Collection::Files => log.file_calls += 1,
-        }
+        record(&mut log);
         log.arrivals.push(arrived);
-        let kind = match collection {
-            Collection::Users => "user",
-            Collection::Files => "file",
-        };
-        log.entity_calls.push(format!("{kind}:{id}"));
     }
     let faults = lock(&state.faults).clone();
     if faults.latency_ms > 0 {
@@ -454,47 +453,65 @@ async fn alerts(
     });
     if !valid {
         lock(&state.log).served_401 += 1;
-        return api_error(
-            &state,
+        return Err(api_error(
+            state,
             StatusCode::UNAUTHORIZED,
             "Unauthorized",
             "The authorization header is missing, invalid or expired.",
-        );
+        ));
     }
     if faults.forbidden {
-        return api_error(&state, StatusCode::FORBIDDEN, "Forbidden", "The application does not have any of the required application permissions (Alert.ReadWrite.All, Alert.Read.All) to access the resource.");
+        return Err(api_error(state, StatusCode::FORBIDDEN, "Forbidden", "The application does not have any of the required application permissions (Alert.ReadWrite.All, Alert.Read.All) to access the resource."));
     }
     if let Err(wait) = state.admit(arrived) {
-        return throttled(&state, wait);
+        return Err(throttled(state, wait));
     }
     let fault = faults.pick(state.draw());
     if fault != Fault::None {
         lock(&state.log).faults_injected += 1;
     }
     match fault {
-        Fault::Throttle => {
-            return throttled(
-                &state,
-                Duration::from_secs(faults.throttle_retry_after_secs.max(1)),
-            )
-        }
-        Fault::ServerError => {
-            return api_error(
-                &state,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalServerError",
-                "",
-            )
-        }
-        Fault::Malformed => {
-            return (
-                [(header::CONTENT_TYPE, ODATA_CONTENT_TYPE)],
-                "{\"@odata.context\":\"x\",\"value\":[{\"id\":\"da1\",,}]}",
-            )
-                .into_response()
-        }
-        Fault::Truncated | Fault::None => {}
+        Fault::Throttle => Err(throttled(
+            state,
+            Duration::from_secs(faults.throttle_retry_after_secs.max(1)),
+        )),
+        Fault::ServerError => Err(api_error(
+            state,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            "",
+        )),
+        Fault::Malformed => Err((
+            [(header::CONTENT_TYPE, ODATA_CONTENT_TYPE)],
+            "{\"@odata.context\":\"x\",\"value\":[{\"id\":\"da1\",,}]}",
+        )
+            .into_response()),
+        Fault::Truncated | Fault::None => Ok(fault),
     }
+}
+
+async fn alerts(
+    state: Arc<SimState>,
+    collection: Collection,
+    id: String,
+    headers: HeaderMap,
+) -> Response {
+    let kind = match collection {
+        Collection::Users => "user",
+        Collection::Files => "file",
+    };
+    let admitted = admit_call(&state, &headers, |log| {
+        match collection {
+            Collection::Users => log.user_calls += 1,
+            Collection::Files => log.file_calls += 1,
+        }
+        log.entity_calls.push(format!("{kind}:{id}"));
+    })
+    .await;
+    let fault = match admitted {
+        Ok(fault) => fault,
+        Err(answer) => return answer,
+    };
     let indexes: &[usize] = match collection {
         Collection::Users => state.universe.alerts_of_user(&id),
         Collection::Files => {
@@ -537,6 +554,99 @@ async fn alerts(
     );
     headers.insert("OData-Version", HeaderValue::from_static("4.0"));
     response
+}
+
+/// `GET /api/alerts`: every alert of the tenant the query admits, in an order that is not by
+/// time, a page at a time with `@odata.nextLink` while more remain.
+async fn feed_alerts(
+    State(state): State<Arc<SimState>>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let admitted = admit_call(&state, &headers, |log| {
+        log.feed_calls += 1;
+        log.entity_calls.push("feed".into());
+    })
+    .await;
+    let fault = match admitted {
+        Ok(fault) => fault,
+        Err(answer) => return answer,
+    };
+    let query = match feed::parse(&params) {
+        Ok(query) => query,
+        Err(message) => return api_error(&state, StatusCode::BAD_REQUEST, "BadRequest", &message),
+    };
+    let now = state.virtual_now_secs();
+    let universe = &state.universe;
+    let admitted: Vec<usize> = universe
+        .feed_order
+        .iter()
+        .copied()
+        .filter(|&i| {
+            universe
+                .times(i, now)
+                .is_some_and(|(created, updated)| query.admits(created, updated))
+        })
+        .collect();
+    let mut body = format!("{{\"@odata.context\":\"{ODATA_CONTEXT}\",\"value\":[").into_bytes();
+    for (n, &index) in admitted.iter().skip(query.skip).take(query.top).enumerate() {
+        if n > 0 {
+            body.push(b',');
+        }
+        match universe.render_json(index, now) {
+            Some(alert) if query.evidence => body.extend_from_slice(alert.as_bytes()),
+            Some(_) => {
+                // Without $expand=evidence the API leaves the evidence out.
+                let mut value = universe.render(index, now).unwrap_or_default();
+                if let Some(object) = value.as_object_mut() {
+                    object.remove("evidence");
+                }
+                body.extend_from_slice(value.to_string().as_bytes());
+            }
+            None => {}
+        }
+    }
+    body.push(b']');
+    let next = query.skip + query.top;
+    if next < admitted.len() {
+        let mut link = url_with_skip(&state.base_url, &params, next);
+        link.insert(0, '"');
+        link.push('"');
+        body.extend_from_slice(b",\"@odata.nextLink\":");
+        body.extend_from_slice(link.as_bytes());
+    }
+    body.push(b'}');
+    let body = Bytes::from(body);
+    if fault == Fault::Truncated {
+        return truncated(body);
+    }
+    let mut response = Response::new(Body::from(body));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(ODATA_CONTENT_TYPE),
+    );
+    response
+}
+
+/// This query's URL with `$skip` set to `skip`, as the API writes `@odata.nextLink`.
+fn url_with_skip(base_url: &str, params: &HashMap<String, String>, skip: usize) -> String {
+    let mut pairs: Vec<(&str, String)> = params
+        .iter()
+        .filter(|(name, _)| name.as_str() != "$skip")
+        .map(|(name, value)| (name.as_str(), value.clone()))
+        .collect();
+    pairs.sort();
+    pairs.push(("$skip", skip.to_string()));
+    let query: Vec<String> = pairs
+        .iter()
+        .map(|(name, value)| {
+            format!(
+                "{name}={}",
+                percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC)
+            )
+        })
+        .collect();
+    format!("{base_url}/api/alerts?{}", query.join("&"))
 }
 
 /// An entity's collection page at virtual time `now`.

@@ -13,6 +13,8 @@ pub struct CallLog {
     pub token_calls: u64,
     pub user_calls: u64,
     pub file_calls: u64,
+    /// Calls to `/api/alerts`.
+    pub feed_calls: u64,
     pub served_429: u64,
     pub served_401: u64,
     pub faults_injected: u64,
@@ -34,6 +36,8 @@ pub struct SimStats {
     pub token_calls: u64,
     pub user_calls: u64,
     pub file_calls: u64,
+    #[serde(default)]
+    pub feed_calls: u64,
     pub served_429: u64,
     pub served_401: u64,
     pub faults_injected: u64,
@@ -62,6 +66,7 @@ impl CallLog {
             token_calls: self.token_calls,
             user_calls: self.user_calls,
             file_calls: self.file_calls,
+            feed_calls: self.feed_calls,
             served_429: self.served_429,
             served_401: self.served_401,
             faults_injected: self.faults_injected,

@@ -80,6 +80,10 @@ pub struct Universe {
     /// Rendered JSON per alert, before and after its change: rendering is the emulator's main
     /// cost, and an alert's JSON depends only on which of the two phases it is in.
     rendered: [Vec<OnceLock<Arc<str>>>; 2],
+    /// Creation and last-update times per alert and phase, in microseconds (as rendered).
+    times: [Vec<OnceLock<(i64, i64)>>; 2],
+    /// The order `/api/alerts` lists alerts in: stable, and not by time, as the API's.
+    pub feed_order: Vec<usize>,
     by_user: HashMap<usize, Vec<usize>>,
     by_file: HashMap<usize, Vec<usize>>,
     file_index: HashMap<String, usize>,
@@ -181,10 +185,18 @@ impl Universe {
             (0..alerts.len()).map(|_| OnceLock::new()).collect(),
             (0..alerts.len()).map(|_| OnceLock::new()).collect(),
         ];
+        let times = [
+            (0..alerts.len()).map(|_| OnceLock::new()).collect(),
+            (0..alerts.len()).map(|_| OnceLock::new()).collect(),
+        ];
+        let mut feed_order: Vec<usize> = (0..alerts.len()).collect();
+        feed_order.sort_by_key(|&i| mix(spec.seed ^ (i as u64).wrapping_mul(0x9e37_79b9)));
         Universe {
             spec,
             alerts,
             rendered,
+            times,
+            feed_order,
             by_user,
             by_file,
             file_index,
@@ -267,6 +279,27 @@ impl Universe {
             })
             .clone(),
         )
+    }
+
+    /// The alert's `alertCreationTime` and `lastUpdateTime` at virtual time `now_secs`, in
+    /// microseconds since the epoch, exactly as rendered (cached); None before it appears.
+    pub fn times(&self, index: usize, now_secs: u64) -> Option<(i64, i64)> {
+        let alert = self.alerts.get(index)?;
+        if alert.appear_at > now_secs {
+            return None;
+        }
+        let phase = usize::from(alert.change_at.is_some_and(|c| c <= now_secs));
+        let cell = self.times[phase].get(index)?;
+        Some(*cell.get_or_init(|| {
+            let value = self.render(index, now_secs).unwrap_or_default();
+            let micros = |key: &str| {
+                value[key]
+                    .as_str()
+                    .and_then(crate::defender::time::parse)
+                    .map_or(0, crate::defender::time::to_micros)
+            };
+            (micros("alertCreationTime"), micros("lastUpdateTime"))
+        }))
     }
 
     /// The alert as the API would render it at virtual time `now_secs`, or None before it appears.

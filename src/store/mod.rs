@@ -25,6 +25,8 @@ use seen::{LogError, SeenLog};
 pub const SCHEMA_VERSION: u32 = 2;
 const SCHEMA_KEY: &[u8] = b"schema_version";
 const CURSOR_KEY: &[u8] = b"cursor";
+/// The feed's cursor: the latest `lastUpdateTime` (µs) of a poll every sink acknowledged.
+const FEED_CURSOR_KEY: &[u8] = b"feed_cursor";
 const LAST_PRUNE_KEY: &[u8] = b"last_prune";
 const RECENT_CALLS_KEY: &[u8] = b"recent_calls";
 const V1_SEEN_TREE: &str = "seen";
@@ -84,6 +86,12 @@ pub struct StoreStats {
     pub index_bytes: usize,
     pub entities: usize,
     pub cursor: u64,
+    /// The feed's cursor (RFC 3339), when a feed poll has completed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feed_cursor: Option<String>,
+    /// How far the feed's cursor is behind now, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feed_cursor_age_secs: Option<i64>,
     pub size_on_disk: u64,
     pub last_prune: Option<i64>,
 }
@@ -292,6 +300,20 @@ impl Store {
         self.db.flush().map(|_| ()).map_err(|e| self.io(e))
     }
 
+    /// Moves the feed's cursor, once everything its poll read is committed (after [`Store::commit`]
+    /// of its last batch, so a crash between the two re-reads, never skips).
+    pub fn set_feed_cursor(&self, micros: i64) -> Result<(), StoreError> {
+        self.meta
+            .insert(FEED_CURSOR_KEY, &micros.to_be_bytes())
+            .map_err(|e| self.io(e))?;
+        self.flush()
+    }
+
+    /// The feed's cursor, `lastUpdateTime` in microseconds; None before the first feed poll.
+    pub fn feed_cursor(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self.read_u64(FEED_CURSOR_KEY)?.map(|v| v as i64))
+    }
+
     /// The round-robin position: index of the next entry to poll.
     pub fn cursor(&self) -> Result<u64, StoreError> {
         self.read_u64(CURSOR_KEY).map(|c| c.unwrap_or(0))
@@ -431,6 +453,13 @@ impl Store {
             index_bytes,
             entities: self.entities.len(),
             cursor: self.cursor()?,
+            feed_cursor: self
+                .feed_cursor()?
+                .and_then(chrono::DateTime::<chrono::Utc>::from_timestamp_micros)
+                .map(crate::defender::time::format),
+            feed_cursor_age_secs: self.feed_cursor()?.map(|micros| {
+                (crate::defender::time::to_micros(chrono::Utc::now()) - micros) / 1_000_000
+            }),
             size_on_disk: self.db.size_on_disk().map_err(|e| self.io(e))?,
             last_prune: self.last_prune()?,
         })

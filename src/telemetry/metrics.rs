@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::schedule::gate::RateGate;
 use crate::schedule::limiter::Window;
-use crate::stats::{CallOutcome, Counters, LATENCY_BUCKETS};
+use crate::stats::{CallOutcome, Counters, Endpoint, LATENCY_BUCKETS};
 use crate::store::Store;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,20 +97,20 @@ pub fn collect(sources: &Sources, now_ms: i64) -> Vec<Metric> {
     let mut out = Vec::with_capacity(24);
 
     let mut calls = Vec::new();
-    for (file, endpoint) in [(false, "users"), (true, "files")] {
+    for endpoint in Endpoint::ALL {
         for outcome in CallOutcome::ALL {
             calls.push(Sample {
                 labels: vec![
-                    ("endpoint", endpoint.into()),
+                    ("endpoint", endpoint.label().into()),
                     ("status", outcome.label().into()),
                 ],
-                value: Value::Number(c.calls_of(file, outcome) as f64),
+                value: Value::Number(c.calls_of(endpoint, outcome) as f64),
             });
         }
     }
     out.push(metric(
         "mdewatch_api_calls_total",
-        "Calls to the two alert endpoints, by endpoint and answer.",
+        "Calls to the alert endpoints (users, files, the alerts feed), by endpoint and answer.",
         Kind::Counter,
         calls,
     ));
@@ -190,6 +190,27 @@ pub fn collect(sources: &Sources, now_ms: i64) -> Vec<Metric> {
         "Alerts in responses that could not be read.",
         Kind::Counter,
         one(get(&c.alerts_rejected)),
+    ));
+    out.push(metric(
+        "mdewatch_feed_queries_total",
+        "Queries of the alerts feed answered (time slices and pages).",
+        Kind::Counter,
+        one(get(&c.feed_pages)),
+    ));
+    out.push(metric(
+        "mdewatch_feed_alerts_total",
+        "Alerts read from the feed, by whether their content matched the watchlist.",
+        Kind::Counter,
+        vec![
+            Sample {
+                labels: vec![("matched", "yes".into())],
+                value: Value::Number(get(&c.alerts_matched)),
+            },
+            Sample {
+                labels: vec![("matched", "no".into())],
+                value: Value::Number(get(&c.alerts_unmatched)),
+            },
+        ],
     ));
     let oversized = get(&c.events_oversized);
     out.push(metric(

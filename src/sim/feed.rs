@@ -1,0 +1,197 @@
+//! The query of the emulator's `GET /api/alerts`: the subset of OData the real API accepts for it
+//! (docs/defender-api.md, "List alerts"). `$filter` compares `lastUpdateTime` or
+//! `alertCreationTime` with `ge`, `gt`, `le` or `lt` to a time, clauses joined by `and`; `$top`
+//! is 1 to 10,000; `$skip` any count; `$expand=evidence` adds the evidence. Anything else is an
+//! error the server answers 400 with. Pure: text in, query out.
+
+use std::collections::HashMap;
+
+/// The largest page the API serves.
+pub const MAX_TOP: usize = 10_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    LastUpdateTime,
+    AlertCreationTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Ge,
+    Gt,
+    Le,
+    Lt,
+}
+
+impl Op {
+    pub fn holds(self, value: i64, bound: i64) -> bool {
+        match self {
+            Op::Ge => value >= bound,
+            Op::Gt => value > bound,
+            Op::Le => value <= bound,
+            Op::Lt => value < bound,
+        }
+    }
+}
+
+/// One `field op time` clause; the time in microseconds since the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clause {
+    pub field: Field,
+    pub op: Op,
+    pub micros: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedQuery {
+    pub clauses: Vec<Clause>,
+    pub top: usize,
+    pub skip: usize,
+    pub evidence: bool,
+}
+
+impl FeedQuery {
+    /// Whether an alert with these times passes every clause.
+    pub fn admits(&self, created_micros: i64, updated_micros: i64) -> bool {
+        self.clauses.iter().all(|clause| {
+            let value = match clause.field {
+                Field::LastUpdateTime => updated_micros,
+                Field::AlertCreationTime => created_micros,
+            };
+            clause.op.holds(value, clause.micros)
+        })
+    }
+}
+
+/// Reads the query parameters of a `GET /api/alerts`; the error is the message of the 400.
+pub fn parse(params: &HashMap<String, String>) -> Result<FeedQuery, String> {
+    let mut query = FeedQuery {
+        clauses: Vec::new(),
+        top: MAX_TOP,
+        skip: 0,
+        evidence: false,
+    };
+    for (name, value) in params {
+        match name.as_str() {
+            "$filter" => query.clauses = parse_filter(value)?,
+            "$top" => {
+                query.top = value
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|top| (1..=MAX_TOP).contains(top))
+                    .ok_or_else(|| {
+                        format!("The value of $top ('{value}') must be between 1 and {MAX_TOP}.")
+                    })?
+            }
+            "$skip" => {
+                query.skip = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("The value of $skip ('{value}') is not a count."))?
+            }
+            "$expand" => {
+                if value.trim() != "evidence" {
+                    return Err(format!(
+                        "Could not find a property named '{value}' to expand."
+                    ));
+                }
+                query.evidence = true;
+            }
+            other => return Err(format!("The query parameter '{other}' is not supported.")),
+        }
+    }
+    Ok(query)
+}
+
+fn parse_filter(filter: &str) -> Result<Vec<Clause>, String> {
+    let invalid = || format!("Invalid filter clause: '{filter}'.");
+    let words: Vec<&str> = filter.split_whitespace().collect();
+    if words.is_empty() {
+        return Err(invalid());
+    }
+    let mut clauses = Vec::new();
+    for (n, clause) in words.split(|w| w.eq_ignore_ascii_case("and")).enumerate() {
+        let [field, op, time] = clause else {
+            return Err(invalid());
+        };
+        let field = match *field {
+            "lastUpdateTime" => Field::LastUpdateTime,
+            "alertCreationTime" => Field::AlertCreationTime,
+            other => {
+                return Err(format!(
+                    "The property '{other}' cannot be used in $filter here (clause {}).",
+                    n + 1
+                ))
+            }
+        };
+        let op = match op.to_ascii_lowercase().as_str() {
+            "ge" => Op::Ge,
+            "gt" => Op::Gt,
+            "le" => Op::Le,
+            "lt" => Op::Lt,
+            _ => return Err(invalid()),
+        };
+        let time = time.trim_matches('\'');
+        let micros = crate::defender::time::parse(time)
+            .map(crate::defender::time::to_micros)
+            .ok_or_else(|| format!("'{time}' is not a valid DateTimeOffset."))?;
+        clauses.push(Clause { field, op, micros });
+    }
+    Ok(clauses)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_subset_the_api_accepts() {
+        let query = parse(&params(&[
+            ("$filter", "lastUpdateTime ge 2026-11-30T00:00:00Z and lastUpdateTime lt 2026-11-30T01:00:00.5Z"),
+            ("$top", "10"),
+            ("$skip", "20"),
+            ("$expand", "evidence"),
+        ]))
+        .unwrap();
+        assert_eq!(query.clauses.len(), 2);
+        assert_eq!((query.top, query.skip, query.evidence), (10, 20, true));
+        let at =
+            |t: &str| crate::defender::time::to_micros(crate::defender::time::parse(t).unwrap());
+        assert!(query.admits(0, at("2026-11-30T00:00:00Z")));
+        assert!(!query.admits(0, at("2026-11-30T01:00:00.5Z")));
+        assert!(query.admits(0, at("2026-11-30T01:00:00.4999999Z")));
+        let defaults = parse(&HashMap::new()).unwrap();
+        assert_eq!(
+            (defaults.top, defaults.skip, defaults.evidence),
+            (MAX_TOP, 0, false)
+        );
+        assert!(defaults.admits(0, 0));
+    }
+
+    #[test]
+    fn everything_else_is_a_400() {
+        for bad in [
+            ("$filter", "status eq 'New'"),
+            ("$filter", "lastUpdateTime eq 2026-11-30T00:00:00Z"),
+            ("$filter", "lastUpdateTime ge yesterday"),
+            ("$filter", "lastUpdateTime ge 2026-11-30T00:00:00Z or alertCreationTime lt 2026-11-30T00:00:00Z"),
+            ("$filter", ""),
+            ("$top", "0"),
+            ("$top", "10001"),
+            ("$top", "ten"),
+            ("$skip", "-1"),
+            ("$expand", "comments"),
+            ("$orderby", "lastUpdateTime"),
+        ] {
+            assert!(parse(&params(&[bad])).is_err(), "{bad:?}");
+        }
+    }
+}
