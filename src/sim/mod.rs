@@ -37,6 +37,9 @@ pub struct SimConfig {
     pub faults: Faults,
     /// Virtual seconds per real second (0 freezes time; tests move it with `advance`).
     pub speed: f64,
+    /// Virtual seconds added at every call of the feed, after it is answered: alerts appear and
+    /// change between the pages of one poll, deterministically (to test paging under churn).
+    pub advance_per_feed_call: f64,
 }
 
 impl Default for SimConfig {
@@ -51,6 +54,7 @@ impl Default for SimConfig {
             universe: UniverseSpec::default(),
             faults: Faults::default(),
             speed: 0.0,
+            advance_per_feed_call: 0.0,
         }
     }
 }

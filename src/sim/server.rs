@@ -578,16 +578,14 @@ async fn feed_alerts(
     };
     let now = state.virtual_now_secs();
     let universe = &state.universe;
-    let admitted: Vec<usize> = universe
-        .feed_order
-        .iter()
-        .copied()
+    let mut admitted: Vec<usize> = (0..universe.alerts.len())
         .filter(|&i| {
             universe
                 .times(i, now)
                 .is_some_and(|(created, updated)| query.admits(created, updated))
         })
         .collect();
+    admitted.sort_by_cached_key(|&i| universe.feed_position(i, now));
     let mut body = format!("{{\"@odata.context\":\"{ODATA_CONTEXT}\",\"value\":[").into_bytes();
     for (n, &index) in admitted.iter().skip(query.skip).take(query.top).enumerate() {
         if n > 0 {
@@ -617,6 +615,7 @@ async fn feed_alerts(
     }
     body.push(b'}');
     let body = Bytes::from(body);
+    lock(&state.clock).offset_secs += state.config.advance_per_feed_call;
     if fault == Fault::Truncated {
         return truncated(body);
     }

@@ -31,6 +31,8 @@ pub struct UniverseSpec {
     pub late_share: f64,
     /// Share of alerts that change status some time after they appear.
     pub change_share: f64,
+    /// Virtual seconds an alert stays as it appeared, at least, before it may change.
+    pub change_delay_secs: u64,
     pub horizon_secs: u64,
     /// Characters of analyst prose appended to every description (to test size limits).
     pub description_padding: usize,
@@ -52,6 +54,7 @@ impl Default for UniverseSpec {
             alerts_per_user: None,
             late_share: 0.3,
             change_share: 0.3,
+            change_delay_secs: 60,
             horizon_secs: 3600,
             description_padding: 0,
             evidence_padding: 0,
@@ -82,8 +85,6 @@ pub struct Universe {
     rendered: [Vec<OnceLock<Arc<str>>>; 2],
     /// Creation and last-update times per alert and phase, in microseconds (as rendered).
     times: [Vec<OnceLock<(i64, i64)>>; 2],
-    /// The order `/api/alerts` lists alerts in: stable, and not by time, as the API's.
-    pub feed_order: Vec<usize>,
     by_user: HashMap<usize, Vec<usize>>,
     by_file: HashMap<usize, Vec<usize>>,
     file_index: HashMap<String, usize>,
@@ -140,7 +141,7 @@ impl Universe {
             };
             let change_at = rng
                 .chance(spec.change_share)
-                .then(|| appear_at + 60 + rng.below(spec.horizon_secs.max(1)));
+                .then(|| appear_at + spec.change_delay_secs + rng.below(spec.horizon_secs.max(1)));
             alerts.push(SimAlert {
                 index,
                 id: alert_id(spec.seed, index),
@@ -189,14 +190,11 @@ impl Universe {
             (0..alerts.len()).map(|_| OnceLock::new()).collect(),
             (0..alerts.len()).map(|_| OnceLock::new()).collect(),
         ];
-        let mut feed_order: Vec<usize> = (0..alerts.len()).collect();
-        feed_order.sort_by_key(|&i| mix(spec.seed ^ (i as u64).wrapping_mul(0x9e37_79b9)));
         Universe {
             spec,
             alerts,
             rendered,
             times,
-            feed_order,
             by_user,
             by_file,
             file_index,
@@ -279,6 +277,17 @@ impl Universe {
             })
             .clone(),
         )
+    }
+
+    /// Where the alert stands in `/api/alerts` at virtual time `now_secs`: an order that is not by
+    /// time, as the API's, and that changes when the alert does (an update moves it), so paging
+    /// with `$skip` while alerts change really can skip one.
+    pub fn feed_position(&self, index: usize, now_secs: u64) -> u64 {
+        let phase = self
+            .alerts
+            .get(index)
+            .map_or(0, |a| u64::from(a.change_at.is_some_and(|c| c <= now_secs)));
+        mix(self.spec.seed ^ (index as u64).wrapping_mul(0x9e37_79b9) ^ (phase << 63))
     }
 
     /// The alert's `alertCreationTime` and `lastUpdateTime` at virtual time `now_secs`, in
