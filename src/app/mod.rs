@@ -253,14 +253,20 @@ impl Service {
             return Ok(SweepReport::default());
         }
         let start = (self.store.cursor()? % total as u64) as usize;
-        let count = match scope {
-            Scope::Full => total,
-            Scope::Planned => self.plan.entries_per_sweep.min(total),
+        let (count, calls) = match scope {
+            Scope::Full => (total, None),
+            Scope::Planned => (
+                self.plan.entries_per_sweep.min(total),
+                self.plan.round_robin().then_some(self.plan.calls_per_sweep),
+            ),
         };
         let span = tracing::info_span!("sweep", entries = count, start);
-        self.sweep_entries(entries, start, count, true)
-            .instrument(span)
-            .await
+        let reach = poller::Reach::RoundRobin {
+            start,
+            count,
+            calls,
+        };
+        self.sweep_entries(entries, reach).instrument(span).await
     }
 
     /// Polls every entry once and publishes each alert created at or after `since`, whether
@@ -281,26 +287,22 @@ impl Service {
             return Ok(SweepReport::default());
         }
         let span = tracing::info_span!("sweep", entries = total, start = "added");
-        self.sweep_entries(entries, 0, total, false)
+        self.sweep_entries(entries, poller::Reach::Only)
             .instrument(span)
             .await
     }
 
-    /// Polls `count` of `entries` from `start` on, wrapping around.
+    /// Polls the `reach` of `entries`.
     async fn sweep_entries(
         &mut self,
         entries: Arc<[Entry]>,
-        start: usize,
-        count: usize,
-        moves_cursor: bool,
+        reach: poller::Reach,
     ) -> Result<SweepReport, AppError> {
         tracing::info!("sweep started");
         let (sender, receiver) = mpsc::channel::<PolledBatch>(self.config.pipeline.queue_batches);
         let plan = poller::PollPlan {
             entries,
-            start,
-            count,
-            moves_cursor,
+            reach,
             batch_entries: self.config.pipeline.batch_entries,
             concurrency: self.config.pipeline.concurrency,
             budget: ByteBudget::new(self.config.pipeline.queue_bytes),
@@ -517,6 +519,10 @@ impl Service {
         let polled_before = self.counters.snapshot().entries_polled;
         let total = match &only {
             Some(entries) => entries.len(),
+            // A round-robin sweep goes on while its calls last, up to one entry per call.
+            None if self.plan.round_robin() => {
+                (self.plan.calls_per_sweep as usize).min(self.config.watchlist.len())
+            }
             None => self.plan.entries_per_sweep.min(self.config.watchlist.len()),
         };
         let facts = self.status_source();

@@ -5,6 +5,7 @@
 //! while the rest is still coming; results wait for the rest of their batch only while there is
 //! room, and go out early when a poll finds none.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
@@ -13,6 +14,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use super::SweepReport;
 use crate::defender::{ApiError, DefenderClient, EntryAlerts, Intake};
 use crate::pipeline::{ByteBudget, PolledBatch};
+use crate::schedule::plan::spare_entries;
 use crate::shutdown::Shutdown;
 use crate::stats::Counters;
 use crate::watchlist::Entry;
@@ -70,12 +72,24 @@ impl Intake for PollIntake {
     }
 }
 
+/// Which of its entries a sweep polls.
+pub enum Reach {
+    /// The round-robin from the store's cursor: `count` entries, then as many more as the
+    /// sweep's whole call budget (`calls`, when the watchlist does not fit in one sweep) still
+    /// pays for once they and their retries are done. The cursor moves with each batch.
+    RoundRobin {
+        start: usize,
+        count: usize,
+        calls: Option<u64>,
+    },
+    /// Every entry given once (a reload's additions, a backfill); the cursor stays.
+    Only,
+}
+
 /// What one sweep's poller works from.
 pub struct PollPlan {
     pub entries: Arc<[Entry]>,
-    pub start: usize,
-    pub count: usize,
-    pub moves_cursor: bool,
+    pub reach: Reach,
     pub batch_entries: usize,
     pub concurrency: usize,
     pub budget: ByteBudget,
@@ -91,18 +105,22 @@ pub async fn poll(
 ) -> SweepReport {
     let PollPlan {
         entries,
-        start,
-        count,
-        moves_cursor,
+        reach,
         batch_entries,
         concurrency,
         budget,
     } = plan;
     let total = entries.len();
-    let mut report = SweepReport {
-        entries: count,
-        ..Default::default()
+    let (start, mut count, call_budget, moves_cursor) = match reach {
+        Reach::RoundRobin {
+            start,
+            count,
+            calls,
+        } => (start, count.min(total), calls, true),
+        Reach::Only => (0, total, None, false),
     };
+    let calls_before = counters.calls.load(Ordering::Relaxed);
+    let mut report = SweepReport::default();
     // A poll gathers this much before handing a piece over, so concurrent polls and a batch
     // being gathered share the budget.
     let piece_bytes = (budget.total() / (2 * concurrency.max(1))).max(16 << 10);
@@ -112,12 +130,23 @@ pub async fn poll(
         piece_bytes,
     });
     let mut consumed = 0usize;
-    for first in (0..count).step_by(batch_entries.max(1)) {
+    loop {
+        if consumed == count {
+            // The planned entries are done: what their retries left of the budget polls more.
+            if let Some(calls) = call_budget {
+                let made = counters.calls.load(Ordering::Relaxed) - calls_before;
+                count += spare_entries(calls, made, consumed, total);
+            }
+            if consumed == count {
+                break;
+            }
+        }
         if stop.is_triggered() {
             report.cancelled = true;
             break;
         }
-        let chunk: Vec<Entry> = (first..count.min(first + batch_entries))
+        let first = consumed;
+        let chunk: Vec<Entry> = (first..count.min(first + batch_entries.max(1)))
             .map(|i| entries[(start + i) % total].clone())
             .collect();
         let polling = std::time::Instant::now();
@@ -204,6 +233,7 @@ pub async fn poll(
             break;
         }
     }
+    report.entries = count;
     report
 }
 

@@ -71,10 +71,10 @@ pub fn exceeds_documented(windows: &[Window]) -> Option<String> {
 /// The limiter's state: the calls made inside the longest window, and any pause ordered by a 429.
 #[derive(Debug, Clone)]
 pub struct Limiter {
+    /// Each window with its margin added, so that calls granted exactly `per` apart cannot
+    /// land inside one window at the server after network and scheduling jitter.
     windows: Vec<Window>,
-    /// Added to every window so that calls granted exactly `per` apart cannot land inside one
-    /// window at the server after network jitter.
-    margin: Duration,
+    spans: Vec<Duration>,
     spacing: Duration,
     calls: VecDeque<Duration>,
     paused_until: Duration,
@@ -82,15 +82,7 @@ pub struct Limiter {
 
 impl Limiter {
     pub fn new(windows: &[Window]) -> Limiter {
-        let margin = windows
-            .iter()
-            .map(|w| {
-                (w.per / 50)
-                    .clamp(Duration::from_millis(100), Duration::from_secs(1))
-                    .min(w.per / 4)
-            })
-            .max()
-            .unwrap_or_default();
+        let spans = windows.iter().map(|w| w.per + margin(w.per)).collect();
         // Even spacing at the pace of the tightest window: no bursts, and a full window's
         // budget still fits inside the window.
         let spacing = windows
@@ -100,7 +92,7 @@ impl Limiter {
             .unwrap_or_default();
         Limiter {
             windows: windows.to_vec(),
-            margin,
+            spans,
             spacing,
             calls: VecDeque::new(),
             paused_until: Duration::ZERO,
@@ -126,8 +118,7 @@ impl Limiter {
         // window moves it (a later slot can only drop calls out of windows, never add).
         loop {
             let mut moved = false;
-            for window in &self.windows {
-                let span = window.per + self.margin;
+            for (window, &span) in self.windows.iter().zip(&self.spans) {
                 let expired = self.calls.partition_point(|&at| at + span <= slot);
                 let in_window = self.calls.len() - expired;
                 if in_window >= window.calls as usize {
@@ -148,12 +139,7 @@ impl Limiter {
     /// Records a call made at `at` (which must be a slot `next_slot` granted).
     pub fn record(&mut self, at: Duration) {
         self.calls.push_back(at);
-        let longest = self
-            .windows
-            .iter()
-            .map(|w| w.per + self.margin)
-            .max()
-            .unwrap_or_default();
+        let longest = self.memory();
         let keep = self
             .windows
             .iter()
@@ -186,12 +172,18 @@ impl Limiter {
 
     /// The longest window plus its margin: how far back history matters.
     pub fn memory(&self) -> Duration {
-        self.windows
-            .iter()
-            .map(|w| w.per + self.margin)
-            .max()
-            .unwrap_or_default()
+        self.spans.iter().copied().max().unwrap_or_default()
     }
+}
+
+/// The time added to a window of `per`: enough to absorb the delay between a granted slot and
+/// the call's arrival (a late timer, a busy runtime, the network), small against the window:
+/// 1/50 of it, between 250 ms and 1 s, and never more than a quarter of it. Each window has its
+/// own: the hour's second would turn a one-second window into a two-second one.
+fn margin(per: Duration) -> Duration {
+    (per / 50)
+        .clamp(Duration::from_millis(250), Duration::from_secs(1))
+        .min(per / 4)
 }
 
 #[cfg(test)]
@@ -222,6 +214,28 @@ mod tests {
         let first_call = Duration::ZERO;
         let next = limiter.next_slot(now);
         assert!(next >= first_call + Duration::from_secs(3600), "{next:?}");
+    }
+
+    #[test]
+    fn each_window_keeps_its_own_margin() {
+        let windows = [
+            Window {
+                calls: 100,
+                per: Duration::from_secs(1),
+            },
+            Window {
+                calls: 1500,
+                per: Duration::from_secs(60),
+            },
+        ];
+        let mut limiter = Limiter::new(&windows);
+        let mut now = Duration::ZERO;
+        for _ in 0..100 {
+            now = limiter.next_slot(now);
+            limiter.record(now);
+        }
+        assert_eq!(limiter.next_slot(now), secs(1.25));
+        assert_eq!(limiter.memory(), secs(61.0));
     }
 
     #[test]

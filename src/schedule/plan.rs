@@ -18,6 +18,9 @@ pub struct Plan {
     pub cron_interval: Duration,
     /// Calls one sweep may plan (sustained budget over the cron interval, less the headroom).
     pub budget_per_sweep: u64,
+    /// Calls one sweep may make in all: the sustained budget over the cron interval. What the
+    /// planned entries and their retries leave of it serves further entries of the round-robin.
+    pub calls_per_sweep: u64,
     /// Entries polled per sweep: all of them, or a round-robin slice when the budget is short.
     pub entries_per_sweep: usize,
     /// Sweeps needed to poll every entry once.
@@ -41,6 +44,7 @@ impl Plan {
         let entries = users + files;
         let sustained = sustained_calls_per_sec(windows);
         let raw_budget = (sustained * cron_interval.as_secs_f64()).floor() as u64;
+        let calls_per_sweep = raw_budget.max(1);
         let budget_per_sweep = (raw_budget * (100 - RETRY_HEADROOM_PERCENT) / 100).max(1);
         let entries_per_sweep = entries
             .min(budget_per_sweep.min(usize::MAX as u64) as usize)
@@ -52,6 +56,7 @@ impl Plan {
             files,
             cron_interval,
             budget_per_sweep,
+            calls_per_sweep,
             entries_per_sweep,
             sweeps_per_pass,
             pass_every: cron_interval * sweeps_per_pass as u32,
@@ -65,6 +70,11 @@ impl Plan {
 
     pub fn entries(&self) -> usize {
         self.users + self.files
+    }
+
+    /// Whether sweeps serve a round-robin slice (and so may spend spare calls on more entries).
+    pub fn round_robin(&self) -> bool {
+        self.sweeps_per_pass > 1
     }
 
     /// Warnings the operator should see at start and in `check`.
@@ -124,6 +134,13 @@ impl fmt::Display for Plan {
             self.budget_per_sweep,
             RETRY_HEADROOM_PERCENT
         )?;
+        if self.round_robin() {
+            writeln!(
+                f,
+                "  calls a sweep's retries leave serve the next entries, up to {} calls per sweep",
+                self.calls_per_sweep
+            )?;
+        }
         write!(
             f,
             "  each sweep polls {} entries in about {}; every entry is polled every {} ({} sweep{} per pass)",
@@ -134,6 +151,15 @@ impl fmt::Display for Plan {
             if self.sweeps_per_pass == 1 { "" } else { "s" }
         )
     }
+}
+
+/// How many entries a round-robin sweep adds once its planned ones are polled: one per call
+/// the sweep's budget still holds (an entry costs at least one), never an entry twice.
+pub fn spare_entries(calls_per_sweep: u64, calls_made: u64, polled: usize, total: usize) -> usize {
+    let spare = calls_per_sweep.saturating_sub(calls_made);
+    usize::try_from(spare)
+        .unwrap_or(usize::MAX)
+        .min(total.saturating_sub(polled))
 }
 
 fn round_up_to_second(duration: Duration) -> Duration {
@@ -174,6 +200,22 @@ mod tests {
         assert!(
             text.contains("every entry is polled every 20m (4 sweeps per pass)"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn spare_calls_serve_more_entries() {
+        let plan = Plan::compute(3000, 0, FIVE_MINUTES, &DOCUMENTED_LIMITS);
+        assert_eq!((plan.budget_per_sweep, plan.calls_per_sweep), (112, 125));
+        // No retries: 13 more entries; 5 retries: 8; more retries than the headroom: none.
+        assert_eq!(spare_entries(plan.calls_per_sweep, 112, 112, 3000), 13);
+        assert_eq!(spare_entries(plan.calls_per_sweep, 117, 112, 3000), 8);
+        assert_eq!(spare_entries(plan.calls_per_sweep, 130, 112, 3000), 0);
+        // Never past the end of the watchlist.
+        assert_eq!(spare_entries(plan.calls_per_sweep, 112, 118, 120), 2);
+        assert!(
+            plan.to_string().contains("up to 125 calls per sweep"),
+            "{plan}"
         );
     }
 

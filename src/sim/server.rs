@@ -119,6 +119,15 @@ impl SimHandle {
         lock(&self.state.log).stats(&self.state.config.limits)
     }
 
+    /// When each alert-endpoint call arrived, accepted or not, counted from the first.
+    pub fn call_times(&self) -> Vec<Duration> {
+        let log = lock(&self.state.log);
+        let Some(&first) = log.arrivals.first() else {
+            return Vec::new();
+        };
+        log.arrivals.iter().map(|&at| at - first).collect()
+    }
+
     /// Every alert-endpoint call so far, in arrival order: `user:<id>` or `file:<sha1>`.
     pub fn entity_calls(&self) -> Vec<String> {
         lock(&self.state.log).entity_calls.clone()
