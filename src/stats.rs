@@ -39,6 +39,8 @@ pub struct Counters {
     pub limiter_wait_ms: AtomicU64,
     /// Seconds since the epoch when the last sweep that polled at least one entry ended.
     pub last_sweep_ok: AtomicU64,
+    /// Seconds since the epoch when the feed cursor last moved forward.
+    pub feed_cursor_moved: AtomicU64,
     /// Seconds from handing a batch to a sink to its acknowledgement.
     pub publish_latency: Histogram,
     /// One entry per configured sink, in config order (set when the pipeline is built).

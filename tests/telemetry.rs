@@ -155,6 +155,72 @@ async fn metrics_are_served_and_health_follows_the_api() {
     stopped_cleanly(daemon).await;
 }
 
+/// In feed mode the figures follow the feed, and health follows its cursor: degraded once it
+/// has not moved for two cadences while every poll fails, ok again when polls succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feed_mode_health_follows_the_cursor() {
+    let sim = start_sim(
+        UniverseSpec {
+            seed: 17,
+            users: 10,
+            files: 10,
+            ..UniverseSpec::default()
+        },
+        fast_limits(),
+    )
+    .await;
+    let watch = Watch::first(&sim, 5, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let path = write_config(
+        dir.path(),
+        &sim,
+        &watch,
+        &format!(
+            "[schedule]\ncron = \"* * * * * *\"\n[source]\nmode = \"feed\"\n[telemetry]\nlisten = \"127.0.0.1:{port}\"\n"
+        ),
+    );
+    let daemon = spawn(&["run"], &path, "error");
+    let base = format!("http://127.0.0.1:{port}");
+
+    let expected = sim.expected_ids(&watch.users, &watch.files).len() as f64;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let metrics = loop {
+        if let Some((_, text)) = get(&format!("{base}/metrics")).await {
+            if sample(&text, "mdewatch_alerts_published_total") >= expected {
+                break text;
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not all published");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(sample(&metrics, "mdewatch_feed_queries_total") >= 1.0);
+    assert_eq!(
+        sample(&metrics, "mdewatch_feed_alerts_total{matched=\"yes\"}"),
+        expected
+    );
+    assert!(sample(&metrics, "mdewatch_feed_alerts_total{matched=\"no\"}") > 0.0);
+    assert!(sample(&metrics, "mdewatch_feed_cursor_advanced_timestamp_seconds") > 1.7e9);
+    let health = until_status(&format!("{base}/healthz"), 200, "feed polls").await;
+    assert!(health.contains("\"status\":\"ok\""), "{health}");
+
+    sim.set_faults(Faults {
+        error_rate: 1.0,
+        ..Faults::default()
+    });
+    let degraded = until_status(&format!("{base}/healthz"), 503, "feed failing").await;
+    assert!(
+        degraded.contains("the feed cursor has not advanced"),
+        "{degraded}"
+    );
+
+    sim.set_faults(Faults::default());
+    until_status(&format!("{base}/healthz"), 200, "feed back").await;
+
+    sigterm(&daemon);
+    stopped_cleanly(daemon).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_non_loopback_listen_address_is_refused_by_name() {
     let sim = start_sim(UniverseSpec::default(), fast_limits()).await;

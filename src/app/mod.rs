@@ -600,6 +600,7 @@ impl Service {
             store: self.store.clone(),
             cadence: self.plan.cron_interval.max(self.plan.sweep_takes),
             started: self.started,
+            feed: self.source.feed,
         }
     }
 

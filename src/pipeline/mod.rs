@@ -343,6 +343,12 @@ impl Pipeline {
         self.store
             .commit(&seen, &batch.statuses, batch.cursor_after)?;
         if let Some(cursor) = batch.feed_cursor_after {
+            if self.store.feed_cursor()?.map_or(true, |was| cursor > was) {
+                self.counters.feed_cursor_moved.store(
+                    chrono::Utc::now().timestamp().max(0) as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+            }
             self.store.set_feed_cursor(cursor)?;
         }
         self.count_queued();

@@ -53,6 +53,8 @@ pub struct Sources {
     pub cadence: Duration,
     /// When the process started, seconds since the epoch.
     pub started: i64,
+    /// Whether alerts come from the feed (health then follows its cursor).
+    pub feed: bool,
 }
 
 impl Sources {
@@ -65,13 +67,15 @@ impl Sources {
             .filter(|s| s.failing.load(Ordering::Relaxed))
             .map(|s| s.name.clone())
             .collect();
-        super::health::evaluate(
+        let moved = self.counters.feed_cursor_moved.load(Ordering::Relaxed);
+        super::health::evaluate(&super::health::Facts {
             now,
-            self.started,
-            (last > 0).then_some(last as i64),
-            self.cadence.as_secs().max(1),
-            &failing,
-        )
+            started: self.started,
+            last_sweep_ok: (last > 0).then_some(last as i64),
+            cadence_secs: self.cadence.as_secs().max(1),
+            failing_sinks: &failing,
+            feed: self.feed.then_some((moved > 0).then_some(moved as i64)),
+        })
     }
 }
 
@@ -329,6 +333,12 @@ pub fn collect(sources: &Sources, now_ms: i64) -> Vec<Metric> {
         "Watchlist entries that could not be polled.",
         Kind::Counter,
         one(get(&c.entries_failed)),
+    ));
+    out.push(metric(
+        "mdewatch_feed_cursor_advanced_timestamp_seconds",
+        "When this process last moved the feed cursor forward (0: not yet).",
+        Kind::Gauge,
+        one(get(&c.feed_cursor_moved)),
     ));
     out.push(metric(
         "mdewatch_last_successful_sweep_timestamp_seconds",
