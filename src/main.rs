@@ -315,7 +315,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let totals = service.close().await?;
             let report = report?;
             let what = match report.feed_queries {
-                Some(queries) => format!("the alerts feed, {queries} queries"),
+                Some(queries) => format!(
+                    "the alerts feed, {queries} queries, {} alerts read",
+                    totals.alerts_received
+                ),
                 None => format!(
                     "{} entries, {} polled",
                     report.entries, totals.entries_polled
