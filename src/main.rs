@@ -387,9 +387,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let report = service.backfill(since).await;
             let totals = service.close().await?;
             let report = report?;
+            let what = match report.feed_queries {
+                Some(queries) => format!(
+                    "the alerts feed read in {queries} queries ({} alerts)",
+                    totals.alerts_received
+                ),
+                None => format!("{} entries polled", totals.entries_polled),
+            };
             println!(
-                "backfill: {} entries polled, {} alerts created since {} published again, {} failed entries; the store was not changed",
-                totals.entries_polled,
+                "backfill: {what}, {} alerts created since {} published again, {} failed; the store was not changed",
                 totals.alerts_published,
                 since.to_rfc3339(),
                 report.failed.len()

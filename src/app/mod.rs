@@ -244,8 +244,14 @@ impl Service {
     /// as they arrive.
     pub async fn sweep(&mut self, scope: Scope) -> Result<SweepReport, AppError> {
         if self.source.feed {
+            let first = crate::feed::slices::first(
+                self.store.feed_cursor()?,
+                self.config.alert_source.lookback,
+                self.config.alert_source.since,
+                Utc::now(),
+            );
             let span = tracing::info_span!("sweep", source = "feed");
-            return self.sweep_feed().instrument(span).await;
+            return self.sweep_feed(first, true).instrument(span).await;
         }
         let entries = self.config.watchlist.entries.clone();
         let total = entries.len();
@@ -276,6 +282,16 @@ impl Service {
         since: chrono::DateTime<Utc>,
     ) -> Result<SweepReport, AppError> {
         self.pipeline.backfill(since);
+        if self.source.feed {
+            // The feed from `since` on, matched as usual; the cursor stays where it is.
+            let from = crate::defender::time::to_micros(since);
+            let first = crate::feed::Slice {
+                from: Some(from),
+                to: None,
+            };
+            let span = tracing::info_span!("sweep", source = "feed", backfill = %since);
+            return self.sweep_feed(first, false).instrument(span).await;
+        }
         let entries = self.config.watchlist.entries.clone();
         self.sweep_only(entries).await
     }
@@ -317,12 +333,19 @@ impl Service {
         self.publish(poller, receiver).await
     }
 
-    /// Reads the tenant's feed from its cursor and publishes what matches the watchlist.
-    async fn sweep_feed(&mut self) -> Result<SweepReport, AppError> {
+    /// Reads the tenant's feed from `first` on and publishes what matches the watchlist; the
+    /// cursor moves at the end when `moves_cursor`.
+    async fn sweep_feed(
+        &mut self,
+        first: crate::feed::Slice,
+        moves_cursor: bool,
+    ) -> Result<SweepReport, AppError> {
         tracing::info!(why = %self.source.why, "feed poll started");
         let (sender, receiver) = mpsc::channel::<PolledBatch>(self.config.pipeline.queue_batches);
         let plan = poller::FeedPlan {
             settings: self.config.alert_source.clone(),
+            first,
+            moves_cursor,
             cursor: self.store.feed_cursor()?,
             concurrency: self.config.pipeline.concurrency,
             budget: ByteBudget::new(self.config.pipeline.queue_bytes),

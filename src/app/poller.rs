@@ -267,8 +267,12 @@ async fn send(
 /// What one poll of the feed works from.
 pub struct FeedPlan {
     pub settings: crate::config::SourceConfig,
+    /// The range to read: from behind the cursor (or `since`) to the open end.
+    pub first: crate::feed::Slice,
     /// Where the last acknowledged poll ended (µs); None before the first.
     pub cursor: Option<i64>,
+    /// Whether the poll moves the cursor (a backfill leaves it).
+    pub moves_cursor: bool,
     pub concurrency: usize,
     pub budget: ByteBudget,
 }
@@ -288,7 +292,9 @@ pub async fn poll_feed(
     use crate::feed::{slices, Next, Reading};
     let FeedPlan {
         settings,
+        first,
         cursor,
+        moves_cursor,
         concurrency,
         budget,
     } = plan;
@@ -303,12 +309,7 @@ pub async fn poll_feed(
         sender: sender.clone(),
         piece_bytes,
     });
-    let mut pending = vec![slices::first(
-        cursor,
-        settings.lookback,
-        settings.since,
-        chrono::Utc::now(),
-    )];
+    let mut pending = vec![first];
     let mut latest = cursor;
     while let Some(slice) = pending.pop() {
         if stop.is_triggered() {
@@ -374,12 +375,14 @@ pub async fn poll_feed(
         "feed read to its end"
     );
     // The whole range was read: the cursor moves with this last batch, after all the others.
-    let _ = sender
-        .send(PolledBatch {
-            feed_cursor_after: latest,
-            ..PolledBatch::default()
-        })
-        .await;
+    if moves_cursor {
+        let _ = sender
+            .send(PolledBatch {
+                feed_cursor_after: latest,
+                ..PolledBatch::default()
+            })
+            .await;
+    }
     report
 }
 

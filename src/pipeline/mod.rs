@@ -18,7 +18,7 @@ pub use matches::WatchIndex;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -80,10 +80,36 @@ pub struct Pipeline {
     stop: Shutdown,
     in_flight: VecDeque<InFlight>,
     in_flight_limit: usize,
-    /// Set for `mde-watch backfill`: epoch milliseconds of the oldest alert to publish.
-    backfill_since: Option<i64>,
+    /// Set for `mde-watch backfill`.
+    backfill: Option<Backfill>,
     /// Delivery attempts per batch before giving up (one-shot runs); the service never does.
     give_up_after: Option<u32>,
+}
+
+/// What a backfill publishes: each alert created since `since_ms`, once. The store is not
+/// consulted, so the backfill remembers what it sent itself (a hash of each id): an alert
+/// reached through a user and a file, or read again when the feed splits a slice, goes out
+/// once.
+struct Backfill {
+    since_ms: i64,
+    sent: HashSet<u64>,
+}
+
+impl Backfill {
+    fn wants(&mut self, alert: &crate::defender::Alert) -> bool {
+        let created = alert
+            .alert_creation_time
+            .as_deref()
+            .or(alert.last_update_time.as_deref())
+            .and_then(time::parse)
+            .map(|t| t.timestamp_millis());
+        if !created.is_some_and(|at| at >= self.since_ms) {
+            return false;
+        }
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(&*alert.id, &mut hasher);
+        self.sent.insert(std::hash::Hasher::finish(&hasher))
+    }
 }
 
 /// A batch handed to the sinks, committed once every sink acknowledged it.
@@ -147,7 +173,7 @@ impl Pipeline {
             stop,
             in_flight: VecDeque::new(),
             in_flight_limit: in_flight_limit.max(1),
-            backfill_since: None,
+            backfill: None,
             give_up_after: None,
         }
     }
@@ -189,21 +215,14 @@ impl Pipeline {
 
         let mut records: HashMap<String, SeenRecord> = HashMap::with_capacity(candidates.len());
         let mut to_emit: Vec<(Candidate, Change)> = Vec::new();
-        let (statuses, cursor_after, feed_cursor_after) = match self.backfill_since {
+        let (statuses, cursor_after, feed_cursor_after) = match self.backfill {
             // A backfill leaves the store as it found it: no seen records, statuses or cursors.
             Some(_) => (Vec::new(), None, None),
             None => (statuses, batch.cursor_after, batch.feed_cursor_after),
         };
         for candidate in candidates {
-            if let Some(since_ms) = self.backfill_since {
-                let alert = &candidate.polled.alert();
-                let created = alert
-                    .alert_creation_time
-                    .as_deref()
-                    .or(alert.last_update_time.as_deref())
-                    .and_then(time::parse)
-                    .map(|t| t.timestamp_millis());
-                if created.is_some_and(|at| at >= since_ms) {
+            if let Some(backfill) = &mut self.backfill {
+                if backfill.wants(candidate.polled.alert()) {
                     to_emit.push((candidate, Change::New));
                 }
                 continue;
@@ -661,7 +680,10 @@ impl Pipeline {
     /// Publishes every polled alert created at or after `since`, seen or not, and writes nothing
     /// to the store: a new SIEM gets the history while normal runs keep their dedup state.
     pub fn backfill(&mut self, since: chrono::DateTime<Utc>) {
-        self.backfill_since = Some(since.timestamp_millis());
+        self.backfill = Some(Backfill {
+            since_ms: since.timestamp_millis(),
+            sent: HashSet::new(),
+        });
     }
 
     /// Makes a failing sink end the run after `attempts` tries instead of retrying until it
