@@ -134,3 +134,79 @@ async fn sighup_applies_a_valid_watchlist_at_once_and_refuses_an_invalid_one() {
     sigterm(&daemon);
     stopped_cleanly(daemon).await;
 }
+
+/// In feed mode, users added by a reload get their earlier alerts from one read of the feed
+/// (not a call per added entry), each once, and nothing else is published again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_in_feed_mode_catches_up_added_users_from_the_feed() {
+    // Alerts spread over the last hour, and polls that look back one second behind their
+    // cursor: the added users' alerts are long behind it, so only a catch-up finds them.
+    let sim = start_sim(
+        UniverseSpec {
+            late_share: 1.0,
+            horizon_secs: 3600,
+            change_share: 0.0,
+            ..universe()
+        },
+        fast_limits(),
+    )
+    .await;
+    sim.advance(Duration::from_secs(3601));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &sim,
+        &Watch::first(&sim, 0, 0),
+        "[schedule]\ncron = \"*/2 * * * * *\"\n[source]\nmode = \"feed\"\nlookback = \"1s\"\n",
+    );
+    let config = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        config.replacen("users = []", "users_file = \"users.txt\"", 1),
+    )
+    .unwrap();
+    let users = dir.path().join("users.txt");
+    std::fs::write(&users, "user1\nuser2\n").unwrap();
+    let daemon = spawn(&["run"], &path, "warn");
+    let output = dir.path().join("alerts.ndjson");
+    let user = |names: &[&str]| {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        sim.expected_ids(&names, &[])
+    };
+    let written_until = |want: std::collections::BTreeSet<String>, what: &'static str| {
+        let output = output.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                let written = events(&output);
+                if want.is_subset(&ids(&written)) {
+                    return written;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "{what} within 30 s");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let before = user(&["user1", "user2"]);
+    assert!(!before.is_empty() && !user(&["user3", "user4"]).is_empty());
+    written_until(before.clone(), "user1 and user2's alerts").await;
+
+    std::fs::write(&users, "user2\nuser3\nuser4\n").unwrap();
+    sighup(&daemon);
+    let all: std::collections::BTreeSet<String> =
+        before.union(&user(&["user3", "user4"])).cloned().collect();
+    let written = written_until(all.clone(), "user3 and user4's earlier alerts").await;
+    sigterm(&daemon);
+    stopped_cleanly(daemon).await;
+
+    assert_eq!(ids(&written), all);
+    assert!(
+        id_counts(&written).values().all(|&n| n == 1),
+        "an alert twice"
+    );
+    let calls = sim.entity_calls();
+    assert!(
+        calls.iter().all(|c| c == "feed"),
+        "an entity poll: {calls:?}"
+    );
+}

@@ -296,6 +296,25 @@ impl Service {
         self.sweep_only(entries).await
     }
 
+    /// Publishes the alerts of `entries` (added by a reload) from before they were watched. In
+    /// entity mode that is a poll of each; in feed mode one read of the feed from `since` (a
+    /// few queries, where polling thousands of added hashes would hold the feed up for hours),
+    /// deduplicated as usual so only the added entries' alerts are new, with the cursor left
+    /// where it is.
+    async fn catch_up(&mut self, entries: Arc<[Entry]>) -> Result<SweepReport, AppError> {
+        if !self.source.feed {
+            return self.sweep_only(entries).await;
+        }
+        let first = crate::feed::slices::first(
+            None,
+            self.config.alert_source.lookback,
+            self.config.alert_source.since,
+            Utc::now(),
+        );
+        let span = tracing::info_span!("sweep", source = "feed", added = entries.len());
+        self.sweep_feed(first, false).instrument(span).await
+    }
+
     /// Polls just `entries` (added by a reload), leaving the round-robin cursor where it is.
     pub async fn sweep_only(&mut self, entries: Arc<[Entry]>) -> Result<SweepReport, AppError> {
         let total = entries.len();
@@ -553,7 +572,7 @@ impl Service {
         let report = {
             let sweep = async {
                 match only {
-                    Some(entries) => self.sweep_only(entries.into()).await,
+                    Some(entries) => self.catch_up(entries.into()).await,
                     None => self.sweep(Scope::Planned).await,
                 }
             };
