@@ -31,6 +31,9 @@ const FIXTURES: &[(&str, EntryKind, &str, Option<&str>)] = &[
     ("quirks", EntryKind::User, "kiosk", None),
     ("empty", EntryKind::User, "nobody", None),
     ("hostile", EntryKind::User, "us=er|\\", None),
+    // The Graph security API's alerts_v2 shape: one from Defender for Endpoint, one from
+    // Defender for Office 365 (user evidence only).
+    ("graph-alerts", EntryKind::User, "user1", None),
 ];
 
 const FORMATS: [Format; 6] = Format::ALL;

@@ -16,7 +16,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::lenient;
+use super::{evidence, lenient};
 
 /// Text from the alert: borrowed from it unless an escape had to be decoded.
 pub type Text<'a> = Cow<'a, str>;
@@ -48,6 +48,8 @@ pub struct Alert<'a> {
     pub computer_dns_name: Option<Text<'a>>,
     pub rbac_group_name: Option<Text<'a>>,
     pub aad_tenant_id: Option<Text<'a>>,
+    /// Graph only: the product that raised the alert (`microsoftDefenderForEndpoint`, …).
+    pub service_source: Option<Text<'a>>,
     /// Documented as a string, sent as an array.
     pub mitre_techniques: Vec<Text<'a>>,
     pub related_user: Option<RelatedUser<'a>>,
@@ -76,34 +78,22 @@ pub struct LoggedOnUser<'a> {
     pub domain_name: Option<Text<'a>>,
 }
 
-/// One evidence item. Only the fields normalization reads are typed; all of them, typed or not,
-/// are in the alert's members.
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
-#[serde(rename_all = "camelCase")]
+/// One evidence item, as either API sends it ([`super::evidence`]). Only the fields
+/// normalization and the match read are typed; all of them, typed or not, are in the alert's
+/// members.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Evidence<'a> {
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
     pub entity_type: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
     pub sha1: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
     pub sha256: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
     pub file_name: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
     pub file_path: Option<Text<'a>>,
-    #[serde(default, deserialize_with = "lenient::opt_i64")]
     pub process_id: Option<i64>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
     pub process_command_line: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
     pub ip_address: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
     pub url: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
     pub account_name: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
     pub domain_name: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
     pub user_principal_name: Option<Text<'a>>,
 }
 
@@ -162,6 +152,7 @@ impl<'de> Deserialize<'de> for Alert<'de> {
                 use serde::de::Error;
                 let mut alert = Alert::default();
                 let mut id = None;
+                let mut device = evidence::Device::default();
                 while let Some(Name(name)) = map.next_key::<Name<'de>>()? {
                     let raw: &'de RawValue = map.next_value()?;
                     let text = || field(raw, |de| lenient::opt_string(de));
@@ -184,11 +175,25 @@ impl<'de> Deserialize<'de> for Alert<'de> {
                             "threatName" => text().map(|v| alert.threat_name = v),
                             "title" => text().map(|v| alert.title = v),
                             "description" => text().map(|v| alert.description = v),
-                            "alertCreationTime" => text().map(|v| alert.alert_creation_time = v),
-                            "firstEventTime" => text().map(|v| alert.first_event_time = v),
-                            "lastEventTime" => text().map(|v| alert.last_event_time = v),
-                            "lastUpdateTime" => text().map(|v| alert.last_update_time = v),
-                            "resolvedTime" => text().map(|v| alert.resolved_time = v),
+                            // Defender's names, then Graph's for the same facts.
+                            "alertCreationTime" | "createdDateTime" => {
+                                text().map(|v| alert.alert_creation_time = v)
+                            }
+                            "firstEventTime" | "firstActivityDateTime" => {
+                                text().map(|v| alert.first_event_time = v)
+                            }
+                            "lastEventTime" | "lastActivityDateTime" => {
+                                text().map(|v| alert.last_event_time = v)
+                            }
+                            "lastUpdateTime" | "lastUpdateDateTime" => {
+                                text().map(|v| alert.last_update_time = v)
+                            }
+                            "resolvedTime" | "resolvedDateTime" => {
+                                text().map(|v| alert.resolved_time = v)
+                            }
+                            "threatDisplayName" => text().map(|v| alert.threat_name = v),
+                            "tenantId" => text().map(|v| alert.aad_tenant_id = v),
+                            "serviceSource" => text().map(|v| alert.service_source = v),
                             "machineId" => text().map(|v| alert.machine_id = v),
                             "computerDnsName" => text().map(|v| alert.computer_dns_name = v),
                             "rbacGroupName" => text().map(|v| alert.rbac_group_name = v),
@@ -199,9 +204,9 @@ impl<'de> Deserialize<'de> for Alert<'de> {
                                 .map(|v| alert.related_user = v),
                             "loggedOnUsers" => field(raw, |de| lenient::vec_of(de))
                                 .map(|v| alert.logged_on_users = v),
-                            "evidence" => {
-                                field(raw, |de| lenient::vec_of(de)).map(|v| alert.evidence = v)
-                            }
+                            "evidence" => field(raw, |de| lenient::vec_of(de)).map(|items| {
+                                evidence::read(items, &mut alert.evidence, &mut device)
+                            }),
                             _ => Ok(()),
                         };
                     read.map_err(|err| A::Error::custom(format!("{name}: {err}")))?;
@@ -211,11 +216,41 @@ impl<'de> Deserialize<'de> for Alert<'de> {
                     Some(id) if !id.trim().is_empty() => alert.id = id,
                     _ => return Err(A::Error::custom("alert has an empty or null id")),
                 }
+                alert.computer_dns_name = alert.computer_dns_name.take().or(device.dns_name);
+                alert.machine_id = alert.machine_id.take().or(device.id);
+                alert.logged_on_users.extend(device.logged_on_users);
+                for value in [
+                    &mut alert.severity,
+                    &mut alert.status,
+                    &mut alert.classification,
+                    &mut alert.determination,
+                ] {
+                    canonical(value);
+                }
                 Ok(alert)
             }
         }
         de.deserialize_map(AlertVisitor)
     }
+}
+
+/// Graph spells the enums Defender capitalizes in camelCase (`inProgress`, `truePositive`,
+/// `apt`): read as Defender spells them, so an alert has one status whichever API sent it, and
+/// the dedup fingerprint (over status, classification, determination) does not change when an
+/// install moves from one API to the other. Defender's own values start upper-case and are left
+/// as they are.
+fn canonical(value: &mut Option<Text<'_>>) {
+    let Some(text) = value.as_mut() else {
+        return;
+    };
+    let Some(first) = text.chars().next().filter(char::is_ascii_lowercase) else {
+        return;
+    };
+    *text = Cow::Owned(match text.as_ref() {
+        "apt" => "APT".to_string(),
+        "unknownFutureValue" => "UnknownFutureValue".to_string(),
+        rest => format!("{}{}", first.to_ascii_uppercase(), &rest[1..]),
+    });
 }
 
 impl Alert<'_> {
@@ -338,6 +373,73 @@ mod tests {
         assert_eq!(alert.mitre_techniques, ["T1059"]);
         assert!(alert.evidence.is_empty());
         assert_eq!(alert.member("futureField").unwrap().get(), r#"{"x":1}"#);
+    }
+
+    #[test]
+    fn a_graph_alert_reads_into_the_same_view() {
+        let text = r##"{"@odata.type":"#microsoft.graph.security.alert","id":"da9_1","incidentId":"48117",
+            "status":"inProgress","severity":"high","classification":"truePositive","determination":"apt",
+            "serviceSource":"microsoftDefenderForEndpoint","createdDateTime":"2026-11-20T08:15:42.1234567Z",
+            "lastUpdateDateTime":"2026-11-20T09:02:10Z","tenantId":"t-1","evidence":[
+            {"@odata.type":"#microsoft.graph.security.deviceEvidence","deviceDnsName":"wks-1","mdeDeviceId":"m-1",
+             "loggedOnUsers":[{"accountName":"jdoe","domainName":"CONTOSO"}]},
+            {"@odata.type":"#microsoft.graph.security.userEvidence","userAccount":{"accountName":"user1",
+             "domainName":"CONTOSO","userPrincipalName":"user1@contoso.com"}},
+            {"@odata.type":"#microsoft.graph.security.processEvidence","processId":7,"imageFile":{"sha1":"aa"},
+             "parentProcessImageFile":{"sha1":"bb","fileName":"cmd.exe"},"userAccount":{"accountName":"svc"}},
+            {"@odata.type":"#microsoft.graph.security.fileEvidence","fileDetails":{"sha1":"cc","fileName":"x.exe"}}]}"##;
+        let alert: Alert = serde_json::from_str(text).unwrap();
+        assert_eq!(alert.incident_id, Some(48117));
+        assert_eq!(
+            [
+                &alert.status,
+                &alert.severity,
+                &alert.classification,
+                &alert.determination
+            ]
+            .map(|v| v.as_deref().unwrap_or_default()),
+            ["InProgress", "High", "TruePositive", "APT"],
+            "Defender's spelling"
+        );
+        assert_eq!(
+            alert.alert_creation_time.as_deref(),
+            Some("2026-11-20T08:15:42.1234567Z")
+        );
+        assert_eq!(
+            alert.last_update_time.as_deref(),
+            Some("2026-11-20T09:02:10Z")
+        );
+        assert_eq!(alert.aad_tenant_id.as_deref(), Some("t-1"));
+        assert_eq!(alert.computer_dns_name.as_deref(), Some("wks-1"));
+        assert_eq!(alert.machine_id.as_deref(), Some("m-1"));
+        assert_eq!(
+            alert.logged_on_users[0].account_name.as_deref(),
+            Some("jdoe")
+        );
+        let typed: Vec<(Option<&str>, Option<&str>, Option<&str>)> = alert
+            .evidence
+            .iter()
+            .map(|e| {
+                (
+                    e.entity_type.as_deref(),
+                    e.sha1.as_deref(),
+                    e.account_name.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            typed,
+            [
+                (Some("Machine"), None, None),
+                (Some("User"), None, Some("user1")),
+                (Some("Process"), Some("aa"), Some("svc")),
+                (Some("Process"), Some("bb"), None),
+                (Some("File"), Some("cc"), None),
+            ]
+        );
+        // Defender's values are left as sent.
+        let defender: Alert = serde_json::from_str(r#"{"id":"a","status":"InProgress"}"#).unwrap();
+        assert!(matches!(defender.status, Some(Cow::Borrowed("InProgress"))));
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod client;
 pub mod cloud;
 pub mod errors;
+mod evidence;
 mod lenient;
 pub mod odata;
 pub mod stream;

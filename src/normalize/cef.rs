@@ -172,7 +172,7 @@ pub fn encode(polled: &PolledAlert, context: &EventContext) -> Vec<u8> {
     line.push_str("CEF:0|");
     escape_header("Microsoft", limits.vendor, &mut line);
     line.push('|');
-    escape_header("Defender for Endpoint", limits.product, &mut line);
+    escape_header(super::product::of(alert).name, limits.product, &mut line);
     line.push('|');
     escape_header(crate::VERSION, limits.version, &mut line);
     line.push('|');

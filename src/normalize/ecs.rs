@@ -228,7 +228,7 @@ fn build<'a>(
                 Change::New => "alert-created",
                 Change::Updated => "alert-updated",
             },
-            provider: "microsoft_defender_endpoint",
+            provider: super::product::of(alert).provider,
             module: "mde_watch",
             dataset: "mde_watch.alert",
             id: &alert.id,
@@ -274,7 +274,7 @@ fn build<'a>(
         organization: alert.aad_tenant_id.as_deref().map(|id| Id { id }),
         observer: Observer {
             vendor: "Microsoft",
-            product: "Defender for Endpoint",
+            product: super::product::of(alert).name,
         },
         microsoft: context.verbatim.then_some(Microsoft {
             defender_endpoint: vendor,

@@ -9,6 +9,7 @@ mod ecs;
 mod evidence;
 mod fit;
 mod ocsf;
+mod product;
 mod raw;
 pub mod sample;
 mod severity;

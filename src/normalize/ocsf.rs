@@ -415,7 +415,7 @@ pub fn encode(polled: &PolledAlert, context: &EventContext) -> serde_json::Resul
         },
         metadata: Metadata {
             product: Product {
-                name: "Microsoft Defender for Endpoint",
+                name: super::product::of(alert).full_name,
                 vendor_name: "Microsoft",
             },
             version: OCSF_VERSION,

@@ -80,7 +80,7 @@ fn build<'a>(polled: &'a PolledAlert, context: &EventContext<'a>) -> SplunkAlert
     let file = evidence::file(alert);
     SplunkAlert {
         time: super::event_time_ms(alert, context) as f64 / 1000.0,
-        app: "Microsoft Defender for Endpoint",
+        app: super::product::of(alert).full_name,
         description: alert.description.as_deref(),
         dest: alert.computer_dns_name.as_deref(),
         dest_id: alert.machine_id.as_deref(),
