@@ -270,7 +270,7 @@ fn env_override_sets_a_key() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{}", common::show(&output));
     assert!(
-        stdout.contains("api: gcc-high cloud, https://api-gov.securitycenter.microsoft.us"),
+        stdout.contains("api: Defender for Endpoint, gcc-high cloud, https://api-gov.securitycenter.microsoft.us"),
         "{stdout}"
     );
 }

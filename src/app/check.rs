@@ -58,7 +58,11 @@ pub fn report(config: &Config, out: &mut dyn Write) -> std::io::Result<()> {
         let settings = &config.alert_source;
         writeln!(
             out,
-            "source: the alerts feed ({}): every {} one query of up to {} alerts (more when a slice holds more), re-reading {} behind its cursor; {} of the {} calls per sweep left for the rest",
+            "source: {} ({}): every {} one query of up to {} alerts (more when a slice holds more), re-reading {} behind its cursor; {} of the {} calls per sweep left for the rest",
+            match config.api.api {
+                crate::config::Api::Defender => "the alerts feed of Defender for Endpoint's API (GET /api/alerts)",
+                crate::config::Api::Graph => "the alerts feed of the Microsoft Graph security API (GET /v1.0/security/alerts_v2)",
+            },
             source.why,
             format_duration(plan.cron_interval),
             settings.page_size,
@@ -75,8 +79,15 @@ pub fn report(config: &Config, out: &mut dyn Write) -> std::io::Result<()> {
     }
     writeln!(
         out,
-        "api: {} cloud, {} (token from {})",
-        config.api.cloud, config.api.api_base, config.api.login_base
+        "api: {}, {} cloud, {} (token from {}; the app needs the {})",
+        match config.api.api {
+            crate::config::Api::Defender => "Defender for Endpoint",
+            crate::config::Api::Graph => "Microsoft Graph",
+        },
+        config.api.cloud,
+        config.api.api_base,
+        config.api.login_base,
+        crate::defender::errors::permission(config.api.api)
     )?;
     writeln!(out, "secret: from {}", config.api.secret_source)?;
     writeln!(

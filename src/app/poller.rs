@@ -316,7 +316,7 @@ pub async fn poll_feed(
             report.cancelled = true;
             return report;
         }
-        let filter = slices::filter(slice);
+        let filter = slices::filter(slice, crate::defender::client::update_field(client.api()));
         let read = client
             .feed_into(&filter, settings.page_size, false, Some(&*intake))
             .await;

@@ -110,6 +110,8 @@ pub struct RawStore {
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawSource {
+    /// defender | graph
+    pub api: Option<String>,
     /// entities | feed | auto
     pub mode: Option<String>,
     /// First run of the feed: how far back it starts ("180d"); default everything the API keeps.

@@ -132,8 +132,18 @@ impl Checker {
     }
 
     fn check(&mut self, raw: RawConfig, source_name: &str) -> Option<Config> {
-        let api = self.api(raw.api);
-        let limits = self.limits(raw.limits.window);
+        let which = match raw.source.api.as_deref().unwrap_or("defender") {
+            "defender" => Api::Defender,
+            "graph" => Api::Graph,
+            other => {
+                self.problem(format!(
+                    "source.api: '{other}' is not an API (defender | graph)"
+                ));
+                Api::Defender
+            }
+        };
+        let api = self.api(raw.api, which);
+        let limits = self.limits(raw.limits.window, which);
         let schedule = ScheduleConfig {
             cron: raw
                 .schedule
@@ -233,7 +243,7 @@ impl Checker {
             .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned());
         self.rfc3164_hostname(&sinks, &collector);
         let telemetry = self.telemetry(raw.telemetry);
-        let alert_source = self.source(raw.source);
+        let alert_source = self.source(raw.source, which);
         Some(Config {
             source: source_name.to_string(),
             api: api?,
@@ -306,9 +316,15 @@ impl Checker {
         }
     }
 
-    fn source(&mut self, raw: super::raw::RawSource) -> SourceConfig {
-        let defaults = SourceConfig::default();
-        let mode = match raw.mode.as_deref().unwrap_or("entities") {
+    fn source(&mut self, raw: super::raw::RawSource, which: Api) -> SourceConfig {
+        let defaults = SourceConfig::for_api(which);
+        let mode = match raw.mode.as_deref().unwrap_or(defaults.mode.as_str()) {
+            "entities" if which == Api::Graph => {
+                self.problem(
+                    "source.mode: 'entities' needs source.api = \"defender\": the Graph security API has no per-user or per-file alert routes; use mode = \"feed\"",
+                );
+                SourceMode::Feed
+            }
             "entities" => SourceMode::Entities,
             "feed" => SourceMode::Feed,
             "auto" => SourceMode::Auto,
@@ -345,6 +361,11 @@ impl Checker {
                 defaults.page_size
             }
         };
+        // Graph has nothing but its feed: `auto` has no choice to make.
+        let mode = match (which, mode) {
+            (Api::Graph, SourceMode::Auto) => SourceMode::Feed,
+            (_, mode) => mode,
+        };
         SourceConfig {
             mode,
             since,
@@ -364,7 +385,7 @@ impl Checker {
         }
     }
 
-    fn api(&mut self, raw: RawApi) -> Option<ApiConfig> {
+    fn api(&mut self, raw: RawApi, which: Api) -> Option<ApiConfig> {
         let cloud = match Cloud::parse(raw.cloud.as_deref().unwrap_or("public")) {
             Ok(cloud) => cloud,
             Err(err) => {
@@ -404,7 +425,10 @@ impl Checker {
             ),
             _ => None,
         };
-        let endpoints = cloud.endpoints();
+        let endpoints = match which {
+            Api::Defender => cloud.endpoints(),
+            Api::Graph => cloud.graph_endpoints(),
+        };
         let api_base = self
             .url("api.base_url", raw.base_url)
             .unwrap_or(endpoints.api_base);
@@ -448,6 +472,7 @@ impl Checker {
             Duration::from_secs(300),
         );
         Some(ApiConfig {
+            api: which,
             cloud,
             tenant_id: tenant_id?,
             client_id: client_id?,
@@ -503,9 +528,13 @@ impl Checker {
         }
     }
 
-    fn limits(&mut self, raw: Option<Vec<super::raw::RawWindow>>) -> Vec<Window> {
+    fn limits(&mut self, raw: Option<Vec<super::raw::RawWindow>>, which: Api) -> Vec<Window> {
+        let documented: &[Window] = match which {
+            Api::Defender => &limiter::DOCUMENTED_LIMITS,
+            Api::Graph => &limiter::GRAPH_LIMITS,
+        };
         let Some(raw) = raw else {
-            return limiter::DOCUMENTED_LIMITS.to_vec();
+            return documented.to_vec();
         };
         let mut windows = Vec::new();
         for (index, window) in raw.iter().enumerate() {
@@ -527,7 +556,7 @@ impl Checker {
         if raw.is_empty() {
             self.problem("limits.window: at least one window is needed (the API allows 100 per 60s and 1500 per 1h)");
         }
-        if let Some(excess) = limiter::exceeds_documented(&windows) {
+        if let Some(excess) = limiter::exceeds(&windows, documented) {
             self.warnings.push(format!(
                 "LIMITS ABOVE THE DOCUMENTED API LIMITS: {excess}. Microsoft will answer with 429s; use such limits only against the emulator or in benchmarks"
             ));

@@ -19,7 +19,7 @@ use super::errors::{backoff, classify, ApiError, Verdict};
 use super::odata::read_alert;
 use super::stream::PageReader;
 use super::PolledAlert;
-use crate::config::ApiConfig;
+use crate::config::{Api, ApiConfig};
 use crate::schedule::gate::RateGate;
 use crate::shutdown::Shutdown;
 use crate::stats::{CallOutcome, Counters, Endpoint};
@@ -140,9 +140,21 @@ fn keep(held: &mut Option<OwnedSemaphorePermit>, more: OwnedSemaphorePermit) {
     }
 }
 
-/// The URL of one feed query: `$filter` (omitted when empty), `$top`, and the evidence.
-pub fn feed_url(api_base: &str, filter: &str, top: usize) -> String {
-    let mut url = format!("{api_base}/api/alerts?$top={top}&$expand=evidence");
+/// The field a feed's time slices filter on.
+pub fn update_field(api: Api) -> &'static str {
+    match api {
+        Api::Defender => "lastUpdateTime",
+        Api::Graph => "lastUpdateDateTime",
+    }
+}
+
+/// The URL of one feed query: `$filter` (omitted when empty), `$top`, and the evidence
+/// (Defender leaves it out unless expanded; Graph always sends it).
+pub fn feed_url(api: Api, api_base: &str, filter: &str, top: usize) -> String {
+    let mut url = match api {
+        Api::Defender => format!("{api_base}/api/alerts?$top={top}&$expand=evidence"),
+        Api::Graph => format!("{api_base}/v1.0/security/alerts_v2?$top={top}"),
+    };
     if !filter.is_empty() {
         url.push_str("&$filter=");
         url.extend(utf8_percent_encode(filter, SEGMENT));
@@ -163,6 +175,7 @@ pub fn alerts_url(api_base: &str, entry: &Entry) -> String {
 }
 
 pub struct DefenderClient {
+    api: Api,
     http: reqwest::Client,
     /// Until the answer's headers, and then between reads of its body.
     timeout: Duration,
@@ -213,6 +226,7 @@ impl DefenderClient {
         counters: Arc<Counters>,
     ) -> Result<DefenderClient, ApiError> {
         Ok(DefenderClient {
+            api: api.api,
             auth: TokenProvider::new(http_client(api)?, api),
             http: streaming_http_client(api)?,
             timeout: api.timeout,
@@ -224,6 +238,10 @@ impl DefenderClient {
             stop,
             counters,
         })
+    }
+
+    pub fn api(&self) -> Api {
+        self.api
     }
 
     pub fn auth(&self) -> &TokenProvider {
@@ -269,7 +287,7 @@ impl DefenderClient {
     ) -> Result<EntryAlerts, ApiError> {
         let span = tracing::info_span!("feed_query", filter = %filter, top);
         let fetch = Fetch {
-            url: feed_url(&self.api_base, filter, top),
+            url: feed_url(self.api, &self.api_base, filter, top),
             what: "the alerts feed".into(),
             endpoint: Endpoint::Feed,
             entry: None,
@@ -472,7 +490,7 @@ impl DefenderClient {
                 return Answer::Transient(format!("response body cut short: {}", without_url(&err)))
             }
         };
-        match classify(status, retry_after.as_deref(), &body, what) {
+        match classify(status, retry_after.as_deref(), &body, what, self.api) {
             Verdict::Success => Answer::Transient("unreachable: success read as an error".into()),
             Verdict::NoAlerts => Answer::NoAlerts,
             Verdict::Throttled(retry_after) => Answer::Throttled(retry_after),

@@ -76,6 +76,33 @@ impl Cloud {
     }
 }
 
+impl Cloud {
+    /// The Graph security API's hosts for this cloud: the public host for every commercial
+    /// region and GCC, `graph.microsoft.us` for GCC High, `dod-graph.microsoft.us` for DoD
+    /// (Microsoft's national-cloud deployments page). The audience is the host.
+    pub fn graph_endpoints(self) -> Endpoints {
+        let (host, login) = match self {
+            Cloud::GccHigh => (
+                "https://graph.microsoft.us",
+                "https://login.microsoftonline.us",
+            ),
+            Cloud::Dod => (
+                "https://dod-graph.microsoft.us",
+                "https://login.microsoftonline.us",
+            ),
+            _ => (
+                "https://graph.microsoft.com",
+                "https://login.microsoftonline.com",
+            ),
+        };
+        Endpoints {
+            api_base: host.into(),
+            login_base: login.into(),
+            audience: host.into(),
+        }
+    }
+}
+
 impl fmt::Display for Cloud {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = match self {

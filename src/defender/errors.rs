@@ -12,10 +12,15 @@ pub enum ApiError {
     #[error("401 Unauthorized even with a fresh token ({message})")]
     Unauthorized { message: String },
     #[error(
-        "403 Forbidden ({code}): the app registration lacks the WindowsDefenderATP application permission \
-         Alert.Read.All (or delegated Alert.Read) with admin consent, or the token audience is wrong; {message}"
+        "403 Forbidden ({code}): the app registration lacks the {needs} with admin consent, or the \
+         token audience is wrong; {message}"
     )]
-    Forbidden { code: String, message: String },
+    Forbidden {
+        /// The permission the API needs, as the admin grants it.
+        needs: &'static str,
+        code: String,
+        message: String,
+    },
     #[error("400 Bad Request ({code}) for {what}: {message}")]
     BadRequest {
         what: String,
@@ -77,7 +82,25 @@ pub enum Verdict {
     Fatal(ApiError),
 }
 
-pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8], what: &str) -> Verdict {
+/// The permission an app needs to read alerts from `api`.
+pub fn permission(api: crate::config::Api) -> &'static str {
+    match api {
+        crate::config::Api::Defender => {
+            "WindowsDefenderATP application permission Alert.Read.All (or delegated Alert.Read)"
+        }
+        crate::config::Api::Graph => {
+            "Microsoft Graph application permission SecurityAlert.Read.All"
+        }
+    }
+}
+
+pub fn classify(
+    status: u16,
+    retry_after: Option<&str>,
+    body: &[u8],
+    what: &str,
+    api: crate::config::Api,
+) -> Verdict {
     match status {
         200..=299 => Verdict::Success,
         404 => Verdict::NoAlerts,
@@ -85,7 +108,11 @@ pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8], what: &str)
         401 => Verdict::RefreshToken,
         403 => {
             let (code, message) = error_code_and_message(body);
-            Verdict::Fatal(ApiError::Forbidden { code, message })
+            Verdict::Fatal(ApiError::Forbidden {
+                needs: permission(api),
+                code,
+                message,
+            })
         }
         400 => {
             let (code, message) = error_code_and_message(body);
@@ -123,19 +150,32 @@ pub fn backoff(attempt: u32, base: Duration, max: Duration, unit_random: f64) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Api;
 
     #[test]
     fn statuses_are_classified() {
-        assert_eq!(classify(200, None, b"", "x"), Verdict::Success);
-        assert_eq!(classify(404, None, b"", "x"), Verdict::NoAlerts);
         assert_eq!(
-            classify(429, Some("7"), b"", "x"),
+            classify(200, None, b"", "x", Api::Defender),
+            Verdict::Success
+        );
+        assert_eq!(
+            classify(404, None, b"", "x", Api::Defender),
+            Verdict::NoAlerts
+        );
+        assert_eq!(
+            classify(429, Some("7"), b"", "x", Api::Defender),
             Verdict::Throttled(Some(Duration::from_secs(7)))
         );
-        assert_eq!(classify(429, None, b"", "x"), Verdict::Throttled(None));
-        assert_eq!(classify(401, None, b"", "x"), Verdict::RefreshToken);
+        assert_eq!(
+            classify(429, None, b"", "x", Api::Defender),
+            Verdict::Throttled(None)
+        );
+        assert_eq!(
+            classify(401, None, b"", "x", Api::Defender),
+            Verdict::RefreshToken
+        );
         assert!(matches!(
-            classify(503, None, b"", "x"),
+            classify(503, None, b"", "x", Api::Defender),
             Verdict::Transient(_)
         ));
         let forbidden = classify(
@@ -143,16 +183,23 @@ mod tests {
             None,
             br#"{"error":{"code":"Forbidden","message":"no role"}}"#,
             "x",
+            Api::Defender,
         );
         let Verdict::Fatal(err) = forbidden else {
             panic!("fatal expected")
         };
         assert!(err.to_string().contains("Alert.Read.All"), "{err}");
+        let graph = classify(403, None, b"{}", "x", Api::Graph);
+        assert!(
+            bad_message(graph).contains("SecurityAlert.Read.All"),
+            "a 403 from Graph names Graph's permission"
+        );
         let bad = classify(
             400,
             None,
             br#"{"error":{"code":"InvalidHashValue","message":"bad"}}"#,
             "file abc",
+            Api::Defender,
         );
         assert!(bad_message(bad).contains("InvalidHashValue"));
     }

@@ -99,8 +99,9 @@ pub fn first(
     Slice { from, to: None }
 }
 
-/// The slice as an OData `$filter` (empty when both ends are open).
-pub fn filter(slice: Slice) -> String {
+/// The slice as an OData `$filter` on `field` (`lastUpdateTime` for Defender,
+/// `lastUpdateDateTime` for Graph), empty when both ends are open.
+pub fn filter(slice: Slice, field: &str) -> String {
     let time = |micros: i64| {
         DateTime::<Utc>::from_timestamp_micros(micros)
             .unwrap_or_default()
@@ -109,10 +110,10 @@ pub fn filter(slice: Slice) -> String {
     };
     let mut clauses = Vec::new();
     if let Some(from) = slice.from {
-        clauses.push(format!("lastUpdateTime ge {}", time(from)));
+        clauses.push(format!("{field} ge {}", time(from)));
     }
     if let Some(to) = slice.to {
-        clauses.push(format!("lastUpdateTime lt {}", time(to)));
+        clauses.push(format!("{field} lt {}", time(to)));
     }
     clauses.join(" and ")
 }
@@ -276,14 +277,17 @@ mod tests {
             to: Some(1_795_340_841_162_001),
         };
         assert_eq!(
-            filter(slice),
+            filter(slice, "lastUpdateTime"),
             "lastUpdateTime ge 2026-11-22T09:47:21.162000Z and lastUpdateTime lt 2026-11-22T09:47:21.162001Z"
         );
         assert_eq!(
-            filter(Slice {
-                from: None,
-                to: None
-            }),
+            filter(
+                Slice {
+                    from: None,
+                    to: None
+                },
+                "lastUpdateDateTime"
+            ),
             ""
         );
         let now = DateTime::<Utc>::from_timestamp(1_000_000, 0).unwrap();

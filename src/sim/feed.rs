@@ -1,13 +1,36 @@
-//! The query of the emulator's `GET /api/alerts`: the subset of OData the real API accepts for it
-//! (docs/defender-api.md, "List alerts"). `$filter` compares `lastUpdateTime` or
-//! `alertCreationTime` with `ge`, `gt`, `le` or `lt` to a time, clauses joined by `and`; `$top`
-//! is 1 to 10,000; `$skip` any count; `$expand=evidence` adds the evidence. Anything else is an
-//! error the server answers 400 with. Pure: text in, query out.
+//! The query of the emulator's feeds, `GET /api/alerts` and Graph's `alerts_v2`: the subset of
+//! OData the real APIs accept for them (docs/defender-api.md, "List alerts"; Graph's "List
+//! alerts_v2"). `$filter` compares the update time (`lastUpdateTime`, Graph `lastUpdateDateTime`)
+//! or the creation time (`alertCreationTime`, Graph `createdDateTime`) with `ge`, `gt`, `le` or
+//! `lt` to a time, clauses joined by `and`; `$top` is 1 to 10,000; `$skip` any count; Defender
+//! adds the evidence for `$expand=evidence`, Graph always sends it. Anything else is an error
+//! the server answers 400 with. Pure: text in, query out.
 
 use std::collections::HashMap;
 
 /// The largest page the API serves.
 pub const MAX_TOP: usize = 10_000;
+
+/// Which API's names a query uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Defender,
+    Graph,
+}
+
+impl Dialect {
+    fn field(self, name: &str) -> Option<Field> {
+        match (self, name) {
+            (Dialect::Defender, "lastUpdateTime") | (Dialect::Graph, "lastUpdateDateTime") => {
+                Some(Field::LastUpdateTime)
+            }
+            (Dialect::Defender, "alertCreationTime") | (Dialect::Graph, "createdDateTime") => {
+                Some(Field::AlertCreationTime)
+            }
+            _ => None,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
@@ -63,17 +86,17 @@ impl FeedQuery {
     }
 }
 
-/// Reads the query parameters of a `GET /api/alerts`; the error is the message of the 400.
-pub fn parse(params: &HashMap<String, String>) -> Result<FeedQuery, String> {
+/// Reads the query parameters of a feed request; the error is the message of the 400.
+pub fn parse(params: &HashMap<String, String>, dialect: Dialect) -> Result<FeedQuery, String> {
     let mut query = FeedQuery {
         clauses: Vec::new(),
         top: MAX_TOP,
         skip: 0,
-        evidence: false,
+        evidence: dialect == Dialect::Graph,
     };
     for (name, value) in params {
         match name.as_str() {
-            "$filter" => query.clauses = parse_filter(value)?,
+            "$filter" => query.clauses = parse_filter(value, dialect)?,
             "$top" => {
                 query.top = value
                     .trim()
@@ -90,7 +113,7 @@ pub fn parse(params: &HashMap<String, String>) -> Result<FeedQuery, String> {
                     .parse()
                     .map_err(|_| format!("The value of $skip ('{value}') is not a count."))?
             }
-            "$expand" => {
+            "$expand" if dialect == Dialect::Defender => {
                 if value.trim() != "evidence" {
                     return Err(format!(
                         "Could not find a property named '{value}' to expand."
@@ -104,7 +127,7 @@ pub fn parse(params: &HashMap<String, String>) -> Result<FeedQuery, String> {
     Ok(query)
 }
 
-fn parse_filter(filter: &str) -> Result<Vec<Clause>, String> {
+fn parse_filter(filter: &str, dialect: Dialect) -> Result<Vec<Clause>, String> {
     let invalid = || format!("Invalid filter clause: '{filter}'.");
     let words: Vec<&str> = filter.split_whitespace().collect();
     if words.is_empty() {
@@ -115,15 +138,11 @@ fn parse_filter(filter: &str) -> Result<Vec<Clause>, String> {
         let [field, op, time] = clause else {
             return Err(invalid());
         };
-        let field = match *field {
-            "lastUpdateTime" => Field::LastUpdateTime,
-            "alertCreationTime" => Field::AlertCreationTime,
-            other => {
-                return Err(format!(
-                    "The property '{other}' cannot be used in $filter here (clause {}).",
-                    n + 1
-                ))
-            }
+        let Some(field) = dialect.field(field) else {
+            return Err(format!(
+                "The property '{field}' cannot be used in $filter here (clause {}).",
+                n + 1
+            ));
         };
         let op = match op.to_ascii_lowercase().as_str() {
             "ge" => Op::Ge,
@@ -154,12 +173,15 @@ mod tests {
 
     #[test]
     fn the_subset_the_api_accepts() {
-        let query = parse(&params(&[
+        let query = parse(
+            &params(&[
             ("$filter", "lastUpdateTime ge 2026-11-30T00:00:00Z and lastUpdateTime lt 2026-11-30T01:00:00.5Z"),
             ("$top", "10"),
             ("$skip", "20"),
             ("$expand", "evidence"),
-        ]))
+        ]),
+            Dialect::Defender,
+        )
         .unwrap();
         assert_eq!(query.clauses.len(), 2);
         assert_eq!((query.top, query.skip, query.evidence), (10, 20, true));
@@ -168,7 +190,7 @@ mod tests {
         assert!(query.admits(0, at("2026-11-30T00:00:00Z")));
         assert!(!query.admits(0, at("2026-11-30T01:00:00.5Z")));
         assert!(query.admits(0, at("2026-11-30T01:00:00.4999999Z")));
-        let defaults = parse(&HashMap::new()).unwrap();
+        let defaults = parse(&HashMap::new(), Dialect::Defender).unwrap();
         assert_eq!(
             (defaults.top, defaults.skip, defaults.evidence),
             (MAX_TOP, 0, false)
@@ -191,7 +213,24 @@ mod tests {
             ("$expand", "comments"),
             ("$orderby", "lastUpdateTime"),
         ] {
-            assert!(parse(&params(&[bad])).is_err(), "{bad:?}");
+            assert!(parse(&params(&[bad]), Dialect::Defender).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn graph_names_its_fields_its_own_way_and_always_sends_evidence() {
+        let query = parse(
+            &params(&[("$filter", "lastUpdateDateTime ge 2026-11-30T00:00:00Z and createdDateTime lt 2026-12-01T00:00:00Z")]),
+            Dialect::Graph,
+        )
+        .unwrap();
+        assert_eq!(query.clauses.len(), 2);
+        assert!(query.evidence);
+        for bad in [
+            ("$filter", "lastUpdateTime ge 2026-11-30T00:00:00Z"),
+            ("$expand", "evidence"),
+        ] {
+            assert!(parse(&params(&[bad]), Dialect::Graph).is_err(), "{bad:?}");
         }
     }
 }

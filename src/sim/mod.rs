@@ -5,6 +5,7 @@
 
 mod faults;
 pub mod feed;
+pub mod graph;
 mod server;
 mod stats;
 pub mod universe;

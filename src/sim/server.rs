@@ -16,10 +16,10 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::faults::{Fault, Faults};
-use super::feed;
 use super::stats::{CallLog, SimStats};
 use super::universe::{mix, Universe};
 use super::SimConfig;
+use super::{feed, graph};
 
 const ODATA_CONTEXT: &str = "https://api.securitycenter.microsoft.com/api/$metadata#Alerts";
 const ODATA_CONTENT_TYPE: &str =
@@ -36,7 +36,8 @@ struct SimState {
     clock: Mutex<Clock>,
     faults: Mutex<Faults>,
     draws: Mutex<u64>,
-    tokens: Mutex<HashMap<String, Instant>>,
+    /// Each token: when it dies, and which API it was issued for.
+    tokens: Mutex<HashMap<String, (Instant, Audience)>>,
     accepted: Mutex<VecDeque<Instant>>,
     log: Mutex<CallLog>,
     /// Whole response bodies by (collection, entity), with the virtual second they render: an
@@ -45,6 +46,24 @@ struct SimState {
     pages: Mutex<HashMap<(Collection, String), (u64, Bytes)>>,
     /// Where this emulator answers (`@odata.nextLink` points there).
     base_url: String,
+}
+
+/// Which API a token is good for: a Graph token opens only Graph's route, a Defender token
+/// only Defender's, as the real audiences do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Audience {
+    Defender,
+    Graph,
+}
+
+impl Audience {
+    fn of(value: &str) -> Audience {
+        if value.contains("graph.microsoft") {
+            Audience::Graph
+        } else {
+            Audience::Defender
+        }
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -188,6 +207,19 @@ impl SimHandle {
             .collect()
     }
 
+    /// What the Graph route serves about these entries: the Defender alerts of
+    /// [`SimHandle::expected_ids`] and the Office 365 alerts of the watched users.
+    pub fn expected_graph_ids(&self, users: &[String], files: &[String]) -> BTreeSet<String> {
+        let mut ids = self.expected_ids(users, files);
+        for user in 1..=self.state.universe.spec.users {
+            let name = Universe::user_name(user);
+            if graph::has_office_alert(user) && users.contains(&name) {
+                ids.insert(graph::office_alert_id(user));
+            }
+        }
+        ids
+    }
+
     pub async fn stop(mut self) {
         self.shutdown().await;
     }
@@ -242,6 +274,7 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
         .route("/api/users/{id}/alerts", get(user_alerts))
         .route("/api/files/{id}/alerts", get(file_alerts))
         .route("/api/alerts", get(feed_alerts))
+        .route("/v1.0/security/alerts_v2", get(graph_alerts))
         .route("/sim/stats", get(stats))
         .route("/sim/universe", get(universe_listing))
         .route("/sim/advance", post(advance))
@@ -340,7 +373,8 @@ fn issue(
         .token_dies_after_ms
         .map(Duration::from_millis)
         .unwrap_or(config.token_ttl);
-    lock(&state.tokens).insert(token.clone(), Instant::now() + lifetime);
+    let audience = Audience::of(form.get(audience_field).map_or("", String::as_str));
+    lock(&state.tokens).insert(token.clone(), (Instant::now() + lifetime, audience));
     Ok(token)
 }
 
@@ -439,6 +473,7 @@ async fn file_alerts(
 async fn admit_call(
     state: &SimState,
     headers: &HeaderMap,
+    audience: Audience,
     record: impl FnOnce(&mut CallLog),
 ) -> Result<Fault, Response> {
     let arrived = Instant::now();
@@ -458,7 +493,7 @@ async fn admit_call(
     let valid = bearer.is_some_and(|token| {
         lock(&state.tokens)
             .get(token)
-            .is_some_and(|&dies| Instant::now() < dies)
+            .is_some_and(|&(dies, issued_for)| Instant::now() < dies && issued_for == audience)
     });
     if !valid {
         lock(&state.log).served_401 += 1;
@@ -470,7 +505,16 @@ async fn admit_call(
         ));
     }
     if faults.forbidden {
-        return Err(api_error(state, StatusCode::FORBIDDEN, "Forbidden", "The application does not have any of the required application permissions (Alert.ReadWrite.All, Alert.Read.All) to access the resource."));
+        let message = match audience {
+            Audience::Defender => "The application does not have any of the required application permissions (Alert.ReadWrite.All, Alert.Read.All) to access the resource.",
+            Audience::Graph => "Missing application roles. API required roles: SecurityAlert.Read.All, SecurityAlert.ReadWrite.All.",
+        };
+        return Err(api_error(
+            state,
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            message,
+        ));
     }
     if let Err(wait) = state.admit(arrived) {
         return Err(throttled(state, wait));
@@ -509,7 +553,7 @@ async fn alerts(
         Collection::Users => "user",
         Collection::Files => "file",
     };
-    let admitted = admit_call(&state, &headers, |log| {
+    let admitted = admit_call(&state, &headers, Audience::Defender, |log| {
         match collection {
             Collection::Users => log.user_calls += 1,
             Collection::Files => log.file_calls += 1,
@@ -572,7 +616,38 @@ async fn feed_alerts(
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let admitted = admit_call(&state, &headers, |log| {
+    serve_feed(&state, &params, &headers, feed::Dialect::Defender).await
+}
+
+/// `GET /v1.0/security/alerts_v2`: the same alerts in Graph's shape, and the Office 365 alerts
+/// only Graph serves, under the same query rules.
+async fn graph_alerts(
+    State(state): State<Arc<SimState>>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    serve_feed(&state, &params, &headers, feed::Dialect::Graph).await
+}
+
+/// One alert a feed can serve.
+#[derive(Debug, Clone, Copy)]
+enum FeedItem {
+    Universe(usize),
+    /// The Office 365 alert of this user (Graph only).
+    Office(usize),
+}
+
+async fn serve_feed(
+    state: &SimState,
+    params: &HashMap<String, String>,
+    headers: &HeaderMap,
+    dialect: feed::Dialect,
+) -> Response {
+    let audience = match dialect {
+        feed::Dialect::Defender => Audience::Defender,
+        feed::Dialect::Graph => Audience::Graph,
+    };
+    let admitted = admit_call(state, headers, audience, |log| {
         log.feed_calls += 1;
         log.entity_calls.push("feed".into());
     })
@@ -581,42 +656,70 @@ async fn feed_alerts(
         Ok(fault) => fault,
         Err(answer) => return answer,
     };
-    let query = match feed::parse(&params) {
+    let query = match feed::parse(params, dialect) {
         Ok(query) => query,
-        Err(message) => return api_error(&state, StatusCode::BAD_REQUEST, "BadRequest", &message),
+        Err(message) => return api_error(state, StatusCode::BAD_REQUEST, "BadRequest", &message),
     };
     let now = state.virtual_now_secs();
     let universe = &state.universe;
-    let mut admitted: Vec<usize> = (0..universe.alerts.len())
+    let mut admitted: Vec<(u64, FeedItem)> = (0..universe.alerts.len())
         .filter(|&i| {
             universe
                 .times(i, now)
                 .is_some_and(|(created, updated)| query.admits(created, updated))
         })
+        .map(|i| (universe.feed_position(i, now), FeedItem::Universe(i)))
         .collect();
-    admitted.sort_by_cached_key(|&i| universe.feed_position(i, now));
+    if dialect == feed::Dialect::Graph {
+        for user in (1..=universe.spec.users).filter(|&u| graph::has_office_alert(u)) {
+            let at = graph::office_alert_micros(user);
+            if query.admits(at, at) {
+                let position = (user as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                admitted.push((position, FeedItem::Office(user)));
+            }
+        }
+    }
+    admitted.sort_by_key(|(position, _)| *position);
     let mut body = format!("{{\"@odata.context\":\"{ODATA_CONTEXT}\",\"value\":[").into_bytes();
-    for (n, &index) in admitted.iter().skip(query.skip).take(query.top).enumerate() {
+    for (n, &(_, item)) in admitted.iter().skip(query.skip).take(query.top).enumerate() {
         if n > 0 {
             body.push(b',');
         }
-        match universe.render_json(index, now) {
-            Some(alert) if query.evidence => body.extend_from_slice(alert.as_bytes()),
-            Some(_) => {
-                // Without $expand=evidence the API leaves the evidence out.
-                let mut value = universe.render(index, now).unwrap_or_default();
-                if let Some(object) = value.as_object_mut() {
-                    object.remove("evidence");
+        match (dialect, item) {
+            (feed::Dialect::Graph, FeedItem::Universe(index)) => {
+                if let Some(value) = universe.render(index, now) {
+                    body.extend_from_slice(graph::to_graph(&value).to_string().as_bytes());
                 }
-                body.extend_from_slice(value.to_string().as_bytes());
             }
-            None => {}
+            (_, FeedItem::Office(user)) => body.extend_from_slice(
+                graph::office_alert(user, graph::office_alert_secs(user))
+                    .to_string()
+                    .as_bytes(),
+            ),
+            (feed::Dialect::Defender, FeedItem::Universe(index)) => {
+                match universe.render_json(index, now) {
+                    Some(alert) if query.evidence => body.extend_from_slice(alert.as_bytes()),
+                    Some(_) => {
+                        // Without $expand=evidence the API leaves the evidence out.
+                        let mut value = universe.render(index, now).unwrap_or_default();
+                        if let Some(object) = value.as_object_mut() {
+                            object.remove("evidence");
+                        }
+                        body.extend_from_slice(value.to_string().as_bytes());
+                    }
+                    None => {}
+                }
+            }
         }
     }
     body.push(b']');
     let next = query.skip + query.top;
     if next < admitted.len() {
-        let mut link = url_with_skip(&state.base_url, &params, next);
+        let route = match dialect {
+            feed::Dialect::Defender => "/api/alerts",
+            feed::Dialect::Graph => "/v1.0/security/alerts_v2",
+        };
+        let mut link = url_with_skip(&format!("{}{route}", state.base_url), params, next);
         link.insert(0, '"');
         link.push('"');
         body.extend_from_slice(b",\"@odata.nextLink\":");
@@ -636,8 +739,9 @@ async fn feed_alerts(
     response
 }
 
-/// This query's URL with `$skip` set to `skip`, as the API writes `@odata.nextLink`.
-fn url_with_skip(base_url: &str, params: &HashMap<String, String>, skip: usize) -> String {
+/// This query's URL (`route_url`) with `$skip` set to `skip`, as the API writes
+/// `@odata.nextLink`.
+fn url_with_skip(route_url: &str, params: &HashMap<String, String>, skip: usize) -> String {
     let mut pairs: Vec<(&str, String)> = params
         .iter()
         .filter(|(name, _)| name.as_str() != "$skip")
@@ -654,7 +758,7 @@ fn url_with_skip(base_url: &str, params: &HashMap<String, String>, skip: usize) 
             )
         })
         .collect();
-    format!("{base_url}/api/alerts?{}", query.join("&"))
+    format!("{route_url}?{}", query.join("&"))
 }
 
 /// An entity's collection page at virtual time `now`.
