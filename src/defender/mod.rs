@@ -3,6 +3,7 @@
 
 pub mod alert;
 pub mod auth;
+pub mod certificate;
 pub mod client;
 pub mod cloud;
 pub mod errors;
