@@ -70,7 +70,7 @@ const CASES: &[Case] = &[
     Case {
         name: "no secret at all",
         edit: ("client_secret_file = \"secret\"", ""),
-        expect: &["no client secret configured"],
+        expect: &["no credential configured", "api.certificate_file"],
         succeeds: false,
     },
     Case {

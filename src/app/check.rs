@@ -89,7 +89,22 @@ pub fn report(config: &Config, out: &mut dyn Write) -> std::io::Result<()> {
         config.api.login_base,
         crate::defender::errors::permission(config.api.api)
     )?;
-    writeln!(out, "secret: from {}", config.api.secret_source)?;
+    match (&config.api.certificate, &config.api.secret_source) {
+        (Some(credential), _) => writeln!(
+            out,
+            "certificate: {} (thumbprint {}), valid until {} ({} days left); key from {}",
+            credential.path.display(),
+            credential.certificate.thumbprint,
+            credential
+                .certificate
+                .not_after
+                .format("%Y-%m-%d %H:%M UTC"),
+            (credential.certificate.not_after - chrono::Utc::now()).num_days(),
+            credential.key_source
+        )?,
+        (None, Some(source)) => writeln!(out, "secret: from {source}")?,
+        (None, None) => {}
+    }
     writeln!(
         out,
         "store: {} (retention {})",

@@ -137,6 +137,16 @@ impl Api {
     }
 }
 
+/// The app's certificate and the key that signs its client assertions.
+#[derive(Debug, Clone)]
+pub struct CertificateCredential {
+    pub certificate: std::sync::Arc<crate::defender::certificate::Certificate>,
+    pub signer: std::sync::Arc<crate::defender::certificate::Signer>,
+    pub path: std::path::PathBuf,
+    /// Where the key was read from, for `check`.
+    pub key_source: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
     /// Which API, and so which hosts, token audience, routes and permission.
@@ -146,7 +156,10 @@ pub struct ApiConfig {
     pub client_id: String,
     /// None when the config was loaded for the store tools ([`Config::load_for_store`]).
     pub secret: Option<Secret>,
-    pub secret_source: SecretSource,
+    /// Where the client secret comes from; None with certificate credentials.
+    pub secret_source: Option<SecretSource>,
+    /// Certificate credentials (`api.certificate_file` and its key), instead of a secret.
+    pub certificate: Option<CertificateCredential>,
     pub api_base: String,
     pub login_base: String,
     pub audience: String,

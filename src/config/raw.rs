@@ -51,6 +51,10 @@ pub struct RawApi {
     pub client_secret_env: Option<String>,
     pub client_secret_file: Option<String>,
     pub credential: Option<String>,
+    /// Certificate credentials instead of a secret: the certificate (PEM) and its key.
+    pub certificate_file: Option<String>,
+    pub private_key_file: Option<String>,
+    pub private_key_credential: Option<String>,
     pub base_url: Option<String>,
     pub login_url: Option<String>,
     /// "v2" (scope, default) or "v1" (resource).

@@ -1,5 +1,6 @@
 //! Turns the raw TOML (plus environment overrides) into a [`Config`], collecting every problem.
 
+mod certificate;
 mod sinks;
 
 use std::path::{Path, PathBuf};
@@ -405,9 +406,29 @@ impl Checker {
         .into_iter()
         .flatten()
         .collect();
+        let credentials_dir = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+        let wants_certificate = raw.certificate_file.is_some()
+            || raw.private_key_file.is_some()
+            || raw.private_key_credential.is_some();
+        let certificate = if wants_certificate {
+            if !sources.is_empty() {
+                self.problem(
+                    "api: set a client secret or a certificate (api.certificate_file), not both",
+                );
+            }
+            self.certificate(
+                raw.certificate_file.clone(),
+                raw.private_key_file.clone(),
+                raw.private_key_credential.clone(),
+                credentials_dir.as_deref(),
+            )
+        } else {
+            None
+        };
         let secret_source = match sources.len() {
+            0 if wants_certificate => None,
             0 => {
-                self.problem("api: no client secret configured: set api.client_secret_env, api.client_secret_file or api.credential");
+                self.problem("api: no credential configured: set api.client_secret_env, api.client_secret_file or api.credential, or api.certificate_file with its private key");
                 None
             }
             1 => sources.into_iter().next(),
@@ -416,7 +437,6 @@ impl Checker {
                 None
             }
         };
-        let credentials_dir = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
         let secret = match &secret_source {
             Some(source) if self.read_secret => Some(
                 secret::resolve(source, credentials_dir.as_deref())
@@ -481,7 +501,8 @@ impl Checker {
                 Some(read) => Some(read?),
                 None => None,
             },
-            secret_source: secret_source?,
+            secret_source,
+            certificate,
             api_base,
             login_base,
             audience: raw.audience.unwrap_or(endpoints.audience),

@@ -83,6 +83,7 @@ pub struct TokenProvider {
     url: String,
     client_id: String,
     secret: Option<Secret>,
+    certificate: Option<crate::config::CertificateCredential>,
     endpoint: TokenEndpoint,
     audience: String,
     margin: Duration,
@@ -104,6 +105,7 @@ impl TokenProvider {
             url: format!("{}/{tenant}/{path}", api.login_base),
             client_id: api.client_id.clone(),
             secret: api.secret.clone(),
+            certificate: api.certificate.clone(),
             endpoint: api.token_endpoint,
             audience: api.audience.clone(),
             margin: api.token_refresh_margin,
@@ -169,11 +171,28 @@ impl TokenProvider {
 
     /// One token request; the error says whether trying again could help.
     async fn request_once(&self) -> Result<IssuedToken, (String, bool)> {
-        let Some(secret) = &self.secret else {
-            return Err((
-                "no client secret was read (the config was loaded for the store tools)".into(),
-                false,
-            ));
+        // The app proves itself with its certificate's signature, or with its secret.
+        let (proof_field, proof) = match (&self.certificate, &self.secret) {
+            (Some(credential), _) => {
+                let jti = format!("{:032x}", rand::random::<u128>());
+                let jwt = super::certificate::assertion(
+                    &credential.signer,
+                    &credential.certificate,
+                    &self.client_id,
+                    &self.url,
+                    chrono::Utc::now(),
+                    &jti,
+                )
+                .map_err(|err| (format!("cannot sign the client assertion: {err}"), false))?;
+                ("client_assertion", jwt)
+            }
+            (None, Some(secret)) => ("client_secret", secret.expose().to_string()),
+            (None, None) => {
+                return Err((
+                    "no client secret was read (the config was loaded for the store tools)".into(),
+                    false,
+                ))
+            }
         };
         let audience_field = match self.endpoint {
             TokenEndpoint::V2 => (
@@ -182,12 +201,18 @@ impl TokenProvider {
             ),
             TokenEndpoint::V1 => ("resource", self.audience.clone()),
         };
-        let form = [
+        let mut form = vec![
             ("grant_type", "client_credentials"),
             ("client_id", self.client_id.as_str()),
-            ("client_secret", secret.expose()),
+            (proof_field, proof.as_str()),
             (audience_field.0, audience_field.1.as_str()),
         ];
+        if proof_field == "client_assertion" {
+            form.push((
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ));
+        }
         let response = self
             .http
             .post(&self.url)

@@ -30,6 +30,9 @@ pub struct SimConfig {
     pub tenant_id: String,
     pub client_id: String,
     pub client_secret: String,
+    /// The certificate registered on the app (PEM): client assertions signed by its key are
+    /// accepted, as Entra ID accepts them, besides the secret.
+    pub certificate_pem: Option<Vec<u8>>,
     /// The limits enforced per app; the documented ones by default.
     pub limits: Vec<Window>,
     /// `expires_in` of issued tokens.
@@ -50,6 +53,7 @@ impl Default for SimConfig {
             tenant_id: SIM_TENANT.into(),
             client_id: SIM_CLIENT_ID.into(),
             client_secret: SIM_CLIENT_SECRET.into(),
+            certificate_pem: None,
             limits: DOCUMENTED_LIMITS.to_vec(),
             token_ttl: Duration::from_secs(3599),
             universe: UniverseSpec::default(),

@@ -314,6 +314,67 @@ fn token_error(
     Box::new((status, Json(body)).into_response())
 }
 
+/// Checks a client assertion as Entra ID does: the certificate it names (`x5t`) is the one
+/// registered and still valid, the signature is its key's, and the claims are for this app and
+/// this endpoint, now. The error is the AADSTS description.
+fn check_assertion(
+    config: &SimConfig,
+    form: &HashMap<String, String>,
+    jwt: &str,
+    token_url: &str,
+) -> Result<(), String> {
+    use crate::defender::certificate::{parse_assertion, Certificate};
+    if form.get("client_assertion_type").map(String::as_str)
+        != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+    {
+        return Err("AADSTS50027: client_assertion_type is missing or not jwt-bearer.".into());
+    }
+    let Some(certificate) = config
+        .certificate_pem
+        .as_deref()
+        .and_then(|pem| Certificate::from_pem(pem).ok())
+    else {
+        return Err("AADSTS700027: No certificate is registered on the application.".into());
+    };
+    let Some(parsed) = parse_assertion(jwt) else {
+        return Err("AADSTS50027: Invalid JWT token. The token is malformed.".into());
+    };
+    let x5t = parsed.header["x5t"].as_str();
+    let x5t_s256 = parsed.header["x5t#S256"].as_str();
+    if x5t != Some(certificate.x5t.as_str()) && x5t_s256 != Some(certificate.x5t_s256.as_str()) {
+        return Err(format!(
+            "AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '{}']",
+            x5t.or(x5t_s256).unwrap_or("none")
+        ));
+    }
+    if !certificate.verifies(parsed.signed.as_bytes(), &parsed.signature) {
+        return Err("AADSTS700027: Client assertion contains an invalid signature.".into());
+    }
+    let now = chrono::Utc::now();
+    if certificate.not_after <= now {
+        return Err("AADSTS700027: Client assertion failed signature validation. The certificate has expired.".into());
+    }
+    let claim = |name: &str| parsed.claims[name].as_str().map(str::to_owned);
+    if claim("aud").as_deref() != Some(token_url) {
+        return Err(format!(
+            "AADSTS700016: The audience of the client assertion is not '{token_url}'."
+        ));
+    }
+    if claim("iss") != Some(config.client_id.clone())
+        || claim("sub") != Some(config.client_id.clone())
+    {
+        return Err(
+            "AADSTS700023: Client assertion audience claim does not match Realm issuer.".into(),
+        );
+    }
+    let time = |name: &str| parsed.claims[name].as_i64().unwrap_or(0);
+    let skew = 300;
+    if time("exp") <= now.timestamp() || time("nbf") > now.timestamp() + skew {
+        return Err("AADSTS700024: Client assertion is not within its valid time range.".into());
+    }
+    Ok(())
+}
+
 /// Checks a token request; on success returns the lifetime to advertise.
 fn issue(
     state: &SimState,
@@ -347,13 +408,27 @@ fn issue(
             state,
         ));
     }
-    if form.get("client_secret") != Some(&config.client_secret) {
-        return Err(token_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "AADSTS7000215: Invalid client secret provided.",
-            state,
-        ));
+    match form.get("client_assertion") {
+        Some(jwt) => {
+            let token_url = format!("{}/{tenant}/oauth2/v2.0/token", state.base_url);
+            if let Err(description) = check_assertion(config, form, jwt, &token_url) {
+                return Err(token_error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    &description,
+                    state,
+                ));
+            }
+        }
+        None if form.get("client_secret") != Some(&config.client_secret) => {
+            return Err(token_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "AADSTS7000215: Invalid client secret provided.",
+                state,
+            ));
+        }
+        None => {}
     }
     let audience_ok = form.get(audience_field).is_some_and(|value| {
         let value = value.trim_end_matches("/.default");

@@ -1,0 +1,153 @@
+//! `api.certificate_file` with `api.private_key_file` or `api.private_key_credential`: the
+//! certificate credentials, read and checked at load so that a wrong key, a certificate that
+//! is expired or not yet valid, or one about to expire is said at `check`, naming the key.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::Checker;
+use crate::config::CertificateCredential;
+use crate::defender::certificate::{Certificate, Signer};
+
+/// Where the private key is read from.
+enum KeySource {
+    File(PathBuf),
+    /// A systemd credential (`LoadCredential=`), guarded by systemd.
+    Credential(String),
+}
+
+impl std::fmt::Display for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeySource::File(path) => write!(f, "file {} (api.private_key_file)", path.display()),
+            KeySource::Credential(name) => {
+                write!(f, "systemd credential {name} (api.private_key_credential)")
+            }
+        }
+    }
+}
+
+impl KeySource {
+    /// The key's PEM. The error never holds the key, only why it could not be read.
+    fn read(&self, credentials_dir: Option<&std::path::Path>) -> Result<Vec<u8>, String> {
+        let path = match self {
+            KeySource::File(path) => path.clone(),
+            KeySource::Credential(name) => credentials_dir
+                .ok_or("$CREDENTIALS_DIRECTORY is set only when systemd starts the service with LoadCredential=")?
+                .join(name),
+        };
+        std::fs::read(&path).map_err(|err| format!("cannot read {}: {err}", path.display()))
+    }
+}
+
+/// Within this many days of its end, a certificate draws a warning at every load.
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
+
+impl Checker {
+    /// The certificate credential, when one is configured; `None` with a problem recorded when
+    /// it cannot be used.
+    pub(super) fn certificate(
+        &mut self,
+        certificate_file: Option<String>,
+        private_key_file: Option<String>,
+        private_key_credential: Option<String>,
+        credentials_dir: Option<&std::path::Path>,
+    ) -> Option<CertificateCredential> {
+        let path = certificate_file.as_deref().map(|p| self.path(p));
+        let keys: Vec<KeySource> = [
+            private_key_file
+                .as_deref()
+                .map(|p| KeySource::File(self.path(p))),
+            private_key_credential.map(KeySource::Credential),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let (path, key_source) = match (path, keys.len()) {
+            (Some(path), 1) => (path, keys.into_iter().next()?),
+            (None, _) => {
+                self.problem("api.certificate_file is required with api.private_key_file or api.private_key_credential");
+                return None;
+            }
+            (Some(_), 0) => {
+                self.problem("api.certificate_file needs its private key: set api.private_key_file or api.private_key_credential");
+                return None;
+            }
+            (Some(_), _) => {
+                self.problem(
+                    "api: set only one of api.private_key_file and api.private_key_credential",
+                );
+                return None;
+            }
+        };
+        if !self.read_secret {
+            return None;
+        }
+        let certificate = self.read_certificate(&path)?;
+        let key = match key_source.read(credentials_dir) {
+            Ok(key) => key,
+            Err(err) => {
+                self.problem(format!("api: private key from {key_source}: {err}"));
+                return None;
+            }
+        };
+        let signer = match Signer::from_pem(&key, &certificate) {
+            Ok(signer) => signer,
+            Err(err) => {
+                self.problem(format!("api: private key from {key_source}: {err}"));
+                return None;
+            }
+        };
+        Some(CertificateCredential {
+            certificate: Arc::new(certificate),
+            signer: Arc::new(signer),
+            path,
+            key_source: key_source.to_string(),
+        })
+    }
+
+    fn read_certificate(&mut self, path: &PathBuf) -> Option<Certificate> {
+        let shown = path.display();
+        let pem = match std::fs::read(path) {
+            Ok(pem) => pem,
+            Err(err) => {
+                self.problem(format!("api.certificate_file: cannot read {shown}: {err}"));
+                return None;
+            }
+        };
+        let certificate = match Certificate::from_pem(&pem) {
+            Ok(certificate) => certificate,
+            Err(err) => {
+                self.problem(format!("api.certificate_file: {shown}: {err}"));
+                return None;
+            }
+        };
+        let now = chrono::Utc::now();
+        let day = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+        if certificate.not_after <= now {
+            self.problem(format!(
+                "api.certificate_file: the certificate in {shown} (thumbprint {}) expired on {}: Entra ID refuses what it signs; renew it and upload the new one to the app registration",
+                certificate.thumbprint,
+                day(certificate.not_after)
+            ));
+            return None;
+        }
+        if certificate.not_before > now {
+            self.problem(format!(
+                "api.certificate_file: the certificate in {shown} (thumbprint {}) is not valid before {}",
+                certificate.thumbprint,
+                day(certificate.not_before)
+            ));
+            return None;
+        }
+        let left = (certificate.not_after - now).num_days();
+        if left < EXPIRY_WARNING_DAYS {
+            self.warnings.push(format!(
+                "the certificate in {shown} (thumbprint {}) expires on {}, in {left} day(s): renew it and upload the new one to the app registration",
+                certificate.thumbprint,
+                day(certificate.not_after)
+            ));
+        }
+        Some(certificate)
+    }
+}
