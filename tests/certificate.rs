@@ -77,7 +77,19 @@ async fn a_certificate_gets_tokens_and_check_says_when_it_expires() {
         sim.expected_ids(&watch.users, &watch.files)
     );
     assert!(!String::from_utf8_lossy(&once.stderr).contains(body));
-    assert!(sim.stats().token_calls >= 1);
+    assert!(stdout.contains("assertions signed PS256"), "{stdout}");
+    let tokens = sim.stats().token_calls;
+    assert!(tokens >= 1);
+
+    // The older form, RS256 with the SHA-1 thumbprint, is accepted too.
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "private_key_file = \"app.key\"",
+        "private_key_file = \"app.key\"\nassertion_algorithm = \"RS256\"",
+    );
+    std::fs::write(&config, text).unwrap();
+    let again = run(&["once"], &config).await;
+    assert!(again.status.success(), "{}", show(&again));
+    assert!(sim.stats().token_calls > tokens);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -92,7 +92,7 @@ pub fn report(config: &Config, out: &mut dyn Write) -> std::io::Result<()> {
     match (&config.api.certificate, &config.api.secret_source) {
         (Some(credential), _) => writeln!(
             out,
-            "certificate: {} (thumbprint {}), valid until {} ({} days left); key from {}",
+            "certificate: {} (thumbprint {}), valid until {} ({} days left); key from {}; assertions signed {}",
             credential.path.display(),
             credential.certificate.thumbprint,
             credential
@@ -100,7 +100,8 @@ pub fn report(config: &Config, out: &mut dyn Write) -> std::io::Result<()> {
                 .not_after
                 .format("%Y-%m-%d %H:%M UTC"),
             (credential.certificate.not_after - chrono::Utc::now()).num_days(),
-            credential.key_source
+            credential.key_source,
+            credential.algorithm.as_str()
         )?,
         (None, Some(source)) => writeln!(out, "secret: from {source}")?,
         (None, None) => {}

@@ -145,6 +145,7 @@ pub struct CertificateCredential {
     pub path: std::path::PathBuf,
     /// Where the key was read from, for `check`.
     pub key_source: String,
+    pub algorithm: crate::defender::certificate::Algorithm,
 }
 
 #[derive(Debug, Clone)]

@@ -55,6 +55,8 @@ pub struct RawApi {
     pub certificate_file: Option<String>,
     pub private_key_file: Option<String>,
     pub private_key_credential: Option<String>,
+    /// "PS256" (x5t#S256, the default) or "RS256" (x5t).
+    pub assertion_algorithm: Option<String>,
     pub base_url: Option<String>,
     pub login_url: Option<String>,
     /// "v2" (scope, default) or "v1" (resource).

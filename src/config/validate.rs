@@ -420,6 +420,7 @@ impl Checker {
                 raw.certificate_file.clone(),
                 raw.private_key_file.clone(),
                 raw.private_key_credential.clone(),
+                raw.assertion_algorithm.clone(),
                 credentials_dir.as_deref(),
             )
         } else {

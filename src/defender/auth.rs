@@ -176,6 +176,7 @@ impl TokenProvider {
             (Some(credential), _) => {
                 let jti = format!("{:032x}", rand::random::<u128>());
                 let jwt = super::certificate::assertion(
+                    credential.algorithm,
                     &credential.signer,
                     &credential.certificate,
                     &self.client_id,

@@ -14,6 +14,33 @@ use ring::signature::{self, RsaKeyPair};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+/// How an assertion is signed and how it names the certificate. Microsoft's current page uses
+/// PS256 with the SHA-256 thumbprint (`x5t#S256`); older revisions, and many libraries, RS256
+/// with the SHA-1 one (`x5t`). Entra ID accepts both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Algorithm {
+    #[default]
+    Ps256,
+    Rs256,
+}
+
+impl Algorithm {
+    pub fn parse(name: &str) -> Option<Algorithm> {
+        match name {
+            "PS256" => Some(Algorithm::Ps256),
+            "RS256" => Some(Algorithm::Rs256),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::Ps256 => "PS256",
+            Algorithm::Rs256 => "RS256",
+        }
+    }
+}
+
 /// How long an assertion is good for: Microsoft's examples use ten minutes at most.
 pub const ASSERTION_LIFETIME_SECS: i64 = 600;
 
@@ -80,9 +107,13 @@ impl Certificate {
         })
     }
 
-    /// Whether `signature` over `message` was made by this certificate's key (RS256).
-    pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
-        signature::UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, &self.public_key)
+    /// Whether `signature` over `message` was made by this certificate's key.
+    pub fn verifies(&self, algorithm: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+        let parameters: &dyn signature::VerificationAlgorithm = match algorithm {
+            Algorithm::Ps256 => &signature::RSA_PSS_2048_8192_SHA256,
+            Algorithm::Rs256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+        };
+        signature::UnparsedPublicKey::new(parameters, &self.public_key)
             .verify(message, signature)
             .is_ok()
     }
@@ -110,7 +141,11 @@ impl Signer {
         .map_err(|err| CertificateError::Key(err.to_string()))?;
         let signer = Signer { key };
         let probe = b"mde-watch: does this key belong to the certificate?";
-        if !certificate.verifies(probe, &signer.sign(probe)?) {
+        if !certificate.verifies(
+            Algorithm::Rs256,
+            probe,
+            &signer.sign(Algorithm::Rs256, probe)?,
+        ) {
             return Err(CertificateError::Mismatch {
                 thumbprint: certificate.thumbprint.clone(),
             });
@@ -118,11 +153,15 @@ impl Signer {
         Ok(signer)
     }
 
-    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CertificateError> {
+    fn sign(&self, algorithm: Algorithm, message: &[u8]) -> Result<Vec<u8>, CertificateError> {
         let mut signature = vec![0; self.key.public().modulus_len()];
+        let padding: &dyn signature::RsaEncoding = match algorithm {
+            Algorithm::Ps256 => &signature::RSA_PSS_SHA256,
+            Algorithm::Rs256 => &signature::RSA_PKCS1_SHA256,
+        };
         self.key
             .sign(
-                &signature::RSA_PKCS1_SHA256,
+                padding,
                 &ring::rand::SystemRandom::new(),
                 message,
                 &mut signature,
@@ -135,6 +174,7 @@ impl Signer {
 /// A client assertion for `client_id` at `token_url`, valid from `now` for
 /// [`ASSERTION_LIFETIME_SECS`]; `jti` must be unique per assertion.
 pub fn assertion(
+    algorithm: Algorithm,
     signer: &Signer,
     certificate: &Certificate,
     client_id: &str,
@@ -142,7 +182,14 @@ pub fn assertion(
     now: DateTime<Utc>,
     jti: &str,
 ) -> Result<String, CertificateError> {
-    let header = serde_json::json!({ "alg": "RS256", "typ": "JWT", "x5t": certificate.x5t });
+    let header = match algorithm {
+        Algorithm::Ps256 => {
+            serde_json::json!({ "alg": "PS256", "typ": "JWT", "x5t#S256": certificate.x5t_s256 })
+        }
+        Algorithm::Rs256 => {
+            serde_json::json!({ "alg": "RS256", "typ": "JWT", "x5t": certificate.x5t })
+        }
+    };
     let issued = now.timestamp();
     let claims = serde_json::json!({
         "aud": token_url,
@@ -158,7 +205,7 @@ pub fn assertion(
         URL_SAFE_NO_PAD.encode(header.to_string()),
         URL_SAFE_NO_PAD.encode(claims.to_string())
     );
-    let signature = signer.sign(jwt.as_bytes())?;
+    let signature = signer.sign(algorithm, jwt.as_bytes())?;
     jwt.push('.');
     jwt.push_str(&URL_SAFE_NO_PAD.encode(signature));
     Ok(jwt)
@@ -319,6 +366,7 @@ mod tests {
         let signer = Signer::from_pem(KEY, &cert).unwrap();
         let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let jwt = assertion(
+            Algorithm::Rs256,
             &signer,
             &cert,
             "client-1",
@@ -330,12 +378,32 @@ mod tests {
         let parsed = parse_assertion(&jwt).unwrap();
         assert_eq!(parsed.header["x5t"], cert.x5t.as_str());
         assert_eq!(parsed.header["alg"], "RS256");
+        let pss = parse_assertion(
+            &assertion(
+                Algorithm::Ps256,
+                &signer,
+                &cert,
+                "client-1",
+                "aud",
+                now,
+                "j-2",
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(pss.header["x5t#S256"], cert.x5t_s256.as_str());
+        assert!(cert.verifies(Algorithm::Ps256, pss.signed.as_bytes(), &pss.signature));
+        assert!(!cert.verifies(Algorithm::Rs256, pss.signed.as_bytes(), &pss.signature));
         assert_eq!(parsed.claims["iss"], "client-1");
         assert_eq!(parsed.claims["sub"], "client-1");
         assert_eq!(parsed.claims["aud"], "https://login/t/oauth2/v2.0/token");
         assert_eq!(parsed.claims["exp"], 1_800_000_600);
-        assert!(cert.verifies(parsed.signed.as_bytes(), &parsed.signature));
-        assert!(!cert.verifies(b"something else", &parsed.signature));
+        assert!(cert.verifies(
+            Algorithm::Rs256,
+            parsed.signed.as_bytes(),
+            &parsed.signature
+        ));
+        assert!(!cert.verifies(Algorithm::Rs256, b"something else", &parsed.signature));
         assert!(
             !format!("{signer:?}").contains("BEGIN"),
             "the key is never shown"

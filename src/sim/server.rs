@@ -347,7 +347,15 @@ fn check_assertion(
             x5t.or(x5t_s256).unwrap_or("none")
         ));
     }
-    if !certificate.verifies(parsed.signed.as_bytes(), &parsed.signature) {
+    let Some(algorithm) = parsed.header["alg"]
+        .as_str()
+        .and_then(crate::defender::certificate::Algorithm::parse)
+    else {
+        return Err(
+            "AADSTS5002730: Invalid JWT token. Unsupported key for the signing algorithm.".into(),
+        );
+    };
+    if !certificate.verifies(algorithm, parsed.signed.as_bytes(), &parsed.signature) {
         return Err("AADSTS700027: Client assertion contains an invalid signature.".into());
     }
     let now = chrono::Utc::now();

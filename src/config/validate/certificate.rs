@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::Checker;
 use crate::config::CertificateCredential;
-use crate::defender::certificate::{Certificate, Signer};
+use crate::defender::certificate::{Algorithm, Certificate, Signer};
 
 /// Where the private key is read from.
 enum KeySource {
@@ -51,8 +51,21 @@ impl Checker {
         certificate_file: Option<String>,
         private_key_file: Option<String>,
         private_key_credential: Option<String>,
+        algorithm: Option<String>,
         credentials_dir: Option<&std::path::Path>,
     ) -> Option<CertificateCredential> {
+        let algorithm = match algorithm.as_deref() {
+            None => Algorithm::default(),
+            Some(name) => match Algorithm::parse(name) {
+                Some(algorithm) => algorithm,
+                None => {
+                    self.problem(format!(
+                        "api.assertion_algorithm: '{name}' is not one of PS256 (x5t#S256) and RS256 (x5t)"
+                    ));
+                    return None;
+                }
+            },
+        };
         let path = certificate_file.as_deref().map(|p| self.path(p));
         let keys: Vec<KeySource> = [
             private_key_file
@@ -103,6 +116,7 @@ impl Checker {
             signer: Arc::new(signer),
             path,
             key_source: key_source.to_string(),
+            algorithm,
         })
     }
 
