@@ -144,6 +144,10 @@ struct SimArgs {
     /// Example: '{"error_rate":0.1,"truncated_rate":0.05}'.
     #[arg(long)]
     faults: Option<String>,
+    /// A certificate (PEM) registered on the emulated app: client assertions signed by its key
+    /// are accepted besides the secret.
+    #[arg(long)]
+    certificate: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -528,6 +532,16 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<ExitCode> {
         },
         faults,
         speed: args.speed,
+        certificate_pem: match &args.certificate {
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .with_context(|| format!("--certificate {}", path.display()))?;
+                mde_watch::defender::certificate::Certificate::from_pem(&pem)
+                    .with_context(|| format!("--certificate {}", path.display()))?;
+                Some(pem)
+            }
+            None => None,
+        },
         ..SimConfig::default()
     };
     let handle = sim::start(config)
