@@ -17,7 +17,7 @@ pub use alert::{Alert, Evidence, PolledAlert};
 pub use client::{DefenderClient, EntryAlerts, Intake};
 pub use errors::ApiError;
 
-/// Sent on every request, in the form Microsoft asks partners to use (defender-api.md §1).
+/// Sent on every request, in the form Microsoft asks partners to use (docs/defender-api.md §1).
 pub fn user_agent() -> String {
     format!("MdatpPartner-MdeWatch-mde-watch/{}", crate::VERSION)
 }

@@ -1,4 +1,4 @@
-//! The OData collection envelope (defender-api.md §4): `value` holds the alerts, and
+//! The OData collection envelope (docs/defender-api.md §4): `value` holds the alerts, and
 //! `@odata.nextLink`, when present, the next page. Pure: bytes in, alerts out.
 
 use serde::Deserialize;

@@ -1,4 +1,4 @@
-//! ECS (Elastic Common Schema) events, following normalization.md: ECS fields where ECS has a
+//! ECS (Elastic Common Schema) events, following docs/formats.md: ECS fields where ECS has a
 //! place, `microsoft.defender_endpoint.*` for the rest of the alert (the namespace Elastic's own
 //! integration uses), `mde_watch.*` for ours. Field types follow the ECS definitions
 //! (`event.severity` is a number; `event.category`, `event.type`, `related.*` are arrays).

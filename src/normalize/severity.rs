@@ -1,4 +1,4 @@
-//! Defender severity and its numbers in each target format (normalization.md, "Severity").
+//! Defender severity and its numbers in each target format (docs/formats.md, "Severity").
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {

@@ -1,4 +1,4 @@
-//! Syslog messages as bytes (normalization.md, "Syslog"), pure: RFC 5424 and RFC 3164 headers,
+//! Syslog messages as bytes (docs/formats.md, "Syslog"), pure: RFC 5424 and RFC 3164 headers,
 //! structured-data escaping, and RFC 6587 framing for stream transports.
 
 use chrono::{DateTime, Local, Utc};
