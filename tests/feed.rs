@@ -19,26 +19,9 @@ fn match_context(events: &[serde_json::Value]) -> BTreeMap<String, (Vec<String>,
     events
         .iter()
         .map(|event| {
-            let mut matches: Vec<String> = event["mde_watch"]["matches"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| {
-                    format!(
-                        "{}:{}",
-                        m["kind"].as_str().unwrap(),
-                        m["value"].as_str().unwrap()
-                    )
-                })
-                .collect();
-            matches.sort();
-            (
-                event["event"]["id"].as_str().unwrap().to_string(),
-                (
-                    matches,
-                    event["mde_watch"]["found_by"].as_str().unwrap().to_string(),
-                ),
-            )
+            let found_by = event["mde_watch"]["found_by"].as_str().unwrap().to_string();
+            let id = event["event"]["id"].as_str().unwrap().to_string();
+            (id, (match_keys(event), found_by))
         })
         .collect()
 }

@@ -17,20 +17,10 @@ fn matches(events: &[serde_json::Value]) -> BTreeMap<String, Vec<String>> {
     events
         .iter()
         .map(|event| {
-            let mut found: Vec<String> = event["mde_watch"]["matches"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| {
-                    format!(
-                        "{}:{}",
-                        m["kind"].as_str().unwrap(),
-                        m["value"].as_str().unwrap()
-                    )
-                })
-                .collect();
-            found.sort();
-            (event["event"]["id"].as_str().unwrap().to_string(), found)
+            (
+                event["event"]["id"].as_str().unwrap().to_string(),
+                match_keys(event),
+            )
         })
         .collect()
 }

@@ -203,6 +203,24 @@ pub fn events(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The sorted `kind:value` of an event's watchlist matches.
+pub fn match_keys(event: &serde_json::Value) -> Vec<String> {
+    let mut keys: Vec<String> = event["mde_watch"]["matches"]
+        .as_array()
+        .expect("mde_watch.matches")
+        .iter()
+        .map(|m| {
+            format!(
+                "{}:{}",
+                m["kind"].as_str().unwrap_or_default(),
+                m["value"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    keys.sort();
+    keys
+}
+
 /// Event id → how many times it was written.
 pub fn id_counts(events: &[serde_json::Value]) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
