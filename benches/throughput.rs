@@ -607,14 +607,19 @@ fn bench_stages() {
         original: None,
     }];
     let context = EventContext::new(&matches, "t", "bench", Change::New, "2026-11-23T00:00:00Z");
+    // Fewer rounds under callgrind (instruction counts are exact, and its runs are slow).
+    let rounds: usize = std::env::var("BENCH_STAGE_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
     let time = |name: &str, work: &mut dyn FnMut(usize)| {
         let mut runs: Vec<f64> = (0..5)
             .map(|_| {
                 let started = Instant::now();
-                for i in 0..20_000 {
+                for i in 0..rounds {
                     work(i % texts.len());
                 }
-                started.elapsed().as_nanos() as f64 / 20_000.0
+                started.elapsed().as_nanos() as f64 / rounds as f64
             })
             .collect();
         runs.sort_by(f64::total_cmp);

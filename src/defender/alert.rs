@@ -140,6 +140,32 @@ fn field<'a, T>(
     read(&mut serde_json::Deserializer::from_str(raw.get()))
 }
 
+/// A scalar member as text. Most are a string without escapes or `null`: those are read from
+/// the verbatim slice the member's one scan already validated, without parsing it again.
+fn text_of(raw: &RawValue) -> serde_json::Result<Option<Text<'_>>> {
+    let json = raw.get();
+    if json == "null" {
+        return Ok(None);
+    }
+    if let Some(inner) = json.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+        if memchr::memchr(b'\\', inner.as_bytes()).is_none() {
+            return Ok(Some(Cow::Borrowed(inner)));
+        }
+    }
+    field(raw, |de| lenient::opt_string(de))
+}
+
+/// A numeric member: plain integers read directly, anything else (a string, a float) leniently.
+fn number_of(raw: &RawValue) -> serde_json::Result<Option<i64>> {
+    match raw.get() {
+        "null" => Ok(None),
+        json => match json.parse::<i64>() {
+            Ok(n) => Ok(Some(n)),
+            Err(_) => field(raw, |de| lenient::opt_i64(de)),
+        },
+    }
+}
+
 impl<'de> Deserialize<'de> for Alert<'de> {
     fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
         struct AlertVisitor;
@@ -155,11 +181,11 @@ impl<'de> Deserialize<'de> for Alert<'de> {
                 let mut device = evidence::Device::default();
                 while let Some(Name(name)) = map.next_key::<Name<'de>>()? {
                     let raw: &'de RawValue = map.next_value()?;
-                    let text = || field(raw, |de| lenient::opt_string(de));
-                    let number = || field(raw, |de| lenient::opt_i64(de));
+                    let text = || text_of(raw);
+                    let number = || number_of(raw);
                     let read =
                         match name.as_ref() {
-                            "id" => field(raw, |de| lenient::opt_string(de)).map(|v| id = Some(v)),
+                            "id" => text().map(|v| id = Some(v)),
                             "incidentId" => number().map(|v| alert.incident_id = v),
                             "investigationId" => number().map(|v| alert.investigation_id = v),
                             "assignedTo" => text().map(|v| alert.assigned_to = v),

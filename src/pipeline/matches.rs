@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use crate::defender::Alert;
 use crate::normalize::Match;
-use crate::watchlist::{entry_key, EntryKind, Watchlist};
+use crate::watchlist::{write_entry_key, EntryKind, Watchlist};
 
 pub struct WatchIndex {
     by_key: HashMap<String, Match>,
@@ -32,8 +32,11 @@ impl WatchIndex {
 
     pub fn matches_in(&self, alert: &Alert) -> Vec<Match> {
         let mut found: Vec<Match> = Vec::new();
+        let mut key = String::new();
         let mut check = |kind: EntryKind, value: Option<&str>| {
-            if let Some(hit) = value.and_then(|v| self.by_key.get(&entry_key(kind, v))) {
+            let Some(value) = value else { return };
+            write_entry_key(kind, value, &mut key);
+            if let Some(hit) = self.by_key.get(key.as_str()) {
                 if !found.contains(hit) {
                     found.push(hit.clone());
                 }

@@ -63,9 +63,25 @@ impl Entry {
 /// Key of an entry: `u:<lower-case user>` or `f:<sha1>`. User names compare case-insensitively in
 /// Active Directory, so they are folded here.
 pub fn entry_key(kind: EntryKind, value: &str) -> String {
-    match kind {
-        EntryKind::User => format!("u:{}", value.to_lowercase()),
-        EntryKind::File => format!("f:{}", value.to_ascii_lowercase()),
+    let mut key = String::with_capacity(value.len() + 2);
+    write_entry_key(kind, value, &mut key);
+    key
+}
+
+/// [`entry_key`] into a buffer the caller reuses (the match runs it for every name in every alert).
+pub fn write_entry_key(kind: EntryKind, value: &str, key: &mut String) {
+    key.clear();
+    key.push_str(match kind {
+        EntryKind::User => "u:",
+        EntryKind::File => "f:",
+    });
+    if value.is_ascii() {
+        key.extend(value.bytes().map(|b| b.to_ascii_lowercase() as char));
+    } else {
+        match kind {
+            EntryKind::User => key.push_str(&value.to_lowercase()),
+            EntryKind::File => key.push_str(&value.to_ascii_lowercase()),
+        }
     }
 }
 
@@ -113,4 +129,24 @@ pub enum WatchlistError {
         key: String,
         reason: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_fold_case_the_same_through_the_reused_buffer() {
+        let mut buffer = String::from("left over");
+        for (kind, value, key) in [
+            (EntryKind::User, "CONTOSO\\User7", "u:contoso\\user7"),
+            (EntryKind::User, "ÉLODIE", "u:élodie"),
+            (EntryKind::File, "AB12Cd", "f:ab12cd"),
+            (EntryKind::File, "ÀB", "f:Àb"),
+        ] {
+            write_entry_key(kind, value, &mut buffer);
+            assert_eq!(buffer, key);
+            assert_eq!(entry_key(kind, value), key);
+        }
+    }
 }
