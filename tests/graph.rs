@@ -140,6 +140,53 @@ async fn switching_from_defender_to_graph_publishes_nothing_twice() {
     );
 }
 
+/// An install that polled entities moves to Graph: its first Graph poll starts where the entity
+/// polls left off (the API's clock when it answered them, less the look-back), not from the
+/// beginning of the tenant, and publishes nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_entity_polls_the_first_graph_poll_starts_where_they_left_off() {
+    let sim = start_sim(universe(), fast_limits()).await;
+    let watch = Watch::first(&sim, 20, 20);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sim, &watch, "");
+    let output = run(&["once"], &config).await;
+    assert!(output.status.success(), "{}", show(&output));
+    let answered =
+        mde_watch::sim::epoch() + chrono::Duration::seconds(sim.virtual_now_secs() as i64);
+    let output_file = dir.path().join("alerts.ndjson");
+    let shipped = ids(&events(&output_file));
+    assert_eq!(shipped, sim.expected_ids(&watch.users, &watch.files));
+    let before = events(&output_file).len();
+
+    let config = write_config(dir.path(), &sim, &watch, GRAPH);
+    let output = run(&["once"], &config).await;
+    assert!(output.status.success(), "{}", show(&output));
+    let lookback = chrono::Duration::minutes(10);
+    assert_eq!(
+        sim.feed_filters().first().map(String::as_str),
+        Some(
+            format!(
+                "lastUpdateDateTime ge {}",
+                (answered - lookback).format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            )
+            .as_str()
+        ),
+        "the first Graph query starts from the entity polls' answers"
+    );
+    let written = events(&output_file);
+    let new: BTreeSet<String> = ids(&written[before..]);
+    let office: BTreeSet<String> = sim
+        .expected_graph_ids(&watch.users, &watch.files)
+        .difference(&shipped)
+        .cloned()
+        .collect();
+    assert_eq!(new, office, "only what the entity polls could not read");
+    assert!(
+        id_counts(&written).values().all(|&n| n == 1),
+        "an alert twice"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_and_5xx_while_paging_graph_lose_nothing() {
     let sim = start_sim(universe(), fast_limits()).await;

@@ -244,8 +244,12 @@ impl Service {
     /// as they arrive.
     pub async fn sweep(&mut self, scope: Scope) -> Result<SweepReport, AppError> {
         if self.source.feed {
+            let cursor = match self.store.feed_cursor()? {
+                Some(cursor) => Some(cursor),
+                None => self.entity_polls_left_off()?,
+            };
             let first = crate::feed::slices::first(
-                self.store.feed_cursor()?,
+                cursor,
                 self.config.alert_source.lookback,
                 self.config.alert_source.since,
                 Utc::now(),
@@ -273,6 +277,25 @@ impl Service {
             calls,
         };
         self.sweep_entries(entries, reach).instrument(span).await
+    }
+
+    /// For the first feed poll on a store that entity polls filled: where they left off.
+    fn entity_polls_left_off(&self) -> Result<Option<i64>, AppError> {
+        let entries = &self.config.watchlist.entries;
+        let mut last_ok = Vec::with_capacity(entries.len());
+        for entry in entries.iter() {
+            last_ok.push(self.store.entity(&entry.key())?.and_then(|s| s.last_ok));
+        }
+        let left_off =
+            crate::feed::slices::entity_polls_left_off(last_ok.iter().map(Option::as_deref));
+        if let Some(micros) = left_off {
+            let at = chrono::DateTime::<Utc>::from_timestamp_micros(micros).unwrap_or_default();
+            tracing::info!(
+                from = %crate::defender::time::format(at),
+                "first feed poll starts where the entity polls left off (less the look-back)"
+            );
+        }
+        Ok(left_off)
     }
 
     /// Polls every entry once and publishes each alert created at or after `since`, whether

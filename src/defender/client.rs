@@ -58,6 +58,10 @@ pub struct EntryAlerts {
     pub latest_update: Option<i64>,
     /// Every `lastUpdateTime` read (feed queries only): where a slice over a page is split.
     pub update_times: Vec<i64>,
+    /// The API's clock when it answered the first page (its `Date` header, microseconds):
+    /// every alert of the collection up to then has been read. In the API's time, like the
+    /// feed's cursor, not this host's.
+    pub answered_at: Option<i64>,
 }
 
 impl Default for EntryAlerts {
@@ -74,6 +78,7 @@ impl Default for EntryAlerts {
             earliest_update: None,
             latest_update: None,
             update_times: Vec::new(),
+            answered_at: None,
         }
     }
 }
@@ -112,6 +117,7 @@ struct PageRead {
     earliest_update: Option<i64>,
     latest_update: Option<i64>,
     update_times: Vec<i64>,
+    answered_at: Option<i64>,
 }
 
 /// One collection to read: an entity's alerts, or a query of the feed.
@@ -314,6 +320,7 @@ impl DefenderClient {
             result.earliest_update = earlier(result.earliest_update, page.earliest_update);
             result.latest_update = later(result.latest_update, page.latest_update);
             result.update_times.extend(page.update_times);
+            result.answered_at = earlier(result.answered_at, page.answered_at);
             if let Some(held) = page.held {
                 keep(&mut result.held, held);
             }
@@ -477,8 +484,12 @@ impl DefenderClient {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         if (200..300).contains(&status) {
+            let answered_at = server_date(response.headers());
             return match read_page(response, fetch.entry, intake).await {
-                Ok(page) => Answer::Page(page),
+                Ok(page) => Answer::Page(PageRead {
+                    answered_at,
+                    ..page
+                }),
                 // Truncated or malformed bodies are transient: the next try usually succeeds.
                 Err(reason) => Answer::Transient(reason),
             };
@@ -531,6 +542,7 @@ async fn read_page(
         earliest_update: None,
         latest_update: None,
         update_times: Vec::new(),
+        answered_at: None,
     };
     let mut index = 0usize;
     let mut fresh: Vec<PolledAlert> = Vec::new();
@@ -599,6 +611,13 @@ async fn read_page(
     }
     page.next_link = reader.finish().map_err(|err| err.to_string())?.next_link;
     Ok(page)
+}
+
+/// The `Date` header (RFC 9110's IMF-fixdate, which RFC 2822 parsing reads), in microseconds.
+fn server_date(headers: &reqwest::header::HeaderMap) -> Option<i64> {
+    let text = headers.get(reqwest::header::DATE)?.to_str().ok()?;
+    let date = chrono::DateTime::parse_from_rfc2822(text).ok()?;
+    Some(date.timestamp_micros())
 }
 
 /// Hands the alerts `page` holds over as a piece, with the budget they hold.

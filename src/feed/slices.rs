@@ -99,6 +99,23 @@ pub fn first(
     Slice { from, to: None }
 }
 
+/// Where entity polls left off, for a feed poll with no cursor yet (an install moving from
+/// entity polling to the feed, or to Graph): the oldest of the watched entries' last successful
+/// polls, each of which had read every alert of its entry up to then. None when one entry was
+/// never read whole (new, always failing, or recorded by an older version): the first feed poll
+/// then starts from `since`, as on a new install, and the store's dedup keeps what it re-reads
+/// from being published twice.
+pub fn entity_polls_left_off<'a>(
+    last_ok: impl IntoIterator<Item = Option<&'a str>>,
+) -> Option<i64> {
+    let mut oldest: Option<i64> = None;
+    for time in last_ok {
+        let micros = crate::defender::time::to_micros(crate::defender::time::parse(time?)?);
+        oldest = Some(oldest.map_or(micros, |was| was.min(micros)));
+    }
+    oldest
+}
+
 /// The slice as an OData `$filter` on `field` (`lastUpdateTime` for Defender,
 /// `lastUpdateDateTime` for Graph), empty when both ends are open.
 pub fn filter(slice: Slice, field: &str) -> String {
@@ -121,6 +138,26 @@ pub fn filter(slice: Slice, field: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entity_polls_left_off_at_the_oldest_complete_read_or_nowhere() {
+        let t1 = "2026-11-20T08:00:00Z";
+        let t2 = "2026-11-20T09:30:00.5Z";
+        let micros =
+            |t: &str| crate::defender::time::to_micros(crate::defender::time::parse(t).unwrap());
+        assert_eq!(
+            entity_polls_left_off([Some(t2), Some(t1)]),
+            Some(micros(t1))
+        );
+        assert_eq!(entity_polls_left_off([Some(t2)]), Some(micros(t2)));
+        assert_eq!(
+            entity_polls_left_off([Some(t1), None]),
+            None,
+            "one never read whole"
+        );
+        assert_eq!(entity_polls_left_off([Some("yesterday")]), None);
+        assert_eq!(entity_polls_left_off(std::iter::empty()), None);
+    }
 
     const OPEN: Slice = Slice {
         from: Some(1_000),

@@ -481,17 +481,15 @@ impl Pipeline {
             // A piece of a response still streaming says nothing of the entry yet: its status
             // comes with the rest of the response (and never when that fails).
             let piece = result.as_ref().is_ok_and(|found| !found.complete);
-            let (outcome, count, alert_ids) = match result {
+            let (outcome, count, alert_ids, last_ok) = match result {
                 Err(err) => {
-                    // A failed poll says nothing new about the entry's alerts: keep the last list.
-                    let known = self
-                        .store
-                        .entity(&entry.key())
-                        .ok()
-                        .flatten()
-                        .map(|status| status.alert_ids)
+                    // A failed poll says nothing new about the entry's alerts: keep the last list
+                    // and the time of the last poll that read them.
+                    let known = self.store.entity(&entry.key()).ok().flatten();
+                    let (ids, last_ok) = known
+                        .map(|status| (status.alert_ids, status.last_ok))
                         .unwrap_or_default();
-                    (format!("error: {err}"), 0, known)
+                    (format!("error: {err}"), 0, ids, last_ok)
                 }
                 Ok(found) => {
                     let count = found.ids.len() as u32;
@@ -525,7 +523,13 @@ impl Pipeline {
                     } else {
                         format!("ok, {} unreadable alert(s) skipped", found.rejected.len())
                     };
-                    (outcome, count, alert_ids)
+                    // In the API's time when it said (its clock is the one alerts carry).
+                    let answered = found
+                        .answered_at
+                        .and_then(chrono::DateTime::<chrono::Utc>::from_timestamp_micros)
+                        .map(time::format)
+                        .unwrap_or_else(|| observed_at.to_string());
+                    (outcome, count, alert_ids, Some(answered))
                 }
             };
             if piece {
@@ -538,6 +542,7 @@ impl Pipeline {
                     outcome,
                     alerts: count,
                     alert_ids,
+                    last_ok,
                 },
             ));
         }

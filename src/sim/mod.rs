@@ -13,7 +13,7 @@ pub mod universe;
 pub use faults::{Fault, Faults};
 pub use server::{start, SimHandle};
 pub use stats::{most_in_any_span, SimStats, WindowPeak};
-pub use universe::{Universe, UniverseSpec};
+pub use universe::{epoch, Universe, UniverseSpec};
 
 use std::net::SocketAddr;
 use std::time::Duration;

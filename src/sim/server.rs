@@ -121,6 +121,18 @@ impl SimState {
     }
 }
 
+/// Every answer's `Date` is the emulator's virtual clock, the one its alerts' times are on, as
+/// Microsoft's servers date their answers on the clock their alerts carry.
+async fn virtual_date(State(state): State<Arc<SimState>>, mut response: Response) -> Response {
+    let now = super::universe::epoch()
+        + chrono::Duration::seconds(i64::try_from(state.virtual_now_secs()).unwrap_or(0));
+    let date = now.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    if let Ok(value) = HeaderValue::from_str(&date) {
+        response.headers_mut().insert(header::DATE, value);
+    }
+    response
+}
+
 /// A running emulator. Dropping it stops the server.
 pub struct SimHandle {
     pub addr: SocketAddr,
@@ -150,6 +162,11 @@ impl SimHandle {
     /// Every alert-endpoint call so far, in arrival order: `user:<id>` or `file:<sha1>`.
     pub fn entity_calls(&self) -> Vec<String> {
         lock(&self.state.log).entity_calls.clone()
+    }
+
+    /// The `$filter` of every feed call so far, in arrival order (empty: the whole feed).
+    pub fn feed_filters(&self) -> Vec<String> {
+        lock(&self.state.log).feed_filters.clone()
     }
 
     pub fn universe(&self) -> &Universe {
@@ -279,6 +296,10 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
         .route("/sim/universe", get(universe_listing))
         .route("/sim/advance", post(advance))
         .route("/sim/faults", put(set_faults))
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            virtual_date,
+        ))
         .with_state(state.clone());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -733,6 +754,8 @@ async fn serve_feed(
     let admitted = admit_call(state, headers, audience, |log| {
         log.feed_calls += 1;
         log.entity_calls.push("feed".into());
+        log.feed_filters
+            .push(params.get("$filter").cloned().unwrap_or_default());
     })
     .await;
     let fault = match admitted {

@@ -22,6 +22,8 @@ pub struct CallLog {
     pub arrivals: Vec<Instant>,
     /// The entity of every alert-endpoint call, in arrival order (`user:<id>`, `file:<sha1>`).
     pub entity_calls: Vec<String>,
+    /// The `$filter` of every feed call (Defender's or Graph's), in arrival order.
+    pub feed_filters: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]

@@ -74,6 +74,10 @@ pub struct EntityStatus {
     /// The alert ids its last successful poll returned (`state list --entity`).
     #[serde(default)]
     pub alert_ids: Vec<String>,
+    /// When its last successful poll was answered (RFC 3339): every alert of the entity up to
+    /// then has been read. Kept across failed polls; absent in stores older than it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_ok: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -561,6 +565,7 @@ mod tests {
         {
             let store = open(dir.path());
             let status = EntityStatus {
+                last_ok: None,
                 last_poll: "t".into(),
                 outcome: "ok".into(),
                 alerts: 1,
