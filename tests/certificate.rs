@@ -127,3 +127,94 @@ async fn a_wrong_key_an_expired_certificate_and_an_unregistered_one_each_say_so(
         "{said}"
     );
 }
+
+/// `mde-watch ARGS --config CONFIG` as systemd starts it with `LoadCredential=`.
+async fn run_with_credentials(
+    args: &[&str],
+    config: &Path,
+    credentials: &Path,
+) -> std::process::Output {
+    let output = tokio::process::Command::new(binary())
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .env("CREDENTIALS_DIRECTORY", credentials)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
+    output
+}
+
+/// A certificate made now that ends in 10 days, its key read from a systemd credential, against
+/// Graph: `check` warns of the expiry, and Graph's token scope is granted with the assertion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_near_its_end_warns_and_a_credential_key_signs_for_graph() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.key"), fixture("app.key")).unwrap();
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-new", "-key", "app.key", "-days", "10"])
+        .args(["-subj", "/CN=mde-watch test", "-out", "soon.pem"])
+        .current_dir(dir.path())
+        .output()
+        .expect("openssl runs (tests/install-deps.sh installs it)");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let soon = std::fs::read(dir.path().join("soon.pem")).unwrap();
+    std::fs::remove_file(dir.path().join("app.key")).unwrap();
+    let sim = sim::start(SimConfig {
+        universe: UniverseSpec {
+            seed: 41,
+            users: 10,
+            files: 10,
+            ..UniverseSpec::default()
+        },
+        limits: fast_limits(),
+        certificate_pem: Some(soon),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let watch = Watch::first(&sim, 5, 5);
+    let config = write_config(
+        dir.path(),
+        &sim,
+        &watch,
+        "[source]\napi = \"graph\"\npage_size = 20\n",
+    );
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "client_secret_file = \"secret\"",
+        "certificate_file = \"soon.pem\"\nprivate_key_credential = \"mde-watch-key\"",
+    );
+    std::fs::write(&config, text).unwrap();
+    let credentials = dir.path().join("credentials");
+    std::fs::create_dir(&credentials).unwrap();
+    std::fs::write(credentials.join("mde-watch-key"), fixture("app.key")).unwrap();
+
+    let check = run_with_credentials(&["check"], &config, &credentials).await;
+    assert!(check.status.success(), "{}", show(&check));
+    let said = show(&check);
+    let ends = (chrono::Utc::now() + chrono::Duration::days(10)).format("%Y-%m-%d");
+    assert!(
+        said.contains(&format!("expires on {ends}"))
+            && (said.contains("in 9 day(s)") || said.contains("in 10 day(s)")),
+        "{said}"
+    );
+    assert!(said.contains("renew it"), "{said}");
+
+    let once = run_with_credentials(&["once"], &config, &credentials).await;
+    assert!(once.status.success(), "{}", show(&once));
+    assert_eq!(
+        ids(&events(&dir.path().join("alerts.ndjson"))),
+        sim.expected_graph_ids(&watch.users, &watch.files),
+        "alerts_v2 answers only a token with Graph's audience"
+    );
+    let key = String::from_utf8(fixture("app.key")).unwrap();
+    assert!(!show(&once).contains(key.lines().nth(1).unwrap()));
+    assert!(sim.stats().feed_calls > 0);
+}
