@@ -1,10 +1,10 @@
-//! The running service: builds the client, store, sinks and pipeline from a [`Config`], runs
-//! sweeps (poller and publisher joined by a bounded channel, so slow sinks pause polling rather
-//! than dropping anything), drives them from tokio-cron-scheduler, and drains on shutdown.
+//! The running service: builds the client, store, sinks and pipeline from a [`Config`], chooses
+//! what each sweep reads (the round-robin slice, the feed from its cursor, a reload's additions)
+//! and hands it to [`crate::pipeline::sweep`], drives sweeps from tokio-cron-scheduler with the
+//! watchdog, reloads and status line, and drains on shutdown.
 
 pub mod check;
 pub mod demo;
-mod poller;
 pub mod reload;
 pub mod state;
 pub mod status;
@@ -21,7 +21,10 @@ use self::status::{status_line, StatusFacts};
 use crate::config::Config;
 use crate::defender::{ApiError, DefenderClient};
 use crate::notify::Notifier;
-use crate::pipeline::{ByteBudget, Pipeline, PipelineError, PolledBatch, WatchIndex};
+use crate::pipeline::poll::{CursorUse, FeedPlan, PollPlan, Reach};
+use crate::pipeline::sweep::{self, Source};
+pub use crate::pipeline::SweepReport;
+use crate::pipeline::{ByteBudget, Pipeline, PipelineError, PipelineParts, WatchIndex};
 use crate::schedule::cron;
 use crate::schedule::gate::RateGate;
 use crate::schedule::plan::Plan;
@@ -59,20 +62,6 @@ pub enum Scope {
     Planned,
     /// Every entry once (`once`, the demo).
     Full,
-}
-
-/// What one sweep did.
-#[derive(Debug, Default)]
-pub struct SweepReport {
-    pub entries: usize,
-    /// Entries that could not be polled, with the reason.
-    pub failed: Vec<(String, String)>,
-    /// True when shutdown cut the sweep short.
-    pub cancelled: bool,
-    /// Why the sweep stopped early: an error that every entry would hit (no token, 403).
-    pub aborted: Option<String>,
-    /// Queries the feed answered, in feed mode (time slices and pages); None for entity polls.
-    pub feed_queries: Option<u32>,
 }
 
 pub struct Service {
@@ -180,17 +169,17 @@ impl Service {
             counters.clone(),
         )?);
         let sinks = sinks::build(&config.sinks, &config.api.tenant_id, &config.collector)?;
-        let pipeline = Pipeline::new(
-            store.clone(),
+        let pipeline = Pipeline::new(PipelineParts {
+            store: store.clone(),
             sinks,
-            config.updates,
-            &config.api.tenant_id,
-            &config.collector,
-            WatchIndex::new(&config.watchlist),
-            counters.clone(),
-            stop.clone(),
-            config.pipeline.in_flight_batches,
-        );
+            updates: config.updates,
+            tenant_id: config.api.tenant_id.clone(),
+            collector: config.collector.clone(),
+            index: WatchIndex::new(&config.watchlist),
+            counters: counters.clone(),
+            stop: stop.clone(),
+            in_flight_batches: config.pipeline.in_flight_batches,
+        });
         let plan = plan_for(&config);
         let source = crate::feed::choose(config.alert_source.mode, &plan);
         Ok(Service {
@@ -255,7 +244,10 @@ impl Service {
                 Utc::now(),
             );
             let span = tracing::info_span!("sweep", source = "feed");
-            return self.sweep_feed(first, true).instrument(span).await;
+            return self
+                .sweep_feed(first, CursorUse::Moves)
+                .instrument(span)
+                .await;
         }
         let entries = self.config.watchlist.entries.clone();
         let total = entries.len();
@@ -271,7 +263,7 @@ impl Service {
             ),
         };
         let span = tracing::info_span!("sweep", entries = count, start);
-        let reach = poller::Reach::RoundRobin {
+        let reach = Reach::RoundRobin {
             start,
             count,
             calls,
@@ -313,7 +305,10 @@ impl Service {
                 to: None,
             };
             let span = tracing::info_span!("sweep", source = "feed", backfill = %since);
-            return self.sweep_feed(first, false).instrument(span).await;
+            return self
+                .sweep_feed(first, CursorUse::Stays)
+                .instrument(span)
+                .await;
         }
         let entries = self.config.watchlist.entries.clone();
         self.sweep_only(entries).await
@@ -335,7 +330,9 @@ impl Service {
             Utc::now(),
         );
         let span = tracing::info_span!("sweep", source = "feed", added = entries.len());
-        self.sweep_feed(first, false).instrument(span).await
+        self.sweep_feed(first, CursorUse::Stays)
+            .instrument(span)
+            .await
     }
 
     /// Polls just `entries` (added by a reload), leaving the round-robin cursor where it is.
@@ -345,7 +342,7 @@ impl Service {
             return Ok(SweepReport::default());
         }
         let span = tracing::info_span!("sweep", entries = total, start = "added");
-        self.sweep_entries(entries, poller::Reach::Only)
+        self.sweep_entries(entries, Reach::Only)
             .instrument(span)
             .await
     }
@@ -354,101 +351,49 @@ impl Service {
     async fn sweep_entries(
         &mut self,
         entries: Arc<[Entry]>,
-        reach: poller::Reach,
+        reach: Reach,
     ) -> Result<SweepReport, AppError> {
         tracing::info!("sweep started");
-        let (sender, receiver) = mpsc::channel::<PolledBatch>(self.config.pipeline.queue_batches);
-        let plan = poller::PollPlan {
+        let plan = PollPlan {
             entries,
             reach,
             batch_entries: self.config.pipeline.batch_entries,
             concurrency: self.config.pipeline.concurrency,
             budget: ByteBudget::new(self.config.pipeline.queue_bytes),
         };
-        let poller = tokio::spawn(poller::poll(
-            plan,
-            self.client.clone(),
-            self.counters.clone(),
-            self.stop.clone(),
-            sender,
-        ));
-        self.publish(poller, receiver).await
+        self.run_sweep(Source::Entries(plan)).await
     }
 
-    /// Reads the tenant's feed from `first` on and publishes what matches the watchlist; the
-    /// cursor moves at the end when `moves_cursor`.
+    /// Reads the tenant's feed from `first` on and publishes what matches the watchlist.
     async fn sweep_feed(
         &mut self,
         first: crate::feed::Slice,
-        moves_cursor: bool,
+        cursor_use: CursorUse,
     ) -> Result<SweepReport, AppError> {
         tracing::info!(why = %self.source.why, "feed poll started");
-        let (sender, receiver) = mpsc::channel::<PolledBatch>(self.config.pipeline.queue_batches);
-        let plan = poller::FeedPlan {
+        let plan = FeedPlan {
             settings: self.config.alert_source.clone(),
             first,
-            moves_cursor,
+            cursor_use,
             cursor: self.store.feed_cursor()?,
             concurrency: self.config.pipeline.concurrency,
             budget: ByteBudget::new(self.config.pipeline.queue_bytes),
         };
-        let poller = tokio::spawn(poller::poll_feed(
-            plan,
-            self.client.clone(),
-            self.counters.clone(),
-            self.stop.clone(),
-            sender,
-        ));
-        self.publish(poller, receiver).await
+        self.run_sweep(Source::Feed(plan)).await
     }
 
-    /// Publishes what `poller` sends until it is done; then commits, reports and maintains.
-    async fn publish(
-        &mut self,
-        poller: tokio::task::JoinHandle<SweepReport>,
-        mut receiver: mpsc::Receiver<PolledBatch>,
-    ) -> Result<SweepReport, AppError> {
-        self.counters.add(&self.counters.sweeps, 1);
-        let pipeline = &mut self.pipeline;
-        let (gate, store) = (self.gate.clone(), self.store.clone());
-        let publisher = async move {
-            loop {
-                // A batch in flight is committed as soon as its acknowledgements are in, not
-                // when the next batch arrives: polling may be slow (the rate limits), and the
-                // poller may be waiting for the byte budget that batch holds.
-                let waiting = pipeline.in_flight() > 0;
-                let next = tokio::select! {
-                    biased;
-                    batch = receiver.recv() => batch,
-                    () = pipeline.oldest_acked(), if waiting => {
-                        pipeline.commit_oldest().await?;
-                        continue;
-                    }
-                };
-                let Some(batch) = next else {
-                    break;
-                };
-                // Saved before the commit so the commit's flush carries it: a restart sees
-                // the calls this process made and keeps within the same windows.
-                store.save_recent_calls(&gate.recent_calls_wall_ms())?;
-                let publishing = std::time::Instant::now();
-                pipeline.process(batch).await?;
-                tracing::debug!(
-                    elapsed_ms = publishing.elapsed().as_millis() as u64,
-                    "batch handed to the sinks"
-                );
-            }
-            pipeline.drain().await?;
-            Ok::<(), PipelineError>(())
+    /// Runs one sweep through the pipeline; then records its outcome and maintains the store.
+    async fn run_sweep(&mut self, source: Source) -> Result<SweepReport, AppError> {
+        let shared = sweep::Shared {
+            client: self.client.clone(),
+            counters: self.counters.clone(),
+            stop: self.stop.clone(),
+            gate: self.gate.clone(),
+            store: self.store.clone(),
+            queue_batches: self.config.pipeline.queue_batches,
         };
-        let (report, published) = tokio::join!(poller, publisher);
-        published?;
-        let report = report.map_err(|err| AppError::Io(format!("the poller stopped: {err}")))?;
-        let polled_some = match report.feed_queries {
-            Some(_) => report.failed.is_empty(),
-            None => report.failed.len() < report.entries,
-        };
-        if !report.cancelled && report.aborted.is_none() && polled_some {
+        let report = sweep::run(&mut self.pipeline, source, &shared).await?;
+        if report.polled_some() {
             self.counters.last_sweep_ok.store(
                 Utc::now().timestamp().max(0) as u64,
                 std::sync::atomic::Ordering::Relaxed,

@@ -78,7 +78,7 @@ pub struct LoggedOnUser<'a> {
     pub domain_name: Option<Text<'a>>,
 }
 
-/// One evidence item, as either API sends it ([`super::evidence`]). Only the fields
+/// One evidence item, as either API sends it (`defender/evidence.rs`). Only the fields
 /// normalization and the match read are typed; all of them, typed or not, are in the alert's
 /// members.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -280,6 +280,16 @@ fn canonical(value: &mut Option<Text<'_>>) {
 }
 
 impl Alert<'_> {
+    /// When the alert was created, else last updated, in epoch milliseconds (None when neither
+    /// time reads).
+    pub fn created_or_updated_ms(&self) -> Option<i64> {
+        let read = |text: Option<&str>| {
+            text.and_then(super::time::parse)
+                .map(|t| t.timestamp_millis())
+        };
+        read(self.alert_creation_time.as_deref()).or_else(|| read(self.last_update_time.as_deref()))
+    }
+
     /// The member `name` as sent, if the alert has it.
     pub fn member(&self, name: &str) -> Option<&RawValue> {
         self.members

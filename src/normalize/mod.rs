@@ -1,7 +1,7 @@
 //! Alert + match context → event bytes, one pure function per format, one file each. Every format
 //! carries the watchlist matches that produced the alert, the tenant, the collector host and the
 //! event schema version (docs/formats.md). Each event is valid for the receiver its format is
-//! read by, whatever the alert holds: [`fit`] shrinks one to a transport's size limit while it
+//! read by, whatever the alert holds: `fit` shrinks one to a transport's size limit while it
 //! stays a whole event of its format.
 
 pub mod cef;
@@ -132,7 +132,7 @@ pub struct EventContext<'a> {
     pub change: Change,
     /// When the alert was seen, RFC 3339; used where the alert lacks every timestamp.
     pub observed_at: &'a str,
-    /// The alert was shrunk to fit a transport (see [`fit`]): the event says so.
+    /// The alert was shrunk to fit a transport (see `fit.rs`): the event says so.
     pub truncated: bool,
     /// Carry the alert's verbatim copy (OCSF `unmapped.defender`, Splunk `defender`, ECS
     /// `microsoft.defender_endpoint`); only a shrink of last resort leaves it out.

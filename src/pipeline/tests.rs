@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::*;
 use crate::config::StoreConfig;
 use crate::defender::EntryAlerts;
+use crate::normalize::Format;
 use crate::watchlist::{EntryKind, Origin, Watchlist};
 
 /// What the sink was handed, one line per handover: how many alerts the store held at that
@@ -84,17 +85,17 @@ fn harness(in_flight: usize, script: &[bool]) -> Harness {
         script: script.iter().copied().collect(),
     };
     let counters = Arc::new(Counters::default());
-    let pipeline = Pipeline::new(
-        store.clone(),
-        vec![Box::new(sink)],
-        UpdatePolicy::Ignore,
-        "tenant",
-        "collector",
-        WatchIndex::new(&Watchlist::default()),
-        counters.clone(),
-        Shutdown::never(),
-        in_flight,
-    );
+    let pipeline = Pipeline::new(PipelineParts {
+        store: store.clone(),
+        sinks: vec![Box::new(sink)],
+        updates: UpdatePolicy::Ignore,
+        tenant_id: "tenant".into(),
+        collector: "collector".into(),
+        index: WatchIndex::new(&Watchlist::default()),
+        counters: counters.clone(),
+        stop: Shutdown::never(),
+        in_flight_batches: in_flight,
+    });
     Harness {
         _dir: dir,
         store,

@@ -1,5 +1,5 @@
 //! The sled store (0.34): the seen alerts (an append-only `log` of segments, indexed in memory,
-//! see [`seen`]), `entities` (per watchlist entry: last poll, outcome, alert count) and `meta`
+//! see `seen.rs`), `entities` (per watchlist entry: last poll, outcome, alert count) and `meta`
 //! (schema version, round-robin cursor, recent API calls, last retention pass). Alerts are
 //! committed only after every sink acknowledged them, and each commit is flushed, so a `kill -9`
 //! costs duplicates, never losses.
@@ -271,7 +271,7 @@ impl Store {
     }
 
     /// What the store remembers of `alert_id` (update time in whole seconds, last observed to
-    /// the day: see [`index`]).
+    /// the day: see `index.rs`).
     pub fn previous(&self, alert_id: &str) -> Result<Option<SeenRecord>, StoreError> {
         Ok(self.seen.previous(alert_id))
     }

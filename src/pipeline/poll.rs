@@ -11,9 +11,8 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
-use super::SweepReport;
+use super::{ByteBudget, PolledBatch, SweepReport};
 use crate::defender::{ApiError, DefenderClient, EntryAlerts, Intake};
-use crate::pipeline::{ByteBudget, PolledBatch};
 use crate::schedule::plan::spare_entries;
 use crate::shutdown::Shutdown;
 use crate::stats::Counters;
@@ -264,6 +263,15 @@ async fn send(
         .await
 }
 
+/// What a feed poll does with the cursor once everything it read is committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CursorUse {
+    /// A scheduled poll: the cursor moves to the latest `lastUpdateTime` it read.
+    Moves,
+    /// A backfill or a reload's catch-up reads behind the cursor and leaves it where it is.
+    Stays,
+}
+
 /// What one poll of the feed works from.
 pub struct FeedPlan {
     pub settings: crate::config::SourceConfig,
@@ -272,7 +280,7 @@ pub struct FeedPlan {
     /// Where the last acknowledged poll ended (µs); None before the first.
     pub cursor: Option<i64>,
     /// Whether the poll moves the cursor (a backfill leaves it).
-    pub moves_cursor: bool,
+    pub cursor_use: CursorUse,
     pub concurrency: usize,
     pub budget: ByteBudget,
 }
@@ -294,7 +302,7 @@ pub async fn poll_feed(
         settings,
         first,
         cursor,
-        moves_cursor,
+        cursor_use,
         concurrency,
         budget,
     } = plan;
@@ -375,7 +383,7 @@ pub async fn poll_feed(
         "feed read to its end"
     );
     // The whole range was read: the cursor moves with this last batch, after all the others.
-    if moves_cursor {
+    if cursor_use == CursorUse::Moves {
         let _ = sender
             .send(PolledBatch {
                 feed_cursor_after: latest,

@@ -1,0 +1,151 @@
+//! A polled batch merged by alert id: one candidate per alert carrying every watchlist entry
+//! that reached it and every one its own content names; and each polled entry's status.
+
+use std::collections::HashMap;
+
+use super::{Candidate, Pipeline};
+use crate::defender::{time, ApiError, EntryAlerts};
+use crate::normalize::{FoundBy, Match};
+use crate::store::EntityStatus;
+use crate::watchlist::Entry;
+
+impl Pipeline {
+    /// Merges the batch by alert id and adds content matches; also builds each entry's status.
+    pub(super) fn merge(
+        &self,
+        results: Vec<(Entry, Result<EntryAlerts, ApiError>)>,
+        feed: Option<EntryAlerts>,
+        observed_at: &str,
+    ) -> (Vec<Candidate>, Vec<(String, EntityStatus)>) {
+        let mut candidates: Vec<Candidate> = Vec::new();
+        let mut by_id: HashMap<String, usize> = HashMap::new();
+        let mut statuses = Vec::with_capacity(results.len());
+        if let Some(feed) = feed {
+            self.merge_feed(feed, &mut candidates, &mut by_id);
+        }
+        for (entry, result) in results {
+            let reached = Match {
+                kind: entry.kind,
+                value: entry.value.clone(),
+                original: entry.original.clone(),
+            };
+            // A piece of a response still streaming says nothing of the entry yet: its status
+            // comes with the rest of the response (and never when that fails).
+            let piece = result.as_ref().is_ok_and(|found| !found.complete);
+            let (outcome, count, alert_ids, last_ok) = match result {
+                Err(err) => {
+                    // A failed poll says nothing new about the entry's alerts: keep the last list
+                    // and the time of the last poll that read them.
+                    let known = self.store.entity(&entry.key()).ok().flatten();
+                    let (ids, last_ok) = known
+                        .map(|status| (status.alert_ids, status.last_ok))
+                        .unwrap_or_default();
+                    (format!("error: {err}"), 0, ids, last_ok)
+                }
+                Ok(found) => {
+                    let count = found.ids.len() as u32;
+                    let alert_ids = found.ids;
+                    self.counters
+                        .add(&self.counters.alerts_received, found.alerts.len() as u64);
+                    for rejected in &found.rejected {
+                        tracing::error!(entry = %entry.value, problem = %rejected, "alert skipped: unreadable");
+                    }
+                    self.counters
+                        .add(&self.counters.alerts_rejected, found.rejected.len() as u64);
+                    for polled in found.alerts {
+                        if let Some(&at) = by_id.get(polled.alert().id.as_ref()) {
+                            self.counters.add(&self.counters.duplicates_suppressed, 1);
+                            push_match(&mut candidates[at].matches, reached.clone());
+                            continue;
+                        }
+                        let mut matches = vec![reached.clone()];
+                        for found in self.index.matches_in(polled.alert()) {
+                            push_match(&mut matches, found);
+                        }
+                        by_id.insert(polled.alert().id.to_string(), candidates.len());
+                        candidates.push(Candidate {
+                            polled,
+                            matches,
+                            found_by: FoundBy::Entity,
+                        });
+                    }
+                    let outcome = if found.rejected.is_empty() {
+                        "ok".to_string()
+                    } else {
+                        format!("ok, {} unreadable alert(s) skipped", found.rejected.len())
+                    };
+                    // In the API's time when it said (its clock is the one alerts carry).
+                    let answered = found
+                        .answered_at
+                        .and_then(chrono::DateTime::<chrono::Utc>::from_timestamp_micros)
+                        .map(time::format)
+                        .unwrap_or_else(|| observed_at.to_string());
+                    (outcome, count, alert_ids, Some(answered))
+                }
+            };
+            if piece {
+                continue;
+            }
+            statuses.push((
+                entry.key(),
+                EntityStatus {
+                    last_poll: observed_at.to_string(),
+                    outcome,
+                    alerts: count,
+                    alert_ids,
+                    last_ok,
+                },
+            ));
+        }
+        for candidate in &mut candidates {
+            candidate.matches.sort();
+        }
+        (candidates, statuses)
+    }
+
+    /// Feed alerts whose content matches the watchlist become candidates, with those matches:
+    /// the relation an entity poll observes (related user, user evidence, logged-on users, file
+    /// and process hashes), found by one hash lookup per value. The rest are counted and dropped;
+    /// one that matches later (its evidence came late) is read again when it is updated.
+    fn merge_feed(
+        &self,
+        feed: EntryAlerts,
+        candidates: &mut Vec<Candidate>,
+        by_id: &mut HashMap<String, usize>,
+    ) {
+        self.counters
+            .add(&self.counters.alerts_received, feed.alerts.len() as u64);
+        for rejected in &feed.rejected {
+            tracing::error!(problem = %rejected, "feed alert skipped: unreadable");
+        }
+        self.counters
+            .add(&self.counters.alerts_rejected, feed.rejected.len() as u64);
+        for polled in feed.alerts {
+            let matches = self.index.matches_in(polled.alert());
+            if matches.is_empty() {
+                self.counters.add(&self.counters.alerts_unmatched, 1);
+                continue;
+            }
+            self.counters.add(&self.counters.alerts_matched, 1);
+            if by_id.contains_key(polled.alert().id.as_ref()) {
+                self.counters.add(&self.counters.duplicates_suppressed, 1);
+                continue;
+            }
+            by_id.insert(polled.alert().id.to_string(), candidates.len());
+            candidates.push(Candidate {
+                polled,
+                matches,
+                found_by: FoundBy::Feed,
+            });
+        }
+    }
+}
+
+fn push_match(matches: &mut Vec<Match>, found: Match) {
+    if !matches
+        .iter()
+        .any(|m| m.kind == found.kind && m.value.eq_ignore_ascii_case(&found.value))
+    {
+        matches.push(found);
+    }
+}
