@@ -40,13 +40,28 @@ const SEGMENTS_PER_HANDLE: usize = if cfg!(test) { 2 } else { 512 };
 /// Compaction for space alone waits until at least this many records are superseded.
 const COMPACT_MIN_DEAD: u64 = 50_000;
 
+/// Why the store's database did not open.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenCause {
+    #[error("another process has this store open (the service? stop it first): {0}")]
+    Locked(#[source] sled::Error),
+    #[error(transparent)]
+    Sled(#[from] sled::Error),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
-        "cannot open the store at {path}: {reason}. If another mde-watch uses it, stop that one; if it is \
+        "cannot open the store at {path}: {cause}. If another mde-watch uses it, stop that one; if it is \
          corrupt, move it aside (mde-watch then re-publishes every alert it finds)"
     )]
-    Open { path: String, reason: String },
+    Open {
+        path: String,
+        #[source]
+        cause: OpenCause,
+    },
     #[error(
         "the store at {path} has schema version {found}, this mde-watch reads version {expected}"
     )]
@@ -108,46 +123,57 @@ pub struct Store {
     meta: sled::Tree,
 }
 
-const LOCKED: &str = "another process has this store open";
-
 struct Trees {
     meta: sled::Tree,
     entities: sled::Tree,
     log: sled::Tree,
 }
 
-/// Opens the database and its trees; the error is the reason, for [`StoreError::Open`].
-fn open_db(config: &StoreConfig) -> Result<(sled::Db, Trees), String> {
+/// Opens the database and its trees.
+fn open_db(config: &StoreConfig) -> Result<(sled::Db, Trees), OpenCause> {
     let db = sled::Config::new()
         .path(&config.path)
         .cache_capacity(config.cache_bytes)
         .flush_every_ms(Some(1000))
         .open()
         .map_err(|err| {
-            let reason = err.to_string();
-            // sled holds an exclusive file lock for as long as a process has the store open.
-            if reason.contains("lock") {
-                format!("{LOCKED} (the service? stop it first): {reason}")
+            if locked_elsewhere(&config.path) {
+                OpenCause::Locked(err)
             } else {
-                reason
+                OpenCause::Sled(err)
             }
         })?;
-    let tree = |name: &str| db.open_tree(name).map_err(|err| err.to_string());
     let trees = Trees {
-        meta: tree("meta")?,
-        entities: tree("entities")?,
-        log: tree("log")?,
+        meta: db.open_tree("meta")?,
+        entities: db.open_tree("entities")?,
+        log: db.open_tree("log")?,
     };
     Ok((db, trees))
 }
 
+/// Whether another handle holds the store: sled `flock`s its `db` file for as long as it is
+/// open and reports a refusal only as text, so the lock is probed the same way it is taken.
+fn locked_elsewhere(dir: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    let Ok(file) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dir.join("db"))
+    else {
+        return false;
+    };
+    // SAFETY: flock on a descriptor this function owns; dropping `file` releases what it took.
+    let taken = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    taken != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EWOULDBLOCK)
+}
+
 /// [`open_db`] right after this process dropped its handle: sled's write-back threads may hold
 /// the file lock a moment longer, so a lock refusal is retried for up to two seconds.
-fn reopen_db(config: &StoreConfig) -> Result<(sled::Db, Trees), String> {
+fn reopen_db(config: &StoreConfig) -> Result<(sled::Db, Trees), OpenCause> {
     let mut attempts = 0;
     loop {
         match open_db(config) {
-            Err(reason) if reason.starts_with(LOCKED) && attempts < 100 => {
+            Err(OpenCause::Locked(_)) if attempts < 100 => {
                 attempts += 1;
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
@@ -160,16 +186,16 @@ impl Store {
     pub fn open(config: &StoreConfig) -> Result<Store, StoreError> {
         let path = config.path.clone();
         let shown = path.display().to_string();
-        let open_error = |reason: String| StoreError::Open {
+        let open_error = |cause: OpenCause| StoreError::Open {
             path: shown.clone(),
-            reason,
+            cause,
         };
-        create_private_dir(&path).map_err(|err| open_error(err.to_string()))?;
+        create_private_dir(&path).map_err(|err| open_error(err.into()))?;
         let (mut db, mut trees) = open_db(config).map_err(open_error)?;
         let found = trees
             .meta
             .get(SCHEMA_KEY)
-            .map_err(|err| open_error(err.to_string()))?
+            .map_err(|err| open_error(err.into()))?
             .map(|found| String::from_utf8_lossy(&found).into_owned());
         let migrate = match found.as_deref() {
             None => false,
