@@ -207,7 +207,7 @@ pub struct SinkConfig {
 pub enum SinkKind {
     File(FileSinkConfig),
     Stdout,
-    Kafka(KafkaSinkConfig),
+    Kafka(crate::sinks::kafka::KafkaSettings),
     Syslog(SyslogSinkConfig),
 }
 
@@ -259,55 +259,6 @@ impl SyslogTransport {
             SyslogTransport::Udp => 2048,
             SyslogTransport::Tcp | SyslogTransport::Tls | SyslogTransport::Unix => 8192,
         }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct KafkaSinkConfig {
-    pub brokers: String,
-    pub topic: String,
-    pub compression: String,
-    pub message_timeout: std::time::Duration,
-    pub flush_timeout: std::time::Duration,
-    pub librdkafka: LibrdkafkaProperties,
-}
-
-/// Passed-through librdkafka properties. `Debug` hides the values of anything that looks like a
-/// credential (sasl.password, ssl.key.password, …), so a config dump never leaks one.
-#[derive(Clone, PartialEq, Default)]
-pub struct LibrdkafkaProperties(pub std::collections::BTreeMap<String, String>);
-
-impl LibrdkafkaProperties {
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
-        self.0.iter()
-    }
-
-    pub fn is_secret(key: &str) -> bool {
-        ["password", "secret", "key.pem", "token"]
-            .iter()
-            .any(|marker| key.contains(marker))
-    }
-}
-
-impl<'a> IntoIterator for &'a LibrdkafkaProperties {
-    type Item = (&'a String, &'a String);
-    type IntoIter = std::collections::btree_map::Iter<'a, String, String>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
-    }
-}
-
-impl std::fmt::Debug for LibrdkafkaProperties {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut map = f.debug_map();
-        for (key, value) in &self.0 {
-            if LibrdkafkaProperties::is_secret(key) {
-                map.entry(key, &"***");
-            } else {
-                map.entry(key, value);
-            }
-        }
-        map.finish()
     }
 }
 

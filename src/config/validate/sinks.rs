@@ -1,12 +1,11 @@
 //! Sink tables: each `[[sinks]]` entry checked into a [`SinkConfig`], every problem named by its
 //! `sinks[N].key`.
 
-use std::time::Duration;
-
 use super::super::raw::{ByteSize, RawSink};
 use super::Checker;
 use crate::config::*;
 use crate::normalize::Format;
+use crate::sinks::kafka::settings::KafkaTable;
 use crate::units::parse_bytes;
 
 impl Checker {
@@ -178,36 +177,19 @@ impl Checker {
                     flush_timeout,
                     librdkafka,
                 } => {
-                    let compression = compression.unwrap_or_else(|| "zstd".into());
-                    if !["zstd", "lz4", "gzip", "snappy", "none"].contains(&compression.as_str()) {
-                        self.problem(format!(
-                            "{key}.compression: '{compression}' is not a compression (zstd | lz4 | gzip | snappy | none)"
-                        ));
-                    }
-                    if brokers.trim().is_empty() {
-                        self.problem(format!("{key}.brokers: give at least one host:port"));
-                    }
-                    if topic.trim().is_empty() {
-                        self.problem(format!("{key}.topic: must not be empty"));
-                    }
-                    let message_timeout = self.duration(
-                        &format!("{key}.message_timeout"),
-                        message_timeout.as_deref(),
-                        Duration::from_secs(120),
-                    );
-                    let flush_timeout = self.duration(
-                        &format!("{key}.flush_timeout"),
-                        flush_timeout.as_deref(),
-                        Duration::from_secs(30),
-                    );
-                    let kind = SinkKind::Kafka(KafkaSinkConfig {
+                    let table = KafkaTable {
                         brokers,
                         topic,
                         compression,
                         message_timeout,
                         flush_timeout,
-                        librdkafka: LibrdkafkaProperties(librdkafka),
-                    });
+                        librdkafka,
+                    };
+                    let (settings, problems) = crate::sinks::kafka::settings::check(&key, table);
+                    for problem in problems {
+                        self.problem(problem);
+                    }
+                    let kind = SinkKind::Kafka(settings);
                     (
                         name.unwrap_or_else(|| format!("kafka-{index}")),
                         format,

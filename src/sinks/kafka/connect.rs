@@ -7,10 +7,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use super::client_config;
-use crate::config::KafkaSinkConfig;
+use super::KafkaSettings;
 
 /// Ok with the partition count, or a sentence an operator can act on.
-pub fn check_connection(config: &KafkaSinkConfig, timeout: Duration) -> Result<usize, String> {
+pub fn check_connection(config: &KafkaSettings, timeout: Duration) -> Result<usize, String> {
     let mut client = client_config(config);
     // A metadata-only client: producer settings would only draw warnings from a consumer.
     for key in [
@@ -54,7 +54,7 @@ pub fn check_connection(config: &KafkaSinkConfig, timeout: Duration) -> Result<u
     Ok(topic.partitions().len())
 }
 
-fn describe(err: &KafkaError, config: &KafkaSinkConfig, timeout: Duration) -> String {
+fn describe(err: &KafkaError, config: &KafkaSettings, timeout: Duration) -> String {
     let code = err.rdkafka_error_code();
     match code {
         Some(RDKafkaErrorCode::SaslAuthenticationFailed) | Some(RDKafkaErrorCode::Authentication) => format!(

@@ -4,8 +4,10 @@
 //! pipeline retries, so nothing undelivered is ever committed.
 
 mod connect;
+pub mod settings;
 
 pub use connect::check_connection;
+pub use settings::{Compression, KafkaSettings};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -17,17 +19,16 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
 use super::{OutEvent, Pending, Sink, SinkError};
-use crate::config::KafkaSinkConfig;
 use crate::normalize::Format;
 
 /// librdkafka settings mde-watch sets unless the operator's table says otherwise.
-pub fn client_config(config: &KafkaSinkConfig) -> ClientConfig {
+pub fn client_config(config: &KafkaSettings) -> ClientConfig {
     let mut client = ClientConfig::new();
     client
         .set("bootstrap.servers", &config.brokers)
         .set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("compression.type", &config.compression)
+        .set("compression.type", config.compression.as_str())
         .set(
             "message.timeout.ms",
             config.message_timeout.as_millis().to_string(),
@@ -51,11 +52,7 @@ pub struct KafkaSink {
 }
 
 impl KafkaSink {
-    pub fn new(
-        name: &str,
-        format: Format,
-        config: &KafkaSinkConfig,
-    ) -> Result<KafkaSink, SinkError> {
+    pub fn new(name: &str, format: Format, config: &KafkaSettings) -> Result<KafkaSink, SinkError> {
         let client = client_config(config);
         let producer: FutureProducer = client.create().map_err(|err| SinkError::Io {
             sink: name.to_string(),

@@ -1,0 +1,223 @@
+//! A Kafka sink's settings: what `[[sinks]] type = "kafka"` holds once checked, and the check.
+//! Pure: the config loader hands the table's values in and gets the settings and every problem
+//! back, each named by its `sinks[N].key`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::units::parse_duration;
+
+/// Compression codecs librdkafka's producer offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Zstd,
+    Lz4,
+    Gzip,
+    Snappy,
+    None,
+}
+
+impl Compression {
+    const ALL: [Compression; 5] = [
+        Compression::Zstd,
+        Compression::Lz4,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::None,
+    ];
+
+    /// librdkafka's name (`compression.type`), also the config's.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::Zstd => "zstd",
+            Compression::Lz4 => "lz4",
+            Compression::Gzip => "gzip",
+            Compression::Snappy => "snappy",
+            Compression::None => "none",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Compression> {
+        Compression::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for Compression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct KafkaSettings {
+    pub brokers: String,
+    pub topic: String,
+    pub compression: Compression,
+    /// How long librdkafka keeps trying one message before reporting it failed.
+    pub message_timeout: Duration,
+    /// How long shutdown waits for the producer to drain.
+    pub flush_timeout: Duration,
+    pub librdkafka: LibrdkafkaProperties,
+}
+
+/// Passed-through librdkafka properties. `Debug` hides the values of anything that looks like a
+/// credential (sasl.password, ssl.key.password, …), so a config dump never leaks one.
+#[derive(Clone, PartialEq, Default)]
+pub struct LibrdkafkaProperties(pub BTreeMap<String, String>);
+
+impl LibrdkafkaProperties {
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.0.iter()
+    }
+
+    pub fn is_secret(key: &str) -> bool {
+        ["password", "secret", "key.pem", "token"]
+            .iter()
+            .any(|marker| key.contains(marker))
+    }
+}
+
+impl<'a> IntoIterator for &'a LibrdkafkaProperties {
+    type Item = (&'a String, &'a String);
+    type IntoIter = std::collections::btree_map::Iter<'a, String, String>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl std::fmt::Debug for LibrdkafkaProperties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut map = f.debug_map();
+        for (key, value) in &self.0 {
+            if LibrdkafkaProperties::is_secret(key) {
+                map.entry(key, &"***");
+            } else {
+                map.entry(key, value);
+            }
+        }
+        map.finish()
+    }
+}
+
+/// The table's values as written.
+pub struct KafkaTable {
+    pub brokers: String,
+    pub topic: String,
+    pub compression: Option<String>,
+    pub message_timeout: Option<String>,
+    pub flush_timeout: Option<String>,
+    pub librdkafka: BTreeMap<String, String>,
+}
+
+/// Checks the table at `key` (`sinks[N]`): the settings, with defaults where a value is
+/// missing or wrong, and every problem found.
+pub fn check(key: &str, table: KafkaTable) -> (KafkaSettings, Vec<String>) {
+    let mut problems = Vec::new();
+    let compression = match table.compression.as_deref() {
+        None => Compression::Zstd,
+        Some(text) => Compression::parse(text).unwrap_or_else(|| {
+            problems.push(format!(
+                "{key}.compression: '{text}' is not a compression (zstd | lz4 | gzip | snappy | none)"
+            ));
+            Compression::Zstd
+        }),
+    };
+    if table.brokers.trim().is_empty() {
+        problems.push(format!("{key}.brokers: give at least one host:port"));
+    }
+    if table.topic.trim().is_empty() {
+        problems.push(format!("{key}.topic: must not be empty"));
+    }
+    let mut duration = |name: &str, value: Option<&str>, default: Duration| match value {
+        None => default,
+        Some(text) => parse_duration(text).unwrap_or_else(|err| {
+            problems.push(format!("{key}.{name}: {err}"));
+            default
+        }),
+    };
+    let message_timeout = duration(
+        "message_timeout",
+        table.message_timeout.as_deref(),
+        Duration::from_secs(120),
+    );
+    let flush_timeout = duration(
+        "flush_timeout",
+        table.flush_timeout.as_deref(),
+        Duration::from_secs(30),
+    );
+    let settings = KafkaSettings {
+        brokers: table.brokers,
+        topic: table.topic,
+        compression,
+        message_timeout,
+        flush_timeout,
+        librdkafka: LibrdkafkaProperties(table.librdkafka),
+    };
+    (settings, problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> KafkaTable {
+        KafkaTable {
+            brokers: "127.0.0.1:9092".into(),
+            topic: "alerts".into(),
+            compression: None,
+            message_timeout: None,
+            flush_timeout: None,
+            librdkafka: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn defaults_and_every_problem_named_by_its_key() {
+        let (settings, problems) = check("sinks[0]", table());
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(settings.compression, Compression::Zstd);
+        assert_eq!(settings.message_timeout, Duration::from_secs(120));
+
+        let (settings, problems) = check(
+            "sinks[2]",
+            KafkaTable {
+                brokers: " ".into(),
+                topic: String::new(),
+                compression: Some("brotli".into()),
+                message_timeout: Some("soon".into()),
+                ..table()
+            },
+        );
+        assert_eq!(
+            settings.compression,
+            Compression::Zstd,
+            "the default stands in"
+        );
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        for key in ["compression", "brokers", "topic", "message_timeout"] {
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.starts_with(&format!("sinks[2].{key}"))),
+                "{key}: {problems:?}"
+            );
+        }
+        assert!(problems[0].contains("'brotli'"));
+    }
+
+    #[test]
+    fn every_codec_reads_back_by_its_name_and_secrets_do_not_print() {
+        for codec in Compression::ALL {
+            assert_eq!(Compression::parse(codec.as_str()), Some(codec));
+        }
+        let properties = LibrdkafkaProperties(BTreeMap::from([
+            ("sasl.password".to_string(), "hunter2".to_string()),
+            ("sasl.mechanism".to_string(), "SCRAM-SHA-512".to_string()),
+        ]));
+        let shown = format!("{properties:?}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("SCRAM-SHA-512"),
+            "{shown}"
+        );
+    }
+}
