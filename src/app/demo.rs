@@ -102,8 +102,11 @@ pub async fn demo(
     out: &mut dyn Write,
 ) -> Result<(), AppError> {
     let dir = &options.dir;
-    let io = |what: &str, err: std::io::Error| AppError::Io(format!("{what}: {err}"));
-    claim_dir(dir).map_err(|err| AppError::Io(err.to_string()))?;
+    let io = |what: &str, source: std::io::Error| AppError::Io {
+        what: what.to_string(),
+        source,
+    };
+    claim_dir(dir)?;
     write_secret(&dir.join("client-secret")).map_err(|e| io("cannot write the demo secret", e))?;
 
     let emulator = sim::start(SimConfig {

@@ -51,8 +51,14 @@ pub enum AppError {
     Scheduler(String),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
-    #[error("{0}")]
-    Io(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    DemoDir(#[from] demo::DemoDirError),
 }
 
 /// Which entries a sweep polls.
@@ -474,7 +480,10 @@ impl Service {
         if let Some(listen) = self.config.telemetry.listen {
             crate::telemetry::server::serve(listen, self.telemetry_sources(), self.stop.clone())
                 .await
-                .map_err(AppError::Io)?;
+                .map_err(|source| AppError::Io {
+                    what: format!("telemetry.listen {listen}"),
+                    source,
+                })?;
         }
         notifier.ready(&status_line(&self.status_facts(None)));
         let mut heartbeat = heartbeat(&notifier);

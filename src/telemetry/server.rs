@@ -13,10 +13,13 @@ use super::metrics::{collect, Sources};
 use crate::shutdown::Shutdown;
 
 /// Binds `listen` and serves until `stop`; the error names the address.
-pub async fn serve(listen: SocketAddr, sources: Sources, stop: Shutdown) -> Result<(), String> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|err| format!("telemetry.listen {listen}: {err}"))?;
+/// Binds `listen` and serves in the background; the bind's error is returned.
+pub async fn serve(
+    listen: SocketAddr,
+    sources: Sources,
+    stop: Shutdown,
+) -> Result<(), std::io::Error> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
