@@ -21,6 +21,11 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 async fn start(registered: &str) -> SimHandle {
+    start_with(fixture(registered)).await
+}
+
+/// The emulator with `certificate` registered for the app.
+async fn start_with(certificate: Vec<u8>) -> SimHandle {
     sim::start(SimConfig {
         universe: UniverseSpec {
             seed: 41,
@@ -29,7 +34,7 @@ async fn start(registered: &str) -> SimHandle {
             ..UniverseSpec::default()
         },
         limits: fast_limits(),
-        certificate_pem: Some(fixture(registered)),
+        certificate_pem: Some(certificate),
         ..SimConfig::default()
     })
     .await
@@ -167,19 +172,7 @@ async fn a_certificate_near_its_end_warns_and_a_credential_key_signs_for_graph()
     );
     let soon = std::fs::read(dir.path().join("soon.pem")).unwrap();
     std::fs::remove_file(dir.path().join("app.key")).unwrap();
-    let sim = sim::start(SimConfig {
-        universe: UniverseSpec {
-            seed: 41,
-            users: 10,
-            files: 10,
-            ..UniverseSpec::default()
-        },
-        limits: fast_limits(),
-        certificate_pem: Some(soon),
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
+    let sim = start_with(soon).await;
     let watch = Watch::first(&sim, 5, 5);
     let config = write_config(
         dir.path(),

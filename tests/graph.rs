@@ -125,15 +125,27 @@ async fn switching_from_defender_to_graph_publishes_nothing_twice() {
     let config = write_config(dir.path(), &sim, &watch, GRAPH);
     let output = run(&["once"], &config).await;
     assert!(output.status.success(), "{}", show(&output));
-    let written = events(&output_file);
+    assert_graph_added_only_the_rest(&sim, &watch, &output_file, before, &shipped);
+}
+
+/// After a move to Graph, the events written past `before` are exactly the alerts Graph serves
+/// that were not `shipped` already (the other products'), and no alert was written twice.
+fn assert_graph_added_only_the_rest(
+    sim: &mde_watch::sim::SimHandle,
+    watch: &Watch,
+    output_file: &std::path::Path,
+    before: usize,
+    shipped: &BTreeSet<String>,
+) {
+    let written = events(output_file);
     let new: BTreeSet<String> = ids(&written[before..]);
     let office: BTreeSet<String> = sim
         .expected_graph_ids(&watch.users, &watch.files)
-        .difference(&shipped)
+        .difference(shipped)
         .cloned()
         .collect();
     assert!(!office.is_empty());
-    assert_eq!(new, office, "only the alerts Defender's API did not serve");
+    assert_eq!(new, office, "only what the first source did not serve");
     assert!(
         id_counts(&written).values().all(|&n| n == 1),
         "an alert twice"
@@ -173,18 +185,7 @@ async fn after_entity_polls_the_first_graph_poll_starts_where_they_left_off() {
         ),
         "the first Graph query starts from the entity polls' answers"
     );
-    let written = events(&output_file);
-    let new: BTreeSet<String> = ids(&written[before..]);
-    let office: BTreeSet<String> = sim
-        .expected_graph_ids(&watch.users, &watch.files)
-        .difference(&shipped)
-        .cloned()
-        .collect();
-    assert_eq!(new, office, "only what the entity polls could not read");
-    assert!(
-        id_counts(&written).values().all(|&n| n == 1),
-        "an alert twice"
-    );
+    assert_graph_added_only_the_rest(&sim, &watch, &output_file, before, &shipped);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
