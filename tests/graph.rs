@@ -113,19 +113,38 @@ async fn switching_from_defender_to_graph_publishes_nothing_twice() {
     let watch = Watch::first(&sim, 20, 20);
     let dir = tempfile::tempdir().unwrap();
     for source in ["", "[source]\nmode = \"feed\"\npage_size = 20\n"] {
-        let config = write_config(dir.path(), &sim, &watch, source);
-        let output = run(&["once"], &config).await;
-        assert!(output.status.success(), "{}", show(&output));
+        once_with(dir.path(), &sim, &watch, source).await;
     }
     let output_file = dir.path().join("alerts.ndjson");
-    let shipped = ids(&events(&output_file));
-    assert_eq!(shipped, sim.expected_ids(&watch.users, &watch.files));
-    let before = events(&output_file).len();
+    let (shipped, before) = shipped_by_defender(&sim, &watch, &output_file);
 
-    let config = write_config(dir.path(), &sim, &watch, GRAPH);
+    once_with(dir.path(), &sim, &watch, GRAPH).await;
+    assert_graph_added_only_the_rest(&sim, &watch, &output_file, before, &shipped);
+}
+
+/// `once` with `source` on the store in `dir`; it must succeed.
+async fn once_with(
+    dir: &std::path::Path,
+    sim: &mde_watch::sim::SimHandle,
+    watch: &Watch,
+    source: &str,
+) {
+    let config = write_config(dir, sim, watch, source);
     let output = run(&["once"], &config).await;
     assert!(output.status.success(), "{}", show(&output));
-    assert_graph_added_only_the_rest(&sim, &watch, &output_file, before, &shipped);
+}
+
+/// What Defender's API shipped into `output_file`: every alert it serves for `watch` (asserted),
+/// and how many events that took.
+fn shipped_by_defender(
+    sim: &mde_watch::sim::SimHandle,
+    watch: &Watch,
+    output_file: &std::path::Path,
+) -> (BTreeSet<String>, usize) {
+    let written = events(output_file);
+    let shipped = ids(&written);
+    assert_eq!(shipped, sim.expected_ids(&watch.users, &watch.files));
+    (shipped, written.len())
 }
 
 /// After a move to Graph, the events written past `before` are exactly the alerts Graph serves
@@ -160,19 +179,13 @@ async fn after_entity_polls_the_first_graph_poll_starts_where_they_left_off() {
     let sim = start_sim(universe(), fast_limits()).await;
     let watch = Watch::first(&sim, 20, 20);
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &sim, &watch, "");
-    let output = run(&["once"], &config).await;
-    assert!(output.status.success(), "{}", show(&output));
+    once_with(dir.path(), &sim, &watch, "").await;
     let answered =
         mde_watch::sim::epoch() + chrono::Duration::seconds(sim.virtual_now_secs() as i64);
     let output_file = dir.path().join("alerts.ndjson");
-    let shipped = ids(&events(&output_file));
-    assert_eq!(shipped, sim.expected_ids(&watch.users, &watch.files));
-    let before = events(&output_file).len();
+    let (shipped, before) = shipped_by_defender(&sim, &watch, &output_file);
 
-    let config = write_config(dir.path(), &sim, &watch, GRAPH);
-    let output = run(&["once"], &config).await;
-    assert!(output.status.success(), "{}", show(&output));
+    once_with(dir.path(), &sim, &watch, GRAPH).await;
     let lookback = chrono::Duration::minutes(10);
     assert_eq!(
         sim.feed_filters().first().map(String::as_str),

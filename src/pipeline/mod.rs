@@ -170,34 +170,24 @@ struct Candidate {
 
 impl Pipeline {
     pub fn new(parts: PipelineParts) -> Pipeline {
-        let PipelineParts {
-            store,
-            sinks,
-            updates,
-            tenant_id,
-            collector,
-            index,
-            counters,
-            stop,
-            in_flight_batches,
-        } = parts;
-        let names = sinks
+        let names = parts
+            .sinks
             .iter()
             .map(|s| SinkCounters::named(s.name()))
             .collect();
         // Set once per set of counters; a second pipeline on the same counters keeps the first's.
-        let _ = counters.sinks.set(names);
+        let _ = parts.counters.sinks.set(names);
         Pipeline {
-            store,
-            sinks,
-            updates,
-            tenant_id,
-            collector,
-            index,
-            counters,
-            stop,
+            store: parts.store,
+            sinks: parts.sinks,
+            updates: parts.updates,
+            tenant_id: parts.tenant_id,
+            collector: parts.collector,
+            index: parts.index,
+            counters: parts.counters,
+            stop: parts.stop,
             in_flight: VecDeque::new(),
-            in_flight_limit: in_flight_batches.max(1),
+            in_flight_limit: parts.in_flight_batches.max(1),
             backfill: None,
             give_up_after: None,
         }
