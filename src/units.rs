@@ -85,6 +85,14 @@ pub fn format_duration(duration: Duration) -> String {
     format!("{secs}s")
 }
 
+/// A size written as a number of bytes (`8192`) or with a unit (`"8KiB"`).
+#[derive(Debug, serde::Deserialize, Clone)]
+#[serde(untagged)]
+pub enum ByteSize {
+    Bytes(u64),
+    Text(String),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -208,58 +208,7 @@ pub enum SinkKind {
     File(FileSinkConfig),
     Stdout,
     Kafka(crate::sinks::kafka::KafkaSettings),
-    Syslog(SyslogSinkConfig),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SyslogTransport {
-    Udp,
-    Tcp,
-    Tls,
-    Unix,
-}
-
-impl SyslogTransport {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SyslogTransport::Udp => "udp",
-            SyslogTransport::Tcp => "tcp",
-            SyslogTransport::Tls => "tls",
-            SyslogTransport::Unix => "unix",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SyslogProtocol {
-    Rfc5424,
-    Rfc3164,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct SyslogSinkConfig {
-    pub address: String,
-    pub transport: SyslogTransport,
-    pub framing: crate::sinks::syslog::frame::Framing,
-    pub protocol: SyslogProtocol,
-    pub facility: u8,
-    pub ca_file: Option<PathBuf>,
-    pub cert_file: Option<PathBuf>,
-    pub key_file: Option<PathBuf>,
-    pub server_name: Option<String>,
-    /// Largest message (header and event) sent, in bytes.
-    pub max_message: usize,
-}
-
-impl SyslogTransport {
-    /// RFC 5426 §3.2 asks UDP receivers to take 2,048 bytes; RFC 5425 §4.3.1 asks TLS receivers
-    /// to take 8,192, which is also rsyslog's default maxMessageSize on every input.
-    pub fn default_max_message(self) -> usize {
-        match self {
-            SyslogTransport::Udp => 2048,
-            SyslogTransport::Tcp | SyslogTransport::Tls | SyslogTransport::Unix => 8192,
-        }
-    }
+    Syslog(crate::sinks::syslog::SyslogSettings),
 }
 
 #[derive(Debug, Clone, PartialEq)]

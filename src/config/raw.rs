@@ -211,10 +211,4 @@ pub struct RawCollector {
     pub name: Option<String>,
 }
 
-/// A size written as a number of bytes (`8192`) or with a unit (`"8KiB"`).
-#[derive(Debug, Deserialize, Clone)]
-#[serde(untagged)]
-pub enum ByteSize {
-    Bytes(u64),
-    Text(String),
-}
+pub use crate::units::ByteSize;

@@ -267,7 +267,7 @@ impl Checker {
     /// `]` or a space is read by relays as the start of the TAG or the message.
     fn rfc3164_hostname(&mut self, sinks: &[SinkConfig], collector: &str) {
         let rfc3164 = sinks.iter().find(|sink| {
-            matches!(&sink.kind, SinkKind::Syslog(syslog) if syslog.protocol == SyslogProtocol::Rfc3164)
+            matches!(&sink.kind, SinkKind::Syslog(syslog) if syslog.protocol == crate::sinks::syslog::SyslogProtocol::Rfc3164)
         });
         if let Some(sink) = rfc3164 {
             if !crate::sinks::syslog::frame::is_rfc3164_hostname(collector) {

@@ -32,6 +32,15 @@ pub struct OutEvent {
     pub time_ms: Option<i64>,
 }
 
+/// A component's settings once checked, with every problem (the config is refused) and every
+/// warning (it loads, and says so), each naming its key.
+#[derive(Debug)]
+pub struct Checked<T> {
+    pub settings: T,
+    pub problems: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     #[error("sink '{sink}': {reason}")]

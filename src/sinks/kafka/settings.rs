@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::sinks::Checked;
 use crate::units::parse_duration;
 
 /// Compression codecs librdkafka's producer offers.
@@ -111,7 +112,7 @@ pub struct KafkaTable {
 
 /// Checks the table at `key` (`sinks[N]`): the settings, with defaults where a value is
 /// missing or wrong, and every problem found.
-pub fn check(key: &str, table: KafkaTable) -> (KafkaSettings, Vec<String>) {
+pub fn check(key: &str, table: KafkaTable) -> Checked<KafkaSettings> {
     let mut problems = Vec::new();
     let compression = match table.compression.as_deref() {
         None => Compression::Zstd,
@@ -153,7 +154,11 @@ pub fn check(key: &str, table: KafkaTable) -> (KafkaSettings, Vec<String>) {
         flush_timeout,
         librdkafka: LibrdkafkaProperties(table.librdkafka),
     };
-    (settings, problems)
+    Checked {
+        settings,
+        problems,
+        warnings: Vec::new(),
+    }
 }
 
 #[cfg(test)]
@@ -173,12 +178,16 @@ mod tests {
 
     #[test]
     fn defaults_and_every_problem_named_by_its_key() {
-        let (settings, problems) = check("sinks[0]", table());
+        let Checked {
+            settings, problems, ..
+        } = check("sinks[0]", table());
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(settings.compression, Compression::Zstd);
         assert_eq!(settings.message_timeout, Duration::from_secs(120));
 
-        let (settings, problems) = check(
+        let Checked {
+            settings, problems, ..
+        } = check(
             "sinks[2]",
             KafkaTable {
                 brokers: " ".into(),

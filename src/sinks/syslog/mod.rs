@@ -8,21 +8,23 @@
 //! dropped and made again on the next send, which the pipeline retries with backoff.
 
 pub mod frame;
+pub mod settings;
 mod transport;
 
-use std::time::Duration;
+pub use settings::{SyslogProtocol, SyslogSettings, SyslogTransport};
+
+pub use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 
 use self::frame::{Framing, Rfc5424};
 use self::transport::Connection;
 use super::{OutEvent, Sink, SinkError};
-use crate::config::{SyslogProtocol, SyslogSinkConfig, SyslogTransport};
 use crate::normalize::Format;
 
 /// `check --connect`: opens the transport (TCP connect, TLS handshake, unix socket) and says
 /// what worked. UDP only resolves the address: nothing answers a datagram.
-pub async fn check_connection(config: &SyslogSinkConfig) -> Result<String, String> {
+pub async fn check_connection(config: &SyslogSettings) -> Result<String, String> {
     Connection::open(config)
         .await
         .map(|_| match config.transport {
@@ -41,7 +43,7 @@ pub async fn check_connection(config: &SyslogSinkConfig) -> Result<String, Strin
 /// `check`: whether a usual event of `format` fits this sink's `max_message` with its header,
 /// as a warning to print when it does not.
 pub fn size_warning(
-    config: &SyslogSinkConfig,
+    config: &SyslogSettings,
     format: Format,
     tenant: &str,
     hostname: &str,
@@ -80,7 +82,7 @@ pub const SD_ID: &str = "mdewatch@32473";
 pub struct SyslogSink {
     name: String,
     format: Format,
-    config: SyslogSinkConfig,
+    config: SyslogSettings,
     tenant: String,
     hostname: String,
     procid: u32,
@@ -91,7 +93,7 @@ impl SyslogSink {
     pub fn new(
         name: &str,
         format: Format,
-        config: &SyslogSinkConfig,
+        config: &SyslogSettings,
         tenant: &str,
         hostname: &str,
     ) -> SyslogSink {
@@ -232,7 +234,7 @@ mod tests {
     use crate::sinks::syslog::frame::Framing;
 
     fn sink(transport: SyslogTransport, max_message: usize) -> SyslogSink {
-        let config = SyslogSinkConfig {
+        let config = SyslogSettings {
             address: "127.0.0.1:1".into(),
             transport,
             framing: Framing::OctetCounting,

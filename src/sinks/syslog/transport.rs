@@ -9,7 +9,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket, UnixDatagram, UnixStream};
 use tokio_rustls::client::TlsStream;
 
-use crate::config::{SyslogSinkConfig, SyslogTransport};
+use super::settings::{SyslogSettings, SyslogTransport};
 
 pub enum Connection {
     Udp(UdpSocket),
@@ -20,7 +20,7 @@ pub enum Connection {
 }
 
 impl Connection {
-    pub async fn open(config: &SyslogSinkConfig) -> Result<Connection, String> {
+    pub async fn open(config: &SyslogSettings) -> Result<Connection, String> {
         let address = config.address.as_str();
         match config.transport {
             SyslogTransport::Udp => {
@@ -119,7 +119,7 @@ impl Connection {
     }
 }
 
-fn tls_config(config: &SyslogSinkConfig) -> Result<rustls::ClientConfig, String> {
+fn tls_config(config: &SyslogSettings) -> Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore::empty();
     match &config.ca_file {
         Some(path) => {

@@ -1,0 +1,287 @@
+//! A syslog sink's settings: what `[[sinks]] type = "syslog"` holds once checked, and the check.
+//! Pure: the config loader hands the table's values in (and how it resolves a relative path)
+//! and gets the settings, every problem and every warning back, each named by its
+//! `sinks[N].key`.
+
+use std::path::PathBuf;
+
+use super::frame::{self, Framing};
+use crate::sinks::Checked;
+use crate::units::{parse_bytes, ByteSize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyslogTransport {
+    Udp,
+    Tcp,
+    Tls,
+    Unix,
+}
+
+impl SyslogTransport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyslogTransport::Udp => "udp",
+            SyslogTransport::Tcp => "tcp",
+            SyslogTransport::Tls => "tls",
+            SyslogTransport::Unix => "unix",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyslogProtocol {
+    Rfc5424,
+    Rfc3164,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyslogSettings {
+    pub address: String,
+    pub transport: SyslogTransport,
+    pub framing: super::frame::Framing,
+    pub protocol: SyslogProtocol,
+    pub facility: u8,
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub server_name: Option<String>,
+    /// Largest message (header and event) sent, in bytes.
+    pub max_message: usize,
+}
+
+impl SyslogTransport {
+    /// RFC 5426 §3.2 asks UDP receivers to take 2,048 bytes; RFC 5425 §4.3.1 asks TLS receivers
+    /// to take 8,192, which is also rsyslog's default maxMessageSize on every input.
+    pub fn default_max_message(self) -> usize {
+        match self {
+            SyslogTransport::Udp => 2048,
+            SyslogTransport::Tcp | SyslogTransport::Tls | SyslogTransport::Unix => 8192,
+        }
+    }
+}
+
+/// The table's values as written.
+pub struct SyslogTable {
+    pub address: String,
+    pub transport: Option<String>,
+    pub framing: Option<String>,
+    pub protocol: Option<String>,
+    pub facility: Option<String>,
+    pub ca_file: Option<String>,
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    pub server_name: Option<String>,
+    pub max_message: Option<ByteSize>,
+    /// The former name of `max_message`.
+    pub max_datagram: Option<usize>,
+}
+
+/// Checks the table at `key` (`sinks[N]`); `resolve` makes a written path absolute.
+pub fn check(
+    key: &str,
+    table: SyslogTable,
+    resolve: impl Fn(&str) -> PathBuf,
+) -> Checked<SyslogSettings> {
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    let mut pick = |name: &str, value: Option<&str>, default: &str, allowed: &[&str]| {
+        let value = value.unwrap_or(default);
+        if allowed.contains(&value) {
+            value.to_string()
+        } else {
+            problems.push(format!(
+                "{key}.{name}: '{value}' is not a {name} ({})",
+                allowed.join(" | ")
+            ));
+            default.to_string()
+        }
+    };
+    let transport = match pick(
+        "transport",
+        table.transport.as_deref(),
+        "tcp",
+        &["udp", "tcp", "tls", "unix"],
+    )
+    .as_str()
+    {
+        "udp" => SyslogTransport::Udp,
+        "tls" => SyslogTransport::Tls,
+        "unix" => SyslogTransport::Unix,
+        _ => SyslogTransport::Tcp,
+    };
+    let framing = match pick(
+        "framing",
+        table.framing.as_deref(),
+        "octet-counting",
+        &["octet-counting", "newline"],
+    )
+    .as_str()
+    {
+        "newline" => Framing::Newline,
+        _ => Framing::OctetCounting,
+    };
+    let protocol = match pick(
+        "protocol",
+        table.protocol.as_deref(),
+        "rfc5424",
+        &["rfc5424", "rfc3164"],
+    )
+    .as_str()
+    {
+        "rfc3164" => SyslogProtocol::Rfc3164,
+        _ => SyslogProtocol::Rfc5424,
+    };
+    let facility_name = table.facility.unwrap_or_else(|| "local4".into());
+    let facility = frame::facility(&facility_name).unwrap_or_else(|| {
+        problems.push(format!("{key}.facility: '{facility_name}' is not a facility (kern, user, daemon, auth, local0 … local7, …)"));
+        20
+    });
+    if transport != SyslogTransport::Unix && !table.address.contains(':') {
+        problems.push(format!(
+            "{key}.address: '{}' needs a port (host:port)",
+            table.address
+        ));
+    }
+    if table.cert_file.is_some() != table.key_file.is_some() {
+        problems.push(format!("{key}: cert_file and key_file go together"));
+    }
+    let max_message = max_message(
+        key,
+        transport,
+        table.max_message,
+        table.max_datagram,
+        (&mut problems, &mut warnings),
+    );
+    let path = |value: Option<String>| value.map(|p| resolve(&p));
+    let settings = SyslogSettings {
+        address: table.address,
+        transport,
+        framing,
+        protocol,
+        facility,
+        ca_file: path(table.ca_file),
+        cert_file: path(table.cert_file),
+        key_file: path(table.key_file),
+        server_name: table.server_name,
+        max_message,
+    };
+    Checked {
+        settings,
+        problems,
+        warnings,
+    }
+}
+
+fn max_message(
+    key: &str,
+    transport: SyslogTransport,
+    max_message: Option<ByteSize>,
+    max_datagram: Option<usize>,
+    (problems, warnings): (&mut Vec<String>, &mut Vec<String>),
+) -> usize {
+    let default = transport.default_max_message();
+    let bytes = match (max_message, max_datagram) {
+        (Some(_), Some(_)) => {
+            problems.push(format!(
+                "{key}: max_datagram is the former name of max_message; set only max_message"
+            ));
+            return default;
+        }
+        (None, Some(bytes)) => {
+            warnings.push(format!(
+                "{key}.max_datagram is now called max_message (it applies to every transport); read as max_message = {bytes}"
+            ));
+            bytes as u64
+        }
+        (Some(ByteSize::Bytes(bytes)), None) => bytes,
+        (Some(ByteSize::Text(text)), None) => match parse_bytes(&text) {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                problems.push(format!("{key}.max_message: {err}"));
+                return default;
+            }
+        },
+        (None, None) => return default,
+    };
+    // 480 bytes is what every UDP receiver must take (RFC 5426 §3.2); 65,507 is the most a UDP
+    // datagram carries; stream transports have no such ceiling, 16 MiB is a sanity bound.
+    let ceiling: u64 = if transport == SyslogTransport::Udp {
+        65_507
+    } else {
+        16 << 20
+    };
+    if !(480..=ceiling).contains(&bytes) {
+        problems.push(format!(
+            "{key}.max_message: {bytes} bytes is out of range for {} (480 to {ceiling})",
+            transport.as_str()
+        ));
+        return default;
+    }
+    bytes as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(address: &str) -> SyslogTable {
+        SyslogTable {
+            address: address.into(),
+            transport: None,
+            framing: None,
+            protocol: None,
+            facility: None,
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
+            server_name: None,
+            max_message: None,
+            max_datagram: None,
+        }
+    }
+
+    #[test]
+    fn defaults_problems_and_the_renamed_key() {
+        let checked = check("sinks[1]", table("relay:514"), |p| PathBuf::from(p));
+        assert!(checked.problems.is_empty(), "{:?}", checked.problems);
+        assert_eq!(checked.settings.transport, SyslogTransport::Tcp);
+        assert_eq!(checked.settings.max_message, 8192);
+
+        let checked = check(
+            "sinks[1]",
+            SyslogTable {
+                transport: Some("quic".into()),
+                facility: Some("local9".into()),
+                cert_file: Some("c.pem".into()),
+                ..table("relay")
+            },
+            |p| PathBuf::from(p),
+        );
+        let problems = checked.problems.join("\n");
+        for expected in [
+            "sinks[1].transport: 'quic' is not a transport (udp | tcp | tls | unix)",
+            "sinks[1].facility: 'local9'",
+            "sinks[1].address: 'relay' needs a port",
+            "sinks[1]: cert_file and key_file go together",
+        ] {
+            assert!(problems.contains(expected), "{expected}: {problems}");
+        }
+
+        let checked = check(
+            "sinks[0]",
+            SyslogTable {
+                transport: Some("udp".into()),
+                max_datagram: Some(1400),
+                ca_file: Some("ca.pem".into()),
+                ..table("relay:514")
+            },
+            |p| PathBuf::from("/etc/mde-watch").join(p),
+        );
+        assert_eq!(checked.settings.max_message, 1400);
+        assert!(checked.warnings[0].contains("max_datagram is now called max_message"));
+        assert_eq!(
+            checked.settings.ca_file,
+            Some(PathBuf::from("/etc/mde-watch/ca.pem"))
+        );
+    }
+}
