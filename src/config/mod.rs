@@ -205,18 +205,10 @@ pub struct SinkConfig {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SinkKind {
-    File(FileSinkConfig),
+    File(crate::sinks::file::FileSettings),
     Stdout,
     Kafka(crate::sinks::kafka::KafkaSettings),
     Syslog(crate::sinks::syslog::SyslogSettings),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct FileSinkConfig {
-    pub path: PathBuf,
-    pub max_size: u64,
-    pub keep: u32,
-    pub fsync: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -1,8 +1,11 @@
 //! Where events go. A [`Sink`] makes a batch durable and only then returns: that return is the
-//! acknowledgement the pipeline waits for before committing the alerts to the store. Adding a sink
-//! (Kafka, syslog) means adding a file here and a line in [`build`]; the pipeline does not change.
+//! acknowledgement the pipeline waits for before committing the alerts to the store. A sink is
+//! one folder: its settings and their check (`settings.rs`, a pure function the config loader
+//! calls with the table as written), the sink itself, its `check --connect`, its tests. Adding
+//! one means that folder, a variant in the config's sink table and a line in [`build`]; the
+//! pipeline does not change.
 
-mod file;
+pub mod file;
 pub mod kafka;
 mod stdout;
 pub mod syslog;

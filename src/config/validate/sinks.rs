@@ -5,9 +5,9 @@ use super::super::raw::RawSink;
 use super::Checker;
 use crate::config::*;
 use crate::normalize::Format;
+use crate::sinks::file::settings::FileTable;
 use crate::sinks::kafka::settings::KafkaTable;
 use crate::sinks::syslog::settings::SyslogTable;
-use crate::units::parse_bytes;
 
 impl Checker {
     /// A component's problems and warnings, added to the config's.
@@ -32,19 +32,16 @@ impl Checker {
                     keep,
                     fsync,
                 } => {
-                    let max_size = match max_size.as_deref() {
-                        None => 100 << 20,
-                        Some(text) => parse_bytes(text).unwrap_or_else(|err| {
-                            self.problem(format!("{key}.max_size: {err}"));
-                            0
-                        }),
-                    };
-                    let kind = SinkKind::File(FileSinkConfig {
-                        path: self.path(&path),
+                    let table = FileTable {
+                        path,
                         max_size,
-                        keep: keep.unwrap_or(5),
-                        fsync: fsync.unwrap_or(true),
-                    });
+                        keep,
+                        fsync,
+                    };
+                    let checked =
+                        crate::sinks::file::settings::check(&key, table, |p| self.path(p));
+                    self.take(checked.problems, checked.warnings);
+                    let kind = SinkKind::File(checked.settings);
                     (
                         name.unwrap_or_else(|| format!("file-{index}")),
                         format,

@@ -5,6 +5,10 @@
 //! cut that failed too) is repaired when it is opened. The cut-off events were never
 //! acknowledged, so they are written again.
 
+pub mod settings;
+
+pub use settings::FileSettings;
+
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -12,7 +16,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::{OutEvent, Sink, SinkError};
-use crate::config::FileSinkConfig;
 use crate::normalize::Format;
 
 pub struct FileSink {
@@ -31,11 +34,7 @@ struct FileState {
 }
 
 impl FileSink {
-    pub fn open(
-        name: &str,
-        format: Format,
-        config: &FileSinkConfig,
-    ) -> Result<FileSink, SinkError> {
+    pub fn open(name: &str, format: Format, config: &FileSettings) -> Result<FileSink, SinkError> {
         let fail = |reason: String| SinkError::Io {
             sink: name.to_string(),
             reason,
@@ -324,7 +323,7 @@ mod tests {
         let path = dir.path().join("alerts.ndjson");
         let long_partial = "x".repeat(200 << 10);
         std::fs::write(&path, format!("{{\"a\":1}}\n{{\"b\":2}}\n{long_partial}")).unwrap();
-        let config = FileSinkConfig {
+        let config = FileSettings {
             path: path.clone(),
             max_size: 0,
             keep: 1,
@@ -347,7 +346,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out/alerts.ndjson");
-        let config = FileSinkConfig {
+        let config = FileSettings {
             path: path.clone(),
             max_size: 20,
             keep: 2,
