@@ -67,7 +67,7 @@ impl SourceConfig {
     /// Microsoft; a larger page_size may be set).
     pub fn for_api(api: Api) -> SourceConfig {
         let (mode, page_size) = match api {
-            Api::Defender => (SourceMode::Entities, crate::feed::MAX_PAGE_SIZE),
+            Api::Defender => (SourceMode::Entities, crate::defender::odata::MAX_PAGE_SIZE),
             Api::Graph => (SourceMode::Feed, 2_000),
         };
         SourceConfig {

@@ -353,11 +353,11 @@ impl Checker {
         );
         let page_size = match raw.page_size {
             None => defaults.page_size,
-            Some(n @ 1..=crate::feed::MAX_PAGE_SIZE) => n,
+            Some(n @ 1..=crate::defender::odata::MAX_PAGE_SIZE) => n,
             Some(n) => {
                 self.problem(format!(
                     "source.page_size: {n} is out of range (1 to {}, the API's largest $top)",
-                    crate::feed::MAX_PAGE_SIZE
+                    crate::defender::odata::MAX_PAGE_SIZE
                 ));
                 defaults.page_size
             }

@@ -18,8 +18,8 @@ use serde_json::value::RawValue;
 
 use super::{evidence, lenient};
 
-/// Text from the alert: borrowed from it unless an escape had to be decoded.
-pub type Text<'a> = Cow<'a, str>;
+pub use super::evidence::{Evidence, LoggedOnUser};
+pub use super::lenient::Text;
 
 #[derive(Debug, Clone, Default)]
 pub struct Alert<'a> {
@@ -67,42 +67,6 @@ pub struct RelatedUser<'a> {
     pub user_name: Option<Text<'a>>,
     #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
     pub domain_name: Option<Text<'a>>,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct LoggedOnUser<'a> {
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
-    pub account_name: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
-    pub domain_name: Option<Text<'a>>,
-}
-
-/// One evidence item, as either API sends it (`defender/evidence.rs`). Only the fields
-/// normalization and the match read are typed; all of them, typed or not, are in the alert's
-/// members.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Evidence<'a> {
-    pub entity_type: Option<Text<'a>>,
-    pub sha1: Option<Text<'a>>,
-    pub sha256: Option<Text<'a>>,
-    pub file_name: Option<Text<'a>>,
-    pub file_path: Option<Text<'a>>,
-    pub process_id: Option<i64>,
-    pub process_command_line: Option<Text<'a>>,
-    pub ip_address: Option<Text<'a>>,
-    pub url: Option<Text<'a>>,
-    pub account_name: Option<Text<'a>>,
-    pub domain_name: Option<Text<'a>>,
-    pub user_principal_name: Option<Text<'a>>,
-}
-
-impl Evidence<'_> {
-    pub fn is(&self, entity_type: &str) -> bool {
-        self.entity_type
-            .as_deref()
-            .is_some_and(|t| t.eq_ignore_ascii_case(entity_type))
-    }
 }
 
 /// A member's name, borrowed unless escaped.

@@ -99,7 +99,7 @@ impl TokenProvider {
             TokenEndpoint::V2 => "oauth2/v2.0/token",
             TokenEndpoint::V1 => "oauth2/token",
         };
-        let tenant = percent_encoding::utf8_percent_encode(&api.tenant_id, super::client::SEGMENT);
+        let tenant = percent_encoding::utf8_percent_encode(&api.tenant_id, super::cloud::SEGMENT);
         TokenProvider {
             http,
             url: format!("{}/{tenant}/{path}", api.login_base),

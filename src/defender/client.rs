@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::utf8_percent_encode;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
@@ -25,12 +25,7 @@ use crate::shutdown::Shutdown;
 use crate::stats::{CallOutcome, Counters, Endpoint};
 use crate::watchlist::{Entry, EntryKind};
 
-/// RFC 3986 unreserved characters stay; everything else in a path segment is encoded.
-pub const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
+use super::cloud::SEGMENT;
 /// A page chain longer than this is treated as a server bug rather than followed forever.
 const MAX_PAGES: usize = 200;
 

@@ -2,6 +2,13 @@
 //! (docs/defender-api.md §1 and §2). GCC High and DoD use `api-gov…` with the `.us` login host, as
 //! Microsoft's page says (XSOAR's table differs; we follow Microsoft).
 
+/// RFC 3986 unreserved characters stay; everything else in a path segment is encoded.
+pub const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

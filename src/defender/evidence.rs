@@ -9,8 +9,45 @@
 
 use serde::Deserialize;
 
-use super::alert::{Evidence, LoggedOnUser, Text};
-use super::lenient;
+use super::lenient::{self, Text};
+
+/// An account logged on to the alert's device (Defender's `loggedOnUsers`, or a Graph
+/// `deviceEvidence`'s).
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct LoggedOnUser<'a> {
+    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
+    pub account_name: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
+    pub domain_name: Option<Text<'a>>,
+}
+
+/// One evidence item, as either API sends it ([`EvidenceItem`] reads both). Only the fields
+/// normalization and the match read are typed; all of them, typed or not, are in the alert's
+/// members.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Evidence<'a> {
+    pub entity_type: Option<Text<'a>>,
+    pub sha1: Option<Text<'a>>,
+    pub sha256: Option<Text<'a>>,
+    pub file_name: Option<Text<'a>>,
+    pub file_path: Option<Text<'a>>,
+    pub process_id: Option<i64>,
+    pub process_command_line: Option<Text<'a>>,
+    pub ip_address: Option<Text<'a>>,
+    pub url: Option<Text<'a>>,
+    pub account_name: Option<Text<'a>>,
+    pub domain_name: Option<Text<'a>>,
+    pub user_principal_name: Option<Text<'a>>,
+}
+
+impl Evidence<'_> {
+    pub fn is(&self, entity_type: &str) -> bool {
+        self.entity_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case(entity_type))
+    }
+}
 
 /// One evidence item with the fields of both shapes.
 #[derive(Debug, Default, Deserialize)]

@@ -11,6 +11,9 @@ use std::marker::PhantomData;
 use serde::de::value::{MapAccessDeserializer, StrDeserializer};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+/// Text from the alert: borrowed from it unless an escape had to be decoded.
+pub type Text<'a> = Cow<'a, str>;
+
 struct AnyScalar;
 
 impl<'de> Visitor<'de> for AnyScalar {

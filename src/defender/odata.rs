@@ -6,6 +6,9 @@ use serde_json::value::RawValue;
 
 use super::alert::{PolledAlert, ReadError};
 
+/// The largest `$top` Defender's API serves (docs/defender-api.md).
+pub const MAX_PAGE_SIZE: usize = 10_000;
+
 #[derive(Debug)]
 pub struct Page {
     pub alerts: Vec<PolledAlert>,

@@ -12,9 +12,6 @@ pub use slices::{Next, Reading, Slice};
 use crate::config::SourceMode;
 use crate::schedule::plan::Plan;
 
-/// The largest `$top` the API serves.
-pub const MAX_PAGE_SIZE: usize = 10_000;
-
 /// Which source a sweep uses, and why (for `check` and the start-up plan).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Choice {
