@@ -22,7 +22,7 @@ pub struct LoggedOnUser<'a> {
     pub domain_name: Option<Text<'a>>,
 }
 
-/// One evidence item, as either API sends it ([`EvidenceItem`] reads both). Only the fields
+/// One evidence item, as either API sends it (`EvidenceItem` reads both). Only the fields
 /// normalization and the match read are typed; all of them, typed or not, are in the alert's
 /// members.
 #[derive(Debug, Clone, PartialEq, Default)]
