@@ -17,13 +17,10 @@ fn universe() -> UniverseSpec {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_sweep_writes_every_alert_once_with_all_its_matches() {
-    let sim = start_sim(universe(), fast_limits()).await;
-    let watch = Watch::first(&sim, 50, 50);
-    let dir = tempfile::tempdir().unwrap();
+    let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 50, 50).await;
     let config = write_config(dir.path(), &sim, &watch, "");
 
-    let output = run(&["once"], &config).await;
-    assert!(output.status.success(), "{}", show(&output));
+    run_ok(&["once"], &config).await;
 
     let written = events(&dir.path().join("alerts.ndjson"));
     let expected = sim.expected_ids(&watch.users, &watch.files);
@@ -70,9 +67,7 @@ async fn one_sweep_writes_every_alert_once_with_all_its_matches() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_writes_nothing_again_and_later_alerts_come_next_sweep() {
-    let sim = start_sim(universe(), fast_limits()).await;
-    let watch = Watch::first(&sim, 20, 20);
-    let dir = tempfile::tempdir().unwrap();
+    let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 20, 20).await;
     let config = write_config(dir.path(), &sim, &watch, "");
     let output_file = dir.path().join("alerts.ndjson");
 
@@ -119,8 +114,7 @@ async fn faults_lose_nothing_and_limits_hold() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &sim, &watch, "");
 
-    let output = run(&["once"], &config).await;
-    assert!(output.status.success(), "{}", show(&output));
+    run_ok(&["once"], &config).await;
     let written = events(&dir.path().join("alerts.ndjson"));
     assert_eq!(ids(&written), sim.expected_ids(&watch.users, &watch.files));
     let stats = sim.stats();
@@ -148,8 +142,7 @@ async fn token_expiring_mid_run_is_renewed_without_failing_the_sweep() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &sim, &watch, "");
 
-    let output = run(&["once"], &config).await;
-    assert!(output.status.success(), "{}", show(&output));
+    run_ok(&["once"], &config).await;
     let stats = sim.stats();
     assert!(stats.served_401 >= 1, "the token never expired: {stats:?}");
     assert!(
@@ -164,17 +157,14 @@ async fn token_expiring_mid_run_is_renewed_without_failing_the_sweep() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v1_token_endpoint_with_string_lifetimes_works() {
-    let sim = start_sim(universe(), fast_limits()).await;
-    let watch = Watch::first(&sim, 3, 3);
-    let dir = tempfile::tempdir().unwrap();
+    let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 3, 3).await;
     let config = write_config(dir.path(), &sim, &watch, "");
     let text = std::fs::read_to_string(&config).unwrap().replace(
         "timeout = \"5s\"",
         "timeout = \"5s\"\ntoken_endpoint = \"v1\"",
     );
     std::fs::write(&config, text).unwrap();
-    let output = run(&["once"], &config).await;
-    assert!(output.status.success(), "{}", show(&output));
+    run_ok(&["once"], &config).await;
     assert_eq!(
         ids(&events(&dir.path().join("alerts.ndjson"))),
         sim.expected_ids(&watch.users, &watch.files)
@@ -183,9 +173,7 @@ async fn v1_token_endpoint_with_string_lifetimes_works() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forbidden_and_wrong_secret_fail_loudly_and_name_the_cause() {
-    let sim = start_sim(universe(), fast_limits()).await;
-    let watch = Watch::first(&sim, 2, 0);
-    let dir = tempfile::tempdir().unwrap();
+    let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 2, 0).await;
     let config = write_config(dir.path(), &sim, &watch, "");
     std::fs::write(dir.path().join("secret"), "wrong-secret").unwrap();
     let output = run(&["once"], &config).await;
@@ -215,9 +203,7 @@ async fn forbidden_and_wrong_secret_fail_loudly_and_name_the_cause() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_secret_stops_the_sweep_instead_of_hammering_the_login_host() {
-    let sim = start_sim(universe(), fast_limits()).await;
-    let watch = Watch::first(&sim, 40, 0);
-    let dir = tempfile::tempdir().unwrap();
+    let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 40, 0).await;
     let config = write_config(dir.path(), &sim, &watch, "[pipeline]\nbatch_entries = 8\n");
     std::fs::write(dir.path().join("secret"), "wrong-secret").unwrap();
     let output = run(&["once"], &config).await;
@@ -240,9 +226,7 @@ async fn a_rejected_secret_stops_the_sweep_instead_of_hammering_the_login_host()
 async fn a_byte_budget_smaller_than_two_batches_still_drains() {
     // Every batch weighs more than half of the 64 KiB budget: the poller can only go on once
     // the batch in flight is committed, which must not wait for the next batch to arrive.
-    let sim = start_sim(universe(), fast_limits()).await;
-    let watch = Watch::first(&sim, 50, 50);
-    let dir = tempfile::tempdir().unwrap();
+    let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 50, 50).await;
     let extra = "[pipeline]\nbatch_entries = 25\nqueue_bytes = \"64KiB\"\n";
     let config = write_config(dir.path(), &sim, &watch, extra);
 
@@ -257,9 +241,7 @@ async fn a_byte_budget_smaller_than_two_batches_still_drains() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn once_gives_up_on_a_dead_sink_and_commits_nothing() {
-    let sim = start_sim(universe(), fast_limits()).await;
-    let watch = Watch::first(&sim, 5, 5);
-    let dir = tempfile::tempdir().unwrap();
+    let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 5, 5).await;
     // A port nothing listens on: every delivery is refused.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -125,8 +125,7 @@ async fn twelve_thousand_entries_in_one_poll_and_nothing_unwatched() {
         "{}",
         show(&check)
     );
-    let output = run(&["once"], &config).await;
-    assert!(output.status.success(), "{}", show(&output));
+    run_ok(&["once"], &config).await;
     let written = events(&dir.path().join("alerts.ndjson"));
     let expected = sim.expected_ids(&watch.users, &watch.files);
     assert!(expected.len() > 5_000, "{}", expected.len());
@@ -278,8 +277,7 @@ async fn alerts_appearing_between_pages_are_never_skipped() {
     );
     // Polls until the emulator's clock is past the last change (each call moves it a second).
     for _ in 0..300 {
-        let output = run(&["once"], &config).await;
-        assert!(output.status.success(), "{}", show(&output));
+        run_ok(&["once"], &config).await;
         if sim.virtual_now_secs() > 260 {
             break;
         }
@@ -382,8 +380,7 @@ async fn faults_and_a_kill_mid_poll_lose_nothing() {
         expected.len()
     );
 
-    let output = run(&["once"], &config).await;
-    assert!(output.status.success(), "{}", show(&output));
+    run_ok(&["once"], &config).await;
     let written = events(&dir.path().join("alerts.ndjson"));
     assert_eq!(ids(&written), expected, "nothing lost");
     let duplicates: usize = id_counts(&written).values().map(|n| n - 1).sum();

@@ -58,8 +58,7 @@ async fn graph_delivers_what_defender_delivers_and_the_other_products_alerts() {
         // Three installs, three stores, one tenant's budget: each waits out the short window
         // the one before it filled (a store remembers only its own calls).
         tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
-        let output = run(&["once"], config).await;
-        assert!(output.status.success(), "{}", show(&output));
+        run_ok(&["once"], config).await;
         let dir = config.parent().unwrap();
         delivered.push(matches(&events(&dir.join("alerts.ndjson"))));
     }
@@ -109,9 +108,7 @@ async fn graph_delivers_what_defender_delivers_and_the_other_products_alerts() {
 /// could not serve (the other products' alerts) is published, none of the alerts already shipped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn switching_from_defender_to_graph_publishes_nothing_twice() {
-    let sim = start_sim(universe(), fast_limits()).await;
-    let watch = Watch::first(&sim, 20, 20);
-    let dir = tempfile::tempdir().unwrap();
+    let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 20, 20).await;
     for source in ["", "[source]\nmode = \"feed\"\npage_size = 20\n"] {
         once_with(dir.path(), &sim, &watch, source).await;
     }
@@ -130,8 +127,7 @@ async fn once_with(
     source: &str,
 ) {
     let config = write_config(dir, sim, watch, source);
-    let output = run(&["once"], &config).await;
-    assert!(output.status.success(), "{}", show(&output));
+    run_ok(&["once"], &config).await;
 }
 
 /// What Defender's API shipped into `output_file`: every alert it serves for `watch` (asserted),
@@ -176,9 +172,7 @@ fn assert_graph_added_only_the_rest(
 /// beginning of the tenant, and publishes nothing twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_entity_polls_the_first_graph_poll_starts_where_they_left_off() {
-    let sim = start_sim(universe(), fast_limits()).await;
-    let watch = Watch::first(&sim, 20, 20);
-    let dir = tempfile::tempdir().unwrap();
+    let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 20, 20).await;
     once_with(dir.path(), &sim, &watch, "").await;
     let answered =
         mde_watch::sim::epoch() + chrono::Duration::seconds(sim.virtual_now_secs() as i64);
@@ -214,8 +208,7 @@ async fn throttling_and_5xx_while_paging_graph_lose_nothing() {
     let watch = Watch::first(&sim, 20, 20);
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &sim, &watch, GRAPH);
-    let output = run(&["once"], &config).await;
-    assert!(output.status.success(), "{}", show(&output));
+    run_ok(&["once"], &config).await;
     let written = events(&dir.path().join("alerts.ndjson"));
     assert_eq!(
         ids(&written),

@@ -38,9 +38,7 @@ async fn consume(tansu: &Tansu, expected: usize) -> Vec<common::kafka::Consumed>
 async fn alerts_come_back_from_the_topic_with_keys_headers_and_the_file_payload() {
     let tansu = Tansu::start();
     tansu.create_topic(TOPIC, 3);
-    let sim = start_sim(universe(), fast_limits()).await;
-    let watch = Watch::first(&sim, 20, 20);
-    let dir = tempfile::tempdir().unwrap();
+    let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 20, 20).await;
     let config = write_config(
         dir.path(),
         &sim,
@@ -48,8 +46,7 @@ async fn alerts_come_back_from_the_topic_with_keys_headers_and_the_file_payload(
         &kafka_sink(&tansu.brokers(), TOPIC, ""),
     );
 
-    let output = run(&["once"], &config).await;
-    assert!(output.status.success(), "{}", show(&output));
+    run_ok(&["once"], &config).await;
     let expected = sim.expected_ids(&watch.users, &watch.files);
     let messages = consume(&tansu, expected.len()).await;
     let keys: Vec<String> = messages.iter().map(|m| m.key.clone()).collect();
@@ -112,9 +109,7 @@ async fn alerts_come_back_from_the_topic_with_keys_headers_and_the_file_payload(
 async fn a_frozen_broker_loses_nothing_and_nothing_is_committed_meanwhile() {
     let tansu = Tansu::start();
     tansu.create_topic(TOPIC, 2);
-    let sim = start_sim(universe(), fast_limits()).await;
-    let watch = Watch::first(&sim, 15, 15);
-    let dir = tempfile::tempdir().unwrap();
+    let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 15, 15).await;
     let sink = kafka_sink(
         &tansu.brokers(),
         TOPIC,
@@ -171,9 +166,7 @@ async fn a_frozen_broker_loses_nothing_and_nothing_is_committed_meanwhile() {
 async fn nothing_undelivered_is_committed_while_the_broker_is_frozen() {
     let tansu = Tansu::start();
     tansu.create_topic(TOPIC, 1);
-    let sim = start_sim(universe(), fast_limits()).await;
-    let watch = Watch::first(&sim, 10, 0);
-    let dir = tempfile::tempdir().unwrap();
+    let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 10, 0).await;
     let sink = kafka_sink(
         &tansu.brokers(),
         TOPIC,
@@ -204,9 +197,7 @@ async fn nothing_undelivered_is_committed_while_the_broker_is_frozen() {
 async fn killing_the_daemon_ten_times_loses_nothing() {
     let tansu = Tansu::start();
     tansu.create_topic(TOPIC, 3);
-    let sim = start_sim(universe(), fast_limits()).await;
-    let watch = Watch::first(&sim, 40, 20);
-    let dir = tempfile::tempdir().unwrap();
+    let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 40, 20).await;
     let batch_entries = 4;
     let extra = format!(
         "[pipeline]\nbatch_entries = {batch_entries}\nconcurrency = 2\n{}",
@@ -244,9 +235,7 @@ async fn killing_the_daemon_ten_times_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_kafka_settings_are_explained_and_run_survives_them() {
     let tansu = Tansu::start();
-    let sim = start_sim(universe(), fast_limits()).await;
-    let watch = Watch::first(&sim, 3, 0);
-    let dir = tempfile::tempdir().unwrap();
+    let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 3, 0).await;
 
     let nobody = format!("127.0.0.1:{}", common::kafka::free_port());
     let path = write_config(

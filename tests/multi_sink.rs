@@ -35,8 +35,7 @@ async fn one_poll_feeds_file_ecs_syslog_cef_and_kafka_ocsf() {
         tansu.brokers()
     );
     let config = write_config(dir.path(), &sim, &watch, &sinks);
-    let output = run(&["once"], &config).await;
-    assert!(output.status.success(), "{}", show(&output));
+    run_ok(&["once"], &config).await;
     let expected = sim.expected_ids(&watch.users, &watch.files);
 
     assert_eq!(

@@ -31,9 +31,7 @@ async fn round_robin_cursor_survives_restarts_and_starves_no_one() {
         calls: 10,
         per: Duration::from_secs(1),
     }];
-    let sim = start_sim(universe(), limits).await;
-    let watch = Watch::first(&sim, 25, 0);
-    let dir = tempfile::tempdir().unwrap();
+    let Fixture { sim, watch, dir } = Fixture::start(universe(), limits, 25, 0).await;
     let path = write_config(
         dir.path(),
         &sim,
@@ -86,9 +84,7 @@ async fn round_robin_cursor_survives_restarts_and_starves_no_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_committed_until_the_sink_acknowledges() {
-    let sim = start_sim(universe(), fast_limits()).await;
-    let watch = Watch::first(&sim, 10, 5);
-    let dir = tempfile::tempdir().unwrap();
+    let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 10, 5).await;
     let path = write_config(dir.path(), &sim, &watch, "");
     // /dev/full accepts the open and fails every write with ENOSPC: a sink that is down.
     let broken = std::fs::read_to_string(&path)
@@ -127,8 +123,7 @@ async fn nothing_is_committed_until_the_sink_acknowledges() {
         .unwrap()
         .replace("path = \"/dev/full\"", "path = \"alerts.ndjson\"");
     std::fs::write(&path, fixed).unwrap();
-    let output = run(&["once"], &path).await;
-    assert!(output.status.success(), "{}", show(&output));
+    run_ok(&["once"], &path).await;
     assert_eq!(
         ids(&events(&dir.path().join("alerts.ndjson"))),
         sim.expected_ids(&watch.users, &watch.files)
@@ -137,9 +132,7 @@ async fn nothing_is_committed_until_the_sink_acknowledges() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changed_alerts_are_emitted_again_with_policy_emit() {
-    let sim = start_sim(universe(), fast_limits()).await;
-    let watch = Watch::first(&sim, 30, 0);
-    let dir = tempfile::tempdir().unwrap();
+    let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 30, 0).await;
     let path = write_config(dir.path(), &sim, &watch, "[updates]\npolicy = \"emit\"\n");
     assert!(run(&["once"], &path).await.status.success());
     let first = events(&dir.path().join("alerts.ndjson")).len();
@@ -170,9 +163,7 @@ async fn changed_alerts_are_emitted_again_with_policy_emit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_the_daemon_cleanly_with_everything_committed() {
-    let sim = start_sim(universe(), fast_limits()).await;
-    let watch = Watch::first(&sim, 15, 15);
-    let dir = tempfile::tempdir().unwrap();
+    let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 15, 15).await;
     let path = write_config(
         dir.path(),
         &sim,

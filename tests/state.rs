@@ -192,9 +192,7 @@ async fn state_tools_list_show_export_import_prune_and_backfill() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_tools_say_when_the_service_holds_the_store() {
-    let sim = start_sim(universe(), fast_limits()).await;
-    let watch = Watch::first(&sim, 2, 0);
-    let dir = tempfile::tempdir().unwrap();
+    let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 2, 0).await;
     let config = write_config(dir.path(), &sim, &watch, "");
     let daemon = spawn(&["run"], &config, "warn");
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);

@@ -158,8 +158,7 @@ async fn delivers_every_alert_once_verbatim(mode: Mode) {
     let config = write_config(dir.path(), &sim, &watch, &sink);
     with_cef_file(&config);
 
-    let output = run(&["once"], &config).await;
-    assert!(output.status.success(), "{}", show(&output));
+    run_ok(&["once"], &config).await;
     let encoded: Vec<String> = std::fs::read_to_string(dir.path().join("alerts.cef"))
         .unwrap()
         .lines()
@@ -352,8 +351,7 @@ async fn stock_rsyslog_stores_whole_events_of_huge_alerts_over_every_transport()
             && stdout.contains("over max_message 2048"),
         "check says a usual OCSF event does not fit a datagram: {stdout}"
     );
-    let output = run(&["once"], &path).await;
-    assert!(output.status.success(), "{}", show(&output));
+    let output = run_ok(&["once"], &path).await;
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("event over the sink's size limit"),
         "{}",
@@ -470,8 +468,7 @@ async fn hostile_ids_and_titles_forge_no_log_line_and_no_syslog_record() {
     let sink =
         syslog_sink("udp", rsyslog.udp_port, "").replace("format = \"cef\"", "format = \"ecs\"");
     let path = write_config(dir.path(), &sim, &watch, &sink);
-    let output = run(&["once"], &path).await;
-    assert!(output.status.success(), "{}", show(&output));
+    let output = run_ok(&["once"], &path).await;
     let expected = sim.expected_ids(&watch.users, &watch.files).len();
     assert!(expected >= 3, "{expected}");
 

@@ -37,9 +37,7 @@ async fn until(socket: &UnixDatagram, seen: &mut Vec<String>, wanted: impl Fn(&s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_watchdog_status_and_stopping_reach_the_notify_socket() {
-    let sim = start_sim(universe(), fast_limits()).await;
-    let watch = Watch::first(&sim, 10, 10);
-    let dir = tempfile::tempdir().unwrap();
+    let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 10, 10).await;
     let path = write_config(
         dir.path(),
         &sim,
@@ -95,9 +93,7 @@ async fn ready_watchdog_status_and_stopping_reach_the_notify_socket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_watchdog_setting_is_named() {
-    let sim = start_sim(universe(), fast_limits()).await;
-    let watch = Watch::first(&sim, 1, 0);
-    let dir = tempfile::tempdir().unwrap();
+    let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 1, 0).await;
     let path = write_config(dir.path(), &sim, &watch, "");
     let output = tokio::process::Command::new(binary())
         .args(["run", "--config"])

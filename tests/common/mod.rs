@@ -67,6 +67,38 @@ impl Watch {
     }
 }
 
+/// The start most tests share: an emulator, the first `users` users and `files` files of its
+/// universe watched, and a temporary directory for the config, the store and the output.
+pub struct Fixture {
+    pub sim: SimHandle,
+    pub watch: Watch,
+    pub dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub async fn start(
+        universe: UniverseSpec,
+        limits: Vec<Window>,
+        users: usize,
+        files: usize,
+    ) -> Fixture {
+        let sim = start_sim(universe, limits).await;
+        let watch = Watch::first(&sim, users, files);
+        Fixture {
+            sim,
+            watch,
+            dir: tempfile::tempdir().expect("a temporary directory"),
+        }
+    }
+}
+
+/// [`run`], which must succeed.
+pub async fn run_ok(args: &[&str], config: &Path) -> Output {
+    let output = run(args, config).await;
+    assert!(output.status.success(), "{}", show(&output));
+    output
+}
+
 /// Writes the secret and a config for `sim` into `dir`; `extra` is appended verbatim.
 pub fn write_config(dir: &Path, sim: &SimHandle, watch: &Watch, extra: &str) -> PathBuf {
     std::fs::write(dir.join("secret"), sim::SIM_CLIENT_SECRET).unwrap();
