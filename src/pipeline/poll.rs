@@ -128,6 +128,14 @@ pub async fn poll(
         sender: sender.clone(),
         piece_bytes,
     });
+    let tools = BatchTools {
+        client,
+        intake,
+        counters: counters.clone(),
+        sender: sender.clone(),
+        budget,
+        concurrency,
+    };
     let mut consumed = 0usize;
     loop {
         if consumed == count {
@@ -150,70 +158,11 @@ pub async fn poll(
             .collect();
         let polling = std::time::Instant::now();
         let polled = chunk.len();
-        // Each poll is its own task so responses are parsed on every core, in parallel with
-        // the publisher; results come out as they complete (one held back behind a slow poll
-        // would keep its budget from the batch that could free it).
-        let mut polls = futures_util::stream::iter(chunk)
-            .map(|entry| {
-                let client = client.clone();
-                let intake = intake.clone();
-                tokio::spawn(async move {
-                    let result = client.alerts_into(&entry, Some(&*intake)).await;
-                    (entry, result)
-                })
-            })
-            .buffer_unordered(concurrency.max(1));
-        let mut results: Vec<(Entry, Result<EntryAlerts, ApiError>)> = Vec::new();
-        let mut interrupted = false;
-        let mut receiver_gone = false;
-        loop {
-            let next = tokio::select! {
-                next = polls.next() => next,
-                // A poll found no room: what this batch gathered goes out now, without the
-                // cursor (that moves with the batch's last part).
-                () = budget.pressure(), if !results.is_empty() => {
-                    if send(&sender, std::mem::take(&mut results), None).await.is_err() {
-                        receiver_gone = true;
-                        break;
-                    }
-                    continue;
-                }
-            };
-            let Some(joined) = next else {
-                break;
-            };
-            let (entry, result) = match joined {
-                Ok(done) => done,
-                Err(err) => {
-                    tracing::error!(error = %err, "poll task failed");
-                    interrupted = true;
-                    continue;
-                }
-            };
-            match &result {
-                Ok(_) => counters.add(&counters.entries_polled, 1),
-                Err(ApiError::Cancelled { .. }) => interrupted = true,
-                Err(err @ (ApiError::Token(_) | ApiError::Forbidden { .. })) => {
-                    // Every other entry would fail the same way: stop asking, say why once,
-                    // and leave the cursor so the next sweep starts from these entries.
-                    interrupted = true;
-                    counters.add(&counters.entries_failed, 1);
-                    report.aborted.get_or_insert_with(|| err.to_string());
-                }
-                Err(err) => {
-                    counters.add(&counters.entries_failed, 1);
-                    tracing::error!(kind = entry.kind.as_str(), entry = %entry.value, error = %err, "entry not polled");
-                    report.failed.push((
-                        format!("{} {}", entry.kind.as_str(), entry.value),
-                        err.to_string(),
-                    ));
-                }
-            }
-            results.push((entry, result));
-        }
-        if receiver_gone {
-            break;
-        }
+        let batch = poll_batch(chunk, &tools, &mut report).await;
+        let (results, interrupted) = match batch {
+            Some(batch) => batch,
+            None => break,
+        };
         consumed += polled;
         tracing::debug!(
             entries = polled,
@@ -234,6 +183,98 @@ pub async fn poll(
     }
     report.entries = count;
     report
+}
+
+/// What polling one batch of entries uses.
+struct BatchTools {
+    client: Arc<DefenderClient>,
+    intake: Arc<PollIntake>,
+    counters: Arc<Counters>,
+    sender: mpsc::Sender<PolledBatch>,
+    budget: ByteBudget,
+    concurrency: usize,
+}
+
+/// Polls `chunk`, `concurrency` at a time; returns the results not handed over yet and whether
+/// the batch was interrupted, or None when nobody takes batches any more.
+async fn poll_batch(
+    chunk: Vec<Entry>,
+    tools: &BatchTools,
+    report: &mut SweepReport,
+) -> Option<(Vec<(Entry, Result<EntryAlerts, ApiError>)>, bool)> {
+    // Each poll is its own task so responses are parsed on every core, in parallel with the
+    // publisher; results come out as they complete (one held back behind a slow poll would keep
+    // its budget from the batch that could free it).
+    let mut polls = futures_util::stream::iter(chunk)
+        .map(|entry| {
+            let client = tools.client.clone();
+            let intake = tools.intake.clone();
+            tokio::spawn(async move {
+                let result = client.alerts_into(&entry, Some(&*intake)).await;
+                (entry, result)
+            })
+        })
+        .buffer_unordered(tools.concurrency.max(1));
+    let mut results: Vec<(Entry, Result<EntryAlerts, ApiError>)> = Vec::new();
+    let mut interrupted = false;
+    loop {
+        let next = tokio::select! {
+            next = polls.next() => next,
+            // A poll found no room: what this batch gathered goes out now, without the cursor
+            // (that moves with the batch's last part).
+            () = tools.budget.pressure(), if !results.is_empty() => {
+                send(&tools.sender, std::mem::take(&mut results), None).await.ok()?;
+                continue;
+            }
+        };
+        let Some(joined) = next else {
+            break;
+        };
+        match joined {
+            Ok((entry, result)) => {
+                interrupted |= record(&entry, &result, &tools.counters, report);
+                results.push((entry, result));
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "poll task failed");
+                interrupted = true;
+            }
+        }
+    }
+    Some((results, interrupted))
+}
+
+/// Counts and reports one entry's poll; true when it interrupts the sweep (stopping, or an
+/// error every other entry would hit too).
+fn record(
+    entry: &Entry,
+    result: &Result<EntryAlerts, ApiError>,
+    counters: &Counters,
+    report: &mut SweepReport,
+) -> bool {
+    match result {
+        Ok(_) => {
+            counters.add(&counters.entries_polled, 1);
+            false
+        }
+        Err(ApiError::Cancelled { .. }) => true,
+        Err(err @ (ApiError::Token(_) | ApiError::Forbidden { .. })) => {
+            // Every other entry would fail the same way: stop asking, say why once, and leave
+            // the cursor so the next sweep starts from these entries.
+            counters.add(&counters.entries_failed, 1);
+            report.aborted.get_or_insert_with(|| err.to_string());
+            true
+        }
+        Err(err) => {
+            counters.add(&counters.entries_failed, 1);
+            tracing::error!(kind = entry.kind.as_str(), entry = %entry.value, error = %err, "entry not polled");
+            report.failed.push((
+                format!("{} {}", entry.kind.as_str(), entry.value),
+                err.to_string(),
+            ));
+            false
+        }
+    }
 }
 
 /// Sends `results` as a batch holding the budget its alerts took.
