@@ -1,6 +1,7 @@
 //! Turns the raw TOML (plus environment overrides) into a [`Config`], collecting every problem.
 
 mod certificate;
+mod sections;
 mod sinks;
 
 use std::path::{Path, PathBuf};
@@ -9,9 +10,8 @@ use std::time::Duration;
 use super::raw::{RawApi, RawConfig};
 use super::secret::{self, SecretSource};
 use super::*;
-use crate::schedule::{cron, limiter};
-use crate::units::{parse_bytes, parse_duration};
-use crate::watchlist;
+use crate::schedule::limiter;
+use crate::units::parse_duration;
 
 const DEFAULT_QUEUE_BYTES: u64 = 2 << 20;
 
@@ -145,99 +145,12 @@ impl Checker {
         };
         let api = self.api(raw.api, which);
         let limits = self.limits(raw.limits.window, which);
-        let schedule = ScheduleConfig {
-            cron: raw
-                .schedule
-                .cron
-                .unwrap_or_else(|| cron::DEFAULT_CRON.to_string()),
-            run_on_start: raw.schedule.run_on_start.unwrap_or(true),
-        };
-        if let Err(err) = cron::parse(&schedule.cron) {
-            self.problem(format!("schedule.cron: {err}"));
-        }
-        let watchlist_sources = ListSources {
-            users: raw.watchlist.users,
-            files: raw.watchlist.files,
-            users_file: raw.watchlist.users_file.as_deref().map(|p| self.path(p)),
-            files_file: raw.watchlist.files_file.as_deref().map(|p| self.path(p)),
-        };
-        let report = watchlist::load(&watchlist_sources);
-        self.problems
-            .extend(report.errors.iter().map(ToString::to_string));
-        self.warnings.extend(report.warnings);
-        if report.watchlist.is_empty() && report.errors.is_empty() {
-            self.problem("watchlist: no users and no files to watch (set watchlist.users, watchlist.files or a list file)");
-        }
-        let store = StoreConfig {
-            path: self.path(
-                raw.store
-                    .path
-                    .as_deref()
-                    .unwrap_or("/var/lib/mde-watch/store"),
-            ),
-            retention: self.duration(
-                "store.retention",
-                raw.store.retention.as_deref(),
-                Duration::from_secs(90 * 86_400),
-            ),
-            cache_bytes: match raw.store.cache.as_deref() {
-                None => 16 << 20,
-                Some(text) => parse_bytes(text).unwrap_or_else(|err| {
-                    self.problem(format!("store.cache: {err}"));
-                    16 << 20
-                }),
-            },
-        };
-        let updates = match raw.updates.policy.as_deref().unwrap_or("ignore") {
-            "ignore" => UpdatePolicy::Ignore,
-            "emit" => UpdatePolicy::Emit,
-            other => {
-                self.problem(format!(
-                    "updates.policy: '{other}' is not a policy (ignore | emit)"
-                ));
-                UpdatePolicy::Ignore
-            }
-        };
+        let schedule = self.schedule(raw.schedule);
+        let (watchlist_sources, watchlist) = self.watchlist(raw.watchlist);
+        let store = self.store(raw.store);
+        let updates = self.updates(raw.updates);
         let sinks = self.sinks(raw.sinks);
-        let pipeline = PipelineConfig {
-            batch_entries: self.at_least_one(
-                "pipeline.batch_entries",
-                raw.pipeline.batch_entries,
-                64,
-            ),
-            concurrency: self.at_least_one("pipeline.concurrency", raw.pipeline.concurrency, 4),
-            queue_batches: self.at_least_one(
-                "pipeline.queue_batches",
-                raw.pipeline.queue_batches,
-                4,
-            ),
-            in_flight_batches: match raw.pipeline.in_flight_batches {
-                None => 2,
-                Some(n @ 1..=16) => n,
-                Some(n) => {
-                    self.problem(format!(
-                        "pipeline.in_flight_batches: {n} is out of range (1 to 16)"
-                    ));
-                    2
-                }
-            },
-            queue_bytes: match raw.pipeline.queue_bytes.as_deref() {
-                None => DEFAULT_QUEUE_BYTES,
-                Some(text) => match parse_bytes(text) {
-                    Ok(bytes) if bytes >= 64 << 10 => bytes,
-                    Ok(_) => {
-                        self.problem(format!(
-                            "pipeline.queue_bytes: '{text}' is too small (at least 64KiB)"
-                        ));
-                        DEFAULT_QUEUE_BYTES
-                    }
-                    Err(err) => {
-                        self.problem(format!("pipeline.queue_bytes: {err}"));
-                        DEFAULT_QUEUE_BYTES
-                    }
-                },
-            },
-        };
+        let pipeline = self.pipeline(raw.pipeline);
         let collector = raw
             .collector
             .name
@@ -250,7 +163,7 @@ impl Checker {
             api: api?,
             limits,
             schedule,
-            watchlist: report.watchlist,
+            watchlist,
             watchlist_sources,
             store,
             updates,
