@@ -282,7 +282,11 @@ impl Service {
         let entries = &self.config.watchlist.entries;
         let mut last_ok = Vec::with_capacity(entries.len());
         for entry in entries.iter() {
-            last_ok.push(self.store.entity(&entry.key())?.and_then(|s| s.last_ok));
+            match self.store.entity(&entry.key())?.and_then(|s| s.last_ok) {
+                Some(time) => last_ok.push(Some(time)),
+                // One entry never read whole decides it: no need to read the others.
+                None => return Ok(None),
+            }
         }
         let left_off =
             crate::feed::slices::entity_polls_left_off(last_ok.iter().map(Option::as_deref));

@@ -15,6 +15,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
 use super::auth::{without_url, TokenProvider};
+use super::cloud::SEGMENT;
 use super::errors::{backoff, classify, ApiError, Verdict};
 use super::odata::read_alert;
 use super::stream::PageReader;
@@ -25,7 +26,6 @@ use crate::shutdown::Shutdown;
 use crate::stats::{CallOutcome, Counters, Endpoint};
 use crate::watchlist::{Entry, EntryKind};
 
-use super::cloud::SEGMENT;
 /// A page chain longer than this is treated as a server bug rather than followed forever.
 const MAX_PAGES: usize = 200;
 
