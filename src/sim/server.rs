@@ -499,7 +499,7 @@ async fn token_v2(
     }
 }
 
-/// v1 sends its numbers as JSON strings (docs/defender-api.md §2).
+/// v1 sends its numbers as JSON strings (in this repository: docs/defender-api.md, "§2 Authentication").
 async fn token_v1(
     State(state): State<Arc<SimState>>,
     Path(tenant): Path<String>,
