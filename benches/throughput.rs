@@ -25,6 +25,9 @@ mod kafka;
 #[allow(dead_code)]
 #[path = "../tests/common/rsyslog.rs"]
 mod rsyslog;
+#[allow(dead_code)]
+#[path = "../tests/common/certs.rs"]
+mod certs;
 
 const FIXTURES: &[&str] = &[
     include_str!("../tests/fixtures/user-alerts-user1.json"),
@@ -269,7 +272,7 @@ fn daemon_config(
         .collect();
     std::fs::write(dir.join("users.txt"), users).unwrap();
     std::fs::write(dir.join("hashes.txt"), files).unwrap();
-    std::fs::write(dir.join("secret"), sim::SIM_CLIENT_SECRET).unwrap();
+    write_secret(&dir.join("secret"));
     let config = format!(
         "[api]\ntenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret_file = \"secret\"\nbase_url = \"{url}\"\nlogin_url = \"{url}\"\n\
          [[limits.window]]\ncalls = 1000000\nper = \"1s\"\n\
@@ -467,7 +470,7 @@ fn bench_heavy() {
             let dir = tempfile::tempdir().unwrap();
             let users_list: String = (1..=users).map(|i| format!("user{i}\n")).collect();
             std::fs::write(dir.path().join("users.txt"), users_list).unwrap();
-            std::fs::write(dir.path().join("secret"), sim::SIM_CLIENT_SECRET).unwrap();
+            write_secret(&dir.path().join("secret"));
             let config = format!(
                 "[api]\ntenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret_file = \"secret\"\nbase_url = \"{url}\"\nlogin_url = \"{url}\"\n\
                  [[limits.window]]\ncalls = 1000000\nper = \"1s\"\n\
@@ -538,7 +541,7 @@ fn bench_feed() {
             .collect();
         std::fs::write(dir.path().join("users.txt"), users).unwrap();
         std::fs::write(dir.path().join("hashes.txt"), files).unwrap();
-        std::fs::write(dir.path().join("secret"), sim::SIM_CLIENT_SECRET).unwrap();
+        write_secret(&dir.path().join("secret"));
         let config = format!(
             "[api]\ntenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret_file = \"secret\"\nbase_url = \"{url}\"\nlogin_url = \"{url}\"\ntimeout = \"60s\"\n\
              [[limits.window]]\ncalls = 1000000\nper = \"1s\"\n\
@@ -769,4 +772,11 @@ fn bench_syslog() {
         );
         emulator.stop().await;
     });
+}
+
+/// The emulator's secret in a file of mode 0600: mde-watch refuses a secret others can read.
+fn write_secret(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, sim::SIM_CLIENT_SECRET).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }

@@ -137,6 +137,12 @@ pub(crate) struct SimArgs {
     /// are accepted besides the secret.
     #[arg(long)]
     pub(crate) certificate: Option<std::path::PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM) instead of HTTP; needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    pub(crate) tls_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub(crate) tls_key: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -155,8 +161,13 @@ pub(crate) enum StateAction {
     },
     /// One alert's record.
     Show { id: String },
-    /// Every record as NDJSON on stdout (what `import` reads).
-    Export,
+    /// Every record as NDJSON (what `import` reads), on stdout or into a file.
+    Export {
+        /// Write into this file, created (or narrowed) to mode 0640: the records name watched
+        /// users and files. A shell's `>` would create it with the shell's umask.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// Adds the records of an export for ids this store does not know; all lines are checked
     /// first, and a bad one means nothing is imported.
     Import { file: PathBuf },

@@ -128,6 +128,23 @@ async fn run_demo(options: DemoOptions) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A file for state or alert content: created at 0640, an existing one narrowed to at most
+/// that, so no other local user can read it.
+fn private_file(path: &std::path::Path) -> std::io::Result<std::io::BufWriter<std::fs::File>> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o640)
+        .open(path)?;
+    let mode = file.metadata()?.permissions().mode() & 0o7777;
+    if mode & 0o027 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(mode & !0o027))?;
+    }
+    Ok(std::io::BufWriter::new(file))
+}
+
 /// `generate`: shell completions or the man page, from the command line's own definition.
 fn generate(what: Generated) -> anyhow::Result<ExitCode> {
     use clap::CommandFactory;
@@ -219,8 +236,15 @@ fn state_command(store: &Store, config: &Config, action: StateAction) -> anyhow:
             };
         }
         StateAction::Show { id } => state::show(store, &id, &mut out)?,
-        StateAction::Export => {
+        StateAction::Export { output: None } => {
             state::list(store, None, &mut out)?;
+        }
+        StateAction::Export { output: Some(path) } => {
+            let shown = path.display().to_string();
+            let mut file = private_file(&path).with_context(|| format!("cannot write {shown}"))?;
+            let records = state::list(store, None, &mut file)?;
+            std::io::Write::flush(&mut file).with_context(|| format!("cannot write {shown}"))?;
+            eprintln!("exported {records} record(s) to {shown}");
         }
         StateAction::Import { file } => {
             let shown = file.display().to_string();
@@ -309,6 +333,18 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<ExitCode> {
                 Some(pem)
             }
             None => None,
+        },
+        tls: match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => {
+                let read = |flag: &str, path: &std::path::Path| {
+                    std::fs::read(path).with_context(|| format!("{flag} {}", path.display()))
+                };
+                Some(sim::SimTls {
+                    certificate_pem: read("--tls-cert", cert)?,
+                    key_pem: read("--tls-key", key)?,
+                })
+            }
+            _ => None,
         },
         ..SimConfig::default()
     };

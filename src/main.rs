@@ -13,6 +13,11 @@ use mde_watch::config::Config;
 use mde_watch::telemetry::otlp;
 
 fn main() -> ExitCode {
+    // What mde-watch writes (the store, events, exports) names watched users and holds alert
+    // content: never readable by other local users, whatever umask it was started with (the
+    // unit sets UMask=0027 too).
+    // SAFETY: umask swaps the process's file-mode mask and cannot fail; no thread runs yet.
+    unsafe { libc::umask(0o027) };
     mde_watch::memory::tune_allocator();
     let cli = Cli::parse();
     // Spans go to OTLP only from the service, and the layer must be there from the start: the

@@ -6,6 +6,8 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
+use common::write_secret;
+
 const GOOD: &str = r#"
 [api]
 tenant_id = "00000000-0000-0000-0000-000000000000"
@@ -157,7 +159,7 @@ const CASES: &[Case] = &[
 ];
 
 fn check(dir: &Path, text: &str) -> std::process::Output {
-    std::fs::write(dir.join("secret"), "s").unwrap();
+    write_secret(&dir.join("secret"), "s");
     let path = dir.join("mde-watch.toml");
     std::fs::write(&path, text).unwrap();
     Command::new(common::binary())
@@ -258,7 +260,7 @@ fn list_file_errors_name_file_and_line() {
 #[test]
 fn env_override_sets_a_key() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("secret"), "s").unwrap();
+    write_secret(&dir.path().join("secret"), "s");
     let path = dir.path().join("mde-watch.toml");
     std::fs::write(&path, GOOD).unwrap();
     let output = Command::new(common::binary())

@@ -175,7 +175,7 @@ async fn v1_token_endpoint_with_string_lifetimes_works() {
 async fn forbidden_and_wrong_secret_fail_loudly_and_name_the_cause() {
     let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 2, 0).await;
     let config = write_config(dir.path(), &sim, &watch, "");
-    std::fs::write(dir.path().join("secret"), "wrong-secret").unwrap();
+    write_secret(&dir.path().join("secret"), "wrong-secret");
     let output = run(&["once"], &config).await;
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -185,7 +185,10 @@ async fn forbidden_and_wrong_secret_fail_loudly_and_name_the_cause() {
         "the secret leaked into the output"
     );
 
-    std::fs::write(dir.path().join("secret"), mde_watch::sim::SIM_CLIENT_SECRET).unwrap();
+    write_secret(
+        &dir.path().join("secret"),
+        mde_watch::sim::SIM_CLIENT_SECRET,
+    );
     sim.set_faults(Faults {
         forbidden: true,
         ..Faults::default()
@@ -205,7 +208,7 @@ async fn forbidden_and_wrong_secret_fail_loudly_and_name_the_cause() {
 async fn a_rejected_secret_stops_the_sweep_instead_of_hammering_the_login_host() {
     let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 40, 0).await;
     let config = write_config(dir.path(), &sim, &watch, "[pipeline]\nbatch_entries = 8\n");
-    std::fs::write(dir.path().join("secret"), "wrong-secret").unwrap();
+    write_secret(&dir.path().join("secret"), "wrong-secret");
     let output = run(&["once"], &config).await;
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -145,6 +145,10 @@ pub fn report(config: &Config, out: &mut dyn Write) -> std::io::Result<()> {
             }
         }
     }
+    writeln!(out, "security:")?;
+    for line in super::security::summary(config) {
+        writeln!(out, "  {line}")?;
+    }
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 pub mod check;
 pub mod demo;
 pub mod reload;
+pub mod security;
 pub mod state;
 pub mod status;
 

@@ -163,6 +163,10 @@ pub struct ApiConfig {
     pub certificate: Option<CertificateCredential>,
     pub api_base: String,
     pub login_base: String,
+    /// `http://` to a remote host was allowed (`api.allow_insecure_http`); said at every start.
+    pub allow_insecure_http: bool,
+    /// CA certificates (PEM) trusted for the API and login hosts besides the system's roots.
+    pub ca_file: Option<PathBuf>,
     pub audience: String,
     pub token_endpoint: TokenEndpoint,
     pub timeout: Duration,

@@ -59,6 +59,11 @@ pub struct RawApi {
     pub assertion_algorithm: Option<String>,
     pub base_url: Option<String>,
     pub login_url: Option<String>,
+    /// Lets `base_url` and `login_url` be `http://` to a host other than loopback (a lab).
+    pub allow_insecure_http: Option<bool>,
+    /// A CA certificate (PEM, may hold several) trusted besides the system's roots: a private
+    /// CA, a TLS-inspecting proxy.
+    pub ca_file: Option<String>,
     /// "v2" (scope, default) or "v1" (resource).
     pub token_endpoint: Option<String>,
     /// Overrides the token audience (scope is `<audience>/.default`).

@@ -2,6 +2,7 @@
 
 mod certificate;
 mod sections;
+mod security;
 mod sinks;
 
 use std::path::{Path, PathBuf};
@@ -210,6 +211,7 @@ impl Checker {
         });
         let otlp_endpoint = raw.otlp_endpoint.and_then(|url| {
             if url.starts_with("http://") || url.starts_with("https://") {
+                self.telemetry_url(&url);
                 Some(url.trim_end_matches('/').to_string())
             } else {
                 self.problem(format!(
@@ -351,6 +353,13 @@ impl Checker {
                 None
             }
         };
+        if let Some(SecretSource::File(path)) = &secret_source {
+            self.secret_file("api.client_secret_file", path);
+        }
+        if let Some(path) = &raw.private_key_file {
+            let path = self.path(path);
+            self.secret_file("api.private_key_file", &path);
+        }
         let secret = match &secret_source {
             Some(source) if self.read_secret => Some(
                 secret::resolve(source, credentials_dir.as_deref())
@@ -369,6 +378,20 @@ impl Checker {
         let login_base = self
             .url("api.login_url", raw.login_url)
             .unwrap_or(endpoints.login_base);
+        let allow_insecure_http = raw.allow_insecure_http.unwrap_or(false);
+        let proof = if wants_certificate {
+            "the app's signed client assertion"
+        } else {
+            "the client secret"
+        };
+        self.credential_url("api.login_url", &login_base, allow_insecure_http, proof);
+        self.credential_url(
+            "api.base_url",
+            &api_base,
+            allow_insecure_http,
+            "every bearer token",
+        );
+        let ca_file = self.ca_file(raw.ca_file.as_deref());
         let token_endpoint = match raw.token_endpoint.as_deref().unwrap_or("v2") {
             "v2" => TokenEndpoint::V2,
             "v1" => TokenEndpoint::V1,
@@ -419,6 +442,8 @@ impl Checker {
             certificate,
             api_base,
             login_base,
+            allow_insecure_http,
+            ca_file,
             audience: raw.audience.unwrap_or(endpoints.audience),
             token_endpoint,
             timeout,
@@ -516,9 +541,15 @@ type = "file"
 path = "out/alerts.ndjson"
 "#;
 
+    fn private(path: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
     fn with_secret_dir() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("secret.txt"), "s\n").unwrap();
+        private(&dir.path().join("secret.txt"));
         dir
     }
 
@@ -606,6 +637,7 @@ path = "out/alerts.ndjson"
     fn secret_never_in_debug_output() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("secret.txt"), "TOPSECRET-VALUE").unwrap();
+        private(&dir.path().join("secret.txt"));
         let config = Config::from_toml(MINIMAL, "x.toml", dir.path(), false).unwrap();
         assert!(!format!("{config:?}").contains("TOPSECRET"));
     }

@@ -220,11 +220,12 @@ impl TokenProvider {
             .form(&form)
             .send()
             .await
-            .map_err(|err| {
-                (
+            .map_err(|err| match super::tls::refused_certificate(&err) {
+                Some(why) => (format!("cannot reach the token endpoint: {why}"), false),
+                None => (
                     format!("cannot reach the token endpoint: {}", without_url(&err)),
                     true,
-                )
+                ),
             })?;
         let status = response.status().as_u16();
         let body = response.bytes().await.map_err(|err| {

@@ -209,6 +209,9 @@ fn client_builder(
         .user_agent(super::user_agent())
         .connect_timeout(api.connect_timeout)
         .pool_idle_timeout(Duration::from_secs(50));
+    if let Some(ca_file) = &api.ca_file {
+        builder = super::tls::trust_ca_file(builder, ca_file)?;
+    }
     if let Some(proxy) = &api.proxy {
         let proxy = reqwest::Proxy::all(proxy)
             .map_err(|err| ApiError::Other(format!("api.proxy '{proxy}': {err}")))?;
@@ -461,6 +464,9 @@ impl DefenderClient {
             Ok(Ok(response)) => response,
             Ok(Err(err)) => {
                 self.counters.call(endpoint, CallOutcome::TransportError);
+                if let Some(why) = super::tls::refused_certificate(&err) {
+                    return Answer::Fatal(ApiError::CertificateRefused(why));
+                }
                 return Answer::Transient(format!("request failed: {}", without_url(&err)));
             }
             Err(_) => {

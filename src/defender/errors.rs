@@ -33,6 +33,9 @@ pub enum ApiError {
         attempts: u32,
         last: String,
     },
+    /// The server's certificate was refused; retrying would meet the same certificate.
+    #[error("TLS: {0}")]
+    CertificateRefused(String),
     #[error("stopped before {what} completed (shutdown)")]
     Cancelled { what: String },
     #[error("{0}")]

@@ -12,6 +12,7 @@ mod lenient;
 pub mod odata;
 pub mod stream;
 pub mod time;
+pub mod tls;
 
 pub use alert::{Alert, Evidence, PolledAlert};
 pub use client::{DefenderClient, EntryAlerts, Intake};

@@ -1,18 +1,21 @@
 //! The Defender for Endpoint API emulator (`mde-watch sim`, and [`start`] for tests, benchmarks
 //! and the demo): both token endpoints (v1 and v2), both watchlist alert endpoints, the per-app
 //! limits with 429 + Retry-After and the real error body, a deterministic alert universe that
-//! evolves over virtual time, fault injection, and `/sim/stats`.
+//! evolves over virtual time, fault injection, and `/sim/stats`; over HTTP, or HTTPS with a
+//! given certificate ([`SimConfig::tls`], `mde-watch sim --tls-cert`) for the client's TLS tests.
 
 mod faults;
 pub mod feed;
 pub mod graph;
 mod server;
 mod stats;
+mod tls;
 pub mod universe;
 
 pub use faults::{Fault, Faults};
 pub use server::{start, SimHandle};
 pub use stats::{most_in_any_span, SimStats, WindowPeak};
+pub use tls::SimTls;
 pub use universe::{epoch, Universe, UniverseSpec};
 
 use std::net::SocketAddr;
@@ -44,6 +47,8 @@ pub struct SimConfig {
     /// Virtual seconds added at every call of the feed, after it is answered: alerts appear and
     /// change between the pages of one poll, deterministically (to test paging under churn).
     pub advance_per_feed_call: f64,
+    /// Serve HTTPS with this certificate instead of plain HTTP.
+    pub tls: Option<SimTls>,
 }
 
 impl Default for SimConfig {
@@ -60,6 +65,7 @@ impl Default for SimConfig {
             faults: Faults::default(),
             speed: 0.0,
             advance_per_feed_call: 0.0,
+            tls: None,
         }
     }
 }

@@ -142,8 +142,9 @@ pub struct SimHandle {
 }
 
 impl SimHandle {
+    /// `http://127.0.0.1:PORT`, or `https://` when the emulator serves TLS.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.state.base_url.clone()
     }
 
     pub fn stats(&self) -> SimStats {
@@ -266,10 +267,11 @@ impl Drop for SimHandle {
 pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    // Small responses must not wait for Nagle's algorithm (measured: ~5 ms per call without).
-    let listener = listener.tap_io(|stream| {
-        let _ = stream.set_nodelay(true);
-    });
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let state = Arc::new(SimState {
         universe: Universe::new(config.universe.clone()),
         clock: Mutex::new(Clock {
@@ -282,7 +284,7 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
         accepted: Mutex::new(VecDeque::new()),
         log: Mutex::new(CallLog::default()),
         pages: Mutex::new(HashMap::new()),
-        base_url: format!("http://{addr}"),
+        base_url: format!("{scheme}://{addr}"),
         config,
     });
     let app = Router::new()
@@ -302,14 +304,30 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
         ))
         .with_state(state.clone());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let server = axum::serve(listener, app).with_graceful_shutdown(async {
-            let _ = stopped.await;
-        });
-        if let Err(err) = server.await {
-            tracing::error!(error = %err, "emulator stopped with an error");
+    let stopped = async {
+        let _ = stopped.await;
+    };
+    let task = match &state.config.tls {
+        Some(tls) => {
+            let listener = super::tls::TlsListener::new(listener, tls)?;
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await;
+            })
         }
-    });
+        None => {
+            // Small responses must not wait for Nagle's algorithm (measured: ~5 ms per call without).
+            let listener = listener.tap_io(|stream| {
+                let _ = stream.set_nodelay(true);
+            });
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await;
+            })
+        }
+    };
     Ok(SimHandle {
         addr,
         state,

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod kafka;
 pub mod receivers;
 pub mod rsyslog;
@@ -99,9 +100,16 @@ pub async fn run_ok(args: &[&str], config: &Path) -> Output {
     output
 }
 
+/// Writes a secret file as an operator should: mode 0600 (mde-watch refuses one others can read).
+pub fn write_secret(path: &Path, secret: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, secret).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 /// Writes the secret and a config for `sim` into `dir`; `extra` is appended verbatim.
 pub fn write_config(dir: &Path, sim: &SimHandle, watch: &Watch, extra: &str) -> PathBuf {
-    std::fs::write(dir.join("secret"), sim::SIM_CLIENT_SECRET).unwrap();
+    write_secret(&dir.join("secret"), sim::SIM_CLIENT_SECRET);
     let quoted = |list: &[String]| {
         list.iter()
             .map(|v| format!("\"{v}\""))

@@ -42,79 +42,20 @@ pub struct Certs {
 }
 
 pub fn make_certs(dir: &Path) -> Certs {
-    let run = |args: &[&str]| {
-        let status = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "openssl {args:?}");
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=mde-watch test CA",
-    ]);
-    // A key and a certificate signed by the CA. The extensions also make it X.509 v3:
-    // rustls refuses v1 certificates.
-    let issue = |name: &str, subject: &str, extensions: &str| {
-        let (key, csr, pem, ext) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.pem"),
-            format!("{name}.ext"),
-        );
-        std::fs::write(dir.join(&ext), extensions).unwrap();
-        run(&[
-            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", subject,
-        ]);
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            &pem,
-            "-days",
-            "2",
-            "-extfile",
-            &ext,
-        ]);
-        (dir.join(pem), dir.join(key))
-    };
-    let (cert, key) = issue(
-        "server",
-        "/CN=localhost",
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-    );
-    let (client_cert, client_key) = issue(
+    let ca = super::certs::TestCa::new(dir);
+    let server = ca.server("server", 2);
+    let client = ca.issue(
         "client",
         "/CN=mde-watch test client",
         "extendedKeyUsage=clientAuth\n",
+        2,
     );
     Certs {
-        ca: dir.join("ca.pem"),
-        cert,
-        key,
-        client_cert,
-        client_key,
+        ca: ca.pem,
+        cert: server.cert,
+        key: server.key,
+        client_cert: client.cert,
+        client_key: client.key,
     }
 }
 

@@ -68,6 +68,10 @@ impl Checker {
                     };
                     let checked = crate::sinks::kafka::settings::check(&key, table);
                     self.take(checked.problems, checked.warnings);
+                    for (property, path) in checked.settings.librdkafka.key_files() {
+                        let path = self.path(path);
+                        self.secret_file(&format!("{key}.librdkafka.\"{property}\""), &path);
+                    }
                     let kind = SinkKind::Kafka(checked.settings);
                     (
                         name.unwrap_or_else(|| format!("kafka-{index}")),
@@ -106,6 +110,9 @@ impl Checker {
                     let checked =
                         crate::sinks::syslog::settings::check(&key, table, |p| self.path(p));
                     self.take(checked.problems, checked.warnings);
+                    if let Some(path) = &checked.settings.key_file {
+                        self.secret_file(&format!("{key}.key_file"), path);
+                    }
                     let kind = SinkKind::Syslog(checked.settings);
                     (
                         name.unwrap_or_else(|| format!("syslog-{index}")),

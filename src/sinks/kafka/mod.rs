@@ -4,6 +4,7 @@
 //! pipeline retries, so nothing undelivered is ever committed.
 
 mod connect;
+pub mod security;
 pub mod settings;
 
 pub use connect::check_connection;

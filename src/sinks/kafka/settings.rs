@@ -71,6 +71,18 @@ impl LibrdkafkaProperties {
         self.0.iter()
     }
 
+    /// Properties naming a file that holds a private key, with the path written.
+    pub fn key_files(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0
+            .iter()
+            .filter(|(key, _)| {
+                ["ssl.key.location", "ssl.keystore.location"]
+                    .iter()
+                    .any(|name| key.eq_ignore_ascii_case(name))
+            })
+            .map(|(key, value)| (key.as_str(), value.as_str()))
+    }
+
     pub fn is_secret(key: &str) -> bool {
         ["password", "secret", "key.pem", "token"]
             .iter()
@@ -146,18 +158,21 @@ pub fn check(key: &str, table: KafkaTable) -> Checked<KafkaSettings> {
         table.flush_timeout.as_deref(),
         Duration::from_secs(30),
     );
+    let librdkafka = LibrdkafkaProperties(table.librdkafka);
+    let (in_clear, warnings) = super::security::check(key, &table.brokers, &librdkafka);
+    problems.extend(in_clear);
     let settings = KafkaSettings {
         brokers: table.brokers,
         topic: table.topic,
         compression,
         message_timeout,
         flush_timeout,
-        librdkafka: LibrdkafkaProperties(table.librdkafka),
+        librdkafka,
     };
     Checked {
         settings,
         problems,
-        warnings: Vec::new(),
+        warnings,
     }
 }
 

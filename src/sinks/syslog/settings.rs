@@ -142,6 +142,15 @@ pub fn check(
             table.address
         ));
     }
+    let host = crate::exposure::host_of(&table.address);
+    if matches!(transport, SyslogTransport::Tcp | SyslogTransport::Udp)
+        && !crate::exposure::is_loopback_host(host)
+    {
+        warnings.push(format!(
+            "{key}: alerts go to {host} over {} in clear; transport = \"tls\" encrypts them",
+            transport.as_str()
+        ));
+    }
     if table.cert_file.is_some() != table.key_file.is_some() {
         problems.push(format!("{key}: cert_file and key_file go together"));
     }
@@ -278,10 +287,33 @@ mod tests {
             |p| PathBuf::from("/etc/mde-watch").join(p),
         );
         assert_eq!(checked.settings.max_message, 1400);
-        assert!(checked.warnings[0].contains("max_datagram is now called max_message"));
+        assert!(checked.warnings[1].contains("max_datagram is now called max_message"));
         assert_eq!(
             checked.settings.ca_file,
             Some(PathBuf::from("/etc/mde-watch/ca.pem"))
         );
+    }
+
+    #[test]
+    fn alerts_in_clear_to_another_host_are_said() {
+        let with = |transport: &str, address: &str| {
+            check(
+                "sinks[2]",
+                SyslogTable {
+                    transport: Some(transport.into()),
+                    ..table(address)
+                },
+                |p| PathBuf::from(p),
+            )
+            .warnings
+        };
+        assert_eq!(
+            with("udp", "relay.corp:514"),
+            ["sinks[2]: alerts go to relay.corp over udp in clear; transport = \"tls\" encrypts them"]
+        );
+        assert_eq!(with("tcp", "[2001:db8::5]:514").len(), 1);
+        assert!(with("tcp", "127.0.0.1:514").is_empty());
+        assert!(with("tls", "relay.corp:6514").is_empty());
+        assert!(with("unix", "/dev/log").is_empty());
     }
 }

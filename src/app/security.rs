@@ -1,0 +1,206 @@
+//! `check`'s "security:" summary: for each place data goes, whether it is encrypted and verified,
+//! stays on this host, or travels in clear; and where the credential rests. Pure: a config in,
+//! lines out.
+
+use crate::config::{Config, SecretSource, SinkKind};
+use crate::exposure::is_loopback_host;
+use crate::sinks::kafka::security::Transport;
+use crate::sinks::syslog::SyslogTransport;
+
+/// One line per destination, each starting with what it is.
+pub fn summary(config: &Config) -> Vec<String> {
+    let mut lines = vec![api(config), credential(config)];
+    lines.extend(config.sinks.iter().map(|sink| {
+        let how = match &sink.kind {
+            SinkKind::File(file) => format!(
+                "local file {} (mode 0640, directory 0750)",
+                file.path.display()
+            ),
+            SinkKind::Stdout => "stdout (wherever it is sent)".to_string(),
+            SinkKind::Syslog(syslog) => syslog_line(syslog),
+            SinkKind::Kafka(kafka) => kafka_line(&kafka.brokers, &Transport::of(&kafka.librdkafka)),
+        };
+        format!("sink {}: {how}", sink.name)
+    }));
+    if let Some(listen) = config.telemetry.listen {
+        lines.push(format!(
+            "/metrics and /healthz: on {listen} (loopback only)"
+        ));
+    }
+    if let Some(url) = &config.telemetry.otlp_endpoint {
+        lines.push(format!("OTLP: {}", url_line(url, "the Mozilla roots")));
+    }
+    lines
+}
+
+/// How `url` is reached: verified TLS, plain HTTP on this host, or in clear.
+fn url_line(url: &str, roots: &str) -> String {
+    let parsed = reqwest::Url::parse(url).ok();
+    let host = parsed
+        .as_ref()
+        .and_then(|url| url.host_str())
+        .unwrap_or_default();
+    match parsed.as_ref().map(reqwest::Url::scheme) {
+        Some("https") => format!("{url} over TLS, certificate verified against {roots}"),
+        _ if is_loopback_host(host) => format!("{url}, plain HTTP on this host"),
+        _ => format!("{url} IN CLEAR"),
+    }
+}
+
+fn api(config: &Config) -> String {
+    let api = &config.api;
+    let roots = match &api.ca_file {
+        Some(path) => format!("the Mozilla roots and {} (api.ca_file)", path.display()),
+        None => "the Mozilla roots".to_string(),
+    };
+    let mut line = format!(
+        "api: alerts from {}; token from {}",
+        url_line(&api.api_base, &roots),
+        url_line(&api.login_base, &roots)
+    );
+    if api.allow_insecure_http {
+        line.push_str(" (api.allow_insecure_http = true)");
+    }
+    if let Some(proxy) = &api.proxy {
+        line.push_str(&format!(
+            "; through the proxy {proxy} (HTTPS stays end to end through its CONNECT tunnel)"
+        ));
+    }
+    line
+}
+
+fn credential(config: &Config) -> String {
+    match (&config.api.certificate, &config.api.secret_source) {
+        (Some(credential), _) => format!(
+            "credential: certificate {}, key from {}; the key never leaves this host",
+            credential.path.display(),
+            credential.key_source
+        ),
+        (None, Some(SecretSource::Credential(name))) => format!(
+            "credential: client secret from the systemd credential {name} (guarded by systemd)"
+        ),
+        (None, Some(SecretSource::File(path))) => {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path)
+                .map(|meta| format!("mode {:04o}", meta.permissions().mode() & 0o7777))
+                .unwrap_or_else(|err| err.to_string());
+            format!(
+                "credential: client secret from the file {} ({mode})",
+                path.display()
+            )
+        }
+        (None, Some(source @ SecretSource::Env(_))) => format!(
+            "credential: client secret from the {source}; the service's environment is readable by root and its own user"
+        ),
+        (None, None) => "credential: none configured".to_string(),
+    }
+}
+
+fn syslog_line(syslog: &crate::sinks::syslog::SyslogSettings) -> String {
+    let host = crate::exposure::host_of(&syslog.address);
+    match syslog.transport {
+        SyslogTransport::Tls => format!(
+            "syslog over TLS to {}, certificate verified against {}{}",
+            syslog.address,
+            syslog
+                .ca_file
+                .as_ref()
+                .map_or("the Mozilla roots".to_string(), |path| path
+                    .display()
+                    .to_string()),
+            if syslog.cert_file.is_some() {
+                ", with a client certificate"
+            } else {
+                ""
+            }
+        ),
+        SyslogTransport::Unix => format!("syslog on the local socket {}", syslog.address),
+        transport if is_loopback_host(host) => format!(
+            "syslog over {} to {} (stays on this host)",
+            transport.as_str(),
+            syslog.address
+        ),
+        transport => format!(
+            "syslog over {} to {} IN CLEAR",
+            transport.as_str(),
+            syslog.address
+        ),
+    }
+}
+
+fn kafka_line(brokers: &str, transport: &Transport) -> String {
+    let sasl = transport
+        .mechanism
+        .as_ref()
+        .map(|mechanism| format!(", SASL {mechanism}"))
+        .unwrap_or_default();
+    let protocol = &transport.protocol;
+    if transport.encrypted() {
+        if transport.unverified.is_empty() {
+            format!("kafka {brokers} over TLS ({protocol}{sasl}), brokers' certificates verified")
+        } else {
+            format!(
+                "kafka {brokers} over TLS ({protocol}{sasl}) WITHOUT verifying the brokers ({})",
+                transport.unverified.join(", ")
+            )
+        }
+    } else if crate::exposure::first_remote(brokers.split(',')).is_none() {
+        format!("kafka {brokers} ({protocol}{sasl}, stays on this host)")
+    } else {
+        format!("kafka {brokers} IN CLEAR ({protocol}{sasl})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_destination_says_how_it_is_reached() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret.txt");
+        std::fs::write(&secret, "s\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let text = r#"
+[api]
+tenant_id = "00000000-0000-0000-0000-000000000000"
+client_id = "11111111-1111-1111-1111-111111111111"
+client_secret_file = "secret.txt"
+[watchlist]
+users = ["user1"]
+[[sinks]]
+type = "syslog"
+address = "relay.corp:514"
+[[sinks]]
+type = "kafka"
+brokers = "kafka.corp:9093"
+topic = "alerts"
+[sinks.librdkafka]
+"security.protocol" = "SASL_SSL"
+"sasl.mechanism" = "SCRAM-SHA-512"
+[telemetry]
+otlp_endpoint = "http://127.0.0.1:4318"
+"#;
+        let config = Config::from_toml(text, "x.toml", dir.path(), false).unwrap();
+        let lines = summary(&config);
+        assert_eq!(
+            lines[0],
+            "api: alerts from https://api.security.microsoft.com over TLS, certificate verified against the Mozilla roots; \
+             token from https://login.microsoftonline.com over TLS, certificate verified against the Mozilla roots"
+        );
+        assert!(lines[1].ends_with("secret.txt (mode 0600)"), "{lines:?}");
+        assert_eq!(
+            lines[2],
+            "sink syslog-0: syslog over tcp to relay.corp:514 IN CLEAR"
+        );
+        assert_eq!(
+            lines[3],
+            "sink kafka-1: kafka kafka.corp:9093 over TLS (SASL_SSL, SASL SCRAM-SHA-512), brokers' certificates verified"
+        );
+        assert_eq!(
+            lines[4],
+            "OTLP: http://127.0.0.1:4318, plain HTTP on this host"
+        );
+    }
+}

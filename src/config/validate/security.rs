@@ -1,0 +1,91 @@
+//! Secure by default: a credential never crosses a network in clear, a secret file is private to
+//! its owner, and alerts sent in clear are said. The verdicts are `crate::exposure`'s; this file
+//! turns them into problems and warnings named by their keys.
+
+use std::path::{Path, PathBuf};
+
+use super::Checker;
+use crate::exposure::{self, Finding};
+
+impl Checker {
+    fn finding(&mut self, finding: Option<Finding>) {
+        match finding {
+            Some(Finding::Problem(text)) => self.problem(text),
+            Some(Finding::Warning(text)) => self.warnings.push(text),
+            None => {}
+        }
+    }
+
+    /// A file holding a secret or a private key, at `key`.
+    pub(super) fn secret_file(&mut self, key: &str, path: &Path) {
+        let finding = exposure::secret_file_on_disk(key, path);
+        self.finding(finding);
+    }
+
+    /// `url` at `key` carries `what` (a secret, tokens): `http://` is for loopback only, unless
+    /// `allow_insecure` (a lab), which is said at every start.
+    pub(super) fn credential_url(
+        &mut self,
+        key: &str,
+        url: &str,
+        allow_insecure: bool,
+        what: &str,
+    ) {
+        let Ok(parsed) = reqwest::Url::parse(url) else {
+            return;
+        };
+        let host = parsed.host_str().unwrap_or_default();
+        if parsed.scheme() != "http" || exposure::is_loopback_host(host) {
+            return;
+        }
+        if allow_insecure {
+            self.warnings.push(format!(
+                "INSECURE: {key} '{url}' is http:// to {host}: {what} travels in clear (allowed by api.allow_insecure_http = true; for a lab only)"
+            ));
+        } else {
+            self.problem(format!(
+                "{key}: '{url}' would send {what} to {host} in clear; use https://, or set allow_insecure_http = true in [api] for a lab"
+            ));
+        }
+    }
+
+    /// OTLP over `http://` to another host: metrics and spans in clear, said and allowed.
+    pub(super) fn telemetry_url(&mut self, url: &str) {
+        let Ok(parsed) = reqwest::Url::parse(url) else {
+            return;
+        };
+        let host = parsed.host_str().unwrap_or_default();
+        if parsed.scheme() == "http" && !exposure::is_loopback_host(host) {
+            self.warnings.push(format!(
+                "telemetry.otlp_endpoint: metrics and traces (whose spans name watched entries) go to {host} over http, in clear; https:// encrypts them"
+            ));
+        }
+    }
+
+    /// `api.ca_file`: read now so a wrong path or a file without a certificate is said at `check`.
+    pub(super) fn ca_file(&mut self, written: Option<&str>) -> Option<PathBuf> {
+        use rustls_pki_types::pem::PemObject;
+        let path = self.path(written?);
+        let shown = path.display().to_string();
+        let certificates = match rustls_pki_types::CertificateDer::pem_file_iter(&path) {
+            Ok(iter) => iter.collect::<Result<Vec<_>, _>>(),
+            Err(err) => {
+                self.problem(format!("api.ca_file: cannot read {shown}: {err}"));
+                return None;
+            }
+        };
+        match certificates {
+            Ok(certificates) if !certificates.is_empty() => Some(path),
+            Ok(_) => {
+                self.problem(format!(
+                    "api.ca_file: {shown} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+                ));
+                None
+            }
+            Err(err) => {
+                self.problem(format!("api.ca_file: {shown}: {err}"));
+                None
+            }
+        }
+    }
+}
