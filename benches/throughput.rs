@@ -20,14 +20,14 @@ use mde_watch::watchlist::EntryKind;
 
 // The tests' tansu and rsyslog helpers: one way to start each. The bench uses part of them.
 #[allow(dead_code)]
+#[path = "../tests/common/certs.rs"]
+mod certs;
+#[allow(dead_code)]
 #[path = "../tests/common/kafka.rs"]
 mod kafka;
 #[allow(dead_code)]
 #[path = "../tests/common/rsyslog.rs"]
 mod rsyslog;
-#[allow(dead_code)]
-#[path = "../tests/common/certs.rs"]
-mod certs;
 
 const FIXTURES: &[&str] = &[
     include_str!("../tests/fixtures/user-alerts-user1.json"),

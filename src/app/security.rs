@@ -18,7 +18,9 @@ pub fn summary(config: &Config) -> Vec<String> {
             ),
             SinkKind::Stdout => "stdout (wherever it is sent)".to_string(),
             SinkKind::Syslog(syslog) => syslog_line(syslog),
-            SinkKind::Kafka(kafka) => kafka_line(&kafka.brokers, &Transport::of(&kafka.librdkafka)),
+            SinkKind::Kafka(kafka) => {
+                kafka_line(&kafka.brokers, &Transport::of(&kafka.librdkafka.0))
+            }
         };
         format!("sink {}: {how}", sink.name)
     }));

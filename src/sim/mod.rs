@@ -4,12 +4,16 @@
 //! evolves over virtual time, fault injection, and `/sim/stats`; over HTTP, or HTTPS with a
 //! given certificate ([`SimConfig::tls`], `mde-watch sim --tls-cert`) for the client's TLS tests.
 
+mod answer;
 mod faults;
 pub mod feed;
+mod feed_route;
 pub mod graph;
 mod server;
+mod state;
 mod stats;
 mod tls;
+mod token;
 pub mod universe;
 
 pub use faults::{Fault, Faults};

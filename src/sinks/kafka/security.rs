@@ -4,7 +4,8 @@
 //! librdkafka's defaults are `security.protocol = plaintext` and `sasl.mechanisms = GSSAPI`;
 //! property names and values are case-insensitive there, so they are here.
 
-use super::settings::LibrdkafkaProperties;
+use std::collections::BTreeMap;
+
 use crate::exposure;
 
 /// How the producer talks to its brokers, from its properties.
@@ -19,7 +20,7 @@ pub struct Transport {
 }
 
 impl Transport {
-    pub fn of(properties: &LibrdkafkaProperties) -> Transport {
+    pub fn of(properties: &BTreeMap<String, String>) -> Transport {
         let get = |name: &str| {
             properties
                 .iter()
@@ -61,7 +62,7 @@ impl Transport {
 pub fn check(
     key: &str,
     brokers: &str,
-    properties: &LibrdkafkaProperties,
+    properties: &BTreeMap<String, String>,
 ) -> (Vec<String>, Vec<String>) {
     let (mut problems, mut warnings) = (Vec::new(), Vec::new());
     let transport = Transport::of(properties);
@@ -96,15 +97,12 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
-    fn properties(pairs: &[(&str, &str)]) -> LibrdkafkaProperties {
-        LibrdkafkaProperties(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<BTreeMap<_, _>>(),
-        )
+    fn properties(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]

@@ -159,7 +159,7 @@ pub fn check(key: &str, table: KafkaTable) -> Checked<KafkaSettings> {
         Duration::from_secs(30),
     );
     let librdkafka = LibrdkafkaProperties(table.librdkafka);
-    let (in_clear, warnings) = super::security::check(key, &table.brokers, &librdkafka);
+    let (in_clear, warnings) = super::security::check(key, &table.brokers, &librdkafka.0);
     problems.extend(in_clear);
     let settings = KafkaSettings {
         brokers: table.brokers,
