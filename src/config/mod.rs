@@ -215,6 +215,18 @@ pub enum SinkKind {
     Syslog(crate::sinks::syslog::SyslogSettings),
 }
 
+impl SinkKind {
+    /// The `type` of its table, also the stem of its default name (`file-0`).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            SinkKind::File(_) => "file",
+            SinkKind::Stdout => "stdout",
+            SinkKind::Kafka(_) => "kafka",
+            SinkKind::Syslog(_) => "syslog",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
     pub batch_entries: usize,

@@ -1,6 +1,7 @@
 //! Turns the raw TOML (plus environment overrides) into a [`Config`], collecting every problem.
 
 mod certificate;
+mod proof;
 mod sections;
 mod security;
 mod sinks;
@@ -9,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::raw::{RawApi, RawConfig};
-use super::secret::{self, SecretSource};
 use super::*;
 use crate::schedule::limiter;
 use crate::units::parse_duration;
@@ -302,72 +302,10 @@ impl Checker {
     }
 
     fn api(&mut self, raw: RawApi, which: Api) -> Option<ApiConfig> {
-        let cloud = match Cloud::parse(raw.cloud.as_deref().unwrap_or("public")) {
-            Ok(cloud) => cloud,
-            Err(err) => {
-                self.problem(format!("api.cloud: {err}"));
-                Cloud::Public
-            }
-        };
-        let tenant_id = self.required_id("api.tenant_id", raw.tenant_id);
-        let client_id = self.required_id("api.client_id", raw.client_id);
-        let sources: Vec<SecretSource> = [
-            raw.client_secret_env.map(SecretSource::Env),
-            raw.client_secret_file
-                .as_deref()
-                .map(|p| SecretSource::File(self.path(p))),
-            raw.credential.map(SecretSource::Credential),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        let credentials_dir = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
-        let wants_certificate = raw.certificate_file.is_some()
-            || raw.private_key_file.is_some()
-            || raw.private_key_credential.is_some();
-        let certificate = if wants_certificate {
-            if !sources.is_empty() {
-                self.problem(
-                    "api: set a client secret or a certificate (api.certificate_file), not both",
-                );
-            }
-            self.certificate(
-                raw.certificate_file.clone(),
-                raw.private_key_file.clone(),
-                raw.private_key_credential.clone(),
-                raw.assertion_algorithm.clone(),
-                credentials_dir.as_deref(),
-            )
-        } else {
-            None
-        };
-        let secret_source = match sources.len() {
-            0 if wants_certificate => None,
-            0 => {
-                self.problem("api: no credential configured: set api.client_secret_env, api.client_secret_file or api.credential, or api.certificate_file with its private key");
-                None
-            }
-            1 => sources.into_iter().next(),
-            _ => {
-                self.problem("api: set only one of api.client_secret_env, api.client_secret_file and api.credential");
-                None
-            }
-        };
-        if let Some(SecretSource::File(path)) = &secret_source {
-            self.secret_file("api.client_secret_file", path);
-        }
-        if let Some(path) = &raw.private_key_file {
-            let path = self.path(path);
-            self.secret_file("api.private_key_file", &path);
-        }
-        let secret = match &secret_source {
-            Some(source) if self.read_secret => Some(
-                secret::resolve(source, credentials_dir.as_deref())
-                    .map_err(|err| self.problem(format!("api: {err}")))
-                    .ok(),
-            ),
-            _ => None,
-        };
+        let cloud = self.cloud(raw.cloud.as_deref());
+        let tenant_id = self.required_id("api.tenant_id", raw.tenant_id.clone());
+        let client_id = self.required_id("api.client_id", raw.client_id.clone());
+        let proof = self.proof(&raw);
         let endpoints = match which {
             Api::Defender => cloud.endpoints(),
             Api::Graph => cloud.graph_endpoints(),
@@ -379,29 +317,13 @@ impl Checker {
             .url("api.login_url", raw.login_url)
             .unwrap_or(endpoints.login_base);
         let allow_insecure_http = raw.allow_insecure_http.unwrap_or(false);
-        let proof = if wants_certificate {
-            "the app's signed client assertion"
-        } else {
-            "the client secret"
-        };
-        self.credential_url("api.login_url", &login_base, allow_insecure_http, proof);
-        self.credential_url(
-            "api.base_url",
-            &api_base,
+        self.api_hosts_in_clear(
+            (&api_base, &login_base),
             allow_insecure_http,
-            "every bearer token",
+            proof.certificate.is_some(),
         );
         let ca_file = self.ca_file(raw.ca_file.as_deref());
-        let token_endpoint = match raw.token_endpoint.as_deref().unwrap_or("v2") {
-            "v2" => TokenEndpoint::V2,
-            "v1" => TokenEndpoint::V1,
-            other => {
-                self.problem(format!(
-                    "api.token_endpoint: '{other}' is not a token endpoint (v2 | v1)"
-                ));
-                TokenEndpoint::V2
-            }
-        };
+        let token_endpoint = self.token_endpoint(raw.token_endpoint.as_deref());
         let proxy = self.url("api.proxy", raw.proxy);
         let timeout = self.duration(
             "api.timeout",
@@ -434,12 +356,12 @@ impl Checker {
             tenant_id: tenant_id?,
             client_id: client_id?,
             // Outer None: the secret could not be read (a problem is recorded).
-            secret: match secret {
+            secret: match proof.secret {
                 Some(read) => Some(read?),
                 None => None,
             },
-            secret_source,
-            certificate,
+            secret_source: proof.secret_source,
+            certificate: proof.certificate,
             api_base,
             login_base,
             allow_insecure_http,
@@ -454,6 +376,26 @@ impl Checker {
             backoff_max,
             token_refresh_margin,
         })
+    }
+
+    fn cloud(&mut self, value: Option<&str>) -> Cloud {
+        Cloud::parse(value.unwrap_or("public")).unwrap_or_else(|err| {
+            self.problem(format!("api.cloud: {err}"));
+            Cloud::Public
+        })
+    }
+
+    fn token_endpoint(&mut self, value: Option<&str>) -> TokenEndpoint {
+        match value.unwrap_or("v2") {
+            "v2" => TokenEndpoint::V2,
+            "v1" => TokenEndpoint::V1,
+            other => {
+                self.problem(format!(
+                    "api.token_endpoint: '{other}' is not a token endpoint (v2 | v1)"
+                ));
+                TokenEndpoint::V2
+            }
+        }
     }
 
     /// Tenant and client ids: a GUID, or (tenant only) a domain such as contoso.onmicrosoft.com.

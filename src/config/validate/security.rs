@@ -24,13 +24,7 @@ impl Checker {
 
     /// `url` at `key` carries `what` (a secret, tokens): `http://` is for loopback only, unless
     /// `allow_insecure` (a lab), which is said at every start.
-    pub(super) fn credential_url(
-        &mut self,
-        key: &str,
-        url: &str,
-        allow_insecure: bool,
-        what: &str,
-    ) {
+    fn credential_url(&mut self, key: &str, url: &str, allow_insecure: bool, what: &str) {
         let Ok(parsed) = reqwest::Url::parse(url) else {
             return;
         };
@@ -47,6 +41,28 @@ impl Checker {
                 "{key}: '{url}' would send {what} to {host} in clear; use https://, or set allow_insecure_http = true in [api] for a lab"
             ));
         }
+    }
+
+    /// The API and login hosts: the login host gets the app's proof (its secret, or an
+    /// assertion signed with its certificate's key), the API host every bearer token.
+    pub(super) fn api_hosts_in_clear(
+        &mut self,
+        (api_base, login_base): (&str, &str),
+        allow_insecure: bool,
+        certificate: bool,
+    ) {
+        let proof = if certificate {
+            "the app's signed client assertion"
+        } else {
+            "the client secret"
+        };
+        self.credential_url("api.login_url", login_base, allow_insecure, proof);
+        self.credential_url(
+            "api.base_url",
+            api_base,
+            allow_insecure,
+            "every bearer token",
+        );
     }
 
     /// OTLP over `http://` to another host: metrics and spans in clear, said and allowed.

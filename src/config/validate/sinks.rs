@@ -1,7 +1,7 @@
 //! Sink tables: each `[[sinks]]` entry checked into a [`SinkConfig`], every problem named by its
 //! `sinks[N].key`.
 
-use super::super::raw::RawSink;
+use super::super::raw::{RawFileSink, RawKafkaSink, RawSink, RawSyslogSink};
 use super::Checker;
 use crate::config::*;
 use crate::normalize::Format;
@@ -24,108 +24,12 @@ impl Checker {
         for (index, sink) in raw.into_iter().enumerate() {
             let key = format!("sinks[{index}]");
             let (name, format, kind) = match sink {
-                RawSink::File {
-                    name,
-                    path,
-                    format,
-                    max_size,
-                    keep,
-                    fsync,
-                } => {
-                    let table = FileTable {
-                        path,
-                        max_size,
-                        keep,
-                        fsync,
-                    };
-                    let checked =
-                        crate::sinks::file::settings::check(&key, table, |p| self.path(p));
-                    self.take(checked.problems, checked.warnings);
-                    let kind = SinkKind::File(checked.settings);
-                    (
-                        name.unwrap_or_else(|| format!("file-{index}")),
-                        format,
-                        kind,
-                    )
-                }
-                RawSink::Kafka {
-                    name,
-                    brokers,
-                    topic,
-                    format,
-                    compression,
-                    message_timeout,
-                    flush_timeout,
-                    librdkafka,
-                } => {
-                    let table = KafkaTable {
-                        brokers,
-                        topic,
-                        compression,
-                        message_timeout,
-                        flush_timeout,
-                        librdkafka,
-                    };
-                    let checked = crate::sinks::kafka::settings::check(&key, table);
-                    self.take(checked.problems, checked.warnings);
-                    for (property, path) in checked.settings.librdkafka.key_files() {
-                        let path = self.path(path);
-                        self.secret_file(&format!("{key}.librdkafka.\"{property}\""), &path);
-                    }
-                    let kind = SinkKind::Kafka(checked.settings);
-                    (
-                        name.unwrap_or_else(|| format!("kafka-{index}")),
-                        format,
-                        kind,
-                    )
-                }
-                RawSink::Syslog {
-                    name,
-                    address,
-                    transport,
-                    framing,
-                    protocol,
-                    format,
-                    facility,
-                    ca_file,
-                    cert_file,
-                    key_file,
-                    server_name,
-                    max_message,
-                    max_datagram,
-                } => {
-                    let table = SyslogTable {
-                        address,
-                        transport,
-                        framing,
-                        protocol,
-                        facility,
-                        ca_file,
-                        cert_file,
-                        key_file,
-                        server_name,
-                        max_message,
-                        max_datagram,
-                    };
-                    let checked =
-                        crate::sinks::syslog::settings::check(&key, table, |p| self.path(p));
-                    self.take(checked.problems, checked.warnings);
-                    if let Some(path) = &checked.settings.key_file {
-                        self.secret_file(&format!("{key}.key_file"), path);
-                    }
-                    let kind = SinkKind::Syslog(checked.settings);
-                    (
-                        name.unwrap_or_else(|| format!("syslog-{index}")),
-                        format.or(Some("cef".into())),
-                        kind,
-                    )
-                }
-                RawSink::Stdout { name, format } => (
-                    name.unwrap_or_else(|| format!("stdout-{index}")),
-                    format,
-                    SinkKind::Stdout,
-                ),
+                RawSink::File(raw) => self.file_sink(&key, raw),
+                RawSink::Kafka(raw) => self.kafka_sink(&key, raw),
+                RawSink::Syslog(raw) => self.syslog_sink(&key, raw),
+                RawSink::Stdout(raw) => (raw.name, raw.format, SinkKind::Stdout),
             };
+            let name = name.unwrap_or_else(|| format!("{}-{index}", kind.type_name()));
             let format = match Format::parse(format.as_deref().unwrap_or("ecs")) {
                 Ok(format) => format,
                 Err(err) => {
@@ -141,4 +45,61 @@ impl Checker {
         }
         sinks
     }
+
+    fn file_sink(&mut self, key: &str, raw: RawFileSink) -> Named {
+        let table = FileTable {
+            path: raw.path,
+            max_size: raw.max_size,
+            keep: raw.keep,
+            fsync: raw.fsync,
+        };
+        let checked = crate::sinks::file::settings::check(key, table, |p| self.path(p));
+        self.take(checked.problems, checked.warnings);
+        (raw.name, raw.format, SinkKind::File(checked.settings))
+    }
+
+    fn kafka_sink(&mut self, key: &str, raw: RawKafkaSink) -> Named {
+        let table = KafkaTable {
+            brokers: raw.brokers,
+            topic: raw.topic,
+            compression: raw.compression,
+            message_timeout: raw.message_timeout,
+            flush_timeout: raw.flush_timeout,
+            librdkafka: raw.librdkafka,
+        };
+        let checked = crate::sinks::kafka::settings::check(key, table);
+        self.take(checked.problems, checked.warnings);
+        for (property, path) in checked.settings.librdkafka.key_files() {
+            let path = self.path(path);
+            self.secret_file(&format!("{key}.librdkafka.\"{property}\""), &path);
+        }
+        (raw.name, raw.format, SinkKind::Kafka(checked.settings))
+    }
+
+    fn syslog_sink(&mut self, key: &str, raw: RawSyslogSink) -> Named {
+        let table = SyslogTable {
+            address: raw.address,
+            transport: raw.transport,
+            framing: raw.framing,
+            protocol: raw.protocol,
+            facility: raw.facility,
+            ca_file: raw.ca_file,
+            cert_file: raw.cert_file,
+            key_file: raw.key_file,
+            server_name: raw.server_name,
+            max_message: raw.max_message,
+            max_datagram: raw.max_datagram,
+        };
+        let checked = crate::sinks::syslog::settings::check(key, table, |p| self.path(p));
+        self.take(checked.problems, checked.warnings);
+        if let Some(path) = &checked.settings.key_file {
+            self.secret_file(&format!("{key}.key_file"), path);
+        }
+        // CEF is what syslog receivers (Sentinel's CommonSecurityLog, QRadar, ArcSight) parse.
+        let format = raw.format.or(Some("cef".into()));
+        (raw.name, format, SinkKind::Syslog(checked.settings))
+    }
 }
+
+/// A sink's name and format as written, and its checked settings.
+type Named = (Option<String>, Option<String>, SinkKind);
