@@ -112,6 +112,16 @@ pub fn report(config: &Config, out: &mut dyn Write) -> std::io::Result<()> {
         config.store.path.display(),
         format_duration(config.store.retention)
     )?;
+    sinks(config, out)?;
+    writeln!(out, "security:")?;
+    for line in super::security::summary(config) {
+        writeln!(out, "  {line}")?;
+    }
+    Ok(())
+}
+
+/// One line per sink: where it sends, in which format, and whether its events may not fit.
+fn sinks(config: &Config, out: &mut dyn Write) -> std::io::Result<()> {
     for sink in &config.sinks {
         let target = match &sink.kind {
             SinkKind::File(file) => format!("file {}", file.path.display()),
@@ -144,10 +154,6 @@ pub fn report(config: &Config, out: &mut dyn Write) -> std::io::Result<()> {
                 writeln!(out, "warning: sink {}: {warning}", sink.name)?;
             }
         }
-    }
-    writeln!(out, "security:")?;
-    for line in super::security::summary(config) {
-        writeln!(out, "  {line}")?;
     }
     Ok(())
 }

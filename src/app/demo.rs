@@ -179,54 +179,83 @@ pub async fn demo(
     let emulator_stats = emulator.stats();
     emulator.stop().await;
 
-    let elapsed = std::time::Duration::from_secs(started.elapsed().as_secs());
-    let updates_note = match updates {
-        UpdatePolicy::Emit => "[updates] policy = \"emit\" ships a changed alert again",
-        UpdatePolicy::Ignore => "[updates] policy = \"ignore\" ships each alert once",
+    let ended = Ended {
+        elapsed: std::time::Duration::from_secs(started.elapsed().as_secs()),
+        entries,
+        totals,
+        stored,
+        updates,
+        store: dir.join("store"),
+        outputs,
+        emulator: emulator_stats,
     };
-    let lines = [
-        format!("summary after {}:", format_duration(elapsed)),
-        format!(
-            "  entries polled:        {} ({} sweeps of {entries})",
-            totals.entries_polled, totals.sweeps
-        ),
-        format!(
-            "  calls made:            {} ({} answered 429)",
-            totals.calls, totals.throttled
-        ),
-        format!(
-            "  alerts written:        {} to each output file: {} new, {} updates of alerts already shipped ({updates_note})",
-            totals.alerts_published,
-            totals.alerts_new,
-            totals.alerts_published.saturating_sub(totals.alerts_new)
-        ),
-        format!(
-            "  duplicates suppressed: {} (alerts polled again unchanged, or reached through a user and a file at once)",
-            totals.duplicates_suppressed
-        ),
-        format!(
-            "  store:                 {} ({stored} alert ids: one per distinct alert, whatever it was written as)",
-            dir.join("store").display()
-        ),
-        "  output files (one per format, the same alerts in each):".to_string(),
-    ];
-    for line in lines {
+    for line in ended.summary() {
         say(out, line)?;
     }
-    for (format, path) in &outputs {
-        say(out, format!("    {format:<11} {}", path.display()))?;
-    }
-    say(out, "  each event names two tenants: mde_watch.tenant_id is the tenant mde-watch signs in to; the alert's own aadTenantId (ECS organization.id and cloud.account.id, OCSF metadata.tenant_uid) is where the alert was raised, which differs when you watch a tenant you manage for another".to_string())?;
-    say(
-        out,
-        format!(
-            "  emulator: {} token calls, {} alert calls, at most {} in any 60 s (limit 100); its users and files: GET /sim/universe",
-            emulator_stats.token_calls,
-            emulator_stats.user_calls + emulator_stats.file_calls,
-            emulator_stats.max_in_any_60s
-        ),
-    )?;
     Ok(())
+}
+
+/// What a demo run did, for its closing summary.
+struct Ended {
+    elapsed: std::time::Duration,
+    /// Watched entries.
+    entries: usize,
+    totals: crate::stats::Snapshot,
+    /// Alert ids in the store.
+    stored: usize,
+    updates: UpdatePolicy,
+    store: PathBuf,
+    /// Each output file, with its format.
+    outputs: Vec<(String, PathBuf)>,
+    emulator: crate::sim::SimStats,
+}
+
+impl Ended {
+    fn summary(&self) -> Vec<String> {
+        let totals = &self.totals;
+        let stored = self.stored;
+        let updates_note = match self.updates {
+            UpdatePolicy::Emit => "[updates] policy = \"emit\" ships a changed alert again",
+            UpdatePolicy::Ignore => "[updates] policy = \"ignore\" ships each alert once",
+        };
+        let mut lines = vec![
+            format!("summary after {}:", format_duration(self.elapsed)),
+            format!(
+                "  entries polled:        {} ({} sweeps of {})",
+                totals.entries_polled, totals.sweeps, self.entries
+            ),
+            format!(
+                "  calls made:            {} ({} answered 429)",
+                totals.calls, totals.throttled
+            ),
+            format!(
+                "  alerts written:        {} to each output file: {} new, {} updates of alerts already shipped ({updates_note})",
+                totals.alerts_published,
+                totals.alerts_new,
+                totals.alerts_published.saturating_sub(totals.alerts_new)
+            ),
+            format!(
+                "  duplicates suppressed: {} (alerts polled again unchanged, or reached through a user and a file at once)",
+                totals.duplicates_suppressed
+            ),
+            format!(
+                "  store:                 {} ({stored} alert ids: one per distinct alert, whatever it was written as)",
+                self.store.display()
+            ),
+            "  output files (one per format, the same alerts in each):".to_string(),
+        ];
+        for (format, path) in &self.outputs {
+            lines.push(format!("    {format:<11} {}", path.display()));
+        }
+        lines.push("  each event names two tenants: mde_watch.tenant_id is the tenant mde-watch signs in to; the alert's own aadTenantId (ECS organization.id and cloud.account.id, OCSF metadata.tenant_uid) is where the alert was raised, which differs when you watch a tenant you manage for another".to_string());
+        lines.push(format!(
+            "  emulator: {} token calls, {} alert calls, at most {} in any 60 s (limit 100); its users and files: GET /sim/universe",
+            self.emulator.token_calls,
+            self.emulator.user_calls + self.emulator.file_calls,
+            self.emulator.max_in_any_60s
+        ));
+        lines
+    }
 }
 
 /// The emulator's secret, in a file only this user can read: the same path a real secret takes.

@@ -142,15 +142,7 @@ pub fn check(
             table.address
         ));
     }
-    let host = crate::exposure::host_of(&table.address);
-    if matches!(transport, SyslogTransport::Tcp | SyslogTransport::Udp)
-        && !crate::exposure::is_loopback_host(host)
-    {
-        warnings.push(format!(
-            "{key}: alerts go to {host} over {} in clear; transport = \"tls\" encrypts them",
-            transport.as_str()
-        ));
-    }
+    warnings.extend(in_clear(key, transport, &table.address));
     if table.cert_file.is_some() != table.key_file.is_some() {
         problems.push(format!("{key}: cert_file and key_file go together"));
     }
@@ -179,6 +171,18 @@ pub fn check(
         problems,
         warnings,
     }
+}
+
+/// Alerts over udp or tcp to another host: allowed (internal relays often run plaintext), said.
+fn in_clear(key: &str, transport: SyslogTransport, address: &str) -> Option<String> {
+    let host = crate::exposure::host_of(address);
+    let plain = matches!(transport, SyslogTransport::Tcp | SyslogTransport::Udp);
+    (plain && !crate::exposure::is_loopback_host(host)).then(|| {
+        format!(
+            "{key}: alerts go to {host} over {} in clear; transport = \"tls\" encrypts them",
+            transport.as_str()
+        )
+    })
 }
 
 fn max_message(
