@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use common::certs::{Issued, TestCa};
 use common::*;
 use mde_watch::sim::{self, SimConfig, SimHandle, SimTls, UniverseSpec};
+use tokio::io::AsyncBufReadExt;
 
 fn universe() -> UniverseSpec {
     UniverseSpec {
@@ -215,22 +216,56 @@ async fn alerts_in_clear_are_said_and_what_is_written_is_not_for_others() {
         assert!(said.contains(expected), "{expected}\n{said}");
     }
 
+    // The service says it at start too. A documentation address (RFC 5737) over udp: opening
+    // the sink sends nothing, and no sweep runs before the test stops it.
+    let service = write_config_named(
+        dir,
+        &fixture,
+        "service.toml",
+        "[[sinks]]\ntype = \"syslog\"\naddress = \"192.0.2.1:514\"\ntransport = \"udp\"\n",
+    );
+    let text = std::fs::read_to_string(&service).unwrap().replace(
+        "[watchlist]",
+        "[schedule]\ncron = \"0 0 0 1 1 *\"\nrun_on_start = false\n\n[watchlist]",
+    );
+    std::fs::write(&service, text).unwrap();
+    let mut daemon = spawn(&["run"], &service, "warn");
+    let mut lines = tokio::io::BufReader::new(daemon.stderr.take().unwrap()).lines();
+    let expected = "sinks[1]: alerts go to 192.0.2.1 over udp in clear";
+    let said = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        let mut said = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            said.push_str(&line);
+            said.push('\n');
+            if line.contains(expected) {
+                break;
+            }
+        }
+        said
+    })
+    .await
+    .expect("the service logs within 30 s");
+    daemon.kill().await.unwrap();
+    assert!(said.contains(expected), "{said}");
+
     // Whatever the umask it is started with, nothing it writes is for other users.
     let config = write_config(dir, &fixture.sim, &fixture.watch, "");
-    let mut command = std::process::Command::new(binary());
-    let once = command
-        .args(["once", "--config"])
+    let mut once = tokio::process::Command::new(binary());
+    once.args(["once", "--config"])
         .arg(&config)
-        .env("RUST_LOG", "warn");
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true);
     // SAFETY: umask in the child between fork and exec only swaps its mask.
     unsafe {
-        use std::os::unix::process::CommandExt;
         once.pre_exec(|| {
             libc::umask(0o000);
             Ok(())
         });
     }
-    let output = once.output().unwrap();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(180), once.output())
+        .await
+        .expect("once finishes within 3 minutes")
+        .unwrap();
     assert!(output.status.success(), "{}", show(&output));
     let shipped = ids(&events(&dir.join("alerts.ndjson")));
     assert_eq!(
