@@ -139,25 +139,14 @@ pub struct RawUpdates {
     pub policy: Option<String>,
 }
 
-/// One `[[sinks]]` table; `type` says which.
+/// One `[[sinks]]` table; `type` says which. Each sink's table is its own, in its folder.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum RawSink {
-    File(RawFileSink),
+    File(crate::sinks::file::settings::FileTable),
     Stdout(RawStdoutSink),
-    Syslog(RawSyslogSink),
-    Kafka(RawKafkaSink),
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawFileSink {
-    pub name: Option<String>,
-    pub path: String,
-    pub format: Option<String>,
-    pub max_size: Option<String>,
-    pub keep: Option<u32>,
-    pub fsync: Option<bool>,
+    Syslog(crate::sinks::syslog::settings::SyslogTable),
+    Kafka(crate::sinks::kafka::settings::KafkaTable),
 }
 
 #[derive(Debug, Deserialize)]
@@ -165,50 +154,6 @@ pub struct RawFileSink {
 pub struct RawStdoutSink {
     pub name: Option<String>,
     pub format: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSyslogSink {
-    pub name: Option<String>,
-    /// host:port, or a socket path with transport = "unix"
-    pub address: String,
-    /// udp | tcp | tls | unix
-    pub transport: Option<String>,
-    /// octet-counting | newline (tcp; tls is always octet-counted)
-    pub framing: Option<String>,
-    /// rfc5424 | rfc3164
-    pub protocol: Option<String>,
-    pub format: Option<String>,
-    pub facility: Option<String>,
-    pub ca_file: Option<String>,
-    pub cert_file: Option<String>,
-    pub key_file: Option<String>,
-    /// The name the server certificate must carry (default: the host of `address`).
-    pub server_name: Option<String>,
-    /// Largest syslog message sent ("8KiB"); a larger event is shrunk into a whole, smaller
-    /// event. Default 8192 for tcp, tls and unix, 2048 for udp.
-    pub max_message: Option<ByteSize>,
-    /// The former name of max_message (udp only); still read.
-    pub max_datagram: Option<usize>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawKafkaSink {
-    pub name: Option<String>,
-    pub brokers: String,
-    pub topic: String,
-    pub format: Option<String>,
-    /// zstd (default) | lz4 | gzip | snappy | none
-    pub compression: Option<String>,
-    /// How long librdkafka keeps trying one message before reporting it failed.
-    pub message_timeout: Option<String>,
-    /// How long shutdown waits for the producer to drain.
-    pub flush_timeout: Option<String>,
-    /// librdkafka properties passed through as-is (SASL, TLS, tuning).
-    #[serde(default)]
-    pub librdkafka: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -232,5 +177,3 @@ pub struct RawCollector {
     /// Host name written into events; defaults to this machine's.
     pub name: Option<String>,
 }
-
-pub use crate::units::ByteSize;

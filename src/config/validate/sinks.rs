@@ -1,7 +1,7 @@
 //! Sink tables: each `[[sinks]]` entry checked into a [`SinkConfig`], every problem named by its
 //! `sinks[N].key`.
 
-use super::super::raw::{RawFileSink, RawKafkaSink, RawSink, RawSyslogSink};
+use super::super::raw::RawSink;
 use super::Checker;
 use crate::config::*;
 use crate::normalize::Format;
@@ -46,58 +46,36 @@ impl Checker {
         sinks
     }
 
-    fn file_sink(&mut self, key: &str, raw: RawFileSink) -> Named {
-        let table = FileTable {
-            path: raw.path,
-            max_size: raw.max_size,
-            keep: raw.keep,
-            fsync: raw.fsync,
-        };
+    fn file_sink(&mut self, key: &str, mut table: FileTable) -> Named {
+        let (name, format) = (table.name.take(), table.format.take());
         let checked = crate::sinks::file::settings::check(key, table, |p| self.path(p));
         self.take(checked.problems, checked.warnings);
-        (raw.name, raw.format, SinkKind::File(checked.settings))
+        (name, format, SinkKind::File(checked.settings))
     }
 
-    fn kafka_sink(&mut self, key: &str, raw: RawKafkaSink) -> Named {
-        let table = KafkaTable {
-            brokers: raw.brokers,
-            topic: raw.topic,
-            compression: raw.compression,
-            message_timeout: raw.message_timeout,
-            flush_timeout: raw.flush_timeout,
-            librdkafka: raw.librdkafka,
-        };
+    fn kafka_sink(&mut self, key: &str, mut table: KafkaTable) -> Named {
+        let (name, format) = (table.name.take(), table.format.take());
         let checked = crate::sinks::kafka::settings::check(key, table);
         self.take(checked.problems, checked.warnings);
         for (property, path) in checked.settings.librdkafka.key_files() {
             let path = self.path(path);
             self.secret_file(&format!("{key}.librdkafka.\"{property}\""), &path);
         }
-        (raw.name, raw.format, SinkKind::Kafka(checked.settings))
+        (name, format, SinkKind::Kafka(checked.settings))
     }
 
-    fn syslog_sink(&mut self, key: &str, raw: RawSyslogSink) -> Named {
-        let table = SyslogTable {
-            address: raw.address,
-            transport: raw.transport,
-            framing: raw.framing,
-            protocol: raw.protocol,
-            facility: raw.facility,
-            ca_file: raw.ca_file,
-            cert_file: raw.cert_file,
-            key_file: raw.key_file,
-            server_name: raw.server_name,
-            max_message: raw.max_message,
-            max_datagram: raw.max_datagram,
-        };
+    fn syslog_sink(&mut self, key: &str, mut table: SyslogTable) -> Named {
+        // CEF is what syslog receivers (Sentinel's CommonSecurityLog, QRadar, ArcSight) parse.
+        let (name, format) = (
+            table.name.take(),
+            table.format.take().or(Some("cef".into())),
+        );
         let checked = crate::sinks::syslog::settings::check(key, table, |p| self.path(p));
         self.take(checked.problems, checked.warnings);
         if let Some(path) = &checked.settings.key_file {
             self.secret_file(&format!("{key}.key_file"), path);
         }
-        // CEF is what syslog receivers (Sentinel's CommonSecurityLog, QRadar, ArcSight) parse.
-        let format = raw.format.or(Some("cef".into()));
-        (raw.name, format, SinkKind::Syslog(checked.settings))
+        (name, format, SinkKind::Syslog(checked.settings))
     }
 }
 

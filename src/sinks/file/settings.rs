@@ -16,9 +16,13 @@ pub struct FileSettings {
     pub fsync: bool,
 }
 
-/// The table's values as written.
+/// The table as written (`[[sinks]] type = "file"`); a misspelt key is refused.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FileTable {
+    pub name: Option<String>,
     pub path: String,
+    pub format: Option<String>,
     pub max_size: Option<String>,
     pub keep: Option<u32>,
     pub fsync: Option<bool>,
@@ -57,6 +61,8 @@ mod tests {
     #[test]
     fn defaults_and_a_size_that_does_not_read() {
         let table = |max_size: Option<&str>| FileTable {
+            name: None,
+            format: None,
             path: "alerts.ndjson".into(),
             max_size: max_size.map(str::to_string),
             keep: None,

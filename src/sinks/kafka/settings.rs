@@ -112,13 +112,22 @@ impl std::fmt::Debug for LibrdkafkaProperties {
     }
 }
 
-/// The table's values as written.
+/// The table as written (`[[sinks]] type = "kafka"`); a misspelt key is refused.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KafkaTable {
+    pub name: Option<String>,
     pub brokers: String,
     pub topic: String,
+    pub format: Option<String>,
+    /// zstd (default) | lz4 | gzip | snappy | none
     pub compression: Option<String>,
+    /// How long librdkafka keeps trying one message before reporting it failed.
     pub message_timeout: Option<String>,
+    /// How long shutdown waits for the producer to drain.
     pub flush_timeout: Option<String>,
+    /// librdkafka properties passed through as-is (SASL, TLS, tuning).
+    #[serde(default)]
     pub librdkafka: BTreeMap<String, String>,
 }
 
@@ -182,6 +191,8 @@ mod tests {
 
     fn table() -> KafkaTable {
         KafkaTable {
+            name: None,
+            format: None,
             brokers: "127.0.0.1:9092".into(),
             topic: "alerts".into(),
             compression: None,

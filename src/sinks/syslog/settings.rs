@@ -60,19 +60,30 @@ impl SyslogTransport {
     }
 }
 
-/// The table's values as written.
+/// The table as written (`[[sinks]] type = "syslog"`); a misspelt key is refused.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SyslogTable {
+    pub name: Option<String>,
+    /// host:port, or a socket path with transport = "unix"
     pub address: String,
+    /// udp | tcp | tls | unix
     pub transport: Option<String>,
+    /// octet-counting | newline (tcp; tls is always octet-counted)
     pub framing: Option<String>,
+    /// rfc5424 | rfc3164
     pub protocol: Option<String>,
+    pub format: Option<String>,
     pub facility: Option<String>,
     pub ca_file: Option<String>,
     pub cert_file: Option<String>,
     pub key_file: Option<String>,
+    /// The name the server certificate must carry (default: the host of `address`).
     pub server_name: Option<String>,
+    /// Largest syslog message sent ("8KiB"); a larger event is shrunk into a whole, smaller
+    /// event. Default 8192 for tcp, tls and unix, 2048 for udp.
     pub max_message: Option<ByteSize>,
-    /// The former name of `max_message`.
+    /// The former name of `max_message` (udp only); still read.
     pub max_datagram: Option<usize>,
 }
 
@@ -239,6 +250,8 @@ mod tests {
 
     fn table(address: &str) -> SyslogTable {
         SyslogTable {
+            name: None,
+            format: None,
             address: address.into(),
             transport: None,
             framing: None,
