@@ -1,6 +1,6 @@
 //! The query of the emulator's feeds, `GET /api/alerts` and Graph's `alerts_v2`: the subset of
-//! OData the real APIs accept for them (in this repository: docs/defender-api.md, "§8 The
-//! feed", and "§10 The Graph security API" for Graph). `$filter` compares the update time (`lastUpdateTime`, Graph `lastUpdateDateTime`)
+//! OData the real APIs accept for them (docs/defender-api.md §8, and §10 for Graph). `$filter`
+//! compares the update time (`lastUpdateTime`, Graph `lastUpdateDateTime`)
 //! or the creation time (`alertCreationTime`, Graph `createdDateTime`) with `ge`, `gt`, `le` or
 //! `lt` to a time, clauses joined by `and`; `$top` is 1 to 10,000; `$skip` any count; Defender
 //! adds the evidence for `$expand=evidence`, Graph always sends it. Anything else is an error

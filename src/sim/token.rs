@@ -197,7 +197,7 @@ pub(super) async fn token_v2(
     }
 }
 
-/// v1 sends its numbers as JSON strings (in this repository: docs/defender-api.md, "§2 Authentication").
+/// v1 sends its numbers as JSON strings (docs/defender-api.md §2).
 pub(super) async fn token_v1(
     State(state): State<Arc<SimState>>,
     Path(tenant): Path<String>,
