@@ -31,6 +31,30 @@ pub fn host_of(address: &str) -> &str {
     }
 }
 
+/// How a URL is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlReach {
+    /// `https://`: encrypted, the server's certificate verified.
+    Tls,
+    /// `http://` to this host: nothing crosses a network.
+    Local,
+    /// `http://` to another host: whatever it carries travels in clear.
+    InClear { host: String },
+}
+
+/// [`UrlReach`] of `url`; `None` when it is not a URL with a host.
+pub fn url_reach(url: &str) -> Option<UrlReach> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    let host = parsed.host_str()?;
+    Some(match parsed.scheme() {
+        "https" => UrlReach::Tls,
+        _ if is_loopback_host(host) => UrlReach::Local,
+        _ => UrlReach::InClear {
+            host: host.to_string(),
+        },
+    })
+}
+
 /// The first host of a comma-separated list that is not loopback.
 pub fn first_remote<'a>(addresses: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     addresses
@@ -85,12 +109,16 @@ pub fn secret_file(key: &str, path: &Path, mode: u32) -> Option<Finding> {
     }
 }
 
+/// The permission bits of the file at `path` (symbolic links followed).
+pub fn mode_of(path: &Path) -> std::io::Result<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    Ok(std::fs::metadata(path)?.permissions().mode() & 0o7777)
+}
+
 /// [`secret_file`] for a file on disk. A file that cannot be stat'ed draws nothing here: reading
 /// it fails later with its own error, which names it.
 pub fn secret_file_on_disk(key: &str, path: &Path) -> Option<Finding> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path).ok()?.permissions().mode();
-    secret_file(key, path, mode)
+    secret_file(key, path, mode_of(path).ok()?)
 }
 
 #[cfg(test)]
@@ -134,6 +162,19 @@ mod tests {
             Some("kafka-2:9092")
         );
         assert_eq!(first_remote("localhost:9092,[::1]:9092".split(',')), None);
+    }
+
+    #[test]
+    fn how_urls_are_reached() {
+        assert_eq!(url_reach("https://10.1.2.3"), Some(UrlReach::Tls));
+        assert_eq!(url_reach("http://[::1]:4318"), Some(UrlReach::Local));
+        assert_eq!(
+            url_reach("http://login.example.net/x"),
+            Some(UrlReach::InClear {
+                host: "login.example.net".into()
+            })
+        );
+        assert_eq!(url_reach("not a url"), None);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! lines out.
 
 use crate::config::{Config, SecretSource, SinkKind};
-use crate::exposure::is_loopback_host;
+use crate::exposure::{self, UrlReach};
 use crate::sinks::kafka::security::Transport;
 use crate::sinks::syslog::SyslogTransport;
 
@@ -37,14 +37,9 @@ pub fn summary(config: &Config) -> Vec<String> {
 
 /// How `url` is reached: verified TLS, plain HTTP on this host, or in clear.
 fn url_line(url: &str, roots: &str) -> String {
-    let parsed = reqwest::Url::parse(url).ok();
-    let host = parsed
-        .as_ref()
-        .and_then(|url| url.host_str())
-        .unwrap_or_default();
-    match parsed.as_ref().map(reqwest::Url::scheme) {
-        Some("https") => format!("{url} over TLS, certificate verified against {roots}"),
-        _ if is_loopback_host(host) => format!("{url}, plain HTTP on this host"),
+    match exposure::url_reach(url) {
+        Some(UrlReach::Tls) => format!("{url} over TLS, certificate verified against {roots}"),
+        Some(UrlReach::Local) => format!("{url}, plain HTTP on this host"),
         _ => format!("{url} IN CLEAR"),
     }
 }
@@ -82,9 +77,8 @@ fn credential(config: &Config) -> String {
             "credential: client secret from the systemd credential {name} (guarded by systemd)"
         ),
         (None, Some(SecretSource::File(path))) => {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(path)
-                .map(|meta| format!("mode {:04o}", meta.permissions().mode() & 0o7777))
+            let mode = exposure::mode_of(path)
+                .map(|mode| format!("mode {mode:04o}"))
                 .unwrap_or_else(|err| err.to_string());
             format!(
                 "credential: client secret from the file {} ({mode})",
@@ -99,7 +93,7 @@ fn credential(config: &Config) -> String {
 }
 
 fn syslog_line(syslog: &crate::sinks::syslog::SyslogSettings) -> String {
-    let host = crate::exposure::host_of(&syslog.address);
+    let transport = syslog.transport.as_str();
     match syslog.transport {
         SyslogTransport::Tls => format!(
             "syslog over TLS to {}, certificate verified against {}{}",
@@ -117,14 +111,11 @@ fn syslog_line(syslog: &crate::sinks::syslog::SyslogSettings) -> String {
             }
         ),
         SyslogTransport::Unix => format!("syslog on the local socket {}", syslog.address),
-        transport if is_loopback_host(host) => format!(
-            "syslog over {} to {} (stays on this host)",
-            transport.as_str(),
-            syslog.address
-        ),
-        transport => format!(
-            "syslog over {} to {} IN CLEAR",
-            transport.as_str(),
+        _ if syslog.clear_host().is_some() => {
+            format!("syslog over {transport} to {} IN CLEAR", syslog.address)
+        }
+        _ => format!(
+            "syslog over {transport} to {} (stays on this host)",
             syslog.address
         ),
     }
@@ -146,7 +137,7 @@ fn kafka_line(brokers: &str, transport: &Transport) -> String {
                 transport.unverified.join(", ")
             )
         }
-    } else if crate::exposure::first_remote(brokers.split(',')).is_none() {
+    } else if exposure::first_remote(brokers.split(',')).is_none() {
         format!("kafka {brokers} ({protocol}{sasl}, stays on this host)")
     } else {
         format!("kafka {brokers} IN CLEAR ({protocol}{sasl})")

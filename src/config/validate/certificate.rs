@@ -93,6 +93,9 @@ impl Checker {
                 return None;
             }
         };
+        if let KeySource::File(key_path) = &key_source {
+            self.secret_file("api.private_key_file", key_path);
+        }
         if !self.read_secret {
             return None;
         }

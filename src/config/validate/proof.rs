@@ -65,10 +65,6 @@ impl Checker {
         if let Some(SecretSource::File(path)) = &secret_source {
             self.secret_file("api.client_secret_file", path);
         }
-        if let Some(path) = &raw.private_key_file {
-            let path = self.path(path);
-            self.secret_file("api.private_key_file", &path);
-        }
         let secret = match &secret_source {
             Some(source) if self.read_secret => Some(
                 secret::resolve(source, credentials_dir.as_deref())

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::Checker;
-use crate::exposure::{self, Finding};
+use crate::exposure::{self, Finding, UrlReach};
 
 impl Checker {
     fn finding(&mut self, finding: Option<Finding>) {
@@ -25,13 +25,9 @@ impl Checker {
     /// `url` at `key` carries `what` (a secret, tokens): `http://` is for loopback only, unless
     /// `allow_insecure` (a lab), which is said at every start.
     fn credential_url(&mut self, key: &str, url: &str, allow_insecure: bool, what: &str) {
-        let Ok(parsed) = reqwest::Url::parse(url) else {
+        let Some(UrlReach::InClear { host }) = exposure::url_reach(url) else {
             return;
         };
-        let host = parsed.host_str().unwrap_or_default();
-        if parsed.scheme() != "http" || exposure::is_loopback_host(host) {
-            return;
-        }
         if allow_insecure {
             self.warnings.push(format!(
                 "INSECURE: {key} '{url}' is http:// to {host}: {what} travels in clear (allowed by api.allow_insecure_http = true; for a lab only)"
@@ -67,11 +63,7 @@ impl Checker {
 
     /// OTLP over `http://` to another host: metrics and spans in clear, said and allowed.
     pub(super) fn telemetry_url(&mut self, url: &str) {
-        let Ok(parsed) = reqwest::Url::parse(url) else {
-            return;
-        };
-        let host = parsed.host_str().unwrap_or_default();
-        if parsed.scheme() == "http" && !exposure::is_loopback_host(host) {
+        if let Some(UrlReach::InClear { host }) = exposure::url_reach(url) {
             self.warnings.push(format!(
                 "telemetry.otlp_endpoint: metrics and traces (whose spans name watched entries) go to {host} over http, in clear; https:// encrypts them"
             ));

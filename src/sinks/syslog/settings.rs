@@ -49,6 +49,16 @@ pub struct SyslogSettings {
     pub max_message: usize,
 }
 
+impl SyslogSettings {
+    /// The host alerts go to unencrypted across a network: udp or tcp to a host other than
+    /// loopback.
+    pub fn clear_host(&self) -> Option<&str> {
+        let host = crate::exposure::host_of(&self.address);
+        let plain = matches!(self.transport, SyslogTransport::Tcp | SyslogTransport::Udp);
+        (plain && !crate::exposure::is_loopback_host(host)).then_some(host)
+    }
+}
+
 impl SyslogTransport {
     /// RFC 5426 §3.2 asks UDP receivers to take 2,048 bytes; RFC 5425 §4.3.1 asks TLS receivers
     /// to take 8,192, which is also rsyslog's default maxMessageSize on every input.
@@ -153,7 +163,6 @@ pub fn check(
             table.address
         ));
     }
-    warnings.extend(in_clear(key, transport, &table.address));
     if table.cert_file.is_some() != table.key_file.is_some() {
         problems.push(format!("{key}: cert_file and key_file go together"));
     }
@@ -177,23 +186,18 @@ pub fn check(
         server_name: table.server_name,
         max_message,
     };
+    // Alerts over udp or tcp to another host: allowed (internal relays often run plaintext), said.
+    if let Some(host) = settings.clear_host() {
+        warnings.push(format!(
+            "{key}: alerts go to {host} over {} in clear; transport = \"tls\" encrypts them",
+            settings.transport.as_str()
+        ));
+    }
     Checked {
         settings,
         problems,
         warnings,
     }
-}
-
-/// Alerts over udp or tcp to another host: allowed (internal relays often run plaintext), said.
-fn in_clear(key: &str, transport: SyslogTransport, address: &str) -> Option<String> {
-    let host = crate::exposure::host_of(address);
-    let plain = matches!(transport, SyslogTransport::Tcp | SyslogTransport::Udp);
-    (plain && !crate::exposure::is_loopback_host(host)).then(|| {
-        format!(
-            "{key}: alerts go to {host} over {} in clear; transport = \"tls\" encrypts them",
-            transport.as_str()
-        )
-    })
 }
 
 fn max_message(
@@ -304,7 +308,7 @@ mod tests {
             |p| PathBuf::from("/etc/mde-watch").join(p),
         );
         assert_eq!(checked.settings.max_message, 1400);
-        assert!(checked.warnings[1].contains("max_datagram is now called max_message"));
+        assert!(checked.warnings[0].contains("max_datagram is now called max_message"));
         assert_eq!(
             checked.settings.ca_file,
             Some(PathBuf::from("/etc/mde-watch/ca.pem"))
