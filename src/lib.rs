@@ -12,6 +12,7 @@ pub mod config;
 pub mod defender;
 pub mod exposure;
 pub mod feed;
+pub mod json;
 pub mod logging;
 pub mod memory;
 pub mod normalize;

@@ -61,58 +61,15 @@ pub fn read_alert(index: usize, bytes: &[u8]) -> Result<Result<PolledAlert, Stri
     let malformed =
         |err: String| format!("response body is not valid JSON (alert #{index}: {err})");
     let text = std::str::from_utf8(bytes).map_err(|err| malformed(err.to_string()))?;
-    // NDJSON needs one line per event; whitespace inside JSON strings is always escaped, so
-    // only a pretty-printed alert has raw line breaks, and only that one needs compacting.
-    let text: Box<str> = if memchr::memchr2(b'\n', b'\r', bytes).is_some() {
-        compact(text).into()
-    } else {
-        text.into()
-    };
     match PolledAlert::parse(text) {
         Ok(alert) => Ok(Ok(alert)),
         Err(ReadError::Malformed(err)) => Err(malformed(err.to_string())),
-        Err(ReadError::Unreadable(err)) => {
-            Ok(Err(format!("alert #{index} in the response: {err}")))
-        }
+        Err(unreadable) => Ok(Err(format!("alert #{index} in the response: {unreadable}"))),
     }
-}
-
-/// Removes the whitespace between JSON tokens, leaving strings untouched, so that an alert the API
-/// sent pretty-printed fits on one NDJSON line with its content byte-for-byte the same.
-pub fn compact(json: &str) -> String {
-    let mut out = String::with_capacity(json.len());
-    let mut in_string = false;
-    let mut escaped = false;
-    for c in json.chars() {
-        if in_string {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-        } else if c == '"' {
-            in_string = true;
-            out.push(c);
-        } else if !matches!(c, ' ' | '\n' | '\r' | '\t') {
-            out.push(c);
-        }
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn compact_keeps_strings() {
-        assert_eq!(
-            compact("{ \"a\" : \"x y\\\" }\"\n, \"b\": [1, 2] }"),
-            r#"{"a":"x y\" }","b":[1,2]}"#
-        );
-    }
-
     use super::*;
 
     #[test]

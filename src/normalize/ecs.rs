@@ -4,204 +4,26 @@
 //! (`event.severity` is a number; `event.category`, `event.type`, `related.*` are arrays).
 
 use std::borrow::Cow;
-
-use serde::Serialize;
+use std::net::IpAddr;
 
 use super::evidence;
 use super::text;
 use super::vendor::VendorFields;
-use super::{Change, EventContext, Provenance, Severity};
+use super::{Change, EventContext, Severity};
 use crate::defender::{time, Alert, PolledAlert};
+use crate::json::JsonWriter;
 
 pub const ECS_VERSION: &str = "9.0.0";
 
-#[derive(Serialize)]
-struct EcsEvent<'a> {
-    #[serde(rename = "@timestamp")]
-    timestamp: Cow<'a, str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<&'a str>,
-    ecs: EcsVersion,
-    event: EventFields<'a>,
-    rule: Rule<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    threat: Option<Threat<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    host: Option<Host<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user: Option<User<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    file: Option<File<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    process: Option<Process<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    url: Option<Url<'a>>,
-    related: Related<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cloud: Option<Cloud<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    organization: Option<Id<'a>>,
-    observer: Observer,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    microsoft: Option<Microsoft<'a>>,
-    mde_watch: Provenance<'a>,
-}
-
-#[derive(Serialize)]
-struct EcsVersion {
-    version: &'static str,
-}
-
-#[derive(Serialize)]
-struct EventFields<'a> {
-    kind: &'static str,
-    category: &'static [&'static str],
-    #[serde(rename = "type")]
-    kind_type: [&'static str; 1],
-    action: &'static str,
-    provider: &'static str,
-    module: &'static str,
-    dataset: &'static str,
-    id: &'a str,
-    severity: u8,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    created: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    start: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    end: Option<Cow<'a, str>>,
-}
-
-#[derive(Serialize)]
-struct Rule<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    category: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct Threat<'a> {
-    framework: &'static str,
-    technique: Technique<'a>,
-}
-
-#[derive(Serialize)]
-struct Technique<'a> {
-    id: Vec<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    subtechnique: Option<Subtechnique<'a>>,
-}
-
-#[derive(Serialize)]
-struct Subtechnique<'a> {
-    id: Vec<&'a str>,
-}
-
-#[derive(Serialize)]
-struct Host<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    hostname: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct User<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    domain: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct File<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    path: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    directory: Option<&'a str>,
-    hash: Hash<'a>,
-}
-
-#[derive(Serialize)]
-struct Hash<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sha1: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sha256: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct Process<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pid: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    command_line: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct Url<'a> {
-    full: &'a str,
-}
-
-#[derive(Serialize)]
-struct Related<'a> {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    hash: Vec<&'a str>,
-    /// Only addresses: Elasticsearch rejects a whole document for one non-IP in an `ip` field.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    ip: Vec<std::net::IpAddr>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    user: Vec<&'a str>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    hosts: Vec<&'a str>,
-}
-
-#[derive(Serialize)]
-struct Cloud<'a> {
-    account: Id<'a>,
-}
-
-#[derive(Serialize)]
-struct Id<'a> {
-    id: &'a str,
-}
-
-#[derive(Serialize)]
-struct Observer {
-    vendor: &'static str,
-    product: &'static str,
-}
-
-#[derive(Serialize)]
-struct Microsoft<'a> {
-    defender_endpoint: VendorFields<'a>,
-}
-
+/// The ECS event of one alert. Written field by field (docs/formats.md, "ECS"), in the order
+/// the golden files fix, straight into the output buffer: no intermediate structure per event,
+/// and strings escaped a word at a time (`json.rs`).
 pub fn encode(polled: &PolledAlert, context: &EventContext) -> serde_json::Result<Vec<u8>> {
     let alert = polled.alert();
-    let vendor = VendorFields::of(alert);
     // ECS events are a little larger than the alert they come from: size the buffer once.
     let mut out = Vec::with_capacity(polled.len() + 1024);
-    serde_json::to_writer(&mut out, &build(alert, vendor, context))?;
-    Ok(out)
-}
-
-fn build<'a>(
-    alert: &'a Alert,
-    vendor: VendorFields<'a>,
-    context: &EventContext<'a>,
-) -> EcsEvent<'a> {
+    let mut w = JsonWriter::new(&mut out);
+    w.begin_object();
     let created = alert
         .alert_creation_time
         .as_deref()
@@ -210,76 +32,128 @@ fn build<'a>(
         .clone()
         .or_else(|| alert.last_update_time.as_deref().and_then(normalized_time))
         .unwrap_or(Cow::Borrowed(context.observed_at));
-    let severity = Severity::parse(alert.severity.as_deref());
-    let file_evidence = evidence::file(alert);
-    let process_evidence = evidence::process(alert);
-    let url = evidence::url(alert).map(|full| Url { full });
-    EcsEvent {
-        timestamp,
-        message: alert.title.as_deref(),
-        ecs: EcsVersion {
-            version: ECS_VERSION,
-        },
-        event: EventFields {
-            kind: "alert",
-            category: categories(alert),
-            kind_type: ["info"],
-            action: match context.change {
-                Change::New => "alert-created",
-                Change::Updated => "alert-updated",
-            },
-            provider: super::product::of(alert).provider,
-            module: "mde_watch",
-            dataset: "mde_watch.alert",
-            id: &alert.id,
-            severity: severity.ecs(),
-            created,
-            start: alert.first_event_time.as_deref().and_then(normalized_time),
-            end: alert.last_event_time.as_deref().and_then(normalized_time),
-        },
-        rule: Rule {
-            id: alert.detector_id.as_deref(),
-            name: alert.title.as_deref(),
-            description: alert.description.as_deref(),
-            category: alert.category.as_deref(),
-        },
-        threat: threat(&alert.mitre_techniques),
-        host: host(alert),
-        user: alert.related_user.as_ref().and_then(|u| {
-            (u.user_name.is_some() || u.domain_name.is_some()).then_some(User {
-                name: u.user_name.as_deref(),
-                domain: u.domain_name.as_deref(),
-            })
-        }),
-        file: file_evidence.map(|e| File {
-            name: e.file_name.as_deref(),
-            path: evidence::full_path(e.file_path.as_deref(), e.file_name.as_deref()),
-            directory: e.file_path.as_deref(),
-            hash: Hash {
-                sha1: e.sha1.as_deref(),
-                sha256: e.sha256.as_deref(),
-            },
-        }),
-        process: process_evidence.map(|e| Process {
-            pid: e.process_id,
-            name: e.file_name.as_deref(),
-            command_line: e.process_command_line.as_deref(),
-        }),
-        url,
-        related: related(alert),
-        cloud: alert
-            .aad_tenant_id
-            .as_deref()
-            .map(|id| Cloud { account: Id { id } }),
-        organization: alert.aad_tenant_id.as_deref().map(|id| Id { id }),
-        observer: Observer {
-            vendor: "Microsoft",
-            product: super::product::of(alert).name,
-        },
-        microsoft: context.verbatim.then_some(Microsoft {
-            defender_endpoint: vendor,
-        }),
-        mde_watch: Provenance::from(context),
+    w.key("@timestamp").str(&timestamp);
+    w.opt_str("message", alert.title.as_deref());
+    w.key("ecs")
+        .begin_object()
+        .key("version")
+        .str(ECS_VERSION)
+        .end_object();
+    event(&mut w, alert, context, created.as_deref());
+    w.key("rule")
+        .begin_object()
+        .opt_str("id", alert.detector_id.as_deref())
+        .opt_str("name", alert.title.as_deref())
+        .opt_str("description", alert.description.as_deref())
+        .opt_str("category", alert.category.as_deref())
+        .end_object();
+    threat(&mut w, &alert.mitre_techniques);
+    host(&mut w, alert);
+    entities(&mut w, alert);
+    related(&mut w, alert);
+    if let Some(id) = alert.aad_tenant_id.as_deref() {
+        w.key("cloud").begin_object();
+        w.key("account")
+            .begin_object()
+            .key("id")
+            .str(id)
+            .end_object();
+        w.end_object();
+        w.key("organization")
+            .begin_object()
+            .key("id")
+            .str(id)
+            .end_object();
+    }
+    w.key("observer")
+        .begin_object()
+        .key("vendor")
+        .str("Microsoft")
+        .key("product")
+        .str(super::product::of(alert).name)
+        .end_object();
+    if context.verbatim {
+        w.key("microsoft").begin_object().key("defender_endpoint");
+        VendorFields::of(alert).write(&mut w);
+        w.end_object();
+    }
+    w.key("mde_watch");
+    super::write_provenance(&mut w, context);
+    w.end_object();
+    Ok(out)
+}
+
+fn event(w: &mut JsonWriter, alert: &Alert, context: &EventContext, created: Option<&str>) {
+    w.key("event")
+        .begin_object()
+        .key("kind")
+        .str("alert")
+        .str_array("category", categories(alert).iter().copied())
+        .str_array("type", ["info"])
+        .key("action")
+        .str(match context.change {
+            Change::New => "alert-created",
+            Change::Updated => "alert-updated",
+        })
+        .key("provider")
+        .str(super::product::of(alert).provider)
+        .key("module")
+        .str("mde_watch")
+        .key("dataset")
+        .str("mde_watch.alert")
+        .key("id")
+        .str(&alert.id)
+        .key("severity")
+        .int(i64::from(Severity::parse(alert.severity.as_deref()).ecs()))
+        .opt_str("created", created);
+    let start = alert.first_event_time.as_deref().and_then(normalized_time);
+    let end = alert.last_event_time.as_deref().and_then(normalized_time);
+    w.opt_str("start", start.as_deref())
+        .opt_str("end", end.as_deref())
+        .end_object();
+}
+
+/// `user`, `file`, `process` and `url`: the related user and the first evidence of each kind.
+fn entities(w: &mut JsonWriter, alert: &Alert) {
+    if let Some(user) = alert.related_user.as_ref() {
+        let (name, domain) = (user.user_name.as_deref(), user.domain_name.as_deref());
+        if name.is_some() || domain.is_some() {
+            w.key("user")
+                .begin_object()
+                .opt_str("name", name)
+                .opt_str("domain", domain)
+                .end_object();
+        }
+    }
+    if let Some(e) = evidence::file(alert) {
+        let path = evidence::full_path(e.file_path.as_deref(), e.file_name.as_deref());
+        w.key("file")
+            .begin_object()
+            .opt_str("name", e.file_name.as_deref())
+            .opt_str("path", path.as_deref())
+            .opt_str("directory", e.file_path.as_deref())
+            .key("hash")
+            .begin_object()
+            .opt_str("sha1", e.sha1.as_deref())
+            .opt_str("sha256", e.sha256.as_deref())
+            .end_object()
+            .end_object();
+    }
+    if let Some(e) = evidence::process(alert) {
+        w.key("process").begin_object();
+        if let Some(pid) = e.process_id {
+            w.key("pid").int(pid);
+        }
+        w.opt_str("name", e.file_name.as_deref())
+            .opt_str("command_line", e.process_command_line.as_deref())
+            .end_object();
+    }
+    if let Some(full) = evidence::url(alert) {
+        w.key("url")
+            .begin_object()
+            .key("full")
+            .str(full)
+            .end_object();
     }
 }
 
@@ -310,10 +184,29 @@ fn categories(alert: &Alert) -> &'static [&'static str] {
 
 /// `T1003.001` is a sub-technique of `T1003`: the parent goes to technique.id, the full id to
 /// technique.subtechnique.id.
-fn threat<'a>(techniques: &'a [std::borrow::Cow<'a, str>]) -> Option<Threat<'a>> {
+fn threat(w: &mut JsonWriter, techniques: &[Cow<'_, str>]) {
     if techniques.is_empty() {
-        return None;
+        return;
     }
+    let (ids, subs) = techniques_of(techniques);
+    w.key("threat")
+        .begin_object()
+        .key("framework")
+        .str("MITRE ATT&CK")
+        .key("technique")
+        .begin_object()
+        .str_array("id", ids);
+    if !subs.is_empty() {
+        w.key("subtechnique")
+            .begin_object()
+            .str_array("id", subs)
+            .end_object();
+    }
+    w.end_object().end_object();
+}
+
+/// The parent techniques and the sub-techniques, each once, in the order first named.
+fn techniques_of<'a>(techniques: &'a [Cow<'a, str>]) -> (Vec<&'a str>, Vec<&'a str>) {
     let mut ids: Vec<&str> = Vec::new();
     let mut subs: Vec<&str> = Vec::new();
     for technique in techniques {
@@ -324,13 +217,7 @@ fn threat<'a>(techniques: &'a [std::borrow::Cow<'a, str>]) -> Option<Threat<'a>>
             push_unique(&mut subs, technique);
         }
     }
-    Some(Threat {
-        framework: "MITRE ATT&CK",
-        technique: Technique {
-            id: ids,
-            subtechnique: (!subs.is_empty()).then_some(Subtechnique { id: subs }),
-        },
-    })
+    (ids, subs)
 }
 
 fn push_unique<T: PartialEq>(list: &mut Vec<T>, item: T) {
@@ -339,25 +226,31 @@ fn push_unique<T: PartialEq>(list: &mut Vec<T>, item: T) {
     }
 }
 
-fn host<'a>(alert: &'a Alert<'a>) -> Option<Host<'a>> {
+fn host(w: &mut JsonWriter, alert: &Alert) {
     let name = alert.computer_dns_name.as_deref();
     if name.is_none() && alert.machine_id.is_none() {
-        return None;
+        return;
     }
-    Some(Host {
-        id: alert.machine_id.as_deref(),
-        name,
-        hostname: name.map(|n| n.split('.').next().unwrap_or(n)),
-    })
+    w.key("host")
+        .begin_object()
+        .opt_str("id", alert.machine_id.as_deref())
+        .opt_str("name", name)
+        .opt_str("hostname", name.map(|n| n.split('.').next().unwrap_or(n)))
+        .end_object();
 }
 
-fn related<'a>(alert: &'a Alert<'a>) -> Related<'a> {
-    let mut related = Related {
-        hash: Vec::new(),
-        ip: Vec::new(),
-        user: Vec::new(),
-        hosts: Vec::new(),
-    };
+/// `related.*`: every hash, address, user and host the alert names, each once.
+#[derive(Default)]
+struct Related<'a> {
+    hash: Vec<&'a str>,
+    /// Only addresses: Elasticsearch rejects a whole document for one non-IP in an `ip` field.
+    ip: Vec<IpAddr>,
+    user: Vec<&'a str>,
+    hosts: Vec<&'a str>,
+}
+
+fn related_of<'a>(alert: &'a Alert<'a>) -> Related<'a> {
+    let mut related = Related::default();
     if let Some(name) = alert
         .related_user
         .as_ref()
@@ -392,6 +285,28 @@ fn related<'a>(alert: &'a Alert<'a>) -> Related<'a> {
     related
 }
 
+fn related(w: &mut JsonWriter, alert: &Alert) {
+    let related = related_of(alert);
+    w.key("related").begin_object();
+    if !related.hash.is_empty() {
+        w.str_array("hash", related.hash);
+    }
+    if !related.ip.is_empty() {
+        w.key("ip").begin_array();
+        for ip in related.ip {
+            w.display(ip);
+        }
+        w.end_array();
+    }
+    if !related.user.is_empty() {
+        w.str_array("user", related.user);
+    }
+    if !related.hosts.is_empty() {
+        w.str_array("hosts", related.hosts);
+    }
+    w.end_object();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,12 +314,11 @@ mod tests {
     #[test]
     fn subtechniques_split_from_parents() {
         let techniques = ["T1003".into(), "T1003.001".into(), "T1059.001".into()];
-        let threat = threat(&techniques).unwrap();
-        assert_eq!(threat.technique.id, ["T1003", "T1059"]);
-        assert_eq!(
-            threat.technique.subtechnique.unwrap().id,
-            ["T1003.001", "T1059.001"]
-        );
-        assert!(super::threat(&[]).is_none());
+        let (ids, subs) = techniques_of(&techniques);
+        assert_eq!(ids, ["T1003", "T1059"]);
+        assert_eq!(subs, ["T1003.001", "T1059.001"]);
+        let mut out = Vec::new();
+        threat(&mut JsonWriter::new(&mut out), &[]);
+        assert!(out.is_empty(), "no techniques, no threat");
     }
 }

@@ -220,6 +220,37 @@ struct Provenance<'a> {
     truncated: bool,
 }
 
+/// The `mde_watch` block as [`Provenance`] serializes it, for the formats written by hand.
+fn write_provenance(w: &mut crate::json::JsonWriter, context: &EventContext) {
+    w.begin_object().key("matches").begin_array();
+    for found in context.matches {
+        w.begin_object()
+            .key("kind")
+            .str(found.kind.as_str())
+            .key("value")
+            .str(&found.value)
+            .opt_str("original", found.original.as_deref())
+            .end_object();
+    }
+    w.end_array()
+        .key("schema_version")
+        .int(i64::from(crate::EVENT_SCHEMA_VERSION))
+        .key("collector")
+        .str(context.collector)
+        .key("tenant_id")
+        .str(context.tenant_id)
+        .key("change")
+        .str(context.change.as_str())
+        .key("found_by")
+        .str(context.found_by.as_str())
+        .key("version")
+        .str(crate::VERSION);
+    if context.truncated {
+        w.key("truncated").bool(true);
+    }
+    w.end_object();
+}
+
 impl<'a> Provenance<'a> {
     fn from(context: &EventContext<'a>) -> Provenance<'a> {
         Provenance {
@@ -231,6 +262,38 @@ impl<'a> Provenance<'a> {
             found_by: context.found_by.as_str(),
             version: crate::VERSION,
             truncated: context.truncated,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hand_written_block_is_the_serialized_one() {
+        let matches = [
+            Match {
+                kind: EntryKind::User,
+                value: "user1".into(),
+                original: Some("CONTOSO\\User1".into()),
+            },
+            Match {
+                kind: EntryKind::File,
+                value: "ab\"c".into(),
+                original: None,
+            },
+        ];
+        for truncated in [false, true] {
+            let mut context = EventContext::new(&matches, "t", "host\n1", Change::Updated, "x");
+            context.truncated = truncated;
+            context.found_by = FoundBy::Feed;
+            let mut out = Vec::new();
+            write_provenance(&mut crate::json::JsonWriter::new(&mut out), &context);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(&Provenance::from(&context)).unwrap()
+            );
         }
     }
 }

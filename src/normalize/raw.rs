@@ -1,21 +1,17 @@
 //! `raw`: the Defender alert exactly as the API sent it, inside a small envelope with the match
 //! context. For pipelines that do their own parsing.
 
-use serde::Serialize;
-
-use super::{EventContext, Provenance};
-use crate::defender::alert::Verbatim;
+use super::{write_provenance, EventContext};
 use crate::defender::PolledAlert;
+use crate::json::JsonWriter;
 
-#[derive(Serialize)]
-struct RawEvent<'a> {
-    mde_watch: Provenance<'a>,
-    alert: Verbatim<'a>,
-}
-
+/// `{"mde_watch":{…},"alert":<the alert's text>}`: the text is copied, not re-read (it was
+/// checked as JSON when the alert was polled, and compacted if it came pretty-printed).
 pub fn encode(alert: &PolledAlert, context: &EventContext) -> serde_json::Result<Vec<u8>> {
-    serde_json::to_vec(&RawEvent {
-        mde_watch: Provenance::from(context),
-        alert: alert.verbatim(),
-    })
+    let mut out = Vec::with_capacity(alert.len() + 512);
+    let mut w = JsonWriter::new(&mut out);
+    w.begin_object().key("mde_watch");
+    write_provenance(&mut w, context);
+    w.key("alert").raw(alert.text()).end_object();
+    Ok(out)
 }

@@ -2,11 +2,8 @@
 //! as the API sent it, verbatim, except those ECS already carries in its own fields. Written from
 //! the members the alert's one parse kept, so fields this version does not know cost nothing.
 
-use serde::ser::{SerializeMap, Serializer};
-use serde::Serialize;
-use serde_json::value::RawValue;
-
 use crate::defender::Alert;
+use crate::json::JsonWriter;
 
 /// Alert fields whose values ECS holds elsewhere (event.id, message/rule.*, @timestamp/event.*,
 /// host.*, cloud.account.id, threat.*, user.*).
@@ -47,28 +44,29 @@ impl<'a> VendorFields<'a> {
         VendorFields { numbers, alert }
     }
 
-    fn fields(&self) -> impl Iterator<Item = (&str, &RawValue)> + '_ {
+    fn fields(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
         self.alert
             .members
             .iter()
             .map(|(key, value)| (key.as_ref(), *value))
             // Nulls carry nothing and Elasticsearch ignores them: leave them out.
             .filter(|(key, value)| {
-                value.get() != "null" && !MAPPED_TO_ECS.contains(key) && !NUMERIC_IDS.contains(key)
+                *value != "null" && !MAPPED_TO_ECS.contains(key) && !NUMERIC_IDS.contains(key)
             })
     }
 }
 
-impl Serialize for VendorFields<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(None)?;
+impl VendorFields<'_> {
+    /// The namespace as one JSON object: the numeric ids, then the members in the order sent.
+    pub fn write(&self, w: &mut JsonWriter) {
+        w.begin_object();
         for (key, value) in self.numbers.iter().flatten() {
-            map.serialize_entry(key, value)?;
+            w.key(key).int(*value);
         }
         for (key, value) in self.fields() {
-            map.serialize_entry(key, value)?;
+            w.escaped_key(key).raw(value);
         }
-        map.end()
+        w.end_object();
     }
 }
 
@@ -78,12 +76,14 @@ mod tests {
 
     #[test]
     fn keeps_unknown_drops_mapped_and_null() {
-        let alert: Alert = serde_json::from_str(
+        let alert = Alert::read(
             r#"{"id":"a","incidentId":"7","status":"New","futureField":{"x":[1]},"classification":null,"title":"t"}"#,
         )
         .unwrap();
+        let mut out = Vec::new();
+        VendorFields::of(&alert).write(&mut JsonWriter::new(&mut out));
         assert_eq!(
-            serde_json::to_string(&VendorFields::of(&alert)).unwrap(),
+            String::from_utf8(out).unwrap(),
             r#"{"incidentId":7,"status":"New","futureField":{"x":[1]}}"#
         );
     }

@@ -69,7 +69,7 @@ mod tests {
             ..Default::default()
         });
         let index = WatchIndex::new(&report.watchlist);
-        let alert: Alert = serde_json::from_str(
+        let alert = Alert::read(
             r#"{"id":"x","relatedUser":{"userName":"user7","domainName":"CONTOSO"},
                "evidence":[{"entityType":"File","sha1":"470454e35ea71dd971c2b0cbb29e0225cd0526cb"}]}"#,
         )

@@ -1,0 +1,415 @@
+//! One JSON object read in one pass: each member's name and its value as a slice of the text,
+//! the whole checked against the JSON grammar (RFC 8259) on the way, as serde_json checks it.
+//! An alert is read this way once; its typed fields come from the slices (a string without
+//! escapes is already its own value), so no member is scanned twice to find where it ends.
+//! Pure: text in, slices out.
+
+use super::escape::first_escape;
+
+/// serde_json's limit: deeper nesting is refused rather than followed.
+const MAX_DEPTH: usize = 128;
+
+/// Where the text stops being JSON, and what was expected there.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected {expected} at byte {at}")]
+pub struct Syntax {
+    pub at: usize,
+    pub expected: &'static str,
+}
+
+/// What a value is, as far as a reader of the slice needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A string; `escaped` when it holds a `\` escape (its slice is then not its value).
+    String {
+        escaped: bool,
+    },
+    Number,
+    Bool,
+    Null,
+    Object,
+    Array,
+}
+
+/// One member of an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member<'a> {
+    /// The name between its quotes, escapes undecoded.
+    pub name: &'a str,
+    pub name_escaped: bool,
+    /// The value as sent, e.g. `"High"`, `null`, `[{…}]`.
+    pub value: &'a str,
+    pub kind: Kind,
+}
+
+/// What `text` holds at its top level.
+pub enum Top<'a> {
+    Object(Members<'a>),
+    /// Valid JSON, but not an object.
+    Other(Kind),
+}
+
+/// Reads the top of `text`: an object's members one by one, or the kind of any other value
+/// (checked whole, so that "not an object" is never said of text that is not JSON).
+pub fn top(text: &str) -> Result<Top<'_>, Syntax> {
+    let bytes = text.as_bytes();
+    let start = skip_ws(bytes, 0);
+    if bytes.get(start) == Some(&b'{') {
+        return Ok(Top::Object(Members {
+            text,
+            at: start + 1,
+            first: true,
+            done: false,
+        }));
+    }
+    let (end, kind) = value(bytes, start, 0)?;
+    end_of_text(bytes, end)?;
+    Ok(Top::Other(kind))
+}
+
+/// The members of an object, in the order written. After the last one, the end of the object
+/// and of the text (only white space may follow) is checked: an error is the last item.
+pub struct Members<'a> {
+    text: &'a str,
+    at: usize,
+    first: bool,
+    done: bool,
+}
+
+impl<'a> Iterator for Members<'a> {
+    type Item = Result<Member<'a>, Syntax>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let read = self.read();
+        if !matches!(read, Ok(Some(_))) {
+            self.done = true;
+        }
+        read.transpose()
+    }
+}
+
+impl<'a> Members<'a> {
+    fn read(&mut self) -> Result<Option<Member<'a>>, Syntax> {
+        let bytes = self.text.as_bytes();
+        let mut at = skip_ws(bytes, self.at);
+        match bytes.get(at) {
+            Some(b'}') => {
+                return end_of_text(bytes, at + 1).map(|()| None);
+            }
+            Some(b',') if !self.first => at = skip_ws(bytes, at + 1),
+            _ if self.first => {}
+            _ => return Err(expected(at, "',' or '}'")),
+        }
+        if bytes.get(at) != Some(&b'"') {
+            return Err(expected(at, "a member name"));
+        }
+        let (name_end, name_escaped) = string(bytes, at + 1)?;
+        let colon = skip_ws(bytes, name_end);
+        if bytes.get(colon) != Some(&b':') {
+            return Err(expected(colon, "':'"));
+        }
+        let start = skip_ws(bytes, colon + 1);
+        let (end, kind) = value(bytes, start, 1)?;
+        self.at = end;
+        self.first = false;
+        Ok(Some(Member {
+            name: &self.text[at + 1..name_end - 1],
+            name_escaped,
+            value: &self.text[start..end],
+            kind,
+        }))
+    }
+}
+
+fn expected(at: usize, what: &'static str) -> Syntax {
+    Syntax { at, expected: what }
+}
+
+fn end_of_text(bytes: &[u8], at: usize) -> Result<(), Syntax> {
+    let at = skip_ws(bytes, at);
+    if at == bytes.len() {
+        Ok(())
+    } else {
+        Err(expected(at, "the end of the text"))
+    }
+}
+
+fn skip_ws(bytes: &[u8], mut at: usize) -> usize {
+    while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(at) {
+        at += 1;
+    }
+    at
+}
+
+/// The value starting at `at` (no white space before it): where it ends, and what it is.
+fn value(bytes: &[u8], at: usize, depth: usize) -> Result<(usize, Kind), Syntax> {
+    match bytes.get(at) {
+        Some(b'"') => string(bytes, at + 1).map(|(end, escaped)| (end, Kind::String { escaped })),
+        Some(b'{') => container(bytes, at, depth, b'}').map(|end| (end, Kind::Object)),
+        Some(b'[') => container(bytes, at, depth, b']').map(|end| (end, Kind::Array)),
+        Some(b't') => literal(bytes, at, b"true").map(|end| (end, Kind::Bool)),
+        Some(b'f') => literal(bytes, at, b"false").map(|end| (end, Kind::Bool)),
+        Some(b'n') => literal(bytes, at, b"null").map(|end| (end, Kind::Null)),
+        Some(b'-' | b'0'..=b'9') => number(bytes, at).map(|end| (end, Kind::Number)),
+        _ => Err(expected(at, "a value")),
+    }
+}
+
+/// An object or an array opened at `at`: where it ends.
+fn container(bytes: &[u8], open: usize, depth: usize, close: u8) -> Result<usize, Syntax> {
+    if depth >= MAX_DEPTH {
+        return Err(expected(open, "less deeply nested values"));
+    }
+    let object = close == b'}';
+    let mut at = skip_ws(bytes, open + 1);
+    if bytes.get(at) == Some(&close) {
+        return Ok(at + 1);
+    }
+    loop {
+        if object {
+            if bytes.get(at) != Some(&b'"') {
+                return Err(expected(at, "a member name"));
+            }
+            let (end, _) = string(bytes, at + 1)?;
+            at = skip_ws(bytes, end);
+            if bytes.get(at) != Some(&b':') {
+                return Err(expected(at, "':'"));
+            }
+            at = skip_ws(bytes, at + 1);
+        }
+        let (end, _) = value(bytes, at, depth + 1)?;
+        at = skip_ws(bytes, end);
+        match bytes.get(at) {
+            Some(b',') => at = skip_ws(bytes, at + 1),
+            Some(&b) if b == close => return Ok(at + 1),
+            _ if object => return Err(expected(at, "',' or '}'")),
+            _ => return Err(expected(at, "',' or ']'")),
+        }
+    }
+}
+
+/// A string whose opening quote is before `at`: the index after its closing quote, and whether
+/// it holds an escape. Control characters must be escaped; an escape must be one JSON knows.
+fn string(bytes: &[u8], mut at: usize) -> Result<(usize, bool), Syntax> {
+    let mut escaped = false;
+    loop {
+        let Some(found) = first_escape(&bytes[at.min(bytes.len())..]) else {
+            return Err(expected(bytes.len(), "the end of a string"));
+        };
+        at += found;
+        match bytes[at] {
+            b'"' => return Ok((at + 1, escaped)),
+            b'\\' => {
+                escaped = true;
+                match bytes.get(at + 1) {
+                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => at += 2,
+                    Some(b'u') => {
+                        let hex = bytes.get(at + 2..at + 6).unwrap_or_default();
+                        if hex.len() < 4 || !hex.iter().all(u8::is_ascii_hexdigit) {
+                            return Err(expected(at + 2, "four hex digits"));
+                        }
+                        at += 6;
+                    }
+                    _ => return Err(expected(at + 1, "an escape")),
+                }
+            }
+            _ => return Err(expected(at, "an escaped control character")),
+        }
+    }
+}
+
+fn literal(bytes: &[u8], at: usize, word: &[u8]) -> Result<usize, Syntax> {
+    if bytes.get(at..at + word.len()) == Some(word) {
+        Ok(at + word.len())
+    } else {
+        Err(expected(at, "true, false or null"))
+    }
+}
+
+/// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`: where it ends.
+fn number(bytes: &[u8], mut at: usize) -> Result<usize, Syntax> {
+    let digits = |from: usize| {
+        let count = bytes[from.min(bytes.len())..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        if count == 0 {
+            Err(expected(from, "a digit"))
+        } else {
+            Ok(from + count)
+        }
+    };
+    if bytes.get(at) == Some(&b'-') {
+        at += 1;
+    }
+    at = if bytes.get(at) == Some(&b'0') {
+        at + 1
+    } else {
+        digits(at)?
+    };
+    if bytes.get(at) == Some(&b'.') {
+        at = digits(at + 1)?;
+    }
+    if let Some(b'e' | b'E') = bytes.get(at) {
+        at += 1;
+        if let Some(b'+' | b'-') = bytes.get(at) {
+            at += 1;
+        }
+        at = digits(at)?;
+    }
+    Ok(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::value::RawValue;
+
+    /// serde_json's verdict on a text, as it read alerts before: checked, numbers not converted.
+    fn serde_reads(text: &str) -> bool {
+        serde_json::from_str::<&RawValue>(text).is_ok()
+    }
+
+    fn ours(text: &str) -> Result<Vec<(String, String)>, Syntax> {
+        match top(text)? {
+            Top::Object(members) => members
+                .map(|m| {
+                    m.map(|m| {
+                        let name = if m.name_escaped {
+                            serde_json::from_str(&format!("\"{}\"", m.name)).unwrap()
+                        } else {
+                            m.name.to_string()
+                        };
+                        (name, m.value.to_string())
+                    })
+                })
+                .collect(),
+            Top::Other(_) => Ok(Vec::new()),
+        }
+    }
+
+    #[test]
+    fn members_come_with_their_verbatim_values() {
+        let text = r#" {"id":"a\"1" , "n":-1.5e+3,"o":{"x":[1,{"y":null}]},"b":true,"s":"line\nbreak","e":[] } "#;
+        let members: Vec<Member> = match top(text).unwrap() {
+            Top::Object(m) => m.collect::<Result<_, _>>().unwrap(),
+            Top::Other(_) => panic!("an object"),
+        };
+        let seen: Vec<(&str, &str, Kind)> =
+            members.iter().map(|m| (m.name, m.value, m.kind)).collect();
+        assert_eq!(
+            seen,
+            [
+                ("id", r#""a\"1""#, Kind::String { escaped: true }),
+                ("n", "-1.5e+3", Kind::Number),
+                ("o", r#"{"x":[1,{"y":null}]}"#, Kind::Object),
+                ("b", "true", Kind::Bool),
+                ("s", r#""line\nbreak""#, Kind::String { escaped: true }),
+                ("e", "[]", Kind::Array),
+            ]
+        );
+    }
+
+    #[test]
+    fn broken_text_is_refused_where_serde_json_refuses_it() {
+        for text in [
+            "",
+            "{",
+            "{\"a\"",
+            "{\"a\":}",
+            "{\"a\":1,}",
+            "{\"a\":1 \"b\":2}",
+            "{\"a\":01}",
+            "{\"a\":1.}",
+            "{\"a\":-}",
+            "{\"a\":1e}",
+            "{\"a\":tru}",
+            "{\"a\":\"x}",
+            "{\"a\":\"\\x\"}",
+            "{\"a\":\"\\u12g4\"}",
+            "{\"a\":\"tab\there\"}",
+            "{\"a\":[1,]}",
+            "{\"a\":[1 2]}",
+            "{a:1}",
+            "{\"a\":1}x",
+            "[1",
+            "{\"a\":1}}",
+        ] {
+            assert!(!serde_reads(text), "{text:?}");
+            assert!(ours(text).is_err(), "{text:?} was read");
+        }
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(200), "]".repeat(200));
+        assert!(ours(&deep).is_err(), "nesting beyond serde_json's limit");
+        assert!(matches!(top("[1, 2]"), Ok(Top::Other(Kind::Array))));
+        assert!(matches!(
+            top(" \"x\" "),
+            Ok(Top::Other(Kind::String { .. }))
+        ));
+    }
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(serde_json::Value::from),
+            ".*".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(".{0,8}", inner, 0..6)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Every object serde_json writes reads back member for member; any cut or changed byte
+        /// is refused exactly when serde_json refuses it.
+        #[test]
+        fn agrees_with_serde_json(
+            members in prop::collection::btree_map(".{0,8}", json_value(), 0..8),
+            pretty in any::<bool>(),
+            cut in any::<prop::sample::Index>(),
+            byte in any::<u8>(),
+        ) {
+            let object = serde_json::Value::Object(members.into_iter().collect());
+            let text = if pretty {
+                serde_json::to_string_pretty(&object).unwrap()
+            } else {
+                serde_json::to_string(&object).unwrap()
+            };
+            let read = ours(&text).unwrap();
+            let expected: Vec<(String, String)> = object
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), if pretty { serde_json::to_string_pretty(v).unwrap() } else { v.to_string() }))
+                .collect();
+            if !pretty {
+                prop_assert_eq!(read, expected);
+            } else {
+                prop_assert_eq!(read.len(), expected.len());
+            }
+            // The same text cut short, or with one byte replaced (kept UTF-8 by choosing ASCII).
+            let at = cut.index(text.len());
+            if text.is_char_boundary(at) {
+                let short = &text[..at];
+                prop_assert_eq!(ours(short).is_ok(), serde_reads(short), "{:?}", short);
+                let mut changed = text.clone().into_bytes();
+                if changed[at].is_ascii() {
+                    changed[at] = byte & 0x7f;
+                    let changed = String::from_utf8(changed).unwrap();
+                    prop_assert_eq!(ours(&changed).is_ok(), serde_reads(&changed), "{:?}", changed);
+                }
+            }
+        }
+    }
+}
