@@ -33,6 +33,7 @@ pub struct State {
     next_seq: u64,
     /// Records in the log, live or superseded: compaction is due when too many are dead.
     records: u64,
+    encoder: segment::Encoder,
 }
 
 pub struct SeenLog {
@@ -126,10 +127,8 @@ impl SeenLog {
         let mut batch = sled::Batch::default();
         let mut seq = state.next_seq;
         for chunk in records.chunks(SEGMENT_RECORDS) {
-            batch.insert(
-                &seq.to_be_bytes(),
-                segment::encode(chunk.iter().map(|(id, record)| (id.as_str(), record))),
-            );
+            let encoded = (state.encoder).encode(chunk.iter().map(|(id, record)| (id.as_str(), record)));
+            batch.insert(&seq.to_be_bytes(), encoded);
             seq += 1;
         }
         self.tree.apply_batch(batch)?;
