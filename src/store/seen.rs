@@ -127,7 +127,9 @@ impl SeenLog {
         let mut batch = sled::Batch::default();
         let mut seq = state.next_seq;
         for chunk in records.chunks(SEGMENT_RECORDS) {
-            let encoded = (state.encoder).encode(chunk.iter().map(|(id, record)| (id.as_str(), record)));
+            let encoded = state
+                .encoder
+                .encode(chunk.iter().map(|(id, record)| (id.as_str(), record)));
             batch.insert(&seq.to_be_bytes(), encoded);
             seq += 1;
         }
