@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::{evidence, lenient};
-use crate::json::scan::{self, Kind, Member};
+use crate::json::scan::{self, Cursor, Kind};
 
 pub use super::evidence::{Evidence, LoggedOnUser};
 pub use super::lenient::Text;
@@ -70,48 +70,6 @@ pub struct RelatedUser<'a> {
     pub domain_name: Option<Text<'a>>,
 }
 
-/// A member's value read from its verbatim slice, the one the object's scan already checked.
-fn field<'a, T>(
-    value: &'a str,
-    read: impl FnOnce(
-        &mut serde_json::Deserializer<serde_json::de::StrRead<'a>>,
-    ) -> serde_json::Result<T>,
-) -> serde_json::Result<T> {
-    read(&mut serde_json::Deserializer::from_str(value))
-}
-
-/// A scalar member as text. Most are a string without escapes or `null`: the slice is then the
-/// value, read without a parser.
-fn text_of<'a>(member: &Member<'a>) -> serde_json::Result<Option<Text<'a>>> {
-    match member.kind {
-        Kind::Null => Ok(None),
-        Kind::String { escaped: false } => Ok(Some(Cow::Borrowed(
-            &member.value[1..member.value.len() - 1],
-        ))),
-        _ => field(member.value, |de| lenient::opt_string(de)),
-    }
-}
-
-/// A numeric member: plain integers read directly, anything else (a string, a float) leniently.
-fn number_of(member: &Member<'_>) -> serde_json::Result<Option<i64>> {
-    match member.kind {
-        Kind::Null => Ok(None),
-        _ => match member.value.parse::<i64>() {
-            Ok(n) => Ok(Some(n)),
-            Err(_) => field(member.value, |de| lenient::opt_i64(de)),
-        },
-    }
-}
-
-/// A member's name, borrowed unless it holds an escape.
-fn name_of<'a>(member: &Member<'a>) -> serde_json::Result<Text<'a>> {
-    if member.name_escaped {
-        serde_json::from_str::<String>(&format!("\"{}\"", member.name)).map(Cow::Owned)
-    } else {
-        Ok(Cow::Borrowed(member.name))
-    }
-}
-
 /// The members an alert has had at most so far (Defender ~30, Graph ~40): room for them at once.
 const USUAL_MEMBERS: usize = 48;
 
@@ -120,30 +78,48 @@ impl<'a> Alert<'a> {
     /// [`ReadError::Malformed`] (the response it came in is broken); JSON that is not an alert
     /// (not an object, no id, a member no reading can make sense of) is one of the others.
     pub fn read(text: &'a str) -> Result<Alert<'a>, ReadError> {
-        let members = match scan::top(text).map_err(ReadError::Malformed)? {
-            scan::Top::Object(members) => members,
-            scan::Top::Other(kind) => return Err(ReadError::NotAnObject(kind)),
-        };
+        let mut cursor = Cursor::new(text);
+        if cursor.peek() != Some(b'{') {
+            // Checked whole: text that is not JSON is broken, not merely no alert.
+            let (_, kind) = cursor.skip().map_err(ReadError::Malformed)?;
+            cursor.finish().map_err(ReadError::Malformed)?;
+            return Err(ReadError::NotAnObject(kind));
+        }
+        cursor.open().map_err(ReadError::Malformed)?;
         let mut alert = Alert {
             members: Vec::with_capacity(USUAL_MEMBERS),
             ..Alert::default()
         };
         let mut id = None;
         let mut device = evidence::Device::default();
-        for member in members {
-            let member = member.map_err(ReadError::Malformed)?;
+        while let Some((raw_name, escaped)) = cursor.next_name().map_err(ReadError::Malformed)? {
             let failed = |source| ReadError::Member {
-                member: member.name.to_string(),
+                member: raw_name.to_string(),
                 source,
             };
-            let name = name_of(&member).map_err(failed)?;
-            if name == "id" {
-                id = text_of(&member).map_err(failed)?;
+            let name = lenient::name_of(raw_name, escaped).map_err(failed)?;
+            let value = if name == "evidence" {
+                // Read in place, in the same pass: the items' bytes are walked once.
+                let start = cursor.position();
+                evidence::read(&mut cursor, &mut alert.evidence, &mut device).map_err(
+                    |failure| match failure {
+                        evidence::Failure::Syntax(err) => ReadError::Malformed(err),
+                        evidence::Failure::Value(source) => failed(source),
+                    },
+                )?;
+                cursor.since(start)
             } else {
-                alert.take(&name, &member, &mut device).map_err(failed)?;
-            }
-            alert.members.push((name, member.value));
+                let (value, kind) = cursor.skip().map_err(ReadError::Malformed)?;
+                if name == "id" {
+                    id = lenient::text_of(value, kind).map_err(failed)?;
+                } else {
+                    alert.take(&name, value, kind).map_err(failed)?;
+                }
+                value
+            };
+            alert.members.push((name, value));
         }
+        cursor.finish().map_err(ReadError::Malformed)?;
         match id {
             Some(id) if !id.trim().is_empty() => alert.id = id,
             _ => return Err(ReadError::NoId),
@@ -163,31 +139,23 @@ impl<'a> Alert<'a> {
     }
 
     /// Reads the member `name` into its typed field, if it has one; others are kept only as sent.
-    fn take(
-        &mut self,
-        name: &str,
-        member: &Member<'a>,
-        device: &mut evidence::Device<'a>,
-    ) -> serde_json::Result<()> {
-        let text = || text_of(member);
+    fn take(&mut self, name: &str, value: &'a str, kind: Kind) -> serde_json::Result<()> {
         let slot = match name {
-            "incidentId" => return number_of(member).map(|v| self.incident_id = v),
-            "investigationId" => return number_of(member).map(|v| self.investigation_id = v),
+            "incidentId" => return lenient::number_of(value, kind).map(|v| self.incident_id = v),
+            "investigationId" => {
+                return lenient::number_of(value, kind).map(|v| self.investigation_id = v)
+            }
             "mitreTechniques" => {
-                return field(member.value, |de| lenient::vec_of(de))
+                return lenient::field(value, |de| lenient::vec_of(de))
                     .map(|v| self.mitre_techniques = v)
             }
             "relatedUser" => {
-                return field(member.value, |de| lenient::opt_object(de))
+                return lenient::field(value, |de| lenient::opt_object(de))
                     .map(|v| self.related_user = v)
             }
             "loggedOnUsers" => {
-                return field(member.value, |de| lenient::vec_of(de))
+                return lenient::field(value, |de| lenient::vec_of(de))
                     .map(|v| self.logged_on_users = v)
-            }
-            "evidence" => {
-                return field(member.value, |de| lenient::vec_of(de))
-                    .map(|items| evidence::read(items, &mut self.evidence, device))
             }
             "assignedTo" => &mut self.assigned_to,
             "severity" => &mut self.severity,
@@ -215,7 +183,7 @@ impl<'a> Alert<'a> {
             "rbacGroupName" => &mut self.rbac_group_name,
             _ => return Ok(()),
         };
-        *slot = text()?;
+        *slot = lenient::text_of(value, kind)?;
         Ok(())
     }
 }

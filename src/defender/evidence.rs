@@ -10,6 +10,7 @@
 use serde::Deserialize;
 
 use super::lenient::{self, Text};
+use crate::json::scan::{self, Cursor};
 
 /// An account logged on to the alert's device (Defender's `loggedOnUsers`, or a Graph
 /// `deviceEvidence`'s).
@@ -50,55 +51,29 @@ impl Evidence<'_> {
 }
 
 /// One evidence item with the fields of both shapes.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct EvidenceItem<'a> {
+#[derive(Debug, Default)]
+struct EvidenceItem<'a> {
     // Defender's flat item.
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
     entity_type: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
     sha1: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
     sha256: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
     file_name: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
     file_path: Option<Text<'a>>,
-    #[serde(default, deserialize_with = "lenient::opt_i64")]
     process_id: Option<i64>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
     process_command_line: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
     ip_address: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
     url: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
     account_name: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
     domain_name: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
     user_principal_name: Option<Text<'a>>,
     // Graph's typed item.
-    #[serde(
-        rename = "@odata.type",
-        borrow,
-        default,
-        deserialize_with = "lenient::opt_string"
-    )]
     odata_type: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_object")]
     user_account: Option<Account<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_object")]
     file_details: Option<FileDetails<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_object")]
     image_file: Option<FileDetails<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_object")]
     parent_process_image_file: Option<FileDetails<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::vec_of")]
     logged_on_users: Vec<LoggedOnUser<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
     device_dns_name: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
     mde_device_id: Option<Text<'a>>,
 }
 
@@ -137,18 +112,118 @@ pub(super) struct Device<'a> {
     pub logged_on_users: Vec<LoggedOnUser<'a>>,
 }
 
-/// Reads `items` into `evidence` and `device`.
+/// Why the evidence member could not be read.
+#[derive(Debug)]
+pub(super) enum Failure {
+    /// Not JSON: the alert's text is broken.
+    Syntax(scan::Syntax),
+    /// JSON no lenient reading makes sense of (an escape that decodes to no character).
+    Value(serde_json::Error),
+}
+
+impl From<scan::Syntax> for Failure {
+    fn from(err: scan::Syntax) -> Self {
+        Failure::Syntax(err)
+    }
+}
+
+impl From<serde_json::Error> for Failure {
+    fn from(err: serde_json::Error) -> Self {
+        Failure::Value(err)
+    }
+}
+
+/// Reads the alert's `evidence` member where the cursor stands, in the alert's one pass, into
+/// `evidence` and `device`: an array of items (those that are not objects skipped), a single
+/// item, or anything else (no evidence).
 pub(super) fn read<'a>(
-    items: Vec<EvidenceItem<'a>>,
+    cursor: &mut Cursor<'a>,
     evidence: &mut Vec<Evidence<'a>>,
     device: &mut Device<'a>,
-) {
-    for item in items {
-        match item.odata_type.clone() {
-            None => evidence.push(flat(item)),
-            Some(odata_type) => typed(&odata_type, item, evidence, device),
+) -> Result<(), Failure> {
+    match cursor.peek() {
+        Some(b'[') => {
+            cursor.open()?;
+            while cursor.next_element()? {
+                if cursor.peek() == Some(b'{') {
+                    take(item(cursor)?, evidence, device);
+                } else {
+                    cursor.skip()?;
+                }
+            }
+        }
+        Some(b'{') => take(item(cursor)?, evidence, device),
+        _ => {
+            cursor.skip()?;
         }
     }
+    Ok(())
+}
+
+/// A nested object of Graph's, through serde from its slice.
+fn object<'a, T: Deserialize<'a>>(value: &'a str) -> serde_json::Result<Option<T>> {
+    lenient::field(value, |de| lenient::opt_object(de))
+}
+
+fn take<'a>(item: EvidenceItem<'a>, evidence: &mut Vec<Evidence<'a>>, device: &mut Device<'a>) {
+    match item.odata_type.clone() {
+        None => evidence.push(flat(item)),
+        Some(odata_type) => typed(&odata_type, item, evidence, device),
+    }
+}
+
+/// One item, member by member: Defender's flat fields, and Graph's nested objects (rare)
+/// through serde from their slices.
+fn item<'a>(cursor: &mut Cursor<'a>) -> Result<EvidenceItem<'a>, Failure> {
+    let mut item = EvidenceItem::default();
+    cursor.open()?;
+    while let Some((name, escaped)) = cursor.next_name()? {
+        let name = lenient::name_of(name, escaped)?;
+        let (value, kind) = cursor.skip()?;
+        let slot = match name.as_ref() {
+            "processId" => {
+                item.process_id = lenient::number_of(value, kind)?;
+                continue;
+            }
+            "userAccount" => {
+                item.user_account = object(value)?;
+                continue;
+            }
+            "fileDetails" => {
+                item.file_details = object(value)?;
+                continue;
+            }
+            "imageFile" => {
+                item.image_file = object(value)?;
+                continue;
+            }
+            "parentProcessImageFile" => {
+                item.parent_process_image_file = object(value)?;
+                continue;
+            }
+            "loggedOnUsers" => {
+                item.logged_on_users = lenient::field(value, |de| lenient::vec_of(de))?;
+                continue;
+            }
+            "entityType" => &mut item.entity_type,
+            "sha1" => &mut item.sha1,
+            "sha256" => &mut item.sha256,
+            "fileName" => &mut item.file_name,
+            "filePath" => &mut item.file_path,
+            "processCommandLine" => &mut item.process_command_line,
+            "ipAddress" => &mut item.ip_address,
+            "url" => &mut item.url,
+            "accountName" => &mut item.account_name,
+            "domainName" => &mut item.domain_name,
+            "userPrincipalName" => &mut item.user_principal_name,
+            "@odata.type" => &mut item.odata_type,
+            "deviceDnsName" => &mut item.device_dns_name,
+            "mdeDeviceId" => &mut item.mde_device_id,
+            _ => continue,
+        };
+        *slot = lenient::text_of(value, kind)?;
+    }
+    Ok(item)
 }
 
 fn flat(item: EvidenceItem<'_>) -> Evidence<'_> {
@@ -232,6 +307,50 @@ fn typed<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn read_all(value: &str) -> Vec<(Option<String>, Option<String>, Option<i64>)> {
+        let (mut evidence, mut device) = (Vec::new(), Device::default());
+        let mut cursor = Cursor::new(value);
+        read(&mut cursor, &mut evidence, &mut device).unwrap();
+        cursor.finish().unwrap();
+        evidence
+            .into_iter()
+            .map(|e| {
+                (
+                    e.entity_type.map(String::from),
+                    e.sha1.map(String::from),
+                    e.process_id,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn odd_evidence_shapes_keep_what_reads() {
+        let file = (Some("File".to_string()), Some("ab".to_string()), None);
+        assert_eq!(
+            read_all(r#"{"entityType":"File","sha1":"ab"}"#),
+            std::slice::from_ref(&file)
+        );
+        assert_eq!(
+            read_all(
+                r#"["x", 3, null, [], {"entityType":"File","sha1":"ab","extra":{"n":[1]}}, {"entityType":"Process","processId":"7312","sha1":null}]"#
+            ),
+            [file, (Some("Process".to_string()), None, Some(7312))]
+        );
+        assert!(read_all("null").is_empty());
+        assert!(read_all(r#""File""#).is_empty());
+        assert_eq!(
+            read_all(r#"[{"entityType":"Fi\u006ce","sh\u00611":"c\u0064"}]"#),
+            [(Some("File".to_string()), Some("cd".to_string()), None)],
+            "escaped names and values decode"
+        );
+        let mut cursor = Cursor::new(r#"[{"sha1":"ab",}]"#);
+        assert!(matches!(
+            read(&mut cursor, &mut Vec::new(), &mut Device::default()),
+            Err(Failure::Syntax(_))
+        ));
+    }
 
     #[test]
     fn graph_types_read_as_defender_names_them() {

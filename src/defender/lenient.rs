@@ -11,8 +11,50 @@ use std::marker::PhantomData;
 use serde::de::value::{MapAccessDeserializer, StrDeserializer};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use crate::json::scan::Kind;
+
 /// Text from the alert: borrowed from it unless an escape had to be decoded.
 pub type Text<'a> = Cow<'a, str>;
+
+/// A value read from its verbatim slice, one the alert's scan already checked.
+pub fn field<'a, T>(
+    value: &'a str,
+    read: impl FnOnce(
+        &mut serde_json::Deserializer<serde_json::de::StrRead<'a>>,
+    ) -> serde_json::Result<T>,
+) -> serde_json::Result<T> {
+    read(&mut serde_json::Deserializer::from_str(value))
+}
+
+/// A scalar as text. Most are a string without escapes or `null`: the slice is then the value,
+/// read without a parser; anything else as [`opt_string`] reads it.
+pub fn text_of(value: &str, kind: Kind) -> serde_json::Result<Option<Text<'_>>> {
+    match kind {
+        Kind::Null => Ok(None),
+        Kind::String { escaped: false } => Ok(Some(Cow::Borrowed(&value[1..value.len() - 1]))),
+        _ => field(value, |de| opt_string(de)),
+    }
+}
+
+/// A number: plain integers read directly, anything else (a string, a float) as [`opt_i64`].
+pub fn number_of(value: &str, kind: Kind) -> serde_json::Result<Option<i64>> {
+    match kind {
+        Kind::Null => Ok(None),
+        _ => match value.parse::<i64>() {
+            Ok(n) => Ok(Some(n)),
+            Err(_) => field(value, |de| opt_i64(de)),
+        },
+    }
+}
+
+/// A member's name (as between its quotes), borrowed unless it holds an escape.
+pub fn name_of(name: &str, escaped: bool) -> serde_json::Result<Text<'_>> {
+    if escaped {
+        serde_json::from_str::<String>(&format!("\"{name}\"")).map(Cow::Owned)
+    } else {
+        Ok(Cow::Borrowed(name))
+    }
+}
 
 struct AnyScalar;
 

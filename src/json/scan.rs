@@ -52,27 +52,23 @@ pub enum Top<'a> {
 /// Reads the top of `text`: an object's members one by one, or the kind of any other value
 /// (checked whole, so that "not an object" is never said of text that is not JSON).
 pub fn top(text: &str) -> Result<Top<'_>, Syntax> {
-    let bytes = text.as_bytes();
-    let start = skip_ws(bytes, 0);
-    if bytes.get(start) == Some(&b'{') {
+    let mut cursor = Cursor::new(text);
+    if cursor.peek() == Some(b'{') {
+        cursor.open()?;
         return Ok(Top::Object(Members {
-            text,
-            at: start + 1,
-            first: true,
+            cursor,
             done: false,
         }));
     }
-    let (end, kind) = value(bytes, start, 0)?;
-    end_of_text(bytes, end)?;
+    let (_, kind) = cursor.skip()?;
+    cursor.finish()?;
     Ok(Top::Other(kind))
 }
 
 /// The members of an object, in the order written. After the last one, the end of the object
 /// and of the text (only white space may follow) is checked: an error is the last item.
 pub struct Members<'a> {
-    text: &'a str,
-    at: usize,
-    first: bool,
+    cursor: Cursor<'a>,
     done: bool,
 }
 
@@ -93,34 +89,137 @@ impl<'a> Iterator for Members<'a> {
 
 impl<'a> Members<'a> {
     fn read(&mut self) -> Result<Option<Member<'a>>, Syntax> {
-        let bytes = self.text.as_bytes();
-        let mut at = skip_ws(bytes, self.at);
-        match bytes.get(at) {
-            Some(b'}') => {
-                return end_of_text(bytes, at + 1).map(|()| None);
+        let Some((name, name_escaped)) = self.cursor.next_name()? else {
+            return self.cursor.finish().map(|()| None);
+        };
+        let (value, kind) = self.cursor.skip()?;
+        Ok(Some(Member {
+            name,
+            name_escaped,
+            value,
+            kind,
+        }))
+    }
+}
+
+/// A checked reader of one JSON text, pulled value by value: a caller opens the objects and
+/// arrays it wants to read inside and skips (still checking) the values it does not, so nested
+/// content is read in the same single pass as the rest. After [`Cursor::next_name`] or a true
+/// [`Cursor::next_element`], exactly one value must be read: skipped, or opened and read to its
+/// end.
+pub struct Cursor<'a> {
+    text: &'a str,
+    at: usize,
+    /// Objects and arrays open.
+    depth: usize,
+    /// A value was read in the open container: the next member or element needs a `,`.
+    comma: bool,
+}
+
+impl<'a> Cursor<'a> {
+    pub fn new(text: &'a str) -> Cursor<'a> {
+        Cursor {
+            text,
+            at: 0,
+            depth: 0,
+            comma: false,
+        }
+    }
+
+    /// The first byte of the next value, white space passed, not consumed.
+    pub fn peek(&mut self) -> Option<u8> {
+        self.at = skip_ws(self.text.as_bytes(), self.at);
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    /// Where the cursor is: after [`Cursor::peek`], the first byte of the next value.
+    pub fn position(&self) -> usize {
+        self.at
+    }
+
+    /// The text from `from` to where the cursor is: a value just read, as sent.
+    pub fn since(&self, from: usize) -> &'a str {
+        &self.text[from..self.at]
+    }
+
+    /// Enters the object or array the next value opens.
+    pub fn open(&mut self) -> Result<(), Syntax> {
+        match self.peek() {
+            Some(b'{' | b'[') if self.depth >= MAX_DEPTH => {
+                Err(expected(self.at, "less deeply nested values"))
             }
-            Some(b',') if !self.first => at = skip_ws(bytes, at + 1),
-            _ if self.first => {}
-            _ => return Err(expected(at, "',' or '}'")),
+            Some(b'{' | b'[') => {
+                self.at += 1;
+                self.depth += 1;
+                self.comma = false;
+                Ok(())
+            }
+            _ => Err(expected(self.at, "an object or an array")),
         }
-        if bytes.get(at) != Some(&b'"') {
-            return Err(expected(at, "a member name"));
+    }
+
+    /// The next member's name in the open object (between its quotes, and whether it holds an
+    /// escape), the cursor then at its value; None when the object closes (consumed).
+    pub fn next_name(&mut self) -> Result<Option<(&'a str, bool)>, Syntax> {
+        if !self.next(b'}', "',' or '}'")? {
+            return Ok(None);
         }
-        let (name_end, name_escaped) = string(bytes, at + 1)?;
+        let bytes = self.text.as_bytes();
+        if bytes.get(self.at) != Some(&b'"') {
+            return Err(expected(self.at, "a member name"));
+        }
+        let (name_end, escaped) = string(bytes, self.at + 1)?;
         let colon = skip_ws(bytes, name_end);
         if bytes.get(colon) != Some(&b':') {
             return Err(expected(colon, "':'"));
         }
-        let start = skip_ws(bytes, colon + 1);
-        let (end, kind) = value(bytes, start, 1)?;
+        let name = &self.text[self.at + 1..name_end - 1];
+        self.at = skip_ws(bytes, colon + 1);
+        self.comma = false;
+        Ok(Some((name, escaped)))
+    }
+
+    /// Whether the open array has another element (the cursor then at it); false when the
+    /// array closes (consumed).
+    pub fn next_element(&mut self) -> Result<bool, Syntax> {
+        let more = self.next(b']', "',' or ']'")?;
+        if more {
+            // The element is read next; a `,` is due only after it.
+            self.comma = false;
+        }
+        Ok(more)
+    }
+
+    /// Past the `,` before the next member or element; false at the container's end.
+    fn next(&mut self, close: u8, expecting: &'static str) -> Result<bool, Syntax> {
+        match self.peek() {
+            Some(b) if b == close => {
+                self.at += 1;
+                self.depth -= 1;
+                self.comma = true;
+                Ok(false)
+            }
+            Some(b',') if self.comma => {
+                self.at = skip_ws(self.text.as_bytes(), self.at + 1);
+                Ok(true)
+            }
+            _ if !self.comma => Ok(true),
+            _ => Err(expected(self.at, expecting)),
+        }
+    }
+
+    /// Skips the next value, checked whole: its text as sent and its kind.
+    pub fn skip(&mut self) -> Result<(&'a str, Kind), Syntax> {
+        let start = skip_ws(self.text.as_bytes(), self.at);
+        let (end, kind) = value(self.text.as_bytes(), start, self.depth)?;
         self.at = end;
-        self.first = false;
-        Ok(Some(Member {
-            name: &self.text[at + 1..name_end - 1],
-            name_escaped,
-            value: &self.text[start..end],
-            kind,
-        }))
+        self.comma = true;
+        Ok((&self.text[start..end], kind))
+    }
+
+    /// Only white space may follow the value read.
+    pub fn finish(&mut self) -> Result<(), Syntax> {
+        end_of_text(self.text.as_bytes(), self.at)
     }
 }
 
@@ -351,6 +450,41 @@ mod tests {
         ));
     }
 
+    /// Reads a whole text through the cursor, opening every object and array: the value it holds.
+    fn walk(cursor: &mut Cursor) -> Result<serde_json::Value, Syntax> {
+        let value = match cursor.peek() {
+            Some(b'{') => {
+                cursor.open()?;
+                let mut map = serde_json::Map::new();
+                while let Some((name, _)) = cursor.next_name()? {
+                    let name: String = serde_json::from_str(&format!("\"{name}\"")).unwrap();
+                    map.insert(name, walk(cursor)?);
+                }
+                serde_json::Value::Object(map)
+            }
+            Some(b'[') => {
+                cursor.open()?;
+                let mut items = Vec::new();
+                while cursor.next_element()? {
+                    items.push(walk(cursor)?);
+                }
+                serde_json::Value::Array(items)
+            }
+            _ => {
+                let (text, _) = cursor.skip()?;
+                serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
+            }
+        };
+        Ok(value)
+    }
+
+    fn walked(text: &str) -> Result<serde_json::Value, Syntax> {
+        let mut cursor = Cursor::new(text);
+        let value = walk(&mut cursor)?;
+        cursor.finish()?;
+        Ok(value)
+    }
+
     fn json_value() -> impl Strategy<Value = serde_json::Value> {
         let leaf = prop_oneof![
             Just(serde_json::Value::Null),
@@ -387,6 +521,9 @@ mod tests {
                 serde_json::to_string(&object).unwrap()
             };
             let read = ours(&text).unwrap();
+            // Compared with serde_json's reading of the same text (floats round the same way).
+            let reread: serde_json::Value = serde_json::from_str(&text).unwrap();
+            prop_assert_eq!(walked(&text).unwrap(), reread, "the cursor, opening everything");
             let expected: Vec<(String, String)> = object
                 .as_object()
                 .unwrap()
@@ -403,11 +540,13 @@ mod tests {
             if text.is_char_boundary(at) {
                 let short = &text[..at];
                 prop_assert_eq!(ours(short).is_ok(), serde_reads(short), "{:?}", short);
+                prop_assert_eq!(walked(short).is_ok(), serde_reads(short), "{:?}", short);
                 let mut changed = text.clone().into_bytes();
                 if changed[at].is_ascii() {
                     changed[at] = byte & 0x7f;
                     let changed = String::from_utf8(changed).unwrap();
                     prop_assert_eq!(ours(&changed).is_ok(), serde_reads(&changed), "{:?}", changed);
+                    prop_assert_eq!(walked(&changed).is_ok(), serde_reads(&changed), "{:?}", changed);
                 }
             }
         }
