@@ -634,6 +634,24 @@ fn bench_stages() {
             serde_json::from_str::<&serde_json::value::RawValue>(&texts[i]).unwrap(),
         );
     });
+    // The envelope scan that cuts a streamed page into its alerts, fed in 64 KiB chunks.
+    let page = format!("{{\"value\":[{}]}}", texts.join(","));
+    let mut pages = 0;
+    time("stream (cut a page into alerts)", &mut |i| {
+        // One page per `texts.len()` rounds, so that the figure is per alert.
+        if i == 0 {
+            let mut reader = mde_watch::defender::stream::PageReader::new();
+            for chunk in page.as_bytes().chunks(64 * 1024) {
+                reader
+                    .feed(chunk, &mut |bytes| {
+                        std::hint::black_box(bytes);
+                    })
+                    .unwrap();
+            }
+            pages += reader.finish().unwrap().elements;
+        }
+    });
+    std::hint::black_box(pages);
     time("read_alert (one pass: view + members)", &mut |i| {
         std::hint::black_box(
             mde_watch::defender::odata::read_alert(i, texts[i].as_bytes())

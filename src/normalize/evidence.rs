@@ -35,9 +35,15 @@ pub fn full_path(directory: Option<&str>, name: Option<&str>) -> Option<String> 
 
 /// `user:user1,file:6532…`: the matches in one compact string, for formats without arrays.
 pub fn matches_text(matches: &[super::Match]) -> String {
-    matches
-        .iter()
-        .map(|m| format!("{}:{}", m.kind.as_str(), m.value))
-        .collect::<Vec<_>>()
-        .join(",")
+    // Written into one string: it is made for every event of every batch.
+    let mut text = String::with_capacity(matches.iter().map(|m| m.value.len() + 6).sum());
+    for (i, found) in matches.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(found.kind.as_str());
+        text.push(':');
+        text.push_str(&found.value);
+    }
+    text
 }
