@@ -287,7 +287,7 @@ impl PolledAlert {
         // NDJSON needs one line per event; whitespace inside JSON strings is always escaped, so
         // only a pretty-printed alert has raw line breaks, and only that one needs compacting.
         if memchr::memchr2(b'\n', b'\r', text.as_bytes()).is_some() {
-            text = compact(&text).into();
+            text = crate::json::compact(&text).into();
         }
         let view: Alert<'_> = Alert::read(&text)?;
         // SAFETY: `view` borrows from the heap buffer of `text`, which this struct owns, never
@@ -321,32 +321,6 @@ impl PolledAlert {
     pub fn verbatim(&self) -> Verbatim<'_> {
         Verbatim(&self.text)
     }
-}
-
-/// Removes the whitespace between JSON tokens, leaving strings untouched, so that an alert the API
-/// sent pretty-printed fits on one NDJSON line with its content byte-for-byte the same.
-pub fn compact(json: &str) -> String {
-    let mut out = String::with_capacity(json.len());
-    let mut in_string = false;
-    let mut escaped = false;
-    for c in json.chars() {
-        if in_string {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-        } else if c == '"' {
-            in_string = true;
-            out.push(c);
-        } else if !matches!(c, ' ' | '\n' | '\r' | '\t') {
-            out.push(c);
-        }
-    }
-    out
 }
 
 impl Clone for PolledAlert {
@@ -500,11 +474,7 @@ mod tests {
     }
 
     #[test]
-    fn compact_keeps_strings() {
-        assert_eq!(
-            compact("{ \"a\" : \"x y\\\" }\"\n, \"b\": [1, 2] }"),
-            r#"{"a":"x y\" }","b":[1,2]}"#
-        );
+    fn a_pretty_alert_is_kept_compact() {
         let pretty = PolledAlert::parse("{\n \"id\": \"a 1\",\n \"n\": [1, 2]\n}").unwrap();
         assert_eq!(pretty.text(), r#"{"id":"a 1","n":[1,2]}"#);
         assert_eq!(

@@ -2,8 +2,13 @@
 //! alert's members in one checked pass (`scan`), and writing events (`writer`), both built on
 //! one eight-bytes-at-a-time string scan (`escape`). Everything here is pure.
 
+mod compact;
 pub mod escape;
 pub mod scan;
 pub mod writer;
 
+#[cfg(test)]
+mod scan_tests;
+
+pub use compact::compact;
 pub use writer::JsonWriter;
