@@ -1,8 +1,9 @@
 //! One JSON object read in one pass: each member's name and its value as a slice of the text,
 //! the whole checked against the JSON grammar (RFC 8259) on the way, as serde_json checks it.
-//! An alert is read this way once; its typed fields come from the slices (a string without
-//! escapes is already its own value), so no member is scanned twice to find where it ends.
-//! Pure: text in, slices out.
+//! An alert is read this way once ([`Cursor`]: the alert opens its evidence array and items in
+//! the same pass); its typed fields come from the slices (a string without escapes is already
+//! its own value), so no member is scanned twice to find where it ends. Pure: text in, slices
+//! out.
 
 use super::escape::first_escape;
 
@@ -195,7 +196,8 @@ impl<'a> Cursor<'a> {
         match self.peek() {
             Some(b) if b == close => {
                 self.at += 1;
-                self.depth -= 1;
+                // Never below zero, whatever a caller does out of order.
+                self.depth = self.depth.saturating_sub(1);
                 self.comma = true;
                 Ok(false)
             }
