@@ -5,6 +5,7 @@
 mod compact;
 pub mod escape;
 pub mod scan;
+pub mod text_slot;
 pub mod writer;
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use super::text::{self, Capped};
 use super::{evidence, Change, EventContext, Provenance, Severity, UNTITLED};
-use crate::defender::alert::Verbatim;
 use crate::defender::{Evidence, PolledAlert};
+use crate::json::text_slot::{self, TextSlot};
 
 pub const OCSF_VERSION: &str = "1.3.0";
 const CLASS_UID: u32 = 2004;
@@ -182,7 +182,7 @@ struct Product {
 struct Unmapped<'a> {
     /// The whole alert as the API sent it: everything OCSF has no field for stays reachable.
     #[serde(skip_serializing_if = "Option::is_none")]
-    defender: Option<Verbatim<'a>>,
+    defender: Option<TextSlot>,
     mde_watch: Provenance<'a>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     nonconforming: Vec<Nonconforming<'a>>,
@@ -427,13 +427,13 @@ pub fn encode(polled: &PolledAlert, context: &EventContext) -> serde_json::Resul
         device,
         evidences,
         unmapped: Unmapped {
-            defender: context.verbatim.then(|| polled.verbatim()),
+            defender: context.verbatim.then_some(TextSlot),
             mde_watch: Provenance::from(context),
             nonconforming: mapper.nonconforming,
         },
     };
     let mut out = Vec::with_capacity(polled.len() + 1536);
-    serde_json::to_writer(&mut out, &finding)?;
+    text_slot::to_vec(&mut out, &finding, polled.text())?;
     Ok(out)
 }
 

@@ -9,8 +9,8 @@
 use serde::Serialize;
 
 use super::{evidence, EventContext, Provenance, Severity};
-use crate::defender::alert::Verbatim;
 use crate::defender::PolledAlert;
+use crate::json::text_slot::{self, TextSlot};
 
 /// The sourcetype the shipped props.conf and eventtypes.conf describe.
 pub const SOURCETYPE: &str = "mde_watch:alert";
@@ -61,7 +61,7 @@ struct SplunkAlert<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     url: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    defender: Option<Verbatim<'a>>,
+    defender: Option<TextSlot>,
     mde_watch: Provenance<'a>,
 }
 
@@ -110,14 +110,14 @@ fn build<'a>(polled: &'a PolledAlert, context: &EventContext<'a>) -> SplunkAlert
             .and_then(|f| evidence::full_path(f.file_path.as_deref(), f.file_name.as_deref())),
         process: evidence::process(alert).and_then(|p| p.process_command_line.as_deref()),
         url: evidence::url(alert),
-        defender: context.verbatim.then(|| polled.verbatim()),
+        defender: context.verbatim.then_some(TextSlot),
         mde_watch: Provenance::from(context),
     }
 }
 
 pub fn encode(polled: &PolledAlert, context: &EventContext) -> serde_json::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(polled.len() * 2 + 512);
-    serde_json::to_writer(&mut out, &build(polled, context))?;
+    text_slot::to_vec(&mut out, &build(polled, context), polled.text())?;
     Ok(out)
 }
 
@@ -131,6 +131,6 @@ pub fn encode_hec(polled: &PolledAlert, context: &EventContext) -> serde_json::R
         event,
     };
     let mut out = Vec::with_capacity(polled.len() * 2 + 640);
-    serde_json::to_writer(&mut out, &envelope)?;
+    text_slot::to_vec(&mut out, &envelope, polled.text())?;
     Ok(out)
 }
