@@ -11,9 +11,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::ser::Serializer;
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+use serde::Deserialize;
 
 use super::{evidence, lenient};
 use crate::json::scan::{self, Cursor, Kind};
@@ -227,20 +225,6 @@ impl Alert<'_> {
     }
 }
 
-/// The whole alert as the API sent it: its text, compact (the API sends compact JSON, so this is
-/// its text byte for byte). For the formats serde writes; the hand-written ones copy the text.
-pub struct Verbatim<'a>(pub &'a str);
-
-impl Serialize for Verbatim<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // serde_json writes a `RawValue` as it is, and makes one only of text it has checked:
-        // checked once more here (the text read as JSON when the alert was polled).
-        serde_json::from_str::<&RawValue>(self.0)
-            .map_err(serde::ser::Error::custom)?
-            .serialize(serializer)
-    }
-}
-
 /// Why an alert's text could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -315,11 +299,6 @@ impl PolledAlert {
 
     pub fn is_empty(&self) -> bool {
         self.text.is_empty()
-    }
-
-    /// The whole alert as sent, for formats that carry it.
-    pub fn verbatim(&self) -> Verbatim<'_> {
-        Verbatim(&self.text)
     }
 }
 
@@ -443,7 +422,7 @@ mod tests {
         assert!(matches!(alert.title, Some(Cow::Borrowed("plain"))));
         assert!(matches!(alert.description, Some(Cow::Owned(_))));
         assert!(matches!(alert.evidence[0].sha1, Some(Cow::Borrowed("ab"))));
-        assert_eq!(serde_json::to_string(&polled.verbatim()).unwrap(), text);
+        assert_eq!(polled.text(), text);
         let moved = [polled];
         assert_eq!(moved[0].alert().id, "da1", "the view survives a move");
         assert_eq!(moved[0].clone().alert().title.as_deref(), Some("plain"));
@@ -477,9 +456,6 @@ mod tests {
     fn a_pretty_alert_is_kept_compact() {
         let pretty = PolledAlert::parse("{\n \"id\": \"a 1\",\n \"n\": [1, 2]\n}").unwrap();
         assert_eq!(pretty.text(), r#"{"id":"a 1","n":[1,2]}"#);
-        assert_eq!(
-            serde_json::to_string(&pretty.verbatim()).unwrap(),
-            pretty.text()
-        );
+        assert_eq!(pretty.text(), pretty.text());
     }
 }

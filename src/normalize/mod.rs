@@ -77,13 +77,13 @@ impl Format {
 }
 
 /// One watchlist entry an alert matched.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, PartialOrd, Ord)]
 pub struct Match {
     #[serde(serialize_with = "kind_name")]
     pub kind: EntryKind,
     pub value: String,
     /// What the operator wrote, when normalization changed it.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub original: Option<String>,
 }
 

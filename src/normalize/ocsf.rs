@@ -20,6 +20,7 @@ const CLASS_UID: u32 = 2004;
 /// OCSF's `string_t`: at most 65,535 characters.
 type Text<'a> = Capped<'a, 65_535>;
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize)]
 struct Finding<'a> {
     class_uid: u32,
@@ -35,10 +36,8 @@ struct Finding<'a> {
     status_id: u8,
     status: Text<'a>,
     time: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     message: Option<Text<'a>>,
     finding_info: FindingInfo<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     device: Option<Device<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     evidences: Vec<EvidenceItem<'a>>,
@@ -46,21 +45,16 @@ struct Finding<'a> {
     unmapped: Unmapped<'a>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize)]
 struct FindingInfo<'a> {
     uid: Text<'a>,
     title: Text<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     desc: Option<Text<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     created_time: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     first_seen_time: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     last_seen_time: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     modified_time: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     analytic: Option<Analytic<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     types: Vec<Text<'a>>,
@@ -76,10 +70,10 @@ struct Analytic<'a> {
     kind: &'static str,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize)]
 struct Attack<'a> {
     technique: Uid<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     sub_technique: Option<Uid<'a>>,
     version: &'static str,
 }
@@ -89,36 +83,30 @@ struct Uid<'a> {
     uid: Text<'a>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize)]
 struct Device<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
     uid: Option<Text<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     hostname: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<Text<'a>>,
     type_id: u8,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Default)]
 struct EvidenceItem<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
     file: Option<File<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     process: Option<Process<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     src_endpoint: Option<Endpoint>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     url: Option<Url<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     user: Option<User<'a>>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize)]
 struct File<'a> {
     /// Required by OCSF: the evidence's file name, else its hash (how the file is known).
     name: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     path: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     hashes: Vec<Hash<'a>>,
@@ -132,12 +120,11 @@ struct Hash<'a> {
     value: &'a str,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize)]
 struct Process<'a> {
     pid: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     cmd_line: Option<Text<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     file: Option<File<'a>>,
 }
 
@@ -151,13 +138,14 @@ struct Url<'a> {
     url_string: &'a str,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize)]
 struct User<'a> {
     name: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     domain: Option<Text<'a>>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize)]
 struct Metadata<'a> {
     product: Product,
@@ -165,9 +153,7 @@ struct Metadata<'a> {
     /// `host`: the profile `device` belongs to; a validating consumer rejects it undeclared.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     profiles: &'static [&'static str],
-    #[serde(skip_serializing_if = "Option::is_none")]
     original_time: Option<Text<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     tenant_uid: Option<Text<'a>>,
     uid: Text<'a>,
 }
@@ -178,10 +164,10 @@ struct Product {
     vendor_name: &'static str,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize)]
 struct Unmapped<'a> {
     /// The whole alert as the API sent it: everything OCSF has no field for stays reachable.
-    #[serde(skip_serializing_if = "Option::is_none")]
     defender: Option<TextSlot>,
     mde_watch: Provenance<'a>,
     #[serde(skip_serializing_if = "Vec::is_empty")]

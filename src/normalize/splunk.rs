@@ -17,50 +17,34 @@ pub const SOURCETYPE: &str = "mde_watch:alert";
 /// The source every event names.
 pub const SOURCE: &str = "mde-watch";
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize)]
 struct SplunkAlert<'a> {
     /// Epoch seconds of the alert's creation (else its last update, else when it was seen).
     time: f64,
     app: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     dest: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     dest_id: Option<&'a str>,
     id: &'a str,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     mitre_technique_id: &'a [std::borrow::Cow<'a, str>],
     severity: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     signature: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     signature_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     src: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     subject: Option<&'a str>,
     #[serde(rename = "type")]
     kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     user: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     vendor_account: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     category: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     file_hash: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     file_name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     file_path: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     process: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     url: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     defender: Option<TextSlot>,
     mde_watch: Provenance<'a>,
 }

@@ -81,6 +81,7 @@ pub enum StoreError {
 }
 
 /// What the store knows of one watchlist entry's last poll.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntityStatus {
     pub last_poll: String,
@@ -91,10 +92,11 @@ pub struct EntityStatus {
     pub alert_ids: Vec<String>,
     /// When its last successful poll was answered (RFC 3339): every alert of the entity up to
     /// then has been read. Kept across failed polls; absent in stores older than it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub last_ok: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoreStats {
     pub path: String,
@@ -106,12 +108,12 @@ pub struct StoreStats {
     pub entities: usize,
     pub cursor: u64,
     /// The feed's cursor (RFC 3339), when a feed poll has completed.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub feed_cursor: Option<String>,
     /// How far the feed's cursor is behind now, in seconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub feed_cursor_age_secs: Option<i64>,
     pub size_on_disk: u64,
+    /// Null, never absent: "never pruned" is an answer the state tools print.
+    #[serialize_always]
     pub last_prune: Option<i64>,
 }
 
