@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use common::*;
 use mde_watch::schedule::limiter::Window;
-use mde_watch::sim::UniverseSpec;
 
 const HOUR: Duration = Duration::from_secs(60);
 const HOURLY_CALLS: usize = 1500;
@@ -35,20 +34,10 @@ fn calls_between(times: &[Duration], from: Duration, per: Duration) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watchlist_larger_than_the_budget_uses_every_call_and_none_over() {
-    let sim = start_sim(
-        UniverseSpec {
-            seed: 21,
-            users: 3000,
-            files: 10,
-            ..UniverseSpec::default()
-        },
-        compressed_limits(),
-    )
-    .await;
-    let watch = Watch::first(&sim, 3000, 0);
+    let Fixture { sim, watch, dir } =
+        Fixture::start(universe_of(21, 3000, 10), compressed_limits(), 3000, 0).await;
     // Sweeps on the cron only: 12 in the first hour. Planning alone they would make 12 x 112 =
     // 1,344 calls (89.6%); with the calls the retries left, 12 x 125.
-    let dir = tempfile::tempdir().unwrap();
     let config = write_config(
         dir.path(),
         &sim,

@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use common::*;
-use mde_watch::sim::{self, SimConfig, SimHandle, UniverseSpec};
+use mde_watch::sim::{self, SimConfig, SimHandle};
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(
@@ -27,12 +27,7 @@ async fn start(registered: &str) -> SimHandle {
 /// The emulator with `certificate` registered for the app.
 async fn start_with(certificate: Vec<u8>) -> SimHandle {
     sim::start(SimConfig {
-        universe: UniverseSpec {
-            seed: 41,
-            users: 10,
-            files: 10,
-            ..UniverseSpec::default()
-        },
+        universe: universe_of(41, 10, 10),
         limits: fast_limits(),
         certificate_pem: Some(certificate),
         ..SimConfig::default()

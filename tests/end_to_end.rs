@@ -7,12 +7,7 @@ use common::*;
 use mde_watch::sim::{Faults, UniverseSpec};
 
 fn universe() -> UniverseSpec {
-    UniverseSpec {
-        seed: 7,
-        users: 60,
-        files: 60,
-        ..UniverseSpec::default()
-    }
+    universe_of(7, 60, 60)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,7 +96,7 @@ async fn restart_writes_nothing_again_and_later_alerts_come_next_sweep() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_lose_nothing_and_limits_hold() {
-    let sim = start_sim(universe(), fast_limits()).await;
+    let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 40, 40).await;
     sim.set_faults(Faults {
         error_rate: 0.12,
         malformed_rate: 0.05,
@@ -110,8 +105,6 @@ async fn faults_lose_nothing_and_limits_hold() {
         throttle_retry_after_secs: 1,
         ..Faults::default()
     });
-    let watch = Watch::first(&sim, 40, 40);
-    let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &sim, &watch, "");
 
     run_ok(&["once"], &config).await;
@@ -131,15 +124,13 @@ async fn faults_lose_nothing_and_limits_hold() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_expiring_mid_run_is_renewed_without_failing_the_sweep() {
-    let sim = start_sim(universe(), fast_limits()).await;
+    let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 30, 30).await;
     // The token claims an hour but dies after 1.2 s: the client meets 401s and must renew. (Much
     // shorter and a loaded machine can stall past a fresh token's whole life.)
     sim.set_faults(Faults {
         token_dies_after_ms: Some(1200),
         ..Faults::default()
     });
-    let watch = Watch::first(&sim, 30, 30);
-    let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &sim, &watch, "");
 
     run_ok(&["once"], &config).await;

@@ -28,16 +28,7 @@ fn match_context(events: &[serde_json::Value]) -> BTreeMap<String, (Vec<String>,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_feed_delivers_what_entity_polls_deliver_with_the_same_matches() {
-    let sim = start_sim(
-        UniverseSpec {
-            seed: 21,
-            users: 60,
-            files: 60,
-            ..UniverseSpec::default()
-        },
-        fast_limits(),
-    )
-    .await;
+    let sim = start_sim(universe_of(21, 60, 60), fast_limits()).await;
     let watch = Watch::first(&sim, 30, 30);
     let (entities_dir, feed_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let entities = write_config(entities_dir.path(), &sim, &watch, "");
@@ -327,16 +318,7 @@ async fn alerts_appearing_between_pages_are_never_skipped() {
 /// batches in flight hold, and a poll after a clean run publishes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_and_a_kill_mid_poll_lose_nothing() {
-    let sim = start_sim(
-        UniverseSpec {
-            seed: 51,
-            users: 80,
-            files: 40,
-            ..UniverseSpec::default()
-        },
-        fast_limits(),
-    )
-    .await;
+    let sim = start_sim(universe_of(51, 80, 40), fast_limits()).await;
     sim.set_faults(mde_watch::sim::Faults {
         error_rate: 0.15,
         throttle_rate: 0.05,
@@ -422,18 +404,8 @@ async fn faults_and_a_kill_mid_poll_lose_nothing() {
 /// repeats nothing), and leaves the cursor and dedup as they were.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_feed_backfill_publishes_each_alert_once_and_moves_nothing() {
-    let sim = start_sim(
-        UniverseSpec {
-            seed: 23,
-            users: 60,
-            files: 30,
-            ..UniverseSpec::default()
-        },
-        fast_limits(),
-    )
-    .await;
-    let watch = Watch::first(&sim, 40, 20);
-    let dir = tempfile::tempdir().unwrap();
+    let Fixture { sim, watch, dir } =
+        Fixture::start(universe_of(23, 60, 30), fast_limits(), 40, 20).await;
     // Ten-alert pages from a small budget: answers go out in pieces before a split is decided.
     let config = write_config(
         dir.path(),

@@ -9,7 +9,6 @@ use std::process::Command;
 
 use common::*;
 use mde_watch::config::Config;
-use mde_watch::sim::UniverseSpec;
 use mde_watch::store::Store;
 
 /// A tmpfs of a given size mounted for the test, unmounted when dropped (also on failure).
@@ -79,18 +78,8 @@ fn ids_of(lines: &[String]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_tears_no_line_and_loses_no_alert() {
-    let sim = start_sim(
-        UniverseSpec {
-            seed: 11,
-            users: 60,
-            files: 20,
-            ..UniverseSpec::default()
-        },
-        fast_limits(),
-    )
-    .await;
-    let watch = Watch::first(&sim, 60, 20);
-    let dir = tempfile::tempdir().unwrap();
+    let Fixture { sim, watch, dir } =
+        Fixture::start(universe_of(11, 60, 20), fast_limits(), 60, 20).await;
     let disk = Tmpfs::mount(&dir.path().join("out"), "64k");
     let path = write_config(
         dir.path(),

@@ -26,12 +26,7 @@ fn matches(events: &[serde_json::Value]) -> BTreeMap<String, Vec<String>> {
 }
 
 fn universe() -> UniverseSpec {
-    UniverseSpec {
-        seed: 31,
-        users: 40,
-        files: 40,
-        ..UniverseSpec::default()
-    }
+    universe_of(31, 40, 40)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,7 +192,7 @@ async fn after_entity_polls_the_first_graph_poll_starts_where_they_left_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_and_5xx_while_paging_graph_lose_nothing() {
-    let sim = start_sim(universe(), fast_limits()).await;
+    let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 20, 20).await;
     sim.set_faults(Faults {
         error_rate: 0.2,
         throttle_rate: 0.1,
@@ -205,8 +200,6 @@ async fn throttling_and_5xx_while_paging_graph_lose_nothing() {
         truncated_rate: 0.05,
         ..Default::default()
     });
-    let watch = Watch::first(&sim, 20, 20);
-    let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &sim, &watch, GRAPH);
     run_ok(&["once"], &config).await;
     let written = events(&dir.path().join("alerts.ndjson"));

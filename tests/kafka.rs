@@ -17,12 +17,7 @@ use mde_watch::sim::UniverseSpec;
 const TOPIC: &str = "mde-alerts";
 
 fn universe() -> UniverseSpec {
-    UniverseSpec {
-        seed: 5,
-        users: 50,
-        files: 50,
-        ..UniverseSpec::default()
-    }
+    universe_of(5, 50, 50)
 }
 
 async fn consume(tansu: &Tansu, expected: usize) -> Vec<common::kafka::Consumed> {

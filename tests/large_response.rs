@@ -20,21 +20,18 @@ fn children_peak_rss_kib() -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_100_mb_answer_streams_through_a_1_mib_budget() {
     let alerts = 50_000u32;
-    let sim = start_sim(
+    let Fixture { sim, watch, dir } = Fixture::start(
         UniverseSpec {
-            seed: 5,
-            users: 1,
-            files: 0,
             alerts_per_user: Some(alerts),
             late_share: 0.0,
             change_share: 0.0,
-            ..UniverseSpec::default()
+            ..universe_of(5, 1, 0)
         },
         fast_limits(),
+        1,
+        0,
     )
     .await;
-    let watch = Watch::first(&sim, 1, 0);
-    let dir = tempfile::tempdir().unwrap();
     let config = write_config(
         dir.path(),
         &sim,

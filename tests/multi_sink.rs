@@ -9,7 +9,6 @@ use std::time::Duration;
 use common::kafka::{consume_all, Tansu};
 use common::rsyslog::Rsyslog;
 use common::*;
-use mde_watch::sim::UniverseSpec;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_poll_feeds_file_ecs_syslog_cef_and_kafka_ocsf() {
@@ -17,16 +16,7 @@ async fn one_poll_feeds_file_ecs_syslog_cef_and_kafka_ocsf() {
     let rsyslog = Rsyslog::start(dir.path(), None);
     let tansu = Tansu::start();
     tansu.create_topic("lake", 2);
-    let sim = start_sim(
-        UniverseSpec {
-            seed: 21,
-            users: 20,
-            files: 20,
-            ..UniverseSpec::default()
-        },
-        fast_limits(),
-    )
-    .await;
+    let sim = start_sim(universe_of(21, 20, 20), fast_limits()).await;
     let watch = Watch::first(&sim, 12, 12);
     let sinks = format!(
         "[[sinks]]\ntype = \"syslog\"\naddress = \"127.0.0.1:{}\"\ntransport = \"tcp\"\nformat = \"cef\"\n\

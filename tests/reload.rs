@@ -9,12 +9,7 @@ use common::*;
 use mde_watch::sim::{SimHandle, UniverseSpec};
 
 fn universe() -> UniverseSpec {
-    UniverseSpec {
-        seed: 9,
-        users: 10,
-        files: 10,
-        ..UniverseSpec::default()
-    }
+    universe_of(9, 10, 10)
 }
 
 fn sighup(child: &tokio::process::Child) {

@@ -15,12 +15,7 @@ use mde_watch::sim::{self, SimConfig, SimHandle, SimTls, UniverseSpec};
 use tokio::io::AsyncBufReadExt;
 
 fn universe() -> UniverseSpec {
-    UniverseSpec {
-        seed: 17,
-        users: 10,
-        files: 10,
-        ..UniverseSpec::default()
-    }
+    universe_of(17, 10, 10)
 }
 
 fn mode_of(path: &Path) -> u32 {

@@ -15,12 +15,7 @@ use mde_watch::shutdown;
 use mde_watch::sim::UniverseSpec;
 
 fn universe() -> UniverseSpec {
-    UniverseSpec {
-        seed: 11,
-        users: 30,
-        files: 30,
-        ..UniverseSpec::default()
-    }
+    universe_of(11, 30, 30)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,12 +11,7 @@ use common::*;
 use mde_watch::sim::UniverseSpec;
 
 fn universe() -> UniverseSpec {
-    UniverseSpec {
-        seed: 21,
-        users: 12,
-        files: 12,
-        ..UniverseSpec::default()
-    }
+    universe_of(21, 12, 12)
 }
 
 fn stdout(output: &std::process::Output) -> String {

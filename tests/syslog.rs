@@ -16,12 +16,7 @@ use mde_watch::shutdown;
 use mde_watch::sim::UniverseSpec;
 
 fn universe() -> UniverseSpec {
-    UniverseSpec {
-        seed: 9,
-        users: 30,
-        files: 30,
-        ..UniverseSpec::default()
-    }
+    universe_of(9, 30, 30)
 }
 
 /// A received RFC 5424 message: its SD params and its MSG.

@@ -10,12 +10,7 @@ use mde_watch::sim::UniverseSpec;
 use tokio::net::UnixDatagram;
 
 fn universe() -> UniverseSpec {
-    UniverseSpec {
-        seed: 5,
-        users: 20,
-        files: 20,
-        ..UniverseSpec::default()
-    }
+    universe_of(5, 20, 20)
 }
 
 /// Messages from the socket until one satisfies `wanted`; all of them, in order.

@@ -51,18 +51,8 @@ fn sample(text: &str, series: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_served_and_health_follows_the_api() {
-    let sim = start_sim(
-        UniverseSpec {
-            seed: 13,
-            users: 10,
-            files: 10,
-            ..UniverseSpec::default()
-        },
-        fast_limits(),
-    )
-    .await;
-    let watch = Watch::first(&sim, 5, 5);
-    let dir = tempfile::tempdir().unwrap();
+    let Fixture { sim, watch, dir } =
+        Fixture::start(universe_of(13, 10, 10), fast_limits(), 5, 5).await;
     let port = free_port();
     let path = write_config(
         dir.path(),
@@ -159,18 +149,8 @@ async fn metrics_are_served_and_health_follows_the_api() {
 /// has not moved for two cadences while every poll fails, ok again when polls succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feed_mode_health_follows_the_cursor() {
-    let sim = start_sim(
-        UniverseSpec {
-            seed: 17,
-            users: 10,
-            files: 10,
-            ..UniverseSpec::default()
-        },
-        fast_limits(),
-    )
-    .await;
-    let watch = Watch::first(&sim, 5, 5);
-    let dir = tempfile::tempdir().unwrap();
+    let Fixture { sim, watch, dir } =
+        Fixture::start(universe_of(17, 10, 10), fast_limits(), 5, 5).await;
     let port = free_port();
     let path = write_config(
         dir.path(),
@@ -283,19 +263,9 @@ fn metric_names(bodies: &[(String, String)]) -> std::collections::BTreeSet<Strin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn otlp_receives_the_metrics_and_the_spans() {
-    let sim = start_sim(
-        UniverseSpec {
-            seed: 17,
-            users: 6,
-            files: 6,
-            ..UniverseSpec::default()
-        },
-        fast_limits(),
-    )
-    .await;
+    let Fixture { sim, watch, dir } =
+        Fixture::start(universe_of(17, 6, 6), fast_limits(), 3, 3).await;
     let (url, seen, server) = otlp_receiver().await;
-    let watch = Watch::first(&sim, 3, 3);
-    let dir = tempfile::tempdir().unwrap();
     let path = write_config(
         dir.path(),
         &sim,

@@ -54,6 +54,16 @@ pub async fn start_sim(universe: UniverseSpec, limits: Vec<Window>) -> SimHandle
     .expect("emulator starts on a free loopback port")
 }
 
+/// A universe of `users` users and `files` files drawn from `seed`, everything else as default.
+pub fn universe_of(seed: u64, users: usize, files: usize) -> UniverseSpec {
+    UniverseSpec {
+        seed,
+        users,
+        files,
+        ..UniverseSpec::default()
+    }
+}
+
 pub struct Watch {
     pub users: Vec<String>,
     pub files: Vec<String>,
