@@ -10,6 +10,7 @@ use super::*;
 use crate::config::StoreConfig;
 use crate::defender::EntryAlerts;
 use crate::normalize::Format;
+use crate::sinks::SinkId;
 use crate::watchlist::{EntryKind, Origin, Watchlist};
 
 /// What the sink was handed, one line per handover: how many alerts the store held at that
@@ -17,6 +18,7 @@ use crate::watchlist::{EntryKind, Origin, Watchlist};
 type Handovers = Arc<Mutex<Vec<(usize, Vec<String>)>>>;
 
 struct ScriptedSink {
+    id: SinkId,
     store: Arc<Store>,
     handovers: Handovers,
     /// Outcome of each handover in turn (true = acknowledged); acknowledged once it runs out.
@@ -25,12 +27,8 @@ struct ScriptedSink {
 
 #[async_trait::async_trait]
 impl Sink for ScriptedSink {
-    fn name(&self) -> &str {
-        "scripted"
-    }
-
-    fn format(&self) -> Format {
-        Format::Raw
+    fn id(&self) -> &SinkId {
+        &self.id
     }
 
     async fn send(&mut self, events: &[OutEvent]) -> Result<(), SinkError> {
@@ -80,6 +78,7 @@ fn harness(in_flight: usize, script: &[bool]) -> Harness {
     );
     let handovers = Handovers::default();
     let sink = ScriptedSink {
+        id: SinkId::new("scripted", Format::Raw),
         store: store.clone(),
         handovers: handovers.clone(),
         script: script.iter().copied().collect(),

@@ -53,10 +53,31 @@ pub enum SinkError {
 /// An acknowledgement still to come: resolves once the events handed over are durable.
 pub type Pending = Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send>>;
 
+/// What names a sink in logs, metrics and errors, and the format its events are encoded in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkId {
+    pub name: String,
+    pub format: Format,
+}
+
+impl SinkId {
+    pub fn new(name: &str, format: Format) -> SinkId {
+        SinkId {
+            name: name.to_string(),
+            format,
+        }
+    }
+}
+
 #[async_trait::async_trait]
 pub trait Sink: Send {
-    fn name(&self) -> &str;
-    fn format(&self) -> Format;
+    fn id(&self) -> &SinkId;
+    fn name(&self) -> &str {
+        &self.id().name
+    }
+    fn format(&self) -> Format {
+        self.id().format
+    }
     /// Room for `event`'s payload, if this sink has a size limit (syslog's `max_message` less
     /// the header it puts around this event). Larger events are shrunk by the pipeline.
     fn payload_limit(&self, _event: &OutEvent) -> Option<usize> {

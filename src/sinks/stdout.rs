@@ -2,31 +2,25 @@
 
 use std::io::Write;
 
-use super::{OutEvent, Sink, SinkError};
+use super::{OutEvent, Sink, SinkError, SinkId};
 use crate::normalize::Format;
 
 pub struct StdoutSink {
-    name: String,
-    format: Format,
+    id: SinkId,
 }
 
 impl StdoutSink {
     pub fn new(name: &str, format: Format) -> StdoutSink {
         StdoutSink {
-            name: name.to_string(),
-            format,
+            id: SinkId::new(name, format),
         }
     }
 }
 
 #[async_trait::async_trait]
 impl Sink for StdoutSink {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn format(&self) -> Format {
-        self.format
+    fn id(&self) -> &SinkId {
+        &self.id
     }
 
     async fn send(&mut self, events: &[OutEvent]) -> Result<(), SinkError> {
@@ -39,14 +33,14 @@ impl Sink for StdoutSink {
             })
             .and_then(|_| out.flush());
         result.map_err(|err| SinkError::Io {
-            sink: self.name.clone(),
+            sink: self.id.name.clone(),
             reason: format!("stdout: {err}"),
         })
     }
 
     async fn flush(&mut self) -> Result<(), SinkError> {
         std::io::stdout().flush().map_err(|err| SinkError::Io {
-            sink: self.name.clone(),
+            sink: self.id.name.clone(),
             reason: format!("stdout: {err}"),
         })
     }

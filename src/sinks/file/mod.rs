@@ -15,12 +15,11 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::{OutEvent, Sink, SinkError};
+use super::{OutEvent, Sink, SinkError, SinkId};
 use crate::normalize::Format;
 
 pub struct FileSink {
-    name: String,
-    format: Format,
+    id: SinkId,
     state: Arc<Mutex<FileState>>,
 }
 
@@ -54,8 +53,7 @@ impl FileSink {
             ))
         })?;
         Ok(FileSink {
-            name: name.to_string(),
-            format,
+            id: SinkId::new(name, format),
             state: Arc::new(Mutex::new(FileState {
                 path: config.path.clone(),
                 file,
@@ -80,7 +78,7 @@ impl FileSink {
         .map_err(|err| err.to_string())
         .and_then(|r| r);
         outcome.map_err(|reason| SinkError::Io {
-            sink: self.name.clone(),
+            sink: self.id.name.clone(),
             reason,
         })
     }
@@ -219,12 +217,8 @@ impl FileState {
 
 #[async_trait::async_trait]
 impl Sink for FileSink {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn format(&self) -> Format {
-        self.format
+    fn id(&self) -> &SinkId {
+        &self.id
     }
 
     async fn send(&mut self, events: &[OutEvent]) -> Result<(), SinkError> {

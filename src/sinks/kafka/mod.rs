@@ -19,7 +19,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
-use super::{OutEvent, Pending, Sink, SinkError};
+use super::{OutEvent, Pending, Sink, SinkError, SinkId};
 use crate::normalize::Format;
 
 /// librdkafka settings mde-watch sets unless the operator's table says otherwise.
@@ -42,8 +42,7 @@ pub fn client_config(config: &KafkaSettings) -> ClientConfig {
 }
 
 pub struct KafkaSink {
-    name: String,
-    format: Format,
+    id: SinkId,
     topic: String,
     flush_timeout: Duration,
     client: ClientConfig,
@@ -63,8 +62,7 @@ impl KafkaSink {
             ),
         })?;
         Ok(KafkaSink {
-            name: name.to_string(),
-            format,
+            id: SinkId::new(name, format),
             topic: config.topic.clone(),
             flush_timeout: config.flush_timeout,
             client,
@@ -80,19 +78,19 @@ impl KafkaSink {
     /// pending on the old producer and a new one loses nothing.
     fn renew_producer(&mut self) {
         if let Some((code, reason)) = self.producer.client().fatal_error() {
-            tracing::warn!(sink = %self.name, ?code, %reason, "Kafka producer hit a fatal error");
+            tracing::warn!(sink = %self.id.name, ?code, %reason, "Kafka producer hit a fatal error");
         }
         match self.client.create::<FutureProducer>() {
             Ok(producer) => self.producer = producer,
             Err(err) => {
-                tracing::error!(sink = %self.name, error = %err, "cannot recreate the Kafka producer; keeping the old one")
+                tracing::error!(sink = %self.id.name, error = %err, "cannot recreate the Kafka producer; keeping the old one")
             }
         }
     }
 
     fn fail(&self, reason: String) -> SinkError {
         SinkError::Io {
-            sink: self.name.clone(),
+            sink: self.id.name.clone(),
             reason,
         }
     }
@@ -121,12 +119,8 @@ fn headers(format: Format, event: &OutEvent) -> OwnedHeaders {
 
 #[async_trait::async_trait]
 impl Sink for KafkaSink {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn format(&self) -> Format {
-        self.format
+    fn id(&self) -> &SinkId {
+        &self.id
     }
 
     /// Reads the topic's metadata through the producer: the brokers are connected, and an
@@ -151,7 +145,7 @@ impl Sink for KafkaSink {
         .map_err(|err| self.fail(err.to_string()))?;
         match fetched {
             Ok(partitions) => {
-                tracing::info!(sink = %self.name, topic = %self.topic, partitions, "Kafka brokers reached");
+                tracing::info!(sink = %self.id.name, topic = %self.topic, partitions, "Kafka brokers reached");
                 Ok(())
             }
             Err(err) => Err(self.fail(format!(
@@ -175,7 +169,7 @@ impl Sink for KafkaSink {
             let mut record = FutureRecord::to(&self.topic)
                 .key(event.alert_id.as_str())
                 .payload(event.payload.as_slice())
-                .headers(headers(self.format, event));
+                .headers(headers(self.id.format, event));
             if let Some(time_ms) = event.time_ms {
                 record = record.timestamp(time_ms);
             }
@@ -199,8 +193,11 @@ impl Sink for KafkaSink {
                 }
             }
         }
-        let (sink, topic, failed_flag) =
-            (self.name.clone(), self.topic.clone(), self.failed.clone());
+        let (sink, topic, failed_flag) = (
+            self.id.name.clone(),
+            self.topic.clone(),
+            self.failed.clone(),
+        );
         Box::pin(async move {
             let total = deliveries.len();
             let mut failed = 0;

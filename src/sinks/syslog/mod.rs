@@ -19,7 +19,7 @@ use chrono::{TimeZone, Utc};
 
 use self::frame::{Framing, Rfc5424};
 use self::transport::Connection;
-use super::{OutEvent, Sink, SinkError};
+use super::{OutEvent, Sink, SinkError, SinkId};
 use crate::normalize::Format;
 
 /// `check --connect`: opens the transport (TCP connect, TLS handshake, unix socket) and says
@@ -80,8 +80,7 @@ pub fn size_warning(
 pub const SD_ID: &str = "mdewatch@32473";
 
 pub struct SyslogSink {
-    name: String,
-    format: Format,
+    id: SinkId,
     config: SyslogSettings,
     tenant: String,
     hostname: String,
@@ -98,8 +97,7 @@ impl SyslogSink {
         hostname: &str,
     ) -> SyslogSink {
         SyslogSink {
-            name: name.to_string(),
-            format,
+            id: SinkId::new(name, format),
             config: config.clone(),
             tenant: tenant.to_string(),
             hostname: hostname.to_string(),
@@ -110,7 +108,7 @@ impl SyslogSink {
 
     fn fail(&self, reason: String) -> SinkError {
         SinkError::Io {
-            sink: self.name.clone(),
+            sink: self.id.name.clone(),
             reason,
         }
     }
@@ -138,7 +136,7 @@ impl SyslogSink {
                     hostname: &self.hostname,
                     app_name: "mde-watch",
                     procid: self.procid,
-                    msgid: self.format.as_str(),
+                    msgid: self.id.format.as_str(),
                     structured_data: (SD_ID, &params),
                 }
                 .encode(payload)
@@ -153,12 +151,8 @@ impl SyslogSink {
 
 #[async_trait::async_trait]
 impl Sink for SyslogSink {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn format(&self) -> Format {
-        self.format
+    fn id(&self) -> &SinkId {
+        &self.id
     }
 
     /// `max_message` less this event's header (its structured data holds the alert id and the
