@@ -1,4 +1,5 @@
-//! Tests of the config's loading and validation: documented defaults, every problem listed with its key and file, limits that warn, secrets kept out of Debug.
+//! Tests of the config's loading and validation: documented defaults, every problem listed with its
+//! key and file, limits that warn, secrets kept out of Debug.
 
 use super::*;
 

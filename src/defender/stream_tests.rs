@@ -1,4 +1,5 @@
-//! Tests of the streaming OData reader: pages cut at every byte come out as a whole-body parse reads them, and broken envelopes are errors, never panics.
+//! Tests of the streaming OData reader: pages cut at every byte come out as a whole-body parse
+//! reads them, and broken envelopes are errors, never panics.
 
 use super::*;
 

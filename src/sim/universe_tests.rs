@@ -1,4 +1,5 @@
-//! Tests of the emulator's universe: a seed always renders the same one, alerts link users and files, the listing names everyone, timestamps vary their fractions.
+//! Tests of the emulator's universe: a seed always renders the same one, alerts link users and
+//! files, the listing names everyone, timestamps vary their fractions.
 
 use super::*;
 

@@ -5,12 +5,14 @@
 //! costs duplicates, never losses.
 
 mod decide;
+mod error;
 mod index;
 mod record;
 mod seen;
 mod segment;
 
 pub use decide::{decide, Decision};
+pub use error::{OpenCause, StoreError};
 pub use record::{fingerprint, AlertDigest, SeenRecord};
 pub use seen::Compaction;
 
@@ -19,7 +21,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config::StoreConfig;
-use seen::{LogError, SeenLog};
+use error::log_error;
+use seen::SeenLog;
 
 /// 1: one sled key per alert (`seen` tree). 2: segments in the `log` tree, indexed in memory.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -39,46 +42,6 @@ const SEGMENTS_PER_HANDLE: usize = if cfg!(test) { 2 } else { 512 };
 
 /// Compaction for space alone waits until at least this many records are superseded.
 const COMPACT_MIN_DEAD: u64 = 50_000;
-
-/// Why the store's database did not open.
-#[derive(Debug, thiserror::Error)]
-pub enum OpenCause {
-    #[error("another process has this store open (the service? stop it first): {0}")]
-    Locked(#[source] sled::Error),
-    #[error(transparent)]
-    Sled(#[from] sled::Error),
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error(
-        "cannot open the store at {path}: {cause}. If another mde-watch uses it, stop that one; if it is \
-         corrupt, move it aside (mde-watch then re-publishes every alert it finds)"
-    )]
-    Open {
-        path: String,
-        #[source]
-        cause: OpenCause,
-    },
-    #[error(
-        "the store at {path} has schema version {found}, this mde-watch reads version {expected}"
-    )]
-    Schema {
-        path: String,
-        found: String,
-        expected: u32,
-    },
-    #[error("segment {segment} of the seen-alert log is unreadable ({detail}); the store at {path} is damaged: move it aside (mde-watch then re-publishes every alert it finds)")]
-    Corrupt {
-        path: String,
-        segment: String,
-        detail: String,
-    },
-    #[error("store I/O failed at {path}: {reason}")]
-    Io { path: String, reason: String },
-}
 
 /// What the store knows of one watchlist entry's last poll.
 #[serde_with::skip_serializing_none]
@@ -260,7 +223,7 @@ impl Store {
     fn io(&self, err: sled::Error) -> StoreError {
         StoreError::Io {
             path: self.path.display().to_string(),
-            reason: err.to_string(),
+            source: err,
         }
     }
 
@@ -495,21 +458,6 @@ impl Store {
             size_on_disk: self.db.size_on_disk().map_err(|e| self.io(e))?,
             last_prune: self.last_prune()?,
         })
-    }
-}
-
-fn log_error(path: &Path, err: LogError) -> StoreError {
-    let path = path.display().to_string();
-    match err {
-        LogError::Sled(err) => StoreError::Io {
-            path,
-            reason: err.to_string(),
-        },
-        LogError::Corrupt { segment, detail } => StoreError::Corrupt {
-            path,
-            segment,
-            detail,
-        },
     }
 }
 

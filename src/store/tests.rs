@@ -1,4 +1,5 @@
-//! Tests of the store: commits, reopen, compaction, retention, migration and damage, against a real sled store in a temporary directory.
+//! Tests of the store: commits, reopen, compaction, retention, migration and damage, against a real
+//! sled store in a temporary directory.
 
 use super::*;
 use std::time::Duration;
