@@ -3,23 +3,22 @@
 //! Retry-After; 5xx, timeouts, cut-short and malformed bodies back off with full jitter; 401
 //! refreshes the token once; 403 and 400 are reported, not retried; 404 means "no alerts".
 //!
-//! A response is read as it arrives ([`super::stream`]) and never held whole: each alert is parsed
-//! when its last byte is in, and with an [`Intake`] (the service's byte budget) the alerts read so
-//! far are handed over to be published while the rest of the response still streams in.
+//! A response is read as it arrives (`page.rs`, over [`super::stream`]) and never held whole:
+//! each alert is parsed when its last byte is in, and with an [`Intake`] (the service's byte
+//! budget) the alerts read so far are handed over to be published while the rest still streams.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use percent_encoding::utf8_percent_encode;
-use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
 use super::auth::{without_url, TokenProvider};
 use super::cloud::SEGMENT;
 use super::errors::{backoff, classify, ApiError, Verdict};
-use super::odata::read_alert;
-use super::stream::PageReader;
-use super::PolledAlert;
+use super::page::{
+    earlier, keep, later, read_capped, read_page, server_date, EntryAlerts, Intake, PageRead,
+};
 use crate::config::{Api, ApiConfig};
 use crate::schedule::gate::RateGate;
 use crate::shutdown::Shutdown;
@@ -28,92 +27,6 @@ use crate::watchlist::{Entry, EntryKind};
 
 /// A page chain longer than this is treated as a server bug rather than followed forever.
 const MAX_PAGES: usize = 200;
-
-/// The alerts one entry returned, or a piece of them handed over while the response streamed.
-#[derive(Debug)]
-pub struct EntryAlerts {
-    /// Alerts held here (those handed over earlier in pieces are not).
-    pub alerts: Vec<PolledAlert>,
-    /// Alerts in the response that could not be read.
-    pub rejected: Vec<String>,
-    /// The id of every alert the entry's response held, handed over or not (complete results).
-    pub ids: Vec<String>,
-    /// False for a piece handed over while the response was still being read.
-    pub complete: bool,
-    /// HTTP calls made, retries included.
-    pub calls: u32,
-    /// 429 answers received.
-    pub throttled: u32,
-    /// The byte budget the alerts here hold, given back once they are committed.
-    pub held: Option<OwnedSemaphorePermit>,
-    /// A further page was announced and not followed (feed queries read one page at a time).
-    pub more: bool,
-    /// The earliest and latest `lastUpdateTime` read (microseconds; feed queries only).
-    pub earliest_update: Option<i64>,
-    pub latest_update: Option<i64>,
-    /// Every `lastUpdateTime` read (feed queries only): where a slice over a page is split.
-    pub update_times: Vec<i64>,
-    /// The API's clock when it answered the first page (its `Date` header, microseconds):
-    /// every alert of the collection up to then has been read. In the API's time, like the
-    /// feed's cursor, not this host's.
-    pub answered_at: Option<i64>,
-}
-
-impl Default for EntryAlerts {
-    fn default() -> Self {
-        EntryAlerts {
-            alerts: Vec::new(),
-            rejected: Vec::new(),
-            ids: Vec::new(),
-            complete: true,
-            calls: 0,
-            throttled: 0,
-            held: None,
-            more: false,
-            earliest_update: None,
-            latest_update: None,
-            update_times: Vec::new(),
-            answered_at: None,
-        }
-    }
-}
-
-impl EntryAlerts {
-    /// Bytes of alert JSON held here.
-    pub fn bytes(&self) -> usize {
-        self.alerts.iter().map(|a| a.len()).sum()
-    }
-}
-
-/// Where a poll puts the alerts of a response while it is still being read, so that memory is
-/// bounded by a budget and not by the size of the answers. Implemented by the service's poller.
-#[async_trait::async_trait]
-pub trait Intake: Send + Sync {
-    /// Budget for `bytes` more bytes of alerts, if there is room now.
-    fn try_take(&self, bytes: usize) -> Option<OwnedSemaphorePermit>;
-    /// Waits for budget; called holding none (everything held was handed over first).
-    async fn take(&self, bytes: usize) -> OwnedSemaphorePermit;
-    /// Waits before a request until the budget has some room.
-    async fn before_request(&self);
-    /// Hands over alerts of a response still being read (an entity's, or the feed's when
-    /// `entry` is None); false when nobody takes them any more.
-    async fn hand_over(&self, entry: Option<&Entry>, piece: EntryAlerts) -> bool;
-    /// How many bytes of alerts a poll gathers before it hands them over.
-    fn piece_bytes(&self) -> usize;
-}
-
-/// What one response page held, read as it streamed.
-struct PageRead {
-    alerts: Vec<PolledAlert>,
-    rejected: Vec<String>,
-    ids: Vec<String>,
-    held: Option<OwnedSemaphorePermit>,
-    next_link: Option<String>,
-    earliest_update: Option<i64>,
-    latest_update: Option<i64>,
-    update_times: Vec<i64>,
-    answered_at: Option<i64>,
-}
 
 /// One collection to read: an entity's alerts, or a query of the feed.
 struct Fetch<'a> {
@@ -124,21 +37,6 @@ struct Fetch<'a> {
     entry: Option<&'a Entry>,
     /// Follow `@odata.nextLink`; when false, the result only says more remain.
     follow_next: bool,
-}
-
-fn earlier(a: Option<i64>, b: Option<i64>) -> Option<i64> {
-    a.into_iter().chain(b).min()
-}
-
-fn later(a: Option<i64>, b: Option<i64>) -> Option<i64> {
-    a.into_iter().chain(b).max()
-}
-
-fn keep(held: &mut Option<OwnedSemaphorePermit>, more: OwnedSemaphorePermit) {
-    match held {
-        Some(held) => held.merge(more),
-        None => *held = Some(more),
-    }
 }
 
 /// The field a feed's time slices filter on.
@@ -355,25 +253,7 @@ impl DefenderClient {
             what: what.to_string(),
         };
         loop {
-            if self.stop.is_triggered() {
-                return Err(cancelled());
-            }
-            let mut stop = self.stop.clone();
-            if let Some(intake) = intake {
-                tokio::select! {
-                    () = intake.before_request() => {}
-                    _ = stop.wait() => return Err(cancelled()),
-                }
-            }
-            let waiting = std::time::Instant::now();
-            tokio::select! {
-                _ = self.gate.acquire() => {}
-                _ = stop.wait() => return Err(cancelled()),
-            }
-            self.counters.add(
-                &self.counters.limiter_wait_ms,
-                waiting.elapsed().as_millis() as u64,
-            );
+            self.wait_turn(intake).await.ok_or_else(cancelled)?;
             let token = self.auth.bearer().await?;
             tally.calls += 1;
             self.counters.add(&self.counters.calls, 1);
@@ -396,22 +276,8 @@ impl DefenderClient {
                 }
                 Answer::Throttled(retry_after) => {
                     tally.throttled += 1;
-                    self.counters.add(&self.counters.throttled, 1);
                     throttles += 1;
-                    let wait = retry_after.unwrap_or_else(|| {
-                        backoff(
-                            throttles,
-                            self.backoff_base,
-                            self.backoff_max,
-                            rand::random(),
-                        )
-                    });
-                    tracing::warn!(
-                        retry_after_ms = wait.as_millis() as u64,
-                        "429: pausing every call"
-                    );
-                    self.gate.pause_for(wait);
-                    self.counters.add(&self.counters.retries, 1);
+                    self.pause_all(retry_after, throttles);
                     if throttles > self.max_retries * 5 {
                         return Err(ApiError::RetriesExhausted {
                             what: what.to_string(),
@@ -443,6 +309,50 @@ impl DefenderClient {
                 return Err(cancelled());
             }
         }
+    }
+
+    /// Waits for this call's turn: room in the byte budget (when polling into one), then the
+    /// rate gate. None when the service stops meanwhile.
+    async fn wait_turn(&self, intake: Option<&dyn Intake>) -> Option<()> {
+        if self.stop.is_triggered() {
+            return None;
+        }
+        let mut stop = self.stop.clone();
+        if let Some(intake) = intake {
+            tokio::select! {
+                () = intake.before_request() => {}
+                _ = stop.wait() => return None,
+            }
+        }
+        let waiting = std::time::Instant::now();
+        tokio::select! {
+            _ = self.gate.acquire() => {}
+            _ = stop.wait() => return None,
+        }
+        self.counters.add(
+            &self.counters.limiter_wait_ms,
+            waiting.elapsed().as_millis() as u64,
+        );
+        Some(())
+    }
+
+    /// A 429 pauses every call, for its Retry-After or else a backoff grown by `throttles`.
+    fn pause_all(&self, retry_after: Option<Duration>, throttles: u32) {
+        self.counters.add(&self.counters.throttled, 1);
+        let wait = retry_after.unwrap_or_else(|| {
+            backoff(
+                throttles,
+                self.backoff_base,
+                self.backoff_max,
+                rand::random(),
+            )
+        });
+        tracing::warn!(
+            retry_after_ms = wait.as_millis() as u64,
+            "429: pausing every call"
+        );
+        self.gate.pause_for(wait);
+        self.counters.add(&self.counters.retries, 1);
     }
 
     /// Makes one call and says what its answer means.
@@ -511,126 +421,6 @@ impl DefenderClient {
             Verdict::Fatal(err) => Answer::Fatal(err),
         }
     }
-}
-
-async fn read_capped(mut response: reqwest::Response, cap: usize) -> reqwest::Result<Vec<u8>> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = cap.saturating_sub(body.len());
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() >= cap {
-            break;
-        }
-    }
-    Ok(body)
-}
-
-/// Reads a collection as it streams: each alert parsed when its last byte is in, budget taken
-/// for the alerts kept, and pieces handed to `intake` (when there is one) once they reach its
-/// piece size or when the budget has no room, before waiting for it.
-async fn read_page(
-    mut response: reqwest::Response,
-    entry: Option<&Entry>,
-    intake: Option<&dyn Intake>,
-) -> Result<PageRead, String> {
-    let mut reader = PageReader::new();
-    let mut page = PageRead {
-        alerts: Vec::new(),
-        rejected: Vec::new(),
-        ids: Vec::new(),
-        held: None,
-        next_link: None,
-        earliest_update: None,
-        latest_update: None,
-        update_times: Vec::new(),
-        answered_at: None,
-    };
-    let mut index = 0usize;
-    let mut fresh: Vec<PolledAlert> = Vec::new();
-    loop {
-        let chunk = match response.chunk().await {
-            Ok(Some(chunk)) => chunk,
-            Ok(None) => break,
-            Err(err) => return Err(format!("response body cut short: {}", without_url(&err))),
-        };
-        let mut malformed = None;
-        reader
-            .feed(&chunk, &mut |bytes| {
-                match read_alert(index, bytes) {
-                    Ok(Ok(alert)) => fresh.push(alert),
-                    Ok(Err(reason)) => page.rejected.push(reason),
-                    Err(reason) => {
-                        malformed.get_or_insert(reason);
-                    }
-                }
-                index += 1;
-            })
-            .map_err(|err| err.to_string())?;
-        if let Some(reason) = malformed {
-            return Err(reason);
-        }
-        if fresh.is_empty() {
-            continue;
-        }
-        let bytes: usize = fresh.iter().map(|a| a.len()).sum();
-        if let Some(intake) = intake {
-            let taken = match intake.try_take(bytes) {
-                Some(taken) => taken,
-                None => {
-                    // No room: what this poll holds goes out first, then it waits holding none.
-                    if !page.alerts.is_empty() && !hand_over(intake, entry, &mut page).await {
-                        return Err("stopping: nobody takes the alerts any more".into());
-                    }
-                    intake.take(bytes).await
-                }
-            };
-            keep(&mut page.held, taken);
-        }
-        page.ids
-            .extend(fresh.iter().map(|a| a.alert().id.to_string()));
-        if entry.is_none() {
-            // The feed's slices are bounded by the times the API returned, never the clock's.
-            for alert in &fresh {
-                let updated = alert
-                    .alert()
-                    .last_update_time
-                    .as_deref()
-                    .and_then(super::time::parse)
-                    .map(super::time::to_micros);
-                page.earliest_update = earlier(page.earliest_update, updated);
-                page.latest_update = later(page.latest_update, updated);
-                page.update_times.extend(updated);
-            }
-        }
-        page.alerts.append(&mut fresh);
-        if let Some(intake) = intake {
-            let held = page.held.as_ref().map_or(0, |h| h.num_permits());
-            if held >= intake.piece_bytes() && !hand_over(intake, entry, &mut page).await {
-                return Err("stopping: nobody takes the alerts any more".into());
-            }
-        }
-    }
-    page.next_link = reader.finish().map_err(|err| err.to_string())?.next_link;
-    Ok(page)
-}
-
-/// The `Date` header (RFC 9110's IMF-fixdate, which RFC 2822 parsing reads), in microseconds.
-fn server_date(headers: &reqwest::header::HeaderMap) -> Option<i64> {
-    let text = headers.get(reqwest::header::DATE)?.to_str().ok()?;
-    let date = chrono::DateTime::parse_from_rfc2822(text).ok()?;
-    Some(date.timestamp_micros())
-}
-
-/// Hands the alerts `page` holds over as a piece, with the budget they hold.
-async fn hand_over(intake: &dyn Intake, entry: Option<&Entry>, page: &mut PageRead) -> bool {
-    let piece = EntryAlerts {
-        alerts: std::mem::take(&mut page.alerts),
-        rejected: std::mem::take(&mut page.rejected),
-        complete: false,
-        held: page.held.take(),
-        ..EntryAlerts::default()
-    };
-    intake.hand_over(entry, piece).await
 }
 
 /// One call's answer, with a successful body already read.

@@ -10,13 +10,15 @@ pub mod errors;
 mod evidence;
 mod lenient;
 pub mod odata;
+mod page;
 pub mod stream;
 pub mod time;
 pub mod tls;
 
 pub use alert::{Alert, Evidence, PolledAlert};
-pub use client::{DefenderClient, EntryAlerts, Intake};
+pub use client::DefenderClient;
 pub use errors::ApiError;
+pub use page::{EntryAlerts, Intake};
 
 /// Sent on every request, in the form Microsoft asks partners to use (docs/defender-api.md §1).
 pub fn user_agent() -> String {

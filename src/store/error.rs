@@ -61,4 +61,3 @@ pub(super) fn log_error(path: &Path, err: LogError) -> StoreError {
         },
     }
 }
-

@@ -1,0 +1,252 @@
+//! One page of alerts read as it streams (docs/defender-api.md §4): each alert parsed when its
+//! last byte is in, the byte budget taken for the alerts kept, and pieces handed to the
+//! [`Intake`] while the rest of the response still arrives, so a response is never held whole.
+
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::auth::without_url;
+use super::odata::read_alert;
+use super::stream::PageReader;
+use super::PolledAlert;
+use crate::watchlist::Entry;
+
+/// The alerts one entry returned, or a piece of them handed over while the response streamed.
+#[derive(Debug)]
+pub struct EntryAlerts {
+    /// Alerts held here (those handed over earlier in pieces are not).
+    pub alerts: Vec<PolledAlert>,
+    /// Alerts in the response that could not be read.
+    pub rejected: Vec<String>,
+    /// The id of every alert the entry's response held, handed over or not (complete results).
+    pub ids: Vec<String>,
+    /// False for a piece handed over while the response was still being read.
+    pub complete: bool,
+    /// HTTP calls made, retries included.
+    pub calls: u32,
+    /// 429 answers received.
+    pub throttled: u32,
+    /// The byte budget the alerts here hold, given back once they are committed.
+    pub held: Option<OwnedSemaphorePermit>,
+    /// A further page was announced and not followed (feed queries read one page at a time).
+    pub more: bool,
+    /// The earliest and latest `lastUpdateTime` read (microseconds; feed queries only).
+    pub earliest_update: Option<i64>,
+    pub latest_update: Option<i64>,
+    /// Every `lastUpdateTime` read (feed queries only): where a slice over a page is split.
+    pub update_times: Vec<i64>,
+    /// The API's clock when it answered the first page (its `Date` header, microseconds):
+    /// every alert of the collection up to then has been read. In the API's time, like the
+    /// feed's cursor, not this host's.
+    pub answered_at: Option<i64>,
+}
+
+impl Default for EntryAlerts {
+    fn default() -> Self {
+        EntryAlerts {
+            alerts: Vec::new(),
+            rejected: Vec::new(),
+            ids: Vec::new(),
+            complete: true,
+            calls: 0,
+            throttled: 0,
+            held: None,
+            more: false,
+            earliest_update: None,
+            latest_update: None,
+            update_times: Vec::new(),
+            answered_at: None,
+        }
+    }
+}
+
+impl EntryAlerts {
+    /// Bytes of alert JSON held here.
+    pub fn bytes(&self) -> usize {
+        self.alerts.iter().map(|a| a.len()).sum()
+    }
+}
+
+/// Where a poll puts the alerts of a response while it is still being read, so that memory is
+/// bounded by a budget and not by the size of the answers. Implemented by the service's poller.
+#[async_trait::async_trait]
+pub trait Intake: Send + Sync {
+    /// Budget for `bytes` more bytes of alerts, if there is room now.
+    fn try_take(&self, bytes: usize) -> Option<OwnedSemaphorePermit>;
+    /// Waits for budget; called holding none (everything held was handed over first).
+    async fn take(&self, bytes: usize) -> OwnedSemaphorePermit;
+    /// Waits before a request until the budget has some room.
+    async fn before_request(&self);
+    /// Hands over alerts of a response still being read (an entity's, or the feed's when
+    /// `entry` is None); false when nobody takes them any more.
+    async fn hand_over(&self, entry: Option<&Entry>, piece: EntryAlerts) -> bool;
+    /// How many bytes of alerts a poll gathers before it hands them over.
+    fn piece_bytes(&self) -> usize;
+}
+
+/// What one response page held, read as it streamed.
+pub(super) struct PageRead {
+    pub(super) alerts: Vec<PolledAlert>,
+    pub(super) rejected: Vec<String>,
+    pub(super) ids: Vec<String>,
+    pub(super) held: Option<OwnedSemaphorePermit>,
+    pub(super) next_link: Option<String>,
+    pub(super) earliest_update: Option<i64>,
+    pub(super) latest_update: Option<i64>,
+    pub(super) update_times: Vec<i64>,
+    pub(super) answered_at: Option<i64>,
+}
+
+pub(super) fn earlier(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    a.into_iter().chain(b).min()
+}
+
+pub(super) fn later(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    a.into_iter().chain(b).max()
+}
+
+pub(super) fn keep(held: &mut Option<OwnedSemaphorePermit>, more: OwnedSemaphorePermit) {
+    match held {
+        Some(held) => held.merge(more),
+        None => *held = Some(more),
+    }
+}
+
+pub(super) async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> reqwest::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = cap.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= cap {
+            break;
+        }
+    }
+    Ok(body)
+}
+
+/// Reads a collection as it streams: each alert parsed when its last byte is in, budget taken
+/// for the alerts kept, and pieces handed to `intake` (when there is one) once they reach its
+/// piece size or when the budget has no room, before waiting for it.
+pub(super) async fn read_page(
+    mut response: reqwest::Response,
+    entry: Option<&Entry>,
+    intake: Option<&dyn Intake>,
+) -> Result<PageRead, String> {
+    let mut reader = PageReader::new();
+    let mut page = PageRead {
+        alerts: Vec::new(),
+        rejected: Vec::new(),
+        ids: Vec::new(),
+        held: None,
+        next_link: None,
+        earliest_update: None,
+        latest_update: None,
+        update_times: Vec::new(),
+        answered_at: None,
+    };
+    let mut index = 0usize;
+    let mut fresh: Vec<PolledAlert> = Vec::new();
+    loop {
+        let chunk = match response.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(err) => return Err(format!("response body cut short: {}", without_url(&err))),
+        };
+        let mut malformed = None;
+        reader
+            .feed(&chunk, &mut |bytes| {
+                match read_alert(index, bytes) {
+                    Ok(Ok(alert)) => fresh.push(alert),
+                    Ok(Err(reason)) => page.rejected.push(reason),
+                    Err(reason) => {
+                        malformed.get_or_insert(reason);
+                    }
+                }
+                index += 1;
+            })
+            .map_err(|err| err.to_string())?;
+        if let Some(reason) = malformed {
+            return Err(reason);
+        }
+        if fresh.is_empty() {
+            continue;
+        }
+        if let Some(intake) = intake {
+            let bytes = fresh.iter().map(|a| a.len()).sum();
+            take_budget(intake, entry, &mut page, bytes).await?;
+        }
+        page.ids
+            .extend(fresh.iter().map(|a| a.alert().id.to_string()));
+        if entry.is_none() {
+            note_update_times(&mut page, &fresh);
+        }
+        page.alerts.append(&mut fresh);
+        if let Some(intake) = intake {
+            let held = page.held.as_ref().map_or(0, |h| h.num_permits());
+            if held >= intake.piece_bytes() && !hand_over(intake, entry, &mut page).await {
+                return Err(NOBODY_TAKES.into());
+            }
+        }
+    }
+    page.next_link = reader.finish().map_err(|err| err.to_string())?.next_link;
+    Ok(page)
+}
+
+const NOBODY_TAKES: &str = "stopping: nobody takes the alerts any more";
+
+/// Takes budget for `bytes` more bytes of alerts. Without room now, what the page holds goes
+/// out first, then it waits holding none (holding some while waiting could wait forever).
+async fn take_budget(
+    intake: &dyn Intake,
+    entry: Option<&Entry>,
+    page: &mut PageRead,
+    bytes: usize,
+) -> Result<(), String> {
+    let taken = match intake.try_take(bytes) {
+        Some(taken) => taken,
+        None => {
+            if !page.alerts.is_empty() && !hand_over(intake, entry, page).await {
+                return Err(NOBODY_TAKES.into());
+            }
+            intake.take(bytes).await
+        }
+    };
+    keep(&mut page.held, taken);
+    Ok(())
+}
+
+/// The feed's slices are bounded by the times the API returned, never the clock's.
+fn note_update_times(page: &mut PageRead, fresh: &[PolledAlert]) {
+    for alert in fresh {
+        let updated = alert
+            .alert()
+            .last_update_time
+            .as_deref()
+            .and_then(super::time::parse)
+            .map(super::time::to_micros);
+        page.earliest_update = earlier(page.earliest_update, updated);
+        page.latest_update = later(page.latest_update, updated);
+        page.update_times.extend(updated);
+    }
+}
+
+/// The `Date` header (RFC 9110's IMF-fixdate, which RFC 2822 parsing reads), in microseconds.
+pub(super) fn server_date(headers: &reqwest::header::HeaderMap) -> Option<i64> {
+    let text = headers.get(reqwest::header::DATE)?.to_str().ok()?;
+    let date = chrono::DateTime::parse_from_rfc2822(text).ok()?;
+    Some(date.timestamp_micros())
+}
+
+/// Hands the alerts `page` holds over as a piece, with the budget they hold.
+async fn hand_over(intake: &dyn Intake, entry: Option<&Entry>, page: &mut PageRead) -> bool {
+    let piece = EntryAlerts {
+        alerts: std::mem::take(&mut page.alerts),
+        rejected: std::mem::take(&mut page.rejected),
+        complete: false,
+        held: page.held.take(),
+        ..EntryAlerts::default()
+    };
+    intake.hand_over(entry, piece).await
+}
