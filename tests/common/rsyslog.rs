@@ -5,6 +5,7 @@
 //! By default it takes messages up to 256 KiB; [`Rsyslog::start_stock`] keeps rsyslog's own
 //! defaults (8 KiB messages, control characters escaped), as a receiver nobody tuned.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -204,4 +205,79 @@ impl Drop for Rsyslog {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A received RFC 5424 message: its SD params and its MSG.
+pub struct Received {
+    pub pri: u8,
+    pub msgid: String,
+    pub params: BTreeMap<String, String>,
+    pub msg: String,
+}
+
+pub fn parse_5424(line: &str) -> Received {
+    let rest = line.strip_prefix('<').expect("<PRI>");
+    let (pri, rest) = rest.split_once(">1 ").expect("version 1");
+    let mut fields = rest.splitn(6, ' ');
+    let _timestamp = fields.next().unwrap();
+    let _host = fields.next().unwrap();
+    assert_eq!(fields.next(), Some("mde-watch"));
+    let _procid = fields.next().unwrap();
+    let msgid = fields.next().unwrap().to_string();
+    let sd_and_msg = fields.next().unwrap();
+    let body = sd_and_msg
+        .strip_prefix("[mdewatch@32473")
+        .expect("our SD-ID");
+    let mut params = BTreeMap::new();
+    let mut chars = body.char_indices().peekable();
+    let end = loop {
+        match chars.next() {
+            Some((_, ' ')) => {
+                let mut name = String::new();
+                for (_, c) in chars.by_ref() {
+                    if c == '=' {
+                        break;
+                    }
+                    name.push(c);
+                }
+                assert_eq!(chars.next().map(|(_, c)| c), Some('"'));
+                let mut value = String::new();
+                while let Some((_, c)) = chars.next() {
+                    match c {
+                        '\\' => value.push(chars.next().unwrap().1),
+                        '"' => break,
+                        c => value.push(c),
+                    }
+                }
+                params.insert(name, value);
+            }
+            Some((at, ']')) => break at + 1,
+            other => panic!("unexpected {other:?} in structured data of {line}"),
+        }
+    };
+    let msg = body[end..].strip_prefix(' ').unwrap_or("").to_string();
+    Received {
+        pri: pri.parse().unwrap(),
+        msgid,
+        params,
+        msg,
+    }
+}
+
+pub fn syslog_sink(transport: &str, port: u16, extra: &str) -> String {
+    format!(
+        "[[sinks]]\ntype = \"syslog\"\nname = \"syslog\"\naddress = \"127.0.0.1:{port}\"\ntransport = \"{transport}\"\nformat = \"cef\"\n{extra}\n"
+    )
+}
+
+/// A received RFC 3164 message: `<PRI>Mmm dd hh:mm:ss HOST TAG: MSG`.
+pub fn parse_3164(line: &str) -> (u8, String) {
+    let rest = line.strip_prefix('<').expect("<PRI>");
+    let (pri, rest) = rest.split_once('>').expect("PRI closes");
+    let after_time = rest
+        .get(16..)
+        .expect("a 15-character timestamp and a space");
+    let (_host, rest) = after_time.split_once(' ').expect("host name");
+    let msg = rest.strip_prefix("mdewatch: ").expect("the tag");
+    (pri.parse().unwrap(), msg.to_string())
 }
