@@ -8,7 +8,7 @@
 
 use super::text::{self, shorten};
 use super::{evidence, EventContext, Severity, UNTITLED};
-use crate::defender::PolledAlert;
+use crate::defender::{Alert, PolledAlert};
 
 /// ArcSight's limits for the header fields, in characters.
 pub const HEADER_LIMITS: HeaderLimits = HeaderLimits {
@@ -167,38 +167,64 @@ impl Extension {
 pub fn encode(polled: &PolledAlert, context: &EventContext) -> Vec<u8> {
     let alert = &polled.alert();
     let title = alert.title.as_deref().unwrap_or(UNTITLED);
-    let limits = &HEADER_LIMITS;
     let mut line = String::with_capacity(1024);
+    write_header(alert, title, &mut line);
+    let mut ext = Extension {
+        text: String::with_capacity(512),
+    };
+    add_times_and_ids(&mut ext, alert, context);
+    add_entities(&mut ext, alert);
+    add_labelled(&mut ext, alert, context, title);
+    line.push_str(&ext.text);
+    line.into_bytes()
+}
+
+/// `CEF:0|Vendor|Product|Version|SignatureID|Name|Severity|`, each field cut to its limit.
+fn write_header(alert: &Alert, title: &str, line: &mut String) {
+    let limits = &HEADER_LIMITS;
     line.push_str("CEF:0|");
-    escape_header("Microsoft", limits.vendor, &mut line);
+    escape_header("Microsoft", limits.vendor, line);
     line.push('|');
-    escape_header(super::product::of(alert).name, limits.product, &mut line);
+    escape_header(super::product::of(alert).name, limits.product, line);
     line.push('|');
-    escape_header(crate::VERSION, limits.version, &mut line);
+    escape_header(crate::VERSION, limits.version, line);
     line.push('|');
     escape_header(
         alert.detector_id.as_deref().unwrap_or("mde-alert"),
         limits.signature_id,
-        &mut line,
+        line,
     );
     line.push('|');
-    escape_header(title, limits.name, &mut line);
+    escape_header(title, limits.name, line);
     line.push('|');
     line.push_str(&severity(Severity::parse(alert.severity.as_deref())).to_string());
     line.push('|');
+}
 
-    let mut ext = Extension {
-        text: String::with_capacity(512),
-    };
-    let ms = |t: Option<&str>| evidence::millis(t).map(|v| v.to_string());
+fn millis_text(time: Option<&str>) -> Option<String> {
+    evidence::millis(time).map(|v| v.to_string())
+}
+
+/// When it happened and which alert it is.
+fn add_times_and_ids(ext: &mut Extension, alert: &Alert, context: &EventContext) {
     ext.add(
         "rt",
         Some(super::event_time_ms(alert, context).to_string()).as_deref(),
     );
-    ext.add("start", ms(alert.first_event_time.as_deref()).as_deref());
-    ext.add("end", ms(alert.last_event_time.as_deref()).as_deref());
+    ext.add(
+        "start",
+        millis_text(alert.first_event_time.as_deref()).as_deref(),
+    );
+    ext.add(
+        "end",
+        millis_text(alert.last_event_time.as_deref()).as_deref(),
+    );
     ext.add("externalId", Some(&alert.id));
     ext.add("cat", alert.category.as_deref());
+}
+
+/// Who, on which device, with which file, process, address and URL.
+fn add_entities(ext: &mut Extension, alert: &Alert) {
     if let Some(user) = &alert.related_user {
         ext.add("suser", user.user_name.as_deref());
         ext.add("sntdom", user.domain_name.as_deref());
@@ -237,6 +263,11 @@ pub fn encode(polled: &PolledAlert, context: &EventContext) -> Vec<u8> {
     ext.add("src", v4.as_deref());
     ext.labelled("c6a2", "Source IPv6 Address", v6.as_deref());
     ext.add("request", evidence::url(alert));
+}
+
+/// The fields CEF has no name for, each with its label, then the collector.
+fn add_labelled(ext: &mut Extension, alert: &Alert, context: &EventContext, title: &str) {
+    let limits = &HEADER_LIMITS;
     ext.add("msg", alert.description.as_deref());
     ext.labelled("cs1", "Status", alert.status.as_deref());
     if title.chars().count() > limits.name {
@@ -272,7 +303,7 @@ pub fn encode(polled: &PolledAlert, context: &EventContext) -> Vec<u8> {
     ext.labelled(
         "deviceCustomDate1",
         "LastUpdateTime",
-        ms(alert.last_update_time.as_deref()).as_deref(),
+        millis_text(alert.last_update_time.as_deref()).as_deref(),
     );
     ext.labelled(
         "flexString1",
@@ -286,8 +317,6 @@ pub fn encode(polled: &PolledAlert, context: &EventContext) -> Vec<u8> {
     };
     ext.labelled("flexString2", "Change", Some(change.as_str()));
     ext.add("dvchost", Some(context.collector));
-    line.push_str(&ext.text);
-    line.into_bytes()
 }
 
 #[cfg(test)]
