@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::text::{self, Capped};
 use super::{evidence, Change, EventContext, Provenance, Severity, UNTITLED};
-use crate::defender::{Evidence, PolledAlert};
+use crate::defender::{Alert, Evidence, PolledAlert};
 use crate::json::text_slot::{self, TextSlot};
 
 pub const OCSF_VERSION: &str = "1.3.0";
@@ -334,16 +334,8 @@ impl<'a> Mapper<'a> {
     }
 }
 
-pub fn encode(polled: &PolledAlert, context: &EventContext) -> serde_json::Result<Vec<u8>> {
-    let alert = &polled.alert();
-    let (status_id, status) = status(alert.status.as_deref());
-    let (activity_id, activity_name, type_name) = match (status_id, context.change) {
-        (4, _) => (3, "Close", "Detection Finding: Close"),
-        (_, Change::New) => (1, "Create", "Detection Finding: Create"),
-        (_, Change::Updated) => (2, "Update", "Detection Finding: Update"),
-    };
-    let (severity_id, severity) = severity_id(Severity::parse(alert.severity.as_deref()));
-    let created = evidence::millis(alert.alert_creation_time.as_deref());
+/// What was found: the alert's identity, text, times, rule and ATT&CK techniques.
+fn finding_info<'a>(alert: &'a Alert<'a>, title: &'a str) -> FindingInfo<'a> {
     let attacks = alert
         .mitre_techniques
         .iter()
@@ -358,6 +350,33 @@ pub fn encode(polled: &PolledAlert, context: &EventContext) -> serde_json::Resul
             }
         })
         .collect();
+    FindingInfo {
+        uid: Capped(&alert.id),
+        title: Capped(title),
+        desc: alert.description.as_deref().map(Capped),
+        created_time: evidence::millis(alert.alert_creation_time.as_deref()),
+        first_seen_time: evidence::millis(alert.first_event_time.as_deref()),
+        last_seen_time: evidence::millis(alert.last_event_time.as_deref()),
+        modified_time: evidence::millis(alert.last_update_time.as_deref()),
+        analytic: alert.detector_id.as_deref().map(|uid| Analytic {
+            uid: Capped(uid),
+            type_id: 1,
+            kind: "Rule",
+        }),
+        types: alert.category.as_deref().map(Capped).into_iter().collect(),
+        attacks,
+    }
+}
+
+pub fn encode(polled: &PolledAlert, context: &EventContext) -> serde_json::Result<Vec<u8>> {
+    let alert = &polled.alert();
+    let (status_id, status) = status(alert.status.as_deref());
+    let (activity_id, activity_name, type_name) = match (status_id, context.change) {
+        (4, _) => (3, "Close", "Detection Finding: Close"),
+        (_, Change::New) => (1, "Create", "Detection Finding: Create"),
+        (_, Change::Updated) => (2, "Update", "Detection Finding: Update"),
+    };
+    let (severity_id, severity) = severity_id(Severity::parse(alert.severity.as_deref()));
     let mut mapper = Mapper {
         nonconforming: Vec::new(),
     };
@@ -383,22 +402,7 @@ pub fn encode(polled: &PolledAlert, context: &EventContext) -> serde_json::Resul
         status: Capped(status),
         time: super::event_time_ms(alert, context),
         message: Some(Capped(title)),
-        finding_info: FindingInfo {
-            uid: Capped(&alert.id),
-            title: Capped(title),
-            desc: alert.description.as_deref().map(Capped),
-            created_time: created,
-            first_seen_time: evidence::millis(alert.first_event_time.as_deref()),
-            last_seen_time: evidence::millis(alert.last_event_time.as_deref()),
-            modified_time: evidence::millis(alert.last_update_time.as_deref()),
-            analytic: alert.detector_id.as_deref().map(|uid| Analytic {
-                uid: Capped(uid),
-                type_id: 1,
-                kind: "Rule",
-            }),
-            types: alert.category.as_deref().map(Capped).into_iter().collect(),
-            attacks,
-        },
+        finding_info: finding_info(alert, title),
         metadata: Metadata {
             product: Product {
                 name: super::product::of(alert).full_name,
