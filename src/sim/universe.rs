@@ -311,6 +311,55 @@ impl Universe {
         }))
     }
 
+    /// The evidence of `alert`: its user, its file, `evidence_padding` processes, sometimes an IP.
+    fn evidence(
+        &self,
+        alert: &SimAlert,
+        r: u64,
+        user: Option<&str>,
+        hash: Option<&str>,
+        at: &dyn Fn(u64, u64) -> String,
+    ) -> Vec<Value> {
+        let created = alert.appear_at;
+        let mut evidence = Vec::new();
+        if let Some(user) = user {
+            evidence.push(evidence_item("User", json!({
+            "accountName": user, "domainName": "CONTOSO",
+            "userSid": format!("S-1-5-21-1004336348-1177238915-682003330-{}", 1000 + alert.user.unwrap_or(0)),
+            "userPrincipalName": format!("{user}@contoso.com"),
+        }), &at(created, 310)));
+        }
+        if let Some(hash) = hash {
+            evidence.push(evidence_item("File", json!({
+            "sha1": hash,
+            "fileName": format!("tool{}.exe", alert.file.unwrap_or(0)),
+            "filePath": "C:\\Users\\Public\\Downloads",
+            "detectionStatus": if r % 2 == 0 { Value::from("Detected") } else { Value::from("Prevented") },
+        }), &at(created, 420)));
+        }
+        for step in 0..self.spec.evidence_padding {
+            evidence.push(evidence_item(
+            "Process",
+            json!({
+                "processId": 10_000 + step,
+                "fileName": "rundll32.exe",
+                "filePath": "C:\\Windows\\System32",
+                "processCommandLine": format!("rundll32.exe C:\\Users\\Public\\stage{step}.dll,Start"),
+                "parentProcessId": 9_999 + step,
+            }),
+            &at(created, 600),
+        ));
+        }
+        if r % 5 == 0 {
+            evidence.push(evidence_item(
+                "Ip",
+                json!({ "ipAddress": format!("203.0.113.{}", r % 250) }),
+                &at(created, 500),
+            ));
+        }
+        evidence
+    }
+
     /// The alert as the API would render it at virtual time `now_secs`, or None before it appears.
     pub fn render(&self, index: usize, now_secs: u64) -> Option<Value> {
         let alert = self.alerts.get(index)?;
@@ -330,42 +379,7 @@ impl Universe {
         };
         let user = alert.user.map(Universe::user_name);
         let hash = alert.file.map(|f| self.file_hash(f));
-        let mut evidence = Vec::new();
-        if let Some(user) = &user {
-            evidence.push(evidence_item("User", json!({
-                "accountName": user, "domainName": "CONTOSO",
-                "userSid": format!("S-1-5-21-1004336348-1177238915-682003330-{}", 1000 + alert.user.unwrap_or(0)),
-                "userPrincipalName": format!("{user}@contoso.com"),
-            }), &at(created, 310)));
-        }
-        if let Some(hash) = &hash {
-            evidence.push(evidence_item("File", json!({
-                "sha1": hash,
-                "fileName": format!("tool{}.exe", alert.file.unwrap_or(0)),
-                "filePath": "C:\\Users\\Public\\Downloads",
-                "detectionStatus": if r % 2 == 0 { Value::from("Detected") } else { Value::from("Prevented") },
-            }), &at(created, 420)));
-        }
-        for step in 0..self.spec.evidence_padding {
-            evidence.push(evidence_item(
-                "Process",
-                json!({
-                    "processId": 10_000 + step,
-                    "fileName": "rundll32.exe",
-                    "filePath": "C:\\Windows\\System32",
-                    "processCommandLine": format!("rundll32.exe C:\\Users\\Public\\stage{step}.dll,Start"),
-                    "parentProcessId": 9_999 + step,
-                }),
-                &at(created, 600),
-            ));
-        }
-        if r % 5 == 0 {
-            evidence.push(evidence_item(
-                "Ip",
-                json!({ "ipAddress": format!("203.0.113.{}", r % 250) }),
-                &at(created, 500),
-            ));
-        }
+        let evidence = self.evidence(alert, r, user.as_deref(), hash.as_deref(), &at);
         let host = format!("ws-{:04}.corp.contoso.com", r % 5000);
         let forged = "\r\n2026-11-23T05:00:00Z  INFO mde_watch: all clear\u{0}\u{1b}[2J";
         let (id, title) = if self.spec.hostile_text {
