@@ -105,58 +105,36 @@ pub fn check(
 ) -> Checked<SyslogSettings> {
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
-    let mut pick = |name: &str, value: Option<&str>, default: &str, allowed: &[&str]| {
-        let value = value.unwrap_or(default);
-        if allowed.contains(&value) {
-            value.to_string()
-        } else {
-            problems.push(format!(
-                "{key}.{name}: '{value}' is not a {name} ({})",
-                allowed.join(" | ")
-            ));
-            default.to_string()
-        }
-    };
-    let transport = match pick(
-        "transport",
-        table.transport.as_deref(),
-        "tcp",
-        &["udp", "tcp", "tls", "unix"],
-    )
-    .as_str()
-    {
-        "udp" => SyslogTransport::Udp,
-        "tls" => SyslogTransport::Tls,
-        "unix" => SyslogTransport::Unix,
-        _ => SyslogTransport::Tcp,
-    };
-    let framing = match pick(
-        "framing",
-        table.framing.as_deref(),
-        "octet-counting",
-        &["octet-counting", "newline"],
-    )
-    .as_str()
-    {
-        "newline" => Framing::Newline,
-        _ => Framing::OctetCounting,
-    };
-    let protocol = match pick(
-        "protocol",
-        table.protocol.as_deref(),
-        "rfc5424",
-        &["rfc5424", "rfc3164"],
-    )
-    .as_str()
-    {
-        "rfc3164" => SyslogProtocol::Rfc3164,
-        _ => SyslogProtocol::Rfc5424,
-    };
-    let facility_name = table.facility.unwrap_or_else(|| "local4".into());
-    let facility = frame::facility(&facility_name).unwrap_or_else(|| {
-        problems.push(format!("{key}.facility: '{facility_name}' is not a facility (kern, user, daemon, auth, local0 … local7, …)"));
-        20
-    });
+    let transport = choose(
+        (key, "transport", table.transport.as_deref()),
+        SyslogTransport::Tcp,
+        &[
+            ("udp", SyslogTransport::Udp),
+            ("tcp", SyslogTransport::Tcp),
+            ("tls", SyslogTransport::Tls),
+            ("unix", SyslogTransport::Unix),
+        ],
+        &mut problems,
+    );
+    let framing = choose(
+        (key, "framing", table.framing.as_deref()),
+        Framing::OctetCounting,
+        &[
+            ("octet-counting", Framing::OctetCounting),
+            ("newline", Framing::Newline),
+        ],
+        &mut problems,
+    );
+    let protocol = choose(
+        (key, "protocol", table.protocol.as_deref()),
+        SyslogProtocol::Rfc5424,
+        &[
+            ("rfc5424", SyslogProtocol::Rfc5424),
+            ("rfc3164", SyslogProtocol::Rfc3164),
+        ],
+        &mut problems,
+    );
+    let facility = facility(key, table.facility.as_deref(), &mut problems);
     if transport != SyslogTransport::Unix && !table.address.contains(':') {
         problems.push(format!(
             "{key}.address: '{}' needs a port (host:port)",
@@ -197,6 +175,39 @@ pub fn check(
         settings,
         problems,
         warnings,
+    }
+}
+
+/// The facility's code; local4 (20) when absent or unknown.
+fn facility(key: &str, name: Option<&str>, problems: &mut Vec<String>) -> u8 {
+    let name = name.unwrap_or("local4");
+    frame::facility(name).unwrap_or_else(|| {
+        problems.push(format!("{key}.facility: '{name}' is not a facility (kern, user, daemon, auth, local0 … local7, …)"));
+        20
+    })
+}
+
+/// `sinks[N].name`'s value (its default when absent) as one of `choices`; any other value is a
+/// problem that lists them all, and the default stands in.
+fn choose<T: Copy>(
+    (key, name, value): (&str, &str, Option<&str>),
+    default: T,
+    choices: &[(&str, T)],
+    problems: &mut Vec<String>,
+) -> T {
+    let Some(value) = value else {
+        return default;
+    };
+    match choices.iter().find(|(written, _)| *written == value) {
+        Some(&(_, chosen)) => chosen,
+        None => {
+            let names: Vec<&str> = choices.iter().map(|(written, _)| *written).collect();
+            problems.push(format!(
+                "{key}.{name}: '{value}' is not a {name} ({})",
+                names.join(" | ")
+            ));
+            default
+        }
     }
 }
 
