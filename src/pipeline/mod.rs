@@ -244,66 +244,13 @@ impl Pipeline {
                 }
                 continue;
             }
-            let digest = AlertDigest::of(candidate.polled.alert());
-            let previous = self.previous(&candidate.polled.alert().id)?;
-            let decision = decide(&digest, previous.as_ref());
-            let first_observed = previous.map_or(now_secs, |p| p.first_observed);
-            let record = SeenRecord {
-                last_update: digest.last_update,
-                fingerprint: digest.fingerprint,
-                first_observed,
-                last_observed: now_secs,
-            };
-            let id = candidate.polled.alert().id.to_string();
-            match decision {
-                Decision::New => {
-                    self.counters.add(&self.counters.alerts_new, 1);
-                    records.insert(id, record);
-                    to_emit.push((candidate, Change::New));
-                }
-                Decision::Changed if self.updates == UpdatePolicy::Emit => {
-                    self.counters.add(&self.counters.alerts_changed, 1);
-                    records.insert(id, record);
-                    to_emit.push((candidate, Change::Updated));
-                }
-                Decision::Changed => {
-                    self.counters.add(&self.counters.alerts_changed, 1);
-                    self.counters.add(&self.counters.changes_ignored, 1);
-                    records.insert(id, record);
-                }
-                Decision::Unchanged => {
-                    self.counters.add(&self.counters.alerts_unchanged, 1);
-                    self.counters.add(&self.counters.duplicates_suppressed, 1);
-                    let previous = previous.unwrap_or(record);
-                    if now_secs - previous.last_observed >= TOUCH_EVERY_SECS {
-                        records.insert(
-                            id,
-                            SeenRecord {
-                                last_observed: now_secs,
-                                ..previous
-                            },
-                        );
-                    }
-                }
-            }
+            self.judge(candidate, now_secs, &mut records, &mut to_emit)?;
         }
 
         let published = to_emit.len();
         let events = self.encode(&to_emit, &observed_at)?;
         drop(to_emit);
-        let mut acks = Vec::with_capacity(self.sinks.len());
-        for (i, (sink, events)) in self.sinks.iter_mut().zip(&events).enumerate() {
-            EventsSent {
-                sink: self.counters.sinks().get(i),
-                events: events.len(),
-            }
-            .emit();
-            acks.push(if events.is_empty() {
-                Ack::Settled
-            } else {
-                Ack::Pending(sink.start(events).await)
-            });
-        }
+        let acks = self.start_sends(&events).await;
         self.in_flight.push_back(InFlight {
             records,
             statuses,
@@ -320,6 +267,79 @@ impl Pipeline {
             self.commit_after_acks().await?;
         }
         Ok(())
+    }
+
+    /// Decides one candidate against what is known of it: new and (per the update policy)
+    /// changed alerts are to be published, and what the store will hold of it once committed
+    /// goes into `records` (an unchanged alert only when its last sighting is stale).
+    fn judge(
+        &self,
+        candidate: Candidate,
+        now_secs: i64,
+        records: &mut HashMap<String, SeenRecord>,
+        to_emit: &mut Vec<(Candidate, Change)>,
+    ) -> Result<(), StoreError> {
+        let digest = AlertDigest::of(candidate.polled.alert());
+        let previous = self.previous(&candidate.polled.alert().id)?;
+        let decision = decide(&digest, previous.as_ref());
+        let first_observed = previous.map_or(now_secs, |p| p.first_observed);
+        let record = SeenRecord {
+            last_update: digest.last_update,
+            fingerprint: digest.fingerprint,
+            first_observed,
+            last_observed: now_secs,
+        };
+        let id = candidate.polled.alert().id.to_string();
+        match decision {
+            Decision::New => {
+                self.counters.add(&self.counters.alerts_new, 1);
+                records.insert(id, record);
+                to_emit.push((candidate, Change::New));
+            }
+            Decision::Changed if self.updates == UpdatePolicy::Emit => {
+                self.counters.add(&self.counters.alerts_changed, 1);
+                records.insert(id, record);
+                to_emit.push((candidate, Change::Updated));
+            }
+            Decision::Changed => {
+                self.counters.add(&self.counters.alerts_changed, 1);
+                self.counters.add(&self.counters.changes_ignored, 1);
+                records.insert(id, record);
+            }
+            Decision::Unchanged => {
+                self.counters.add(&self.counters.alerts_unchanged, 1);
+                self.counters.add(&self.counters.duplicates_suppressed, 1);
+                let previous = previous.unwrap_or(record);
+                if now_secs - previous.last_observed >= TOUCH_EVERY_SECS {
+                    records.insert(
+                        id,
+                        SeenRecord {
+                            last_observed: now_secs,
+                            ..previous
+                        },
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands each sink its events; their acknowledgements are awaited when the batch commits.
+    async fn start_sends(&mut self, events: &[Arc<[OutEvent]>]) -> Vec<Ack> {
+        let mut acks = Vec::with_capacity(self.sinks.len());
+        for (i, (sink, events)) in self.sinks.iter_mut().zip(events).enumerate() {
+            EventsSent {
+                sink: self.counters.sinks().get(i),
+                events: events.len(),
+            }
+            .emit();
+            acks.push(if events.is_empty() {
+                Ack::Settled
+            } else {
+                Ack::Pending(sink.start(events).await)
+            });
+        }
+        acks
     }
 
     /// What the store (or a batch still in flight, which is newer) knows of an alert.
