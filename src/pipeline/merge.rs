@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::{Candidate, Pipeline};
-use crate::defender::{time, ApiError, EntryAlerts};
+use crate::defender::{time, ApiError, EntryAlerts, PolledAlert};
 use crate::normalize::{FoundBy, Match};
 use crate::store::EntityStatus;
 use crate::watchlist::Entry;
@@ -52,23 +52,7 @@ impl Pipeline {
                     }
                     self.counters
                         .add(&self.counters.alerts_rejected, found.rejected.len() as u64);
-                    for polled in found.alerts {
-                        if let Some(&at) = by_id.get(polled.alert().id.as_ref()) {
-                            self.counters.add(&self.counters.duplicates_suppressed, 1);
-                            push_match(&mut candidates[at].matches, reached.clone());
-                            continue;
-                        }
-                        let mut matches = vec![reached.clone()];
-                        for found in self.index.matches_in(polled.alert()) {
-                            push_match(&mut matches, found);
-                        }
-                        by_id.insert(polled.alert().id.to_string(), candidates.len());
-                        candidates.push(Candidate {
-                            polled,
-                            matches,
-                            found_by: FoundBy::Entity,
-                        });
-                    }
+                    self.add_entity_alerts(found.alerts, &reached, &mut candidates, &mut by_id);
                     let outcome = if found.rejected.is_empty() {
                         "ok".to_string()
                     } else {
@@ -101,6 +85,34 @@ impl Pipeline {
             candidate.matches.sort();
         }
         (candidates, statuses)
+    }
+
+    /// An entity's alerts join the candidates: an alert another entry already reached gains
+    /// this entry's match; a new one comes with this match and those its own content names.
+    fn add_entity_alerts(
+        &self,
+        alerts: Vec<PolledAlert>,
+        reached: &Match,
+        candidates: &mut Vec<Candidate>,
+        by_id: &mut HashMap<String, usize>,
+    ) {
+        for polled in alerts {
+            if let Some(&at) = by_id.get(polled.alert().id.as_ref()) {
+                self.counters.add(&self.counters.duplicates_suppressed, 1);
+                push_match(&mut candidates[at].matches, reached.clone());
+                continue;
+            }
+            let mut matches = vec![reached.clone()];
+            for found in self.index.matches_in(polled.alert()) {
+                push_match(&mut matches, found);
+            }
+            by_id.insert(polled.alert().id.to_string(), candidates.len());
+            candidates.push(Candidate {
+                polled,
+                matches,
+                found_by: FoundBy::Entity,
+            });
+        }
     }
 
     /// Feed alerts whose content matches the watchlist become candidates, with those matches:
