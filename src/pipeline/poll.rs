@@ -30,6 +30,23 @@ struct PollIntake {
     piece_bytes: usize,
 }
 
+impl PollIntake {
+    fn new(
+        budget: ByteBudget,
+        sender: mpsc::Sender<PolledBatch>,
+        concurrency: usize,
+    ) -> PollIntake {
+        // A poll gathers this much before handing a piece over, so concurrent polls and a batch
+        // being gathered share the budget.
+        let piece_bytes = (budget.total() / (2 * concurrency.max(1))).max(16 << 10);
+        PollIntake {
+            budget,
+            sender,
+            piece_bytes,
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl Intake for PollIntake {
     fn try_take(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
@@ -120,22 +137,13 @@ pub async fn poll(
     };
     let calls_before = counters.calls.load(Ordering::Relaxed);
     let mut report = SweepReport::default();
-    // A poll gathers this much before handing a piece over, so concurrent polls and a batch
-    // being gathered share the budget.
-    let piece_bytes = (budget.total() / (2 * concurrency.max(1))).max(16 << 10);
-    let intake = Arc::new(PollIntake {
-        budget: budget.clone(),
-        sender: sender.clone(),
-        piece_bytes,
-    });
-    let tools = BatchTools {
+    let tools = BatchTools::new(
         client,
-        intake,
-        counters: counters.clone(),
-        sender: sender.clone(),
+        counters.clone(),
+        sender.clone(),
         budget,
         concurrency,
-    };
+    );
     let mut consumed = 0usize;
     loop {
         if consumed == count {
@@ -193,6 +201,26 @@ struct BatchTools {
     sender: mpsc::Sender<PolledBatch>,
     budget: ByteBudget,
     concurrency: usize,
+}
+
+impl BatchTools {
+    fn new(
+        client: Arc<DefenderClient>,
+        counters: Arc<Counters>,
+        sender: mpsc::Sender<PolledBatch>,
+        budget: ByteBudget,
+        concurrency: usize,
+    ) -> BatchTools {
+        let intake = Arc::new(PollIntake::new(budget.clone(), sender.clone(), concurrency));
+        BatchTools {
+            client,
+            intake,
+            counters: counters.clone(),
+            sender: sender.clone(),
+            budget,
+            concurrency,
+        }
+    }
 }
 
 /// Polls `chunk`, `concurrency` at a time; returns the results not handed over yet and whether
@@ -352,12 +380,7 @@ pub async fn poll_feed(
         feed_queries: Some(0),
         ..Default::default()
     };
-    let piece_bytes = (budget.total() / (2 * concurrency.max(1))).max(16 << 10);
-    let intake = Arc::new(PollIntake {
-        budget,
-        sender: sender.clone(),
-        piece_bytes,
-    });
+    let intake = Arc::new(PollIntake::new(budget, sender.clone(), concurrency));
     let mut pending = vec![first];
     let mut latest = cursor;
     while let Some(slice) = pending.pop() {
@@ -405,25 +428,30 @@ pub async fn poll_feed(
             }
         };
         latest = latest.into_iter().chain(whole.latest_update).max();
-        let mut whole = whole;
-        let budget = whole.held.take();
-        let batch = PolledBatch {
-            feed: Some(whole),
-            budget,
-            ..PolledBatch::default()
-        };
-        if sender.send(batch).await.is_err() {
+        if sender.send(PolledBatch::of_feed(whole)).await.is_err() {
             report.cancelled = true;
             return report;
         }
     }
+    feed_read(&report, &counters, latest, cursor_use, &sender).await;
+    report
+}
+
+/// The whole range was read: said, counted, and the cursor moves with a last batch, after all
+/// the others.
+async fn feed_read(
+    report: &SweepReport,
+    counters: &Counters,
+    latest: Option<i64>,
+    cursor_use: CursorUse,
+    sender: &mpsc::Sender<PolledBatch>,
+) {
     counters.add(&counters.entries_polled, 1);
     tracing::info!(
         queries = report.feed_queries.unwrap_or(0),
         cursor = ?latest.and_then(chrono::DateTime::<chrono::Utc>::from_timestamp_micros),
         "feed read to its end"
     );
-    // The whole range was read: the cursor moves with this last batch, after all the others.
     if cursor_use == CursorUse::Moves {
         let _ = sender
             .send(PolledBatch {
@@ -432,7 +460,18 @@ pub async fn poll_feed(
             })
             .await;
     }
-    report
+}
+
+impl PolledBatch {
+    /// A batch of what a feed query returned, holding the budget its alerts hold.
+    fn of_feed(mut found: EntryAlerts) -> PolledBatch {
+        let budget = found.held.take();
+        PolledBatch {
+            feed: Some(found),
+            budget,
+            ..PolledBatch::default()
+        }
+    }
 }
 
 fn count_query(report: &mut SweepReport, counters: &Counters) {
