@@ -262,13 +262,7 @@ impl PageReader {
             }
             State::Start => Err(self.unexpected(b, "'{'")),
             State::Key { first } => match b {
-                b'"' => {
-                    self.key.clear();
-                    self.key.push(b'"');
-                    self.key_scan = Scan::start(b'"');
-                    self.state = State::Colon;
-                    self.read_key(chunk, at + 1)
-                }
+                b'"' => self.start_key(chunk, at),
                 b'}' if first => self.close(at),
                 _ => Err(self.unexpected(b, "a key")),
             },
@@ -277,28 +271,7 @@ impl PageReader {
                 Ok(at + 1)
             }
             State::Colon => Err(self.unexpected(b, "':'")),
-            State::Value => {
-                if self.member == "value" {
-                    if self.seen_value {
-                        return Err(StreamError::Malformed("two 'value' members".into()));
-                    }
-                    self.seen_value = true;
-                    if b != b'[' {
-                        return Err(StreamError::NoValue);
-                    }
-                    self.state = State::Element { first: true };
-                    return Ok(at + 1);
-                }
-                self.keep = if self.member == "@odata.nextLink" {
-                    Keep::NextLink
-                } else {
-                    Keep::Checked
-                };
-                self.pending.clear();
-                self.scan = Scan::start(b);
-                self.state = State::InValue;
-                self.scan_value(chunk, at, at + 1, element)
-            }
+            State::Value => self.start_value(chunk, at, element),
             State::InValue => self.scan_value(chunk, at, at, element),
             State::AfterValue => match b {
                 b',' => {
@@ -335,6 +308,46 @@ impl PageReader {
             },
             State::Done => Err(self.unexpected(b, "nothing after the closing '}'")),
         }
+    }
+
+    /// A member name's opening quote: the name is read, possibly across chunks.
+    fn start_key(&mut self, chunk: &[u8], at: usize) -> Result<usize, StreamError> {
+        self.key.clear();
+        self.key.push(b'"');
+        self.key_scan = Scan::start(b'"');
+        self.state = State::Colon;
+        self.read_key(chunk, at + 1)
+    }
+
+    /// A member's value starts at `at`: the `value` array is opened to be read element by
+    /// element; any other value is scanned whole (and `@odata.nextLink`'s kept).
+    fn start_value(
+        &mut self,
+        chunk: &[u8],
+        at: usize,
+        element: &mut dyn FnMut(&[u8]),
+    ) -> Result<usize, StreamError> {
+        let b = chunk[at];
+        if self.member == "value" {
+            if self.seen_value {
+                return Err(StreamError::Malformed("two 'value' members".into()));
+            }
+            self.seen_value = true;
+            if b != b'[' {
+                return Err(StreamError::NoValue);
+            }
+            self.state = State::Element { first: true };
+            return Ok(at + 1);
+        }
+        self.keep = if self.member == "@odata.nextLink" {
+            Keep::NextLink
+        } else {
+            Keep::Checked
+        };
+        self.pending.clear();
+        self.scan = Scan::start(b);
+        self.state = State::InValue;
+        self.scan_value(chunk, at, at + 1, element)
     }
 
     fn read_key(&mut self, chunk: &[u8], from: usize) -> Result<usize, StreamError> {
