@@ -13,6 +13,7 @@ use axum::response::Response;
 use super::answer::{admit_call, api_error, truncated, ODATA_CONTENT_TYPE, ODATA_CONTEXT};
 use super::faults::Fault;
 use super::state::{lock, Audience, SimState};
+use super::universe::Universe;
 use super::{feed, graph};
 
 /// `GET /api/alerts`: every alert of the tenant the query admits, in an order that is not by
@@ -43,6 +44,71 @@ enum FeedItem {
     Office(usize),
 }
 
+/// The alerts (and, for Graph, other products' alerts) the query admits, in feed order.
+fn admitted_items(
+    universe: &Universe,
+    query: &feed::FeedQuery,
+    dialect: feed::Dialect,
+    now: u64,
+) -> Vec<(u64, FeedItem)> {
+    let mut admitted: Vec<(u64, FeedItem)> = (0..universe.alerts.len())
+        .filter(|&i| {
+            universe
+                .times(i, now)
+                .is_some_and(|(created, updated)| query.admits(created, updated))
+        })
+        .map(|i| (universe.feed_position(i, now), FeedItem::Universe(i)))
+        .collect();
+    if dialect == feed::Dialect::Graph {
+        for user in (1..=universe.spec.users).filter(|&u| graph::has_office_alert(u)) {
+            let at = graph::office_alert_micros(user);
+            if query.admits(at, at) {
+                let position = (user as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                admitted.push((position, FeedItem::Office(user)));
+            }
+        }
+    }
+    admitted.sort_by_key(|(position, _)| *position);
+    admitted
+}
+
+/// One item of the page, as the dialect renders it.
+fn write_item(
+    universe: &Universe,
+    query: &feed::FeedQuery,
+    dialect: feed::Dialect,
+    item: FeedItem,
+    now: u64,
+    body: &mut Vec<u8>,
+) {
+    match (dialect, item) {
+        (feed::Dialect::Graph, FeedItem::Universe(index)) => {
+            if let Some(value) = universe.render(index, now) {
+                body.extend_from_slice(graph::to_graph(&value).to_string().as_bytes());
+            }
+        }
+        (_, FeedItem::Office(user)) => body.extend_from_slice(
+            graph::office_alert(user, graph::office_alert_secs(user))
+                .to_string()
+                .as_bytes(),
+        ),
+        (feed::Dialect::Defender, FeedItem::Universe(index)) => {
+            match universe.render_json(index, now) {
+                Some(alert) if query.evidence => body.extend_from_slice(alert.as_bytes()),
+                Some(_) => {
+                    // Without $expand=evidence the API leaves the evidence out.
+                    let mut value = universe.render(index, now).unwrap_or_default();
+                    if let Some(object) = value.as_object_mut() {
+                        object.remove("evidence");
+                    }
+                    body.extend_from_slice(value.to_string().as_bytes());
+                }
+                None => {}
+            }
+        }
+    }
+}
+
 async fn serve_feed(
     state: &SimState,
     params: &HashMap<String, String>,
@@ -70,55 +136,13 @@ async fn serve_feed(
     };
     let now = state.virtual_now_secs();
     let universe = &state.universe;
-    let mut admitted: Vec<(u64, FeedItem)> = (0..universe.alerts.len())
-        .filter(|&i| {
-            universe
-                .times(i, now)
-                .is_some_and(|(created, updated)| query.admits(created, updated))
-        })
-        .map(|i| (universe.feed_position(i, now), FeedItem::Universe(i)))
-        .collect();
-    if dialect == feed::Dialect::Graph {
-        for user in (1..=universe.spec.users).filter(|&u| graph::has_office_alert(u)) {
-            let at = graph::office_alert_micros(user);
-            if query.admits(at, at) {
-                let position = (user as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-                admitted.push((position, FeedItem::Office(user)));
-            }
-        }
-    }
-    admitted.sort_by_key(|(position, _)| *position);
+    let admitted = admitted_items(universe, &query, dialect, now);
     let mut body = format!("{{\"@odata.context\":\"{ODATA_CONTEXT}\",\"value\":[").into_bytes();
     for (n, &(_, item)) in admitted.iter().skip(query.skip).take(query.top).enumerate() {
         if n > 0 {
             body.push(b',');
         }
-        match (dialect, item) {
-            (feed::Dialect::Graph, FeedItem::Universe(index)) => {
-                if let Some(value) = universe.render(index, now) {
-                    body.extend_from_slice(graph::to_graph(&value).to_string().as_bytes());
-                }
-            }
-            (_, FeedItem::Office(user)) => body.extend_from_slice(
-                graph::office_alert(user, graph::office_alert_secs(user))
-                    .to_string()
-                    .as_bytes(),
-            ),
-            (feed::Dialect::Defender, FeedItem::Universe(index)) => {
-                match universe.render_json(index, now) {
-                    Some(alert) if query.evidence => body.extend_from_slice(alert.as_bytes()),
-                    Some(_) => {
-                        // Without $expand=evidence the API leaves the evidence out.
-                        let mut value = universe.render(index, now).unwrap_or_default();
-                        if let Some(object) = value.as_object_mut() {
-                            object.remove("evidence");
-                        }
-                        body.extend_from_slice(value.to_string().as_bytes());
-                    }
-                    None => {}
-                }
-            }
-        }
+        write_item(universe, &query, dialect, item, now, &mut body);
     }
     body.push(b']');
     let next = query.skip + query.top;
