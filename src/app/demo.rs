@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use super::{AppError, Scope, Service};
 use crate::config::{Config, SinkKind, UpdatePolicy};
 use crate::shutdown::Shutdown;
-use crate::sim::{self, SimConfig};
+use crate::sim::{self, SimConfig, SimHandle};
+use crate::stats::Snapshot;
 use crate::units::format_duration;
 
 const DEMO_CONFIG: &str = include_str!("../../conf/demo.toml");
@@ -115,25 +116,11 @@ pub async fn demo(
     })
     .await
     .map_err(|e| io("cannot start the emulator", e))?;
-    let files: Vec<String> = (1..=DEMO_FILES)
-        .map(|i| format!("\"{}\"", emulator.universe().file_hash(i)))
-        .collect();
-    let text = DEMO_CONFIG
-        .replace("@BASE_URL@", &emulator.base_url())
-        .replace("@FILES@", &files.join(", "));
-    let config = Config::from_toml(&text, "embedded demo config (conf/demo.toml)", dir, false)
-        .map_err(AppError::Config)?;
+    let config = demo_config(&emulator, dir)?;
     if !options.keep_state {
         remove_previous_run(&config).map_err(|e| io("cannot clear the previous demo run", e))?;
     }
-    let outputs: Vec<(String, PathBuf)> = config
-        .sinks
-        .iter()
-        .filter_map(|sink| match &sink.kind {
-            SinkKind::File(file) => Some((sink.format.as_str().to_string(), file.path.clone())),
-            _ => None,
-        })
-        .collect();
+    let outputs = file_outputs(&config);
     let updates = config.updates;
     let say =
         |out: &mut dyn Write, text: String| writeln!(out, "{text}").map_err(|e| io("stdout", e));
@@ -165,14 +152,7 @@ pub async fn demo(
         let before = service.counters();
         let report = service.sweep(Scope::Full).await?;
         let after = service.counters();
-        say(out, format!(
-            "sweep {sweep}: {} calls, {} alerts received, {} written, {} duplicates suppressed{}",
-            after.calls - before.calls,
-            after.alerts_received - before.alerts_received,
-            after.alerts_published - before.alerts_published,
-            after.duplicates_suppressed - before.duplicates_suppressed,
-            if report.failed.is_empty() { String::new() } else { format!(", {} entries failed", report.failed.len()) },
-        ))?;
+        say(out, sweep_line(sweep, &before, &after, report.failed.len()))?;
     }
     let stored = service.store().stats()?.seen_alerts;
     let totals = service.close().await?;
@@ -193,6 +173,46 @@ pub async fn demo(
         say(out, line)?;
     }
     Ok(())
+}
+
+/// The embedded demo config, pointed at this emulator and its first files.
+fn demo_config(emulator: &SimHandle, dir: &Path) -> Result<Config, AppError> {
+    let files: Vec<String> = (1..=DEMO_FILES)
+        .map(|i| format!("\"{}\"", emulator.universe().file_hash(i)))
+        .collect();
+    let text = DEMO_CONFIG
+        .replace("@BASE_URL@", &emulator.base_url())
+        .replace("@FILES@", &files.join(", "));
+    Config::from_toml(&text, "embedded demo config (conf/demo.toml)", dir, false)
+        .map_err(AppError::Config)
+}
+
+/// Each file sink's format and path, for the summary.
+fn file_outputs(config: &Config) -> Vec<(String, PathBuf)> {
+    config
+        .sinks
+        .iter()
+        .filter_map(|sink| match &sink.kind {
+            SinkKind::File(file) => Some((sink.format.as_str().to_string(), file.path.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What one sweep did, from the counters before and after it.
+fn sweep_line(sweep: u32, before: &Snapshot, after: &Snapshot, failed: usize) -> String {
+    format!(
+        "sweep {sweep}: {} calls, {} alerts received, {} written, {} duplicates suppressed{}",
+        after.calls - before.calls,
+        after.alerts_received - before.alerts_received,
+        after.alerts_published - before.alerts_published,
+        after.duplicates_suppressed - before.duplicates_suppressed,
+        if failed == 0 {
+            String::new()
+        } else {
+            format!(", {failed} entries failed")
+        },
+    )
 }
 
 /// What a demo run did, for its closing summary.
