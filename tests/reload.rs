@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::*;
@@ -37,6 +38,18 @@ async fn calls_until(sim: &SimHandle, what: &str, done: impl Fn(&[String]) -> bo
     }
 }
 
+/// A config whose users come from `users.txt` (user1 and user2 to start with); returns the
+/// config's path and the list's.
+fn watching_users_file(dir: &Path, sim: &SimHandle, extra: &str) -> (PathBuf, PathBuf) {
+    let path = write_config(dir, sim, &Watch::first(sim, 0, 0), extra);
+    let config = std::fs::read_to_string(&path).unwrap();
+    let config = config.replacen("users = []", "users_file = \"users.txt\"", 1);
+    std::fs::write(&path, config).unwrap();
+    let users = dir.join("users.txt");
+    std::fs::write(&users, "user1\nuser2\n").unwrap();
+    (path, users)
+}
+
 fn count(calls: &[String], entity: &str) -> usize {
     calls.iter().filter(|c| *c == entity).count()
 }
@@ -45,20 +58,8 @@ fn count(calls: &[String], entity: &str) -> usize {
 async fn sighup_applies_a_valid_watchlist_at_once_and_refuses_an_invalid_one() {
     let sim = start_sim(universe(), fast_limits()).await;
     let dir = tempfile::tempdir().unwrap();
-    let path = write_config(
-        dir.path(),
-        &sim,
-        &Watch::first(&sim, 0, 0),
-        "[schedule]\ncron = \"*/2 * * * * *\"\n",
-    );
-    let config = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(
-        &path,
-        config.replacen("users = []", "users_file = \"users.txt\"", 1),
-    )
-    .unwrap();
-    let users = dir.path().join("users.txt");
-    std::fs::write(&users, "user1\nuser2\n").unwrap();
+    let (path, users) =
+        watching_users_file(dir.path(), &sim, "[schedule]\ncron = \"*/2 * * * * *\"\n");
     let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
     let daemon = tokio::process::Command::new(binary())
         .args(["run", "--config"])
@@ -148,20 +149,11 @@ async fn sighup_in_feed_mode_catches_up_added_users_from_the_feed() {
     .await;
     sim.advance(Duration::from_secs(3601));
     let dir = tempfile::tempdir().unwrap();
-    let path = write_config(
+    let (path, users) = watching_users_file(
         dir.path(),
         &sim,
-        &Watch::first(&sim, 0, 0),
         "[schedule]\ncron = \"*/2 * * * * *\"\n[source]\nmode = \"feed\"\nlookback = \"1s\"\n",
     );
-    let config = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(
-        &path,
-        config.replacen("users = []", "users_file = \"users.txt\"", 1),
-    )
-    .unwrap();
-    let users = dir.path().join("users.txt");
-    std::fs::write(&users, "user1\nuser2\n").unwrap();
     let daemon = spawn(&["run"], &path, "warn");
     let output = dir.path().join("alerts.ndjson");
     let user = |names: &[&str]| {

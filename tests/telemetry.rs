@@ -4,10 +4,11 @@
 
 mod common;
 
+use std::path::Path;
 use std::time::Duration;
 
 use common::*;
-use mde_watch::sim::{Faults, UniverseSpec};
+use mde_watch::sim::{Faults, SimHandle, UniverseSpec};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -49,21 +50,30 @@ fn sample(text: &str, series: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
 }
 
+/// The daemon sweeping every second with its telemetry on a free port (and `extra` in its
+/// config); returns it and the telemetry's base URL.
+fn serving(
+    dir: &Path,
+    sim: &SimHandle,
+    watch: &Watch,
+    extra: &str,
+) -> (tokio::process::Child, String) {
+    let port = free_port();
+    let telemetry = format!(
+        "[schedule]\ncron = \"* * * * * *\"\n{extra}[telemetry]\nlisten = \"127.0.0.1:{port}\"\n"
+    );
+    let path = write_config(dir, sim, watch, &telemetry);
+    (
+        spawn(&["run"], &path, "error"),
+        format!("http://127.0.0.1:{port}"),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_served_and_health_follows_the_api() {
     let Fixture { sim, watch, dir } =
         Fixture::start(universe_of(13, 10, 10), fast_limits(), 5, 5).await;
-    let port = free_port();
-    let path = write_config(
-        dir.path(),
-        &sim,
-        &watch,
-        &format!(
-            "[schedule]\ncron = \"* * * * * *\"\n[telemetry]\nlisten = \"127.0.0.1:{port}\"\n"
-        ),
-    );
-    let daemon = spawn(&["run"], &path, "error");
-    let base = format!("http://127.0.0.1:{port}");
+    let (daemon, base) = serving(dir.path(), &sim, &watch, "");
 
     let health = until_status(&format!("{base}/healthz"), 200, "first sweep").await;
     assert!(health.contains("\"status\":\"ok\""), "{health}");
@@ -151,17 +161,7 @@ async fn metrics_are_served_and_health_follows_the_api() {
 async fn feed_mode_health_follows_the_cursor() {
     let Fixture { sim, watch, dir } =
         Fixture::start(universe_of(17, 10, 10), fast_limits(), 5, 5).await;
-    let port = free_port();
-    let path = write_config(
-        dir.path(),
-        &sim,
-        &watch,
-        &format!(
-            "[schedule]\ncron = \"* * * * * *\"\n[source]\nmode = \"feed\"\n[telemetry]\nlisten = \"127.0.0.1:{port}\"\n"
-        ),
-    );
-    let daemon = spawn(&["run"], &path, "error");
-    let base = format!("http://127.0.0.1:{port}");
+    let (daemon, base) = serving(dir.path(), &sim, &watch, "[source]\nmode = \"feed\"\n");
 
     let expected = sim.expected_ids(&watch.users, &watch.files).len() as f64;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

@@ -271,7 +271,7 @@ impl PageReader {
                 Ok(at + 1)
             }
             State::Colon => Err(self.unexpected(b, "':'")),
-            State::Value => self.start_value(chunk, at, element),
+            State::Value => self.start_value(b, chunk, at, element),
             State::InValue => self.scan_value(chunk, at, at, element),
             State::AfterValue => match b {
                 b',' => {
@@ -319,15 +319,15 @@ impl PageReader {
         self.read_key(chunk, at + 1)
     }
 
-    /// A member's value starts at `at`: the `value` array is opened to be read element by
+    /// A member's value starts at `at` with `b`: the `value` array is opened to be read element by
     /// element; any other value is scanned whole (and `@odata.nextLink`'s kept).
     fn start_value(
         &mut self,
+        b: u8,
         chunk: &[u8],
         at: usize,
         element: &mut dyn FnMut(&[u8]),
     ) -> Result<usize, StreamError> {
-        let b = chunk[at];
         if self.member == "value" {
             if self.seen_value {
                 return Err(StreamError::Malformed("two 'value' members".into()));
