@@ -189,14 +189,7 @@ async fn alerts_created_and_changed_while_the_feed_pages_are_neither_lost_nor_re
     }
 
     let expected = sim.expected_ids(&watch.users, &watch.files);
-    let now = sim.virtual_now_secs();
-    let universe = sim.universe();
-    let changed: BTreeSet<String> = universe
-        .alerts
-        .iter()
-        .filter(|a| a.change_at.is_some_and(|at| at <= now))
-        .map(|a| a.id.clone())
-        .collect();
+    let changed = changed_by_now(&sim);
     assert!(expected.len() >= 20, "{}", expected.len());
     assert!(expected.iter().filter(|id| changed.contains(*id)).count() >= 5);
 
@@ -274,14 +267,7 @@ async fn alerts_appearing_between_pages_are_never_skipped() {
         }
     }
     let expected = sim.expected_ids(&watch.users, &watch.files);
-    let now = sim.virtual_now_secs();
-    let universe = sim.universe();
-    let changed: BTreeSet<String> = universe
-        .alerts
-        .iter()
-        .filter(|a| a.change_at.is_some_and(|at| at <= now))
-        .map(|a| a.id.clone())
-        .collect();
+    let changed = changed_by_now(&sim);
     let written = events(&dir.path().join("alerts.ndjson"));
     assert!(expected.len() > 150, "{}", expected.len());
     assert_eq!(ids(&written), expected, "none skipped");

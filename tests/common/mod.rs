@@ -78,6 +78,17 @@ impl Watch {
     }
 }
 
+/// The ids of the alerts the emulator has changed by its virtual now.
+pub fn changed_by_now(sim: &SimHandle) -> BTreeSet<String> {
+    let now = sim.virtual_now_secs();
+    sim.universe()
+        .alerts
+        .iter()
+        .filter(|a| a.change_at.is_some_and(|at| at <= now))
+        .map(|a| a.id.clone())
+        .collect()
+}
+
 /// The start most tests share: an emulator, the first `users` users and `files` files of its
 /// universe watched, and a temporary directory for the config, the store and the output.
 pub struct Fixture {
