@@ -119,6 +119,17 @@ impl Connection {
     }
 }
 
+/// rustls refuses X.509 v1 certificates; webpki says why inside rustls's error.
+fn is_x509_v1(err: &rustls::Error) -> bool {
+    let rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) = err else {
+        return false;
+    };
+    matches!(
+        other.0.downcast_ref::<webpki::Error>(),
+        Some(webpki::Error::UnsupportedCertVersion)
+    )
+}
+
 fn tls_config(config: &SyslogSettings) -> Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore::empty();
     match &config.ca_file {
@@ -151,7 +162,7 @@ fn tls_config(config: &SyslogSettings) -> Result<rustls::ClientConfig, String> {
             builder
                 .with_client_auth_cert(chain, key)
                 .map_err(|e| {
-                    let hint = if e.to_string().contains("UnsupportedCertVersion") {
+                    let hint = if is_x509_v1(&e) {
                         " (an X.509 v1 certificate: reissue it as v3, e.g. with an extension such as extendedKeyUsage=clientAuth)"
                     } else {
                         ""
@@ -164,5 +175,57 @@ fn tls_config(config: &SyslogSettings) -> Result<rustls::ClientConfig, String> {
                 })
         }
         _ => Ok(builder.with_no_client_auth()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::process::Command;
+
+    use super::*;
+    use crate::sinks::syslog::frame::Framing;
+    use crate::sinks::syslog::settings::SyslogProtocol;
+
+    fn openssl(dir: &Path, args: &[&str]) {
+        let status = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("openssl runs");
+        assert!(status.status.success(), "openssl {args:?}: {status:?}");
+    }
+
+    #[test]
+    fn an_x509_v1_client_certificate_is_named_with_its_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let subject = ["-subj", "/CN=client"];
+        let request = [
+            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "k.pem", "-out", "r.csr",
+        ];
+        openssl(dir.path(), &[&request[..], &subject[..]].concat());
+        // `x509 -req` without extensions makes a version 1 certificate.
+        openssl(
+            dir.path(),
+            &[
+                "x509", "-req", "-in", "r.csr", "-signkey", "k.pem", "-out", "c.pem",
+            ],
+        );
+        let settings = SyslogSettings {
+            address: "127.0.0.1:6514".into(),
+            transport: SyslogTransport::Tls,
+            framing: Framing::OctetCounting,
+            protocol: SyslogProtocol::Rfc5424,
+            facility: 20,
+            ca_file: None,
+            cert_file: Some(dir.path().join("c.pem")),
+            key_file: Some(dir.path().join("k.pem")),
+            server_name: None,
+            max_message: 8192,
+        };
+        let Err(message) = tls_config(&settings) else {
+            panic!("a v1 client certificate was taken");
+        };
+        assert!(message.contains("reissue it as v3"), "{message}");
     }
 }
