@@ -40,11 +40,7 @@ fn cef_header(text: &str) -> String {
 }
 
 fn encode_all(alert: &PolledAlert) -> Vec<(Format, String)> {
-    let matches = [Match {
-        kind: EntryKind::User,
-        value: "us=er|\\".into(),
-        original: None,
-    }];
+    let matches = [Match::new(EntryKind::User, "us=er|\\", None)];
     let context = EventContext::new(&matches, "t", "c|=\\", Change::New, "2026-11-23T00:00:00Z");
     [
         Format::Cef,

@@ -88,11 +88,7 @@ fn compare(path: &Path, actual: &str) {
 #[test]
 fn golden_outputs() {
     for &(fixture, kind, value, original) in FIXTURES {
-        let matched = Match {
-            kind,
-            value: value.into(),
-            original: original.map(Into::into),
-        };
+        let matched = Match::new(kind, value, original);
         for format in FORMATS {
             let actual = render(fixture, format, &matched);
             compare(
@@ -118,11 +114,7 @@ fn raw_keeps_the_alert_verbatim_and_quirks_are_survived() {
     let raw = render(
         "quirks",
         Format::Raw,
-        &Match {
-            kind: EntryKind::User,
-            value: "kiosk".into(),
-            original: None,
-        },
+        &Match::new(EntryKind::User, "kiosk", None),
     );
     let second: Value = serde_json::from_str(raw.lines().nth(1).unwrap()).unwrap();
     let original: Value = serde_json::from_slice(&body).unwrap();
@@ -133,11 +125,7 @@ fn raw_keeps_the_alert_verbatim_and_quirks_are_survived() {
     let ecs = render(
         "quirks",
         Format::Ecs,
-        &Match {
-            kind: EntryKind::User,
-            value: "kiosk".into(),
-            original: None,
-        },
+        &Match::new(EntryKind::User, "kiosk", None),
     );
     let event: Value = serde_json::from_str(ecs.lines().nth(1).unwrap()).unwrap();
     assert_eq!(
@@ -225,11 +213,7 @@ fn receiver_problems(format: Format, what: &str, events: &[String]) -> Vec<Strin
 fn every_golden_event_is_valid_for_its_receiver() {
     let mut problems = Vec::new();
     for &(fixture, kind, value, original) in FIXTURES {
-        let matched = Match {
-            kind,
-            value: value.into(),
-            original: original.map(Into::into),
-        };
+        let matched = Match::new(kind, value, original);
         for format in FORMATS {
             let events: Vec<String> = render(fixture, format, &matched)
                 .lines()
@@ -249,11 +233,7 @@ fn every_golden_event_is_valid_for_its_receiver() {
 /// pass the same validators, within the cap.
 #[test]
 fn shrunk_events_are_valid_and_within_the_cap() {
-    let matches = [Match {
-        kind: EntryKind::User,
-        value: "user1".into(),
-        original: None,
-    }];
+    let matches = [Match::new(EntryKind::User, "user1", None)];
     let context = EventContext::new(
         &matches,
         "190241b8-187f-4db3-8148-d73536294b3a",
@@ -304,11 +284,7 @@ fn shipped_splunk_stanzas_match_the_events() {
         read("eventtypes.conf"),
         read("tags.conf"),
     );
-    let matched = Match {
-        kind: EntryKind::User,
-        value: "user1".into(),
-        original: None,
-    };
+    let matched = Match::new(EntryKind::User, "user1", None);
     let hec: Value = serde_json::from_str(
         render("user-alerts-user1", Format::SplunkHec, &matched)
             .lines()

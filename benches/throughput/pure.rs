@@ -8,11 +8,7 @@ pub fn bench_ecs() {
         .iter()
         .flat_map(|f| parse_page(f.as_bytes()).unwrap().alerts)
         .collect();
-    let matches = [Match {
-        kind: EntryKind::User,
-        value: "user1".into(),
-        original: None,
-    }];
+    let matches = [Match::new(EntryKind::User, "user1", None)];
     let context = EventContext::new(
         &matches,
         "190241b8-187f-4db3-8148-d73536294b3a",
@@ -192,11 +188,7 @@ pub fn bench_stages() {
                 .unwrap()
         })
         .collect();
-    let matches = [Match {
-        kind: EntryKind::User,
-        value: "user1".into(),
-        original: None,
-    }];
+    let matches = [Match::new(EntryKind::User, "user1", None)];
     let context = EventContext::new(&matches, "t", "bench", Change::New, "2026-11-23T00:00:00Z");
     // Fewer rounds under callgrind (instruction counts are exact, and its runs are slow).
     let rounds: usize = std::env::var("BENCH_STAGE_ROUNDS")

@@ -182,11 +182,7 @@ mod tests {
 
     #[test]
     fn large_alerts_shrink_into_whole_events_of_every_format() {
-        let matches = [Match {
-            kind: EntryKind::User,
-            value: "user1".into(),
-            original: None,
-        }];
+        let matches = [Match::new(EntryKind::User, "user1", None)];
         let big = alert(100_000, 500);
         for format in Format::ALL {
             for limit in [2048, 8192] {

@@ -87,6 +87,16 @@ pub struct Match {
     pub original: Option<String>,
 }
 
+impl Match {
+    pub fn new(kind: EntryKind, value: &str, original: Option<&str>) -> Match {
+        Match {
+            kind,
+            value: value.to_string(),
+            original: original.map(str::to_string),
+        }
+    }
+}
+
 fn kind_name<S: serde::Serializer>(kind: &EntryKind, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(kind.as_str())
 }
@@ -273,16 +283,8 @@ mod tests {
     #[test]
     fn the_hand_written_block_is_the_serialized_one() {
         let matches = [
-            Match {
-                kind: EntryKind::User,
-                value: "user1".into(),
-                original: Some("CONTOSO\\User1".into()),
-            },
-            Match {
-                kind: EntryKind::File,
-                value: "ab\"c".into(),
-                original: None,
-            },
+            Match::new(EntryKind::User, "user1", Some("CONTOSO\\User1")),
+            Match::new(EntryKind::File, "ab\"c", None),
         ];
         for truncated in [false, true] {
             let mut context = EventContext::new(&matches, "t", "host\n1", Change::Updated, "x");

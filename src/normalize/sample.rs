@@ -21,11 +21,7 @@ pub fn usual_event(
     limit: usize,
 ) -> Option<(usize, bool, bool)> {
     let alert = sample_alert()?;
-    let matches = [Match {
-        kind: EntryKind::User,
-        value: "user1".into(),
-        original: None,
-    }];
+    let matches = [Match::new(EntryKind::User, "user1", None)];
     let context = EventContext::new(
         &matches,
         tenant,
