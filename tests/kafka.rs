@@ -5,6 +5,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use common::kafka::{consume_all, kafka_sink, Tansu};
@@ -100,17 +101,27 @@ async fn alerts_come_back_from_the_topic_with_keys_headers_and_the_file_payload(
     assert_eq!(consume(&tansu, expected.len()).await.len(), expected.len());
 }
 
+/// A broker with the topic in `partitions`, the emulator with `watched` users and files, and a
+/// config sending to the broker with these message and flush timeouts.
+async fn with_kafka(
+    partitions: u32,
+    (users, files): (usize, usize),
+    (message_timeout, flush_timeout): (&str, &str),
+) -> (Tansu, Fixture, PathBuf) {
+    let tansu = Tansu::start();
+    tansu.create_topic(TOPIC, partitions);
+    let fixture = Fixture::start(universe(), fast_limits(), users, files).await;
+    let timeouts =
+        format!("message_timeout = \"{message_timeout}\"\nflush_timeout = \"{flush_timeout}\"");
+    let sink = kafka_sink(&tansu.brokers(), TOPIC, &timeouts);
+    let path = write_config(fixture.dir.path(), &fixture.sim, &fixture.watch, &sink);
+    (tansu, fixture, path)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_broker_loses_nothing_and_nothing_is_committed_meanwhile() {
-    let tansu = Tansu::start();
-    tansu.create_topic(TOPIC, 2);
-    let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 15, 15).await;
-    let sink = kafka_sink(
-        &tansu.brokers(),
-        TOPIC,
-        "message_timeout = \"1500ms\"\nflush_timeout = \"2s\"",
-    );
-    let path = write_config(dir.path(), &sim, &watch, &sink);
+    let (tansu, fixture, path) = with_kafka(2, (15, 15), ("1500ms", "2s")).await;
+    let Fixture { sim, watch, .. } = &fixture;
     // Only Kafka: the file sink would otherwise be written while Kafka is down.
     without_file_sink(&path);
 
@@ -159,15 +170,7 @@ async fn a_frozen_broker_loses_nothing_and_nothing_is_committed_meanwhile() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_undelivered_is_committed_while_the_broker_is_frozen() {
-    let tansu = Tansu::start();
-    tansu.create_topic(TOPIC, 1);
-    let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 10, 0).await;
-    let sink = kafka_sink(
-        &tansu.brokers(),
-        TOPIC,
-        "message_timeout = \"1s\"\nflush_timeout = \"1s\"",
-    );
-    let path = write_config(dir.path(), &sim, &watch, &sink);
+    let (tansu, _fixture, path) = with_kafka(1, (10, 0), ("1s", "1s")).await;
     let (trigger, stop) = shutdown::channel();
     let mut service = Service::build(Config::load(&path).unwrap(), stop).unwrap();
     tansu.signal("-STOP");
