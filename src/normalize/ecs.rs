@@ -17,7 +17,7 @@ pub const ECS_VERSION: &str = "9.0.0";
 
 /// The ECS event of one alert. Written field by field (docs/formats.md, "ECS"), in the order
 /// the golden files fix, straight into the output buffer: no intermediate structure per event,
-/// and strings escaped a word at a time (`json.rs`).
+/// and strings escaped a word at a time (`crate::json`).
 pub fn encode(polled: &PolledAlert, context: &EventContext) -> serde_json::Result<Vec<u8>> {
     let alert = polled.alert();
     // ECS events are a little larger than the alert they come from: size the buffer once.
