@@ -155,14 +155,9 @@ mod tests {
         std::fs::write(&secret, "s\n").unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let text = r#"
-[api]
-tenant_id = "00000000-0000-0000-0000-000000000000"
-client_id = "11111111-1111-1111-1111-111111111111"
-client_secret_file = "secret.txt"
-[watchlist]
-users = ["user1"]
-[[sinks]]
+        let text = concat!(
+            crate::config::test_config_head!(),
+            r#"[[sinks]]
 type = "syslog"
 address = "relay.corp:514"
 [[sinks]]
@@ -174,7 +169,8 @@ topic = "alerts"
 "sasl.mechanism" = "SCRAM-SHA-512"
 [telemetry]
 otlp_endpoint = "http://127.0.0.1:4318"
-"#;
+"#
+        );
         let config = Config::from_toml(text, "x.toml", dir.path(), false).unwrap();
         let lines = summary(&config);
         assert_eq!(

@@ -3,6 +3,10 @@
 //! with the key (and file, or list-file line) it came from, so `check` can print them all at once.
 
 mod raw;
+#[cfg(test)]
+mod test_head;
+#[cfg(test)]
+pub(crate) use test_head::test_config_head;
 pub mod secret;
 mod validate;
 

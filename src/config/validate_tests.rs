@@ -3,17 +3,13 @@
 
 use super::*;
 
-const MINIMAL: &str = r#"
-[api]
-tenant_id = "00000000-0000-0000-0000-000000000000"
-client_id = "11111111-1111-1111-1111-111111111111"
-client_secret_file = "secret.txt"
-[watchlist]
-users = ["user1"]
-[[sinks]]
+const MINIMAL: &str = concat!(
+    test_config_head!(),
+    r#"[[sinks]]
 type = "file"
 path = "out/alerts.ndjson"
-"#;
+"#
+);
 
 fn private(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
