@@ -43,7 +43,7 @@ pub enum UserNote {
 }
 
 /// Characters Active Directory forbids in an account name (sAMAccountName), plus the separators
-/// that would change the URL path.
+/// that would change the URL path (docs/defender-api.md §3).
 const FORBIDDEN_USER_CHARS: &[char] = &[
     '"', '/', '\\', '[', ']', ':', ';', '|', '=', ',', '+', '*', '?', '<', '>', '@', '%', '#',
 ];
