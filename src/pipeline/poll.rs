@@ -215,8 +215,8 @@ impl BatchTools {
         BatchTools {
             client,
             intake,
-            counters: counters.clone(),
-            sender: sender.clone(),
+            counters,
+            sender,
             budget,
             concurrency,
         }
