@@ -10,6 +10,7 @@
 pub mod app;
 pub mod config;
 pub mod defender;
+pub mod errors;
 pub mod exposure;
 pub mod feed;
 pub mod json;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::config::{Config, SinkKind};
 use crate::defender::DefenderClient;
+use crate::errors::Chain;
 use crate::schedule::gate::RateGate;
 use crate::shutdown::Shutdown;
 use crate::stats::Counters;
@@ -208,6 +209,7 @@ async fn check_sinks(config: &Config, out: &mut dyn Write) -> std::io::Result<us
                         std::time::Duration::from_secs(10),
                     )
                     .map(|partitions| format!("topic has {partitions} partition(s)"))
+                    .map_err(|failure| Chain(&failure).to_string())
                 })
                 .await
                 .unwrap_or_else(|err| Err(err.to_string()))
@@ -215,13 +217,13 @@ async fn check_sinks(config: &Config, out: &mut dyn Write) -> std::io::Result<us
             SinkKind::Syslog(syslog) => {
                 let attempt = crate::sinks::syslog::check_connection(syslog);
                 match tokio::time::timeout(std::time::Duration::from_secs(10), attempt).await {
-                    Ok(result) => result,
+                    Ok(result) => result.map_err(|failure| Chain(&failure).to_string()),
                     Err(_) => Err(format!("no answer from {} within 10s", syslog.address)),
                 }
             }
             SinkKind::File(file) => crate::sinks::FileSink::open(&sink.name, sink.format, file)
                 .map(|_| format!("{} is writable", file.path.display()))
-                .map_err(|err| err.to_string()),
+                .map_err(|err| Chain(&err).to_string()),
             SinkKind::Stdout => continue,
         };
         match checked {

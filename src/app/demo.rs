@@ -37,7 +37,7 @@ pub struct DemoOptions {
 pub enum DemoDirError {
     #[error("{dir} is not empty and was not made by `mde-watch demo` (it has no {DEMO_MARKER}); the demo removes only what it created, so it will not work there: pick another --dir")]
     NotOurs { dir: String },
-    #[error("{dir}: {source}")]
+    #[error("cannot prepare the demo directory {dir}")]
     Io {
         dir: String,
         #[source]

@@ -44,7 +44,7 @@ pub enum AppError {
     Api(#[from] ApiError),
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
-    #[error("scheduler: {what}: {source}")]
+    #[error("scheduler: {what}")]
     Scheduler {
         what: String,
         #[source]
@@ -52,7 +52,7 @@ pub enum AppError {
     },
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         what: String,
         #[source]

@@ -16,7 +16,7 @@ pub enum StateError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Input(String),
-    #[error("writing the output: {0}")]
+    #[error("writing the output")]
     Output(#[from] std::io::Error),
 }
 

@@ -229,7 +229,7 @@ impl Alert<'_> {
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     /// Not JSON at all: the response it came in is broken.
-    #[error("not valid JSON: {0}")]
+    #[error("not valid JSON")]
     Malformed(#[source] scan::Syntax),
     /// JSON, but not an object.
     #[error("an alert is a JSON object, not {}", kind_name(*.0))]
@@ -237,7 +237,7 @@ pub enum ReadError {
     #[error("alert has an empty or null id")]
     NoId,
     /// A member no lenient reading can make sense of (an escape that decodes to no character).
-    #[error("{member}: {source}")]
+    #[error("member {member} cannot be read")]
     Member {
         member: String,
         #[source]

@@ -64,7 +64,10 @@ pub fn read_alert(index: usize, bytes: &[u8]) -> Result<Result<PolledAlert, Stri
     match PolledAlert::parse(text) {
         Ok(alert) => Ok(Ok(alert)),
         Err(ReadError::Malformed(err)) => Err(malformed(err.to_string())),
-        Err(unreadable) => Ok(Err(format!("alert #{index} in the response: {unreadable}"))),
+        Err(unreadable) => Ok(Err(format!(
+            "alert #{index} in the response: {}",
+            crate::errors::Chain(&unreadable)
+        ))),
     }
 }
 

@@ -224,7 +224,7 @@ async fn send_until_acked(
                         sink: sink.name().to_string(),
                         attempts: attempt,
                         pending: events.len(),
-                        last: err.to_string(),
+                        last: err,
                     });
                 }
                 if stop.is_triggered() || !stop.sleep(wait).await {

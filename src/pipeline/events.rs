@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::errors::Chain;
 use crate::sinks::SinkError;
 use crate::stats::{Counters, SinkCounters};
 
@@ -68,10 +69,10 @@ impl SinkFailed<'_> {
         counters.add(&counters.sink_failures, 1);
         match self.then {
             Then::RetryIn(wait) => {
-                tracing::error!(sink = self.name, error = %self.error, retry_in_ms = wait.as_millis() as u64, pending = self.events, "sink failed; retrying (nothing is dropped)")
+                tracing::error!(sink = self.name, error = %Chain(self.error), retry_in_ms = wait.as_millis() as u64, pending = self.events, "sink failed; retrying (nothing is dropped)")
             }
             Then::SendAgain => {
-                tracing::error!(sink = self.name, error = %self.error, pending = self.events, "sink failed; sending again (nothing is dropped)")
+                tracing::error!(sink = self.name, error = %Chain(self.error), pending = self.events, "sink failed; sending again (nothing is dropped)")
             }
             Then::GiveUp => {}
         }

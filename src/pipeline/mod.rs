@@ -38,6 +38,7 @@ use tracing::Instrument;
 
 use crate::config::UpdatePolicy;
 use crate::defender::{time, ApiError, EntryAlerts, PolledAlert};
+use crate::errors::Chain;
 use crate::normalize::{self, Change, FoundBy, Match};
 use crate::shutdown::Shutdown;
 use crate::sinks::{OutEvent, Pending, Sink, SinkError};
@@ -69,16 +70,17 @@ pub enum PipelineError {
     Store(#[from] StoreError),
     #[error("stopping with {pending} alert(s) not acknowledged by sink '{sink}'; they are not committed and go out after the restart")]
     Undelivered { sink: String, pending: usize },
-    #[error("sink '{sink}' still failing after {attempts} retries ({last}); {pending} alert(s) not committed: they go out on the next run")]
+    #[error("sink '{sink}' still failing after {attempts} retries; {pending} alert(s) not committed (they go out on the next run); the last failure")]
     GaveUp {
         sink: String,
         attempts: u32,
         pending: usize,
-        last: String,
+        #[source]
+        last: SinkError,
     },
     #[error(transparent)]
     Normalize(#[from] normalize::NormalizeError),
-    #[error("the poller stopped: {0}")]
+    #[error("the poller stopped")]
     PollerStopped(#[source] tokio::task::JoinError),
 }
 
@@ -375,7 +377,7 @@ impl Pipeline {
     pub async fn connect(&mut self) {
         for sink in &mut self.sinks {
             if let Err(err) = sink.connect().await {
-                tracing::warn!(sink = sink.name(), error = %err, "sink not reachable yet; its batches are retried until it is");
+                tracing::warn!(sink = sink.name(), error = %Chain(&err), "sink not reachable yet; its batches are retried until it is");
             }
         }
     }
@@ -384,7 +386,7 @@ impl Pipeline {
     pub async fn close(&mut self) -> Result<(), PipelineError> {
         for sink in &mut self.sinks {
             if let Err(err) = sink.flush().await {
-                tracing::error!(error = %err, "flush failed at shutdown");
+                tracing::error!(error = %Chain(&err), "flush failed at shutdown");
             }
         }
         self.store.flush()?;

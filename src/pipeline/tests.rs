@@ -10,7 +10,7 @@ use super::*;
 use crate::config::StoreConfig;
 use crate::defender::EntryAlerts;
 use crate::normalize::Format;
-use crate::sinks::SinkId;
+use crate::sinks::{Failure, SinkId};
 use crate::watchlist::{EntryKind, Origin, Watchlist};
 
 /// What the sink was handed, one line per handover: how many alerts the store held at that
@@ -45,10 +45,7 @@ impl Sink for ScriptedSink {
         self.handovers.lock().unwrap().push((held, ids));
         let outcome = match self.script.pop_front().unwrap_or(true) {
             true => Ok(()),
-            false => Err(SinkError::Io {
-                sink: "scripted".into(),
-                reason: "broker gone".into(),
-            }),
+            false => Err(Failure::plain("broker gone").of("scripted")),
         };
         Box::pin(std::future::ready(outcome))
     }

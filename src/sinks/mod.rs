@@ -5,11 +5,13 @@
 //! one means that folder, a variant in the config's sink table and a line in [`build`]; the
 //! pipeline does not change.
 
+mod error;
 pub mod file;
 pub mod kafka;
 mod stdout;
 pub mod syslog;
 
+pub use error::{Cause, Doing, Failure, SinkError};
 pub use file::FileSink;
 pub use kafka::KafkaSink;
 pub use stdout::StdoutSink;
@@ -42,12 +44,6 @@ pub struct Checked<T> {
     pub settings: T,
     pub problems: Vec<String>,
     pub warnings: Vec<String>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SinkError {
-    #[error("sink '{sink}': {reason}")]
-    Io { sink: String, reason: String },
 }
 
 /// An acknowledgement still to come: resolves once the events handed over are durable.

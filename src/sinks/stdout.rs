@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use super::{OutEvent, Sink, SinkError, SinkId};
+use super::{Doing, OutEvent, Sink, SinkError, SinkId};
 use crate::normalize::Format;
 
 pub struct StdoutSink {
@@ -32,16 +32,15 @@ impl Sink for StdoutSink {
                     .and_then(|_| out.write_all(b"\n"))
             })
             .and_then(|_| out.flush());
-        result.map_err(|err| SinkError::Io {
-            sink: self.id.name.clone(),
-            reason: format!("stdout: {err}"),
-        })
+        result
+            .doing(|| "cannot write to stdout")
+            .map_err(|failure| failure.of(&self.id.name))
     }
 
     async fn flush(&mut self) -> Result<(), SinkError> {
-        std::io::stdout().flush().map_err(|err| SinkError::Io {
-            sink: self.id.name.clone(),
-            reason: format!("stdout: {err}"),
-        })
+        std::io::stdout()
+            .flush()
+            .doing(|| "cannot flush stdout")
+            .map_err(|failure| failure.of(&self.id.name))
     }
 }

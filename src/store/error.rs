@@ -9,7 +9,7 @@ use super::seen::LogError;
 /// Why the store's database did not open.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenCause {
-    #[error("another process has this store open (the service? stop it first): {0}")]
+    #[error("another process has this store open (the service? stop it first)")]
     Locked(#[source] sled::Error),
     #[error(transparent)]
     Sled(#[from] sled::Error),
@@ -20,8 +20,8 @@ pub enum OpenCause {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
-        "cannot open the store at {path}: {cause}. If another mde-watch uses it, stop that one; if it is \
-         corrupt, move it aside (mde-watch then re-publishes every alert it finds)"
+        "cannot open the store at {path} (if another mde-watch uses it, stop that one; if it is \
+         corrupt, move it aside: mde-watch then re-publishes every alert it finds)"
     )]
     Open {
         path: String,
@@ -42,7 +42,7 @@ pub enum StoreError {
         segment: String,
         detail: String,
     },
-    #[error("store I/O failed at {path}: {source}")]
+    #[error("store I/O failed at {path}")]
     Io {
         path: String,
         #[source]

@@ -15,7 +15,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::{OutEvent, Sink, SinkError, SinkId};
+use super::{Doing, Failure, OutEvent, Sink, SinkError, SinkId};
 use crate::normalize::Format;
 
 pub struct FileSink {
@@ -34,24 +34,24 @@ struct FileState {
 
 impl FileSink {
     pub fn open(name: &str, format: Format, config: &FileSettings) -> Result<FileSink, SinkError> {
-        let fail = |reason: String| SinkError::Io {
-            sink: name.to_string(),
-            reason,
-        };
+        let fail = |failure: Failure| failure.of(name);
         if let Some(parent) = config.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o750)
                 .create(parent)
-                .map_err(|err| fail(format!("cannot create {}: {err}", parent.display())))?;
+                .doing(|| format!("cannot create {}", parent.display()))
+                .map_err(fail)?;
         }
         let file = open_append(&config.path).map_err(fail)?;
-        let size = repair_torn_tail(&file).map_err(|err| {
-            fail(format!(
-                "cannot repair the partial last line of {}: {err}",
-                config.path.display()
-            ))
-        })?;
+        let size = repair_torn_tail(&file)
+            .doing(|| {
+                format!(
+                    "cannot repair the partial last line of {}",
+                    config.path.display()
+                )
+            })
+            .map_err(fail)?;
         Ok(FileSink {
             id: SinkId::new(name, format),
             state: Arc::new(Mutex::new(FileState {
@@ -67,7 +67,7 @@ impl FileSink {
 
     async fn with_state<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&mut FileState) -> Result<T, String> + Send + 'static,
+        work: impl FnOnce(&mut FileState) -> Result<T, Failure> + Send + 'static,
     ) -> Result<T, SinkError> {
         let state = self.state.clone();
         let outcome = tokio::task::spawn_blocking(move || {
@@ -75,23 +75,20 @@ impl FileSink {
             work(&mut state)
         })
         .await
-        .map_err(|err| err.to_string())
+        .doing(|| "the file task stopped")
         .and_then(|r| r);
-        outcome.map_err(|reason| SinkError::Io {
-            sink: self.id.name.clone(),
-            reason,
-        })
+        outcome.map_err(|failure| failure.of(&self.id.name))
     }
 }
 
-fn open_append(path: &Path) -> Result<File, String> {
+fn open_append(path: &Path) -> Result<File, Failure> {
     OpenOptions::new()
         .create(true)
         .append(true)
         .read(true)
         .mode(0o640)
         .open(path)
-        .map_err(|err| format!("cannot open {}: {err}", path.display()))
+        .doing(|| format!("cannot open {}", path.display()))
 }
 
 /// `alerts.ndjson.N`
@@ -157,7 +154,7 @@ fn repair_torn_tail(mut file: &File) -> std::io::Result<u64> {
 }
 
 impl FileState {
-    fn write(&mut self, buffer: &[u8]) -> Result<(), String> {
+    fn write(&mut self, buffer: &[u8]) -> Result<(), Failure> {
         if self.max_size > 0 && self.size > 0 && self.size + buffer.len() as u64 > self.max_size {
             self.rotate()?;
         }
@@ -166,9 +163,12 @@ impl FileState {
                 self.size += buffer.len() as u64;
                 Ok(())
             }
-            Err((err, None)) => Err(format!(
-                "cannot write {} (the batch was taken back off the file): {err}",
-                self.path.display()
+            Err((err, None)) => Err(Failure::new(
+                format!(
+                    "cannot write {} (the batch was taken back off the file)",
+                    self.path.display()
+                ),
+                err,
             )),
             Err((err, Some(cut))) => {
                 // The file may end in a partial line: repair it before anything else goes in.
@@ -178,29 +178,31 @@ impl FileState {
                         tracing::error!(path = %self.path.display(), error = %repair, "cannot repair the output file; retried before the next write")
                     }
                 }
-                Err(format!(
-                    "cannot write {}: {err}; taking the batch back failed too ({cut})",
-                    self.path.display()
+                Err(Failure::new(
+                    format!(
+                        "cannot write {} (taking the batch back failed too: {cut})",
+                        self.path.display()
+                    ),
+                    err,
                 ))
             }
         }
     }
 
-    fn rotate(&mut self) -> Result<(), String> {
+    fn rotate(&mut self) -> Result<(), Failure> {
         self.file
             .sync_all()
-            .map_err(|err| format!("cannot fsync {}: {err}", self.path.display()))?;
+            .doing(|| format!("cannot fsync {}", self.path.display()))?;
         let rename = |from: &Path, to: &Path| match std::fs::rename(from, to) {
-            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(format!(
-                "cannot rotate {} to {}: {err}",
-                from.display(),
-                to.display()
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(Failure::new(
+                format!("cannot rotate {} to {}", from.display(), to.display()),
+                err,
             )),
             _ => Ok(()),
         };
         if self.keep == 0 {
             std::fs::remove_file(&self.path)
-                .map_err(|err| format!("cannot remove {}: {err}", self.path.display()))?;
+                .doing(|| format!("cannot remove {}", self.path.display()))?;
         } else {
             let _ = std::fs::remove_file(numbered(&self.path, self.keep));
             for n in (1..self.keep).rev() {
@@ -238,7 +240,7 @@ impl Sink for FileSink {
             state
                 .file
                 .sync_all()
-                .map_err(|err| format!("cannot fsync {}: {err}", state.path.display()))
+                .doing(|| format!("cannot fsync {}", state.path.display()))
         })
         .await
     }
@@ -309,6 +311,31 @@ mod tests {
         disk.room = 1 << 20;
         append_whole(&mut disk, start, b"{\"b\":2}\n{\"c\":3}\n", true).unwrap();
         assert_eq!(disk.bytes, b"{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n");
+    }
+
+    #[test]
+    fn an_unusable_path_names_the_sink_the_path_and_the_cause_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("plain-file");
+        std::fs::write(&blocker, b"").unwrap();
+        let config = FileSettings {
+            path: blocker.join("alerts.ndjson"),
+            max_size: 0,
+            keep: 1,
+            fsync: true,
+        };
+        let Err(err) = FileSink::open("f", Format::Ecs, &config) else {
+            panic!("a file under a plain file was opened");
+        };
+        let Some(super::super::Cause::Io(cause)) = err.cause.as_deref() else {
+            panic!("not an I/O cause: {err:?}");
+        };
+        let shown = crate::errors::Chain(&err).to_string();
+        let reason = cause.to_string();
+        assert_eq!(
+            shown,
+            format!("sink 'f': cannot create {}: {reason}", blocker.display())
+        );
     }
 
     #[tokio::test]

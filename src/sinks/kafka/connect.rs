@@ -8,9 +8,10 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use super::client_config;
 use super::KafkaSettings;
+use crate::sinks::{Doing, Failure};
 
-/// Ok with the partition count, or a sentence an operator can act on.
-pub fn check_connection(config: &KafkaSettings, timeout: Duration) -> Result<usize, String> {
+/// Ok with the partition count, or a sentence an operator can act on (with librdkafka's error).
+pub fn check_connection(config: &KafkaSettings, timeout: Duration) -> Result<usize, Failure> {
     let mut client = client_config(config);
     // A metadata-only client: producer settings would only draw warnings from a consumer.
     for key in [
@@ -23,23 +24,23 @@ pub fn check_connection(config: &KafkaSettings, timeout: Duration) -> Result<usi
     }
     let consumer: BaseConsumer = client
         .create()
-        .map_err(|err| format!("the Kafka settings are not accepted: {err}"))?;
+        .doing(|| "the Kafka settings are not accepted")?;
     let metadata = consumer
         .fetch_metadata(Some(&config.topic), timeout)
-        .map_err(|err| describe(&err, config, timeout))?;
+        .map_err(|err| Failure::new(describe(&err, config, timeout), err))?;
     let topic = metadata
         .topics()
         .iter()
         .find(|t| t.name() == config.topic)
         .ok_or_else(|| {
-            format!(
+            Failure::plain(format!(
                 "the brokers at {} sent no metadata for topic {}",
                 config.brokers, config.topic
-            )
+            ))
         })?;
     if let Some(err) = topic.error() {
         let code = RDKafkaErrorCode::from(err);
-        return Err(match code {
+        return Err(Failure::plain(match code {
             RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic => format!(
                 "topic {} does not exist on {}; create it (brokers that auto-create topics make it on the first write, with their default partitions)",
                 config.topic, config.brokers
@@ -49,7 +50,7 @@ pub fn check_connection(config: &KafkaSettings, timeout: Duration) -> Result<usi
                 config.topic
             ),
             other => format!("topic {}: {other}", config.topic),
-        });
+        }));
     }
     Ok(topic.partitions().len())
 }
@@ -58,17 +59,17 @@ fn describe(err: &KafkaError, config: &KafkaSettings, timeout: Duration) -> Stri
     let code = err.rdkafka_error_code();
     match code {
         Some(RDKafkaErrorCode::SaslAuthenticationFailed) | Some(RDKafkaErrorCode::Authentication) => format!(
-            "authentication with the brokers at {} failed: check sasl.mechanism, sasl.username and sasl.password ({err})",
+            "authentication with the brokers at {} failed: check sasl.mechanism, sasl.username and sasl.password",
             config.brokers
         ),
         Some(RDKafkaErrorCode::TopicAuthorizationFailed) | Some(RDKafkaErrorCode::ClusterAuthorizationFailed) => {
-            format!("not authorized at {}: {err}", config.brokers)
+            format!("not authorized at {}", config.brokers)
         }
         Some(RDKafkaErrorCode::AllBrokersDown) | Some(RDKafkaErrorCode::BrokerTransportFailure) | Some(RDKafkaErrorCode::OperationTimedOut) | None => format!(
-            "cannot reach the Kafka brokers at {} within {}s (are the addresses, ports and security.protocol right?): {err}",
+            "cannot reach the Kafka brokers at {} within {}s (are the addresses, ports and security.protocol right?)",
             config.brokers,
             timeout.as_secs()
         ),
-        Some(_) => format!("Kafka brokers at {}: {err}", config.brokers),
+        Some(_) => format!("Kafka brokers at {}", config.brokers),
     }
 }

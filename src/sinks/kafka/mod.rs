@@ -19,7 +19,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
-use super::{OutEvent, Pending, Sink, SinkError, SinkId};
+use super::{Doing, Failure, OutEvent, Pending, Sink, SinkError, SinkId};
 use crate::normalize::Format;
 
 /// librdkafka settings mde-watch sets unless the operator's table says otherwise.
@@ -54,13 +54,10 @@ pub struct KafkaSink {
 impl KafkaSink {
     pub fn new(name: &str, format: Format, config: &KafkaSettings) -> Result<KafkaSink, SinkError> {
         let client = client_config(config);
-        let producer: FutureProducer = client.create().map_err(|err| SinkError::Io {
-            sink: name.to_string(),
-            reason: format!(
-                "cannot create the Kafka producer for {}: {err}",
-                config.brokers
-            ),
-        })?;
+        let producer: FutureProducer = client
+            .create()
+            .doing(|| format!("cannot create the Kafka producer for {}", config.brokers))
+            .map_err(|failure| failure.of(name))?;
         Ok(KafkaSink {
             id: SinkId::new(name, format),
             topic: config.topic.clone(),
@@ -88,11 +85,8 @@ impl KafkaSink {
         }
     }
 
-    fn fail(&self, reason: String) -> SinkError {
-        SinkError::Io {
-            sink: self.id.name.clone(),
-            reason,
-        }
+    fn fail(&self, failure: Failure) -> SinkError {
+        failure.of(&self.id.name)
     }
 }
 
@@ -142,16 +136,20 @@ impl Sink for KafkaSink {
                 })
         })
         .await
-        .map_err(|err| self.fail(err.to_string()))?;
+        .doing(|| "the metadata task stopped")
+        .map_err(|failure| self.fail(failure))?;
         match fetched {
             Ok(partitions) => {
                 tracing::info!(sink = %self.id.name, topic = %self.topic, partitions, "Kafka brokers reached");
                 Ok(())
             }
-            Err(err) => Err(self.fail(format!(
-                "cannot read the metadata of topic {} within {}s: {err}",
-                self.topic,
-                timeout.as_secs()
+            Err(err) => Err(self.fail(Failure::new(
+                format!(
+                    "cannot read the metadata of topic {} within {}s",
+                    self.topic,
+                    timeout.as_secs()
+                ),
+                err,
             ))),
         }
     }
@@ -186,8 +184,10 @@ impl Sink for KafkaSink {
                     }
                     Err((err, _)) => {
                         self.failed.store(true, Ordering::Release);
-                        let failure =
-                            self.fail(format!("cannot enqueue for topic {}: {err}", self.topic));
+                        let failure = self.fail(Failure::new(
+                            format!("cannot enqueue for topic {}", self.topic),
+                            err,
+                        ));
                         return Box::pin(std::future::ready(Err(failure)));
                     }
                 }
@@ -201,32 +201,33 @@ impl Sink for KafkaSink {
         Box::pin(async move {
             let total = deliveries.len();
             let mut failed = 0;
-            let mut first_error = None;
+            // The first failure's error; None inside when the producer was dropped.
+            let mut first_error: Option<Option<KafkaError>> = None;
             for delivery in deliveries {
                 match delivery.await {
                     Ok(Ok(_)) => {}
                     Ok(Err((err, _))) => {
                         failed += 1;
-                        first_error.get_or_insert_with(|| err.to_string());
+                        first_error.get_or_insert(Some(err));
                     }
                     Err(_) => {
                         failed += 1;
-                        first_error.get_or_insert_with(|| "the producer was dropped".into());
+                        first_error.get_or_insert(None);
                     }
                 }
             }
-            match first_error {
-                None => Ok(()),
-                Some(err) => {
-                    failed_flag.store(true, Ordering::Release);
-                    Err(SinkError::Io {
-                        sink,
-                        reason: format!(
-                            "{failed} of {total} message(s) not acknowledged by the brokers of topic {topic}: {err}"
-                        ),
-                    })
-                }
-            }
+            let Some(cause) = first_error else {
+                return Ok(());
+            };
+            failed_flag.store(true, Ordering::Release);
+            let doing = format!(
+                "{failed} of {total} message(s) not acknowledged by the brokers of topic {topic}"
+            );
+            let failure = match cause {
+                Some(err) => Failure::new(doing, err),
+                None => Failure::plain(format!("{doing} (the producer was dropped)")),
+            };
+            Err(failure.of(&sink))
         })
     }
 
@@ -235,7 +236,10 @@ impl Sink for KafkaSink {
         let timeout = self.flush_timeout;
         let flushed = tokio::task::spawn_blocking(move || producer.flush(timeout))
             .await
-            .map_err(|err| self.fail(err.to_string()))?;
-        flushed.map_err(|err| self.fail(format!("flush within {timeout:?} failed: {err}")))
+            .doing(|| "the flush task stopped")
+            .map_err(|failure| self.fail(failure))?;
+        flushed
+            .doing(|| format!("flush within {timeout:?} failed"))
+            .map_err(|failure| self.fail(failure))
     }
 }

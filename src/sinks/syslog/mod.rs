@@ -19,12 +19,12 @@ use chrono::{TimeZone, Utc};
 
 use self::frame::{Framing, Rfc5424};
 use self::transport::Connection;
-use super::{OutEvent, Sink, SinkError, SinkId};
+use super::{Failure, OutEvent, Sink, SinkError, SinkId};
 use crate::normalize::Format;
 
 /// `check --connect`: opens the transport (TCP connect, TLS handshake, unix socket) and says
 /// what worked. UDP only resolves the address: nothing answers a datagram.
-pub async fn check_connection(config: &SyslogSettings) -> Result<String, String> {
+pub async fn check_connection(config: &SyslogSettings) -> Result<String, Failure> {
     Connection::open(config)
         .await
         .map(|_| match config.transport {
@@ -106,11 +106,8 @@ impl SyslogSink {
         }
     }
 
-    fn fail(&self, reason: String) -> SinkError {
-        SinkError::Io {
-            sink: self.id.name.clone(),
-            reason,
-        }
+    fn fail(&self, failure: Failure) -> SinkError {
+        failure.of(&self.id.name)
     }
 
     /// One syslog message for one event, without transport framing.
@@ -202,10 +199,9 @@ impl Sink for SyslogSink {
         outcome.map_err(|err| {
             // The next send makes a new connection.
             self.connection = None;
-            self.fail(format!(
-                "{} {}: {err}",
-                self.config.transport.as_str(),
-                self.config.address
+            self.fail(Failure::new(
+                format!("{} {}", self.config.transport.as_str(), self.config.address),
+                err,
             ))
         })
     }
@@ -213,9 +209,12 @@ impl Sink for SyslogSink {
     async fn flush(&mut self) -> Result<(), SinkError> {
         if let Some(connection) = self.connection.as_mut() {
             let flushed = tokio::time::timeout(Duration::from_secs(10), connection.flush()).await;
-            if !matches!(flushed, Ok(Ok(()))) {
-                return Err(self.fail("flush at shutdown did not complete".into()));
-            }
+            let failure = match flushed {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(err)) => Failure::new("flush at shutdown failed", err),
+                Err(_) => Failure::plain("flush at shutdown did not complete within 10 s"),
+            };
+            return Err(self.fail(failure));
         }
         Ok(())
     }

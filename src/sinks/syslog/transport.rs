@@ -10,6 +10,7 @@ use tokio::net::{TcpStream, UdpSocket, UnixDatagram, UnixStream};
 use tokio_rustls::client::TlsStream;
 
 use super::settings::{SyslogSettings, SyslogTransport};
+use crate::sinks::{Doing, Failure};
 
 pub enum Connection {
     Udp(UdpSocket),
@@ -20,7 +21,7 @@ pub enum Connection {
 }
 
 impl Connection {
-    pub async fn open(config: &SyslogSettings) -> Result<Connection, String> {
+    pub async fn open(config: &SyslogSettings) -> Result<Connection, Failure> {
         let address = config.address.as_str();
         match config.transport {
             SyslogTransport::Udp => {
@@ -31,17 +32,17 @@ impl Connection {
                 };
                 let socket = UdpSocket::bind(bind)
                     .await
-                    .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
+                    .doing(|| "cannot open a UDP socket")?;
                 socket
                     .connect(address)
                     .await
-                    .map_err(|e| format!("cannot resolve {address}: {e}"))?;
+                    .doing(|| format!("cannot resolve {address}"))?;
                 Ok(Connection::Udp(socket))
             }
             SyslogTransport::Tcp => {
                 let stream = TcpStream::connect(address)
                     .await
-                    .map_err(|e| format!("cannot connect to {address}: {e}"))?;
+                    .doing(|| format!("cannot connect to {address}"))?;
                 let _ = stream.set_nodelay(true);
                 Ok(Connection::Tcp(stream))
             }
@@ -54,28 +55,28 @@ impl Connection {
                         .trim_matches(['[', ']'])
                         .to_string()
                 });
-                let server_name = ServerName::try_from(host.clone())
-                    .map_err(|e| format!("'{host}' is not a server name: {e}"))?;
+                let server_name = ServerName::try_from(host.clone()).map_err(|err| {
+                    Failure::plain(format!("'{host}' is not a server name ({err})"))
+                })?;
                 let stream = TcpStream::connect(address)
                     .await
-                    .map_err(|e| format!("cannot connect to {address}: {e}"))?;
+                    .doing(|| format!("cannot connect to {address}"))?;
                 let _ = stream.set_nodelay(true);
                 let tls = connector
                     .connect(server_name, stream)
                     .await
-                    .map_err(|e| format!("TLS handshake with {address} ({host}) failed: {e}"))?;
+                    .doing(|| format!("TLS handshake with {address} ({host}) failed"))?;
                 Ok(Connection::Tls(Box::new(tls)))
             }
             SyslogTransport::Unix => {
                 // /dev/log and rsyslog's imuxsock are datagram sockets; fall back to a stream.
-                let socket = UnixDatagram::unbound()
-                    .map_err(|e| format!("cannot open a unix socket: {e}"))?;
+                let socket = UnixDatagram::unbound().doing(|| "cannot open a unix socket")?;
                 match socket.connect(address) {
                     Ok(()) => Ok(Connection::UnixDatagram(socket)),
                     Err(_) => UnixStream::connect(address)
                         .await
                         .map(Connection::UnixStream)
-                        .map_err(|e| format!("cannot connect to unix socket {address}: {e}")),
+                        .doing(|| format!("cannot connect to unix socket {address}")),
                 }
             }
         }
@@ -130,18 +131,16 @@ fn is_x509_v1(err: &rustls::Error) -> bool {
     )
 }
 
-fn tls_config(config: &SyslogSettings) -> Result<rustls::ClientConfig, String> {
+fn tls_config(config: &SyslogSettings) -> Result<rustls::ClientConfig, Failure> {
     let mut roots = rustls::RootCertStore::empty();
     match &config.ca_file {
         Some(path) => {
             let shown = path.display();
-            for cert in
-                CertificateDer::pem_file_iter(path).map_err(|e| format!("ca_file {shown}: {e}"))?
-            {
-                let cert = cert.map_err(|e| format!("ca_file {shown}: {e}"))?;
+            for cert in CertificateDer::pem_file_iter(path).doing(|| format!("ca_file {shown}"))? {
+                let cert = cert.doing(|| format!("ca_file {shown}"))?;
                 roots
                     .add(cert)
-                    .map_err(|e| format!("ca_file {shown}: {e}"))?;
+                    .doing(|| format!("ca_file {shown}: a certificate is refused"))?;
             }
         }
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
@@ -149,16 +148,16 @@ fn tls_config(config: &SyslogSettings) -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?
+        .doing(|| "TLS setup")?
         .with_root_certificates(roots);
     match (&config.cert_file, &config.key_file) {
         (Some(cert_file), Some(key_file)) => {
             let chain: Result<Vec<_>, _> = CertificateDer::pem_file_iter(cert_file)
-                .map_err(|e| format!("cert_file {}: {e}", cert_file.display()))?
+                .doing(|| format!("cert_file {}", cert_file.display()))?
                 .collect();
-            let chain = chain.map_err(|e| format!("cert_file {}: {e}", cert_file.display()))?;
+            let chain = chain.doing(|| format!("cert_file {}", cert_file.display()))?;
             let key = PrivateKeyDer::from_pem_file(key_file)
-                .map_err(|e| format!("key_file {}: {e}", key_file.display()))?;
+                .doing(|| format!("key_file {}", key_file.display()))?;
             builder
                 .with_client_auth_cert(chain, key)
                 .map_err(|e| {
@@ -167,10 +166,13 @@ fn tls_config(config: &SyslogSettings) -> Result<rustls::ClientConfig, String> {
                     } else {
                         ""
                     };
-                    format!(
-                        "client certificate {} with key {}: {e}{hint}",
-                        cert_file.display(),
-                        key_file.display()
+                    Failure::new(
+                        format!(
+                            "client certificate {} with key {}{hint}",
+                            cert_file.display(),
+                            key_file.display()
+                        ),
+                        e,
                     )
                 })
         }
@@ -223,9 +225,13 @@ mod tests {
             server_name: None,
             max_message: 8192,
         };
-        let Err(message) = tls_config(&settings) else {
+        let Err(failure) = tls_config(&settings) else {
             panic!("a v1 client certificate was taken");
         };
-        assert!(message.contains("reissue it as v3"), "{message}");
+        assert!(failure.doing.contains("reissue it as v3"), "{failure}");
+        assert!(matches!(
+            failure.cause.as_deref(),
+            Some(crate::sinks::Cause::Tls(_))
+        ));
     }
 }
