@@ -183,8 +183,8 @@ async fn try_connect(config: &Config, out: &mut dyn Write) -> std::io::Result<us
             writeln!(
                 out,
                 "api: OK, {} {} has {} alert(s)",
-                entry.kind.as_str(),
-                entry.value,
+                entry.kind().as_str(),
+                entry.value(),
                 found.alerts.len()
             )?;
         }

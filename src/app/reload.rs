@@ -103,26 +103,19 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::watchlist::{EntryKind, Origin};
+    use crate::watchlist::EntryKind;
 
     fn list(users: &[&str]) -> Watchlist {
         Watchlist {
             entries: users
                 .iter()
-                .map(|u| Entry {
-                    kind: EntryKind::User,
-                    value: u.to_string(),
-                    original: None,
-                    origin: Origin::ConfigKey {
-                        key: "watchlist.users".into(),
-                    },
-                })
+                .map(|u| Entry::for_test(EntryKind::User, u))
                 .collect(),
         }
     }
 
     fn values(entries: &[Entry]) -> Vec<&str> {
-        entries.iter().map(|e| e.value.as_str()).collect()
+        entries.iter().map(|e| e.value()).collect()
     }
 
     #[test]

@@ -16,9 +16,7 @@ use tracing::Instrument;
 use super::auth::{without_url, TokenProvider};
 use super::cloud::SEGMENT;
 use super::errors::{backoff, classify, ApiError, Verdict};
-use super::page::{
-    earlier, keep, later, read_capped, read_page, server_date, EntryAlerts, Intake, PageRead,
-};
+use super::page::{read_capped, read_page, server_date, EntryAlerts, Intake, PageRead};
 use crate::config::{Api, ApiConfig};
 use crate::schedule::gate::RateGate;
 use crate::shutdown::Shutdown;
@@ -63,13 +61,13 @@ pub fn feed_url(api: Api, api_base: &str, filter: &str, top: usize) -> String {
 
 /// The URL of an entry's alert collection.
 pub fn alerts_url(api_base: &str, entry: &Entry) -> String {
-    let collection = match entry.kind {
+    let collection = match entry.kind() {
         EntryKind::User => "users",
         EntryKind::File => "files",
     };
     format!(
         "{api_base}/api/{collection}/{}/alerts",
-        utf8_percent_encode(&entry.value, SEGMENT)
+        utf8_percent_encode(entry.value(), SEGMENT)
     )
 }
 
@@ -163,11 +161,12 @@ impl DefenderClient {
         entry: &Entry,
         intake: Option<&dyn Intake>,
     ) -> Result<EntryAlerts, ApiError> {
-        let span = tracing::info_span!("poll", kind = entry.kind.as_str(), entry = %entry.value);
+        let span =
+            tracing::info_span!("poll", kind = entry.kind().as_str(), entry = %entry.value());
         let fetch = Fetch {
             url: alerts_url(&self.api_base, entry),
-            what: format!("{} {}", entry.kind.as_str(), entry.value),
-            endpoint: match entry.kind {
+            what: format!("{} {}", entry.kind().as_str(), entry.value()),
+            endpoint: match entry.kind() {
                 EntryKind::User => Endpoint::Users,
                 EntryKind::File => Endpoint::Files,
             },
@@ -210,16 +209,7 @@ impl DefenderClient {
                 tracing::debug!("404: no alerts (older API behaviour)");
                 break;
             };
-            result.alerts.extend(page.alerts);
-            result.rejected.extend(page.rejected);
-            result.ids.extend(page.ids);
-            result.earliest_update = earlier(result.earliest_update, page.earliest_update);
-            result.latest_update = later(result.latest_update, page.latest_update);
-            result.update_times.extend(page.update_times);
-            result.answered_at = earlier(result.answered_at, page.answered_at);
-            if let Some(held) = page.held {
-                keep(&mut result.held, held);
-            }
+            result.absorb(page.found);
             match page.next_link {
                 Some(_) if !fetch.follow_next => {
                     result.more = true;
@@ -397,10 +387,10 @@ impl DefenderClient {
         if (200..300).contains(&status) {
             let answered_at = server_date(response.headers());
             return match read_page(response, fetch.entry, intake).await {
-                Ok(page) => Answer::Page(PageRead {
-                    answered_at,
-                    ..page
-                }),
+                Ok(mut page) => {
+                    page.found.answered_at = answered_at;
+                    Answer::Page(page)
+                }
                 // Truncated or malformed bodies are transient: the next try usually succeeds.
                 Err(reason) => Answer::Transient(reason),
             };
@@ -436,15 +426,9 @@ enum Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::watchlist::Origin;
 
     fn entry(kind: EntryKind, value: &str) -> Entry {
-        Entry {
-            kind,
-            value: value.into(),
-            original: None,
-            origin: Origin::ConfigKey { key: "t".into() },
-        }
+        Entry::for_test(kind, value)
     }
 
     #[test]

@@ -64,6 +64,20 @@ impl EntryAlerts {
     pub fn bytes(&self) -> usize {
         self.alerts.iter().map(|a| a.len()).sum()
     }
+
+    /// Adds what a further page of the same query read (its alerts, ids, times and budget).
+    pub(super) fn absorb(&mut self, page: EntryAlerts) {
+        self.alerts.extend(page.alerts);
+        self.rejected.extend(page.rejected);
+        self.ids.extend(page.ids);
+        self.earliest_update = earlier(self.earliest_update, page.earliest_update);
+        self.latest_update = later(self.latest_update, page.latest_update);
+        self.update_times.extend(page.update_times);
+        self.answered_at = earlier(self.answered_at, page.answered_at);
+        if let Some(held) = page.held {
+            keep(&mut self.held, held);
+        }
+    }
 }
 
 /// Where a poll puts the alerts of a response while it is still being read, so that memory is
@@ -83,28 +97,21 @@ pub trait Intake: Send + Sync {
     fn piece_bytes(&self) -> usize;
 }
 
-/// What one response page held, read as it streamed.
+/// What one response page held, read as it streamed, and where the next page is.
 pub(super) struct PageRead {
-    pub(super) alerts: Vec<PolledAlert>,
-    pub(super) rejected: Vec<String>,
-    pub(super) ids: Vec<String>,
-    pub(super) held: Option<OwnedSemaphorePermit>,
+    pub(super) found: EntryAlerts,
     pub(super) next_link: Option<String>,
-    pub(super) earliest_update: Option<i64>,
-    pub(super) latest_update: Option<i64>,
-    pub(super) update_times: Vec<i64>,
-    pub(super) answered_at: Option<i64>,
 }
 
-pub(super) fn earlier(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+fn earlier(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     a.into_iter().chain(b).min()
 }
 
-pub(super) fn later(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+fn later(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     a.into_iter().chain(b).max()
 }
 
-pub(super) fn keep(held: &mut Option<OwnedSemaphorePermit>, more: OwnedSemaphorePermit) {
+fn keep(held: &mut Option<OwnedSemaphorePermit>, more: OwnedSemaphorePermit) {
     match held {
         Some(held) => held.merge(more),
         None => *held = Some(more),
@@ -135,17 +142,7 @@ pub(super) async fn read_page(
     intake: Option<&dyn Intake>,
 ) -> Result<PageRead, String> {
     let mut reader = PageReader::new();
-    let mut page = PageRead {
-        alerts: Vec::new(),
-        rejected: Vec::new(),
-        ids: Vec::new(),
-        held: None,
-        next_link: None,
-        earliest_update: None,
-        latest_update: None,
-        update_times: Vec::new(),
-        answered_at: None,
-    };
+    let mut page = EntryAlerts::default();
     let mut index = 0usize;
     let mut fresh: Vec<PolledAlert> = Vec::new();
     loop {
@@ -190,8 +187,11 @@ pub(super) async fn read_page(
             }
         }
     }
-    page.next_link = reader.finish().map_err(|err| err.to_string())?.next_link;
-    Ok(page)
+    let next_link = reader.finish().map_err(|err| err.to_string())?.next_link;
+    Ok(PageRead {
+        found: page,
+        next_link,
+    })
 }
 
 const NOBODY_TAKES: &str = "stopping: nobody takes the alerts any more";
@@ -201,7 +201,7 @@ const NOBODY_TAKES: &str = "stopping: nobody takes the alerts any more";
 async fn take_budget(
     intake: &dyn Intake,
     entry: Option<&Entry>,
-    page: &mut PageRead,
+    page: &mut EntryAlerts,
     bytes: usize,
 ) -> Result<(), String> {
     let taken = match intake.try_take(bytes) {
@@ -218,7 +218,7 @@ async fn take_budget(
 }
 
 /// The feed's slices are bounded by the times the API returned, never the clock's.
-fn note_update_times(page: &mut PageRead, fresh: &[PolledAlert]) {
+fn note_update_times(page: &mut EntryAlerts, fresh: &[PolledAlert]) {
     for alert in fresh {
         let updated = alert
             .alert()
@@ -240,7 +240,7 @@ pub(super) fn server_date(headers: &reqwest::header::HeaderMap) -> Option<i64> {
 }
 
 /// Hands the alerts `page` holds over as a piece, with the budget they hold.
-async fn hand_over(intake: &dyn Intake, entry: Option<&Entry>, page: &mut PageRead) -> bool {
+async fn hand_over(intake: &dyn Intake, entry: Option<&Entry>, page: &mut EntryAlerts) -> bool {
     let piece = EntryAlerts {
         alerts: std::mem::take(&mut page.alerts),
         rejected: std::mem::take(&mut page.rejected),

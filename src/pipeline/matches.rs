@@ -20,8 +20,8 @@ impl WatchIndex {
                 (
                     e.key(),
                     Match {
-                        kind: e.kind,
-                        value: e.value.clone(),
+                        kind: e.kind(),
+                        value: e.value().to_string(),
                         original: e.original.clone(),
                     },
                 )

@@ -25,8 +25,8 @@ impl Pipeline {
         }
         for (entry, result) in results {
             let reached = Match {
-                kind: entry.kind,
-                value: entry.value.clone(),
+                kind: entry.kind(),
+                value: entry.value().to_string(),
                 original: entry.original.clone(),
             };
             // A piece of a response still streaming says nothing of the entry yet: its status
@@ -48,7 +48,7 @@ impl Pipeline {
                     self.counters
                         .add(&self.counters.alerts_received, found.alerts.len() as u64);
                     for rejected in &found.rejected {
-                        tracing::error!(entry = %entry.value, problem = %rejected, "alert skipped: unreadable");
+                        tracing::error!(entry = %entry.value(), problem = %rejected, "alert skipped: unreadable");
                     }
                     self.counters
                         .add(&self.counters.alerts_rejected, found.rejected.len() as u64);

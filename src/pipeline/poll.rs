@@ -295,9 +295,9 @@ fn record(
         }
         Err(err) => {
             counters.add(&counters.entries_failed, 1);
-            tracing::error!(kind = entry.kind.as_str(), entry = %entry.value, error = %err, "entry not polled");
+            tracing::error!(kind = entry.kind().as_str(), entry = %entry.value(), error = %err, "entry not polled");
             report.failed.push((
-                format!("{} {}", entry.kind.as_str(), entry.value),
+                format!("{} {}", entry.kind().as_str(), entry.value()),
                 err.to_string(),
             ));
             false

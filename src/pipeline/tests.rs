@@ -11,7 +11,7 @@ use crate::config::StoreConfig;
 use crate::defender::EntryAlerts;
 use crate::normalize::Format;
 use crate::sinks::{Failure, SinkId};
-use crate::watchlist::{EntryKind, Origin, Watchlist};
+use crate::watchlist::{EntryKind, Watchlist};
 
 /// What the sink was handed, one line per handover: how many alerts the store held at that
 /// moment, then the alert ids.
@@ -112,14 +112,7 @@ fn batch(user: &str, ids: &[&str]) -> PolledBatch {
             PolledAlert::parse(json).unwrap()
         })
         .collect();
-    let entry = Entry {
-        kind: EntryKind::User,
-        value: user.into(),
-        original: None,
-        origin: Origin::ConfigKey {
-            key: "watchlist.users".into(),
-        },
-    };
+    let entry = Entry::for_test(EntryKind::User, user);
     PolledBatch {
         results: vec![(
             entry,

@@ -5,10 +5,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::{
-    entry_key, parse_sha1, parse_user, Entry, EntryKind, Origin, UserNote, Watchlist,
-    WatchlistError,
-};
+use super::{entry_key, Entry, EntryKind, Origin, UserNote, WatchedId, Watchlist, WatchlistError};
 
 /// The raw inputs: inline values and optional list files, with the config keys they came from.
 #[derive(Debug, Clone, Default)]
@@ -96,12 +93,8 @@ impl Builder {
     }
 
     fn add(&mut self, kind: EntryKind, raw: &str, origin: Origin) {
-        let parsed = match kind {
-            EntryKind::User => parse_user(raw).map(|(id, note)| (id.to_string(), note)),
-            EntryKind::File => parse_sha1(raw).map(|sha| (sha.to_string(), None)),
-        };
-        let (value, note) = match parsed {
-            Ok(ok) => ok,
+        let (id, note) = match WatchedId::parse(kind, raw) {
+            Ok(parsed) => parsed,
             Err(reason) => {
                 self.report
                     .errors
@@ -109,6 +102,7 @@ impl Builder {
                 return;
             }
         };
+        let value = id.as_str();
         let trimmed = raw.trim();
         if let Some(note) = note {
             let how = match note {
@@ -121,7 +115,7 @@ impl Builder {
                 "{origin}: '{trimmed}' watched as '{value}' ({how})"
             ));
         }
-        let key = entry_key(kind, &value);
+        let key = entry_key(kind, value);
         if let Some(first) = self.seen.get(&key) {
             self.report.warnings.push(format!(
                 "{origin}: '{trimmed}' duplicates {} {value} from {first}; merged",
@@ -132,8 +126,7 @@ impl Builder {
         self.seen.insert(key, origin.clone());
         let original = (trimmed != value).then(|| trimmed.to_string());
         self.entries.push(Entry {
-            kind,
-            value,
+            id,
             original,
             origin,
         });
@@ -141,7 +134,7 @@ impl Builder {
 
     fn finish(mut self) -> LoadReport {
         // Users first, then files: a stable order the round-robin cursor can rely on.
-        self.entries.sort_by_key(|e| e.kind);
+        self.entries.sort_by_key(|e| e.kind());
         self.report.watchlist.entries = self.entries.into();
         self.report
     }
@@ -178,12 +171,7 @@ mod tests {
             &["6532EC91D513ACC05F43EE0AA3002599729FD3E1"],
         ));
         assert!(report.errors.is_empty(), "{:?}", report.errors);
-        let values: Vec<_> = report
-            .watchlist
-            .entries
-            .iter()
-            .map(|e| e.value.as_str())
-            .collect();
+        let values: Vec<_> = report.watchlist.entries.iter().map(|e| e.value()).collect();
         assert_eq!(
             values,
             ["user1", "user2", "6532ec91d513acc05f43ee0aa3002599729fd3e1"]

@@ -42,21 +42,74 @@ impl EntryKind {
     }
 }
 
-/// One thing to poll: the normalized value, and the spelling the operator wrote when it differed.
+/// The id of a watched thing, as the API takes it: checked once, when the watchlist is read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum WatchedId {
+    User(UserId),
+    File(Sha1),
+}
+
+impl WatchedId {
+    /// Reads what the operator wrote for an entry of `kind`; a user's note says what was
+    /// rewritten (a UPN or a domain stripped).
+    pub fn parse(kind: EntryKind, raw: &str) -> Result<(WatchedId, Option<UserNote>), String> {
+        match kind {
+            EntryKind::User => parse_user(raw).map(|(id, note)| (WatchedId::User(id), note)),
+            EntryKind::File => parse_sha1(raw).map(|sha| (WatchedId::File(sha), None)),
+        }
+    }
+
+    pub fn kind(&self) -> EntryKind {
+        match self {
+            WatchedId::User(_) => EntryKind::User,
+            WatchedId::File(_) => EntryKind::File,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            WatchedId::User(user) => user.as_str(),
+            WatchedId::File(sha) => sha.as_str(),
+        }
+    }
+}
+
+/// One thing to poll: its id, and the spelling the operator wrote when it differed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    pub kind: EntryKind,
     /// The id sent to the API: a bare account name, or a lower-case SHA-1.
-    pub value: String,
+    pub id: WatchedId,
     /// What the operator wrote, when normalization changed it (`CONTOSO\user1`, an upper-case hash).
     pub original: Option<String>,
     pub origin: Origin,
 }
 
 impl Entry {
+    pub fn kind(&self) -> EntryKind {
+        self.id.kind()
+    }
+
+    /// The id as the API takes it.
+    pub fn value(&self) -> &str {
+        self.id.as_str()
+    }
+
     /// Stable key for the store's `entities` tree and for match lookups.
     pub fn key(&self) -> String {
-        entry_key(self.kind, &self.value)
+        entry_key(self.kind(), self.value())
+    }
+
+    /// An entry from a value known to be valid, for unit tests' fixtures.
+    #[cfg(test)]
+    pub fn for_test(kind: EntryKind, value: &str) -> Entry {
+        let (id, _) = WatchedId::parse(kind, value).expect("a valid test id");
+        Entry {
+            id,
+            original: None,
+            origin: Origin::ConfigKey {
+                key: format!("watchlist.{}s", kind.as_str()),
+            },
+        }
     }
 }
 
@@ -110,11 +163,11 @@ impl Watchlist {
     }
 
     pub fn users(&self) -> impl Iterator<Item = &Entry> {
-        self.entries.iter().filter(|e| e.kind == EntryKind::User)
+        self.entries.iter().filter(|e| e.kind() == EntryKind::User)
     }
 
     pub fn files(&self) -> impl Iterator<Item = &Entry> {
-        self.entries.iter().filter(|e| e.kind == EntryKind::File)
+        self.entries.iter().filter(|e| e.kind() == EntryKind::File)
     }
 }
 
