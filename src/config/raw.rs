@@ -1,11 +1,12 @@
-//! The config file as written: serde structs that mirror the TOML, with `deny_unknown_fields` so a
-//! misspelt key is an error, and defaults for everything that has a sensible one. Validation into
-//! typed values happens in `validate.rs`.
+//! The config file as written: serde structs that mirror the TOML, with defaults for everything
+//! that has a sensible one. A misspelt key is an error: `validate.rs` reads these through
+//! `serde_ignored`, which names every key no struct took (a path, not a message to parse), and
+//! reads each `[[sinks]]` table by its `type` the same way. Validation into typed values happens
+//! in `validate.rs`.
 
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 pub struct RawConfig {
     #[serde(default)]
     pub api: RawApi,
@@ -19,8 +20,9 @@ pub struct RawConfig {
     pub store: RawStore,
     #[serde(default)]
     pub updates: RawUpdates,
+    /// Each read by its `type` into a [`RawSink`] in `validate/sinks.rs`.
     #[serde(default)]
-    pub sinks: Vec<RawSink>,
+    pub sinks: Vec<::config::Value>,
     #[serde(default)]
     pub pipeline: RawPipeline,
     #[serde(default)]
@@ -32,7 +34,6 @@ pub struct RawConfig {
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 pub struct RawTelemetry {
     /// Loopback address for /metrics and /healthz ("127.0.0.1:9464"); off when unset.
     pub listen: Option<String>,
@@ -43,7 +44,6 @@ pub struct RawTelemetry {
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 pub struct RawApi {
     pub cloud: Option<String>,
     pub tenant_id: Option<String>,
@@ -79,20 +79,17 @@ pub struct RawApi {
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 pub struct RawLimits {
     pub window: Option<Vec<RawWindow>>,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawWindow {
     pub calls: u32,
     pub per: String,
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 pub struct RawSchedule {
     pub cron: Option<String>,
     /// Sweep once at start instead of waiting for the first cron tick (default true).
@@ -100,7 +97,6 @@ pub struct RawSchedule {
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 pub struct RawWatchlist {
     #[serde(default)]
     pub users: Vec<String>,
@@ -111,7 +107,6 @@ pub struct RawWatchlist {
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 pub struct RawStore {
     pub path: Option<String>,
     pub retention: Option<String>,
@@ -119,7 +114,6 @@ pub struct RawStore {
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 pub struct RawSource {
     /// defender | graph
     pub api: Option<String>,
@@ -134,14 +128,22 @@ pub struct RawSource {
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 pub struct RawUpdates {
     pub policy: Option<String>,
 }
 
-/// One `[[sinks]]` table; `type` says which. Each sink's table is its own, in its folder.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
+/// A `[[sinks]]` table's `type`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkType {
+    File,
+    Stdout,
+    Syslog,
+    Kafka,
+}
+
+/// One `[[sinks]]` table, read by its `type`. Each sink's table is its own, in its folder.
+#[derive(Debug)]
 pub enum RawSink {
     File(crate::sinks::file::settings::FileTable),
     Stdout(RawStdoutSink),
@@ -150,14 +152,12 @@ pub enum RawSink {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawStdoutSink {
     pub name: Option<String>,
     pub format: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 pub struct RawPipeline {
     /// Entries polled per batch; a batch is merged, published and committed together.
     pub batch_entries: Option<usize>,
@@ -172,7 +172,6 @@ pub struct RawPipeline {
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 pub struct RawCollector {
     /// Host name written into events; defaults to this machine's.
     pub name: Option<String>,

@@ -39,16 +39,20 @@ pub(super) fn from_toml(
     }
     let merged = builder
         .build()
-        .map_err(|err| fail(vec![describe_parse_error(&err.to_string(), source_name)]))?;
-    let raw: RawConfig = merged
-        .try_deserialize()
-        .map_err(|err| fail(vec![describe_parse_error(&err.to_string(), source_name)]))?;
+        .map_err(|err| fail(vec![describe_config_error(&err, "", source_name)]))?;
+    let mut unknown = Vec::new();
+    let raw: RawConfig = serde_ignored::deserialize(merged, |path| unknown.push(key_of(&path)))
+        .map_err(|err| fail(vec![describe_config_error(&err, "", source_name)]))?;
     let mut checker = Checker {
         read_secret,
         base_dir: base_dir.to_path_buf(),
         problems: Vec::new(),
         warnings: Vec::new(),
+        source_name: source_name.to_string(),
     };
+    for key in unknown {
+        checker.unknown_key(&key);
+    }
     let config = checker.check(raw, source_name);
     match config {
         Some(config) if checker.problems.is_empty() => Ok(config),
@@ -56,49 +60,51 @@ pub(super) fn from_toml(
     }
 }
 
-/// Rewrites serde's "unknown field" into a sentence that names the key and where it was written.
-fn describe_parse_error(message: &str, source_name: &str) -> String {
-    let Some(rest) = message.strip_prefix("unknown field `") else {
-        // config's own form is "<what> for key `sinks[0]type`": lead with the key instead.
-        return match message.rsplit_once(" for key `") {
-            Some((what, key)) => {
-                let key = key
-                    .trim_end_matches('`')
-                    .replace("]", "].")
-                    .replace("..", ".");
-                format!("{}: {what} (in {source_name})", key.trim_end_matches('.'))
-            }
-            None => format!("{message} (in {source_name})"),
-        };
+/// A key as the operator writes it (`store.retension`, `sinks[0].path`) from the path
+/// `serde_ignored` reports.
+fn key_of(path: &serde_ignored::Path) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Map { parent, key } => match key_of(parent) {
+            above if above.is_empty() => key.clone(),
+            above => format!("{above}.{key}"),
+        },
+        Path::Seq { parent, index } => format!("{}[{index}]", key_of(parent)),
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => key_of(parent),
+    }
+}
+
+/// A value the config crate could not read, led by its key (`within` prefixes keys read from a
+/// table on its own, such as `sinks[0]`), from the error's fields rather than its message.
+fn describe_config_error(err: &::config::ConfigError, within: &str, source_name: &str) -> String {
+    use ::config::ConfigError;
+    let (key, what) = match err {
+        ConfigError::Type {
+            key: Some(key),
+            unexpected,
+            expected,
+            ..
+        } => (
+            key,
+            format!("invalid type: {unexpected}, expected {expected}"),
+        ),
+        ConfigError::At {
+            key: Some(key),
+            error,
+            ..
+        } => (key, error.to_string()),
+        other => return format!("{other} (in {source_name})"),
     };
-    let field = rest.split('`').next().unwrap_or(rest);
-    let section = message
-        .rsplit_once("for key `")
-        .map(|(_, tail)| tail.trim_end_matches(['`', ' ']).trim_end_matches('`'))
-        .map(|key| key.split('`').next().unwrap_or(key).to_string());
-    let key = match section.as_deref() {
-        Some(section) if !section.is_empty() => format!("{section}.{field}"),
-        _ => field.to_string(),
-    };
-    let env_name = format!(
-        "{ENV_PREFIX}__{}",
-        key.replace('.', "__").to_ascii_uppercase()
-    );
-    let origin = if std::env::var_os(&env_name).is_some() {
-        format!("environment variable {env_name}")
-    } else {
-        source_name.to_string()
-    };
-    let expected = message
-        .split_once("expected ")
-        .map(|(_, tail)| {
-            format!(
-                " (expected {})",
-                tail.split(" for key").next().unwrap_or(tail)
-            )
-        })
-        .unwrap_or_default();
-    format!("unknown key '{key}' in {origin}{expected}")
+    // The config crate writes an array element's key as `sinks[0]path`.
+    let key = key.replace(']', "].").replace("..", ".");
+    let key = key.trim_end_matches('.');
+    match within {
+        "" => format!("{key}: {what} (in {source_name})"),
+        table => format!("{table}.{key}: {what} (in {source_name})"),
+    }
 }
 
 struct Checker {
@@ -107,11 +113,31 @@ struct Checker {
     base_dir: PathBuf,
     problems: Vec<String>,
     warnings: Vec<String>,
+    /// The config file's name as shown (`conf/mde-watch.toml`).
+    source_name: String,
 }
 
 impl Checker {
     fn problem(&mut self, text: impl Into<String>) {
         self.problems.push(text.into());
+    }
+
+    /// A key no setting takes (misspelt, or from another version), and where it was written:
+    /// the environment variable that sets it, or the file.
+    fn unknown_key(&mut self, key: &str) {
+        let env_name = format!(
+            "{ENV_PREFIX}__{}",
+            key.replace(['.', '[', ']'], "__")
+                .replace("____", "__")
+                .trim_end_matches('_')
+                .to_ascii_uppercase()
+        );
+        let origin = if std::env::var_os(&env_name).is_some() {
+            format!("environment variable {env_name}")
+        } else {
+            self.source_name.clone()
+        };
+        self.problem(format!("unknown key '{key}' in {origin}"));
     }
 
     fn path(&self, text: &str) -> PathBuf {

@@ -53,6 +53,58 @@ fn unknown_key_names_key_and_file() {
 }
 
 #[test]
+fn unknown_keys_are_all_named_with_the_other_problems() {
+    let dir = with_secret_dir();
+    let text = MINIMAL
+        .replace("[watchlist]", "[watchlist]\nuserz = [\"x\"]")
+        .replace(
+            "path = \"out/alerts.ndjson\"",
+            "path = \"out/alerts.ndjson\"\nmax_sise = \"1MiB\"\nformat = \"xml\"",
+        );
+    let err = Config::from_toml(&text, "conf/x.toml", dir.path(), false).unwrap_err();
+    let mut problems = err.problems.clone();
+    problems.sort();
+    assert_eq!(
+        problems,
+        [
+            "sinks[0].format: 'xml' is not a format (ecs | raw | cef | ocsf | splunk | splunk_hec)",
+            "unknown key 'sinks[0].max_sise' in conf/x.toml",
+            "unknown key 'watchlist.userz' in conf/x.toml",
+        ],
+    );
+}
+
+#[test]
+fn an_unknown_key_from_the_environment_names_its_variable() {
+    let dir = with_secret_dir();
+    let name = "MDE_WATCH__TELEMETRY__LISTEN_ADDRESS";
+    std::env::set_var(name, "127.0.0.1:9464");
+    let err = Config::from_toml(MINIMAL, "conf/x.toml", dir.path(), true).unwrap_err();
+    std::env::remove_var(name);
+    assert_eq!(
+        err.problems,
+        [format!(
+            "unknown key 'telemetry.listen_address' in environment variable {name}"
+        )]
+    );
+}
+
+#[test]
+fn a_value_of_the_wrong_type_names_its_key() {
+    let dir = with_secret_dir();
+    let text = MINIMAL.replace(
+        "path = \"out/alerts.ndjson\"",
+        "path = \"o\"\nkeep = \"many\"",
+    );
+    let err = Config::from_toml(&text, "conf/x.toml", dir.path(), false).unwrap_err();
+    assert_eq!(err.problems.len(), 1, "{err}");
+    assert!(
+        err.problems[0].starts_with("sinks[0].keep: ") && err.problems[0].contains("many"),
+        "{err}"
+    );
+}
+
+#[test]
 fn every_problem_is_listed() {
     let dir = with_secret_dir();
     let text = MINIMAL

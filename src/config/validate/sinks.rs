@@ -1,8 +1,8 @@
 //! Sink tables: each `[[sinks]]` entry checked into a [`SinkConfig`], every problem named by its
 //! `sinks[N].key`.
 
-use super::super::raw::RawSink;
-use super::Checker;
+use super::super::raw::{RawSink, SinkType};
+use super::{describe_config_error, key_of, Checker};
 use crate::config::*;
 use crate::normalize::Format;
 use crate::sinks::file::settings::FileTable;
@@ -16,13 +16,16 @@ impl Checker {
         self.warnings.extend(warnings);
     }
 
-    pub(super) fn sinks(&mut self, raw: Vec<RawSink>) -> Vec<SinkConfig> {
+    pub(super) fn sinks(&mut self, raw: Vec<::config::Value>) -> Vec<SinkConfig> {
         if raw.is_empty() {
             self.problem("sinks: no sink configured (add a [[sinks]] table, e.g. type = \"file\")");
         }
         let mut sinks: Vec<SinkConfig> = Vec::new();
-        for (index, sink) in raw.into_iter().enumerate() {
+        for (index, table) in raw.into_iter().enumerate() {
             let key = format!("sinks[{index}]");
+            let Some(sink) = self.read_sink(&key, table) else {
+                continue;
+            };
             let (name, format, kind) = match sink {
                 RawSink::File(raw) => self.file_sink(&key, raw),
                 RawSink::Kafka(raw) => self.kafka_sink(&key, raw),
@@ -44,6 +47,57 @@ impl Checker {
             sinks.push(SinkConfig { name, format, kind });
         }
         sinks
+    }
+
+    /// One `[[sinks]]` table read by its `type` into that sink's table, every key the table
+    /// does not know reported as the other unknown keys are.
+    fn read_sink(&mut self, key: &str, table: ::config::Value) -> Option<RawSink> {
+        let mut table = match table.into_table() {
+            Ok(table) => table,
+            Err(err) => {
+                self.problem(format!("{key}: {err}"));
+                return None;
+            }
+        };
+        let Some(kind) = table.remove("type") else {
+            self.problem(format!(
+                "{key}.type: missing (file, stdout, syslog or kafka)"
+            ));
+            return None;
+        };
+        let kind = kind
+            .into_string()
+            .map_err(|err| err.to_string())
+            .and_then(|name| {
+                use serde::de::IntoDeserializer;
+                let name: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
+                    name.as_str().into_deserializer();
+                serde::Deserialize::deserialize(name).map_err(|err| err.to_string())
+            });
+        let kind: SinkType = match kind {
+            Ok(kind) => kind,
+            Err(err) => {
+                self.problem(format!("{key}.type: {err}"));
+                return None;
+            }
+        };
+        let table = ::config::Value::new(None, ::config::ValueKind::Table(table));
+        let mut unknown = Vec::new();
+        let mut note = |path: serde_ignored::Path| unknown.push(key_of(&path));
+        let read = match kind {
+            SinkType::File => serde_ignored::deserialize(table, &mut note).map(RawSink::File),
+            SinkType::Stdout => serde_ignored::deserialize(table, &mut note).map(RawSink::Stdout),
+            SinkType::Syslog => serde_ignored::deserialize(table, &mut note).map(RawSink::Syslog),
+            SinkType::Kafka => serde_ignored::deserialize(table, &mut note).map(RawSink::Kafka),
+        };
+        for field in unknown {
+            self.unknown_key(&format!("{key}.{field}"));
+        }
+        read.map_err(|err| {
+            let source_name = self.source_name.clone();
+            self.problem(describe_config_error(&err, key, &source_name));
+        })
+        .ok()
     }
 
     fn file_sink(&mut self, key: &str, mut table: FileTable) -> Named {

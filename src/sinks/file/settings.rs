@@ -16,9 +16,8 @@ pub struct FileSettings {
     pub fsync: bool,
 }
 
-/// The table as written (`[[sinks]] type = "file"`); a misspelt key is refused.
+/// The table as written (`[[sinks]] type = "file"`); a misspelt key is refused (the config loader finds it).
 #[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct FileTable {
     pub name: Option<String>,
     pub path: String,

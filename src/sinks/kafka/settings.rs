@@ -112,9 +112,8 @@ impl std::fmt::Debug for LibrdkafkaProperties {
     }
 }
 
-/// The table as written (`[[sinks]] type = "kafka"`); a misspelt key is refused.
+/// The table as written (`[[sinks]] type = "kafka"`); a misspelt key is refused (the config loader finds it).
 #[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct KafkaTable {
     pub name: Option<String>,
     pub brokers: String,

@@ -70,9 +70,8 @@ impl SyslogTransport {
     }
 }
 
-/// The table as written (`[[sinks]] type = "syslog"`); a misspelt key is refused.
+/// The table as written (`[[sinks]] type = "syslog"`); a misspelt key is refused (the config loader finds it).
 #[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SyslogTable {
     pub name: Option<String>,
     /// host:port, or a socket path with transport = "unix"
