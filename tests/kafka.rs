@@ -236,19 +236,18 @@ async fn bad_kafka_settings_are_explained_and_run_survives_them() {
     let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 3, 0).await;
 
     let nobody = format!("127.0.0.1:{}", common::kafka::free_port());
-    let path = write_config(
-        dir.path(),
-        &sim,
-        &watch,
-        &kafka_sink(
-            &nobody,
-            TOPIC,
-            "message_timeout = \"2s\"\nflush_timeout = \"1s\"",
-        ),
-    );
-    let output = run(&["check", "--connect"], &path).await;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(!output.status.success());
+    // `check --connect` with one Kafka sink: whether it passed, and what it printed.
+    let check_connect = |brokers: &str, topic: &str, extra: &str| {
+        let path = write_config(dir.path(), &sim, &watch, &kafka_sink(brokers, topic, extra));
+        async move {
+            let output = run(&["check", "--connect"], &path).await;
+            let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+            assert!(!output.status.success(), "{stdout}");
+            stdout
+        }
+    };
+    let short = "message_timeout = \"1s\"\nflush_timeout = \"1s\"";
+    let stdout = check_connect(&nobody, TOPIC, short).await;
     assert!(
         stdout.contains(&format!(
             "error: sink kafka: cannot reach the Kafka brokers at {nobody}"
@@ -257,30 +256,14 @@ async fn bad_kafka_settings_are_explained_and_run_survives_them() {
     );
 
     // The topic was never created: check says so instead of letting the first write guess.
-    let path = write_config(
-        dir.path(),
-        &sim,
-        &watch,
-        &kafka_sink(&tansu.brokers(), "no-such-topic", ""),
-    );
-    let output = run(&["check", "--connect"], &path).await;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(!output.status.success());
+    let stdout = check_connect(&tansu.brokers(), "no-such-topic", "").await;
     assert!(
         stdout.contains("error: sink kafka: topic no-such-topic does not exist"),
         "{stdout}"
     );
 
     let sasl = "[sinks.librdkafka]\n\"security.protocol\" = \"SASL_PLAINTEXT\"\n\"sasl.mechanism\" = \"PLAIN\"\n\"sasl.username\" = \"mde\"\n\"sasl.password\" = \"hunter2-kafka\"";
-    let path = write_config(
-        dir.path(),
-        &sim,
-        &watch,
-        &kafka_sink(&tansu.brokers(), TOPIC, sasl),
-    );
-    let output = run(&["check", "--connect"], &path).await;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(!output.status.success(), "{stdout}");
+    let stdout = check_connect(&tansu.brokers(), TOPIC, sasl).await;
     assert!(stdout.contains("error: sink kafka:"), "{stdout}");
     assert!(
         !stdout.contains("hunter2-kafka"),
@@ -288,16 +271,7 @@ async fn bad_kafka_settings_are_explained_and_run_survives_them() {
     );
 
     // `run` with an unreachable broker keeps running, commits nothing, and stops cleanly.
-    let path = write_config(
-        dir.path(),
-        &sim,
-        &watch,
-        &kafka_sink(
-            &nobody,
-            TOPIC,
-            "message_timeout = \"1s\"\nflush_timeout = \"1s\"",
-        ),
-    );
+    let path = write_config(dir.path(), &sim, &watch, &kafka_sink(&nobody, TOPIC, short));
     let mut daemon = spawn(&["run"], &path, "warn");
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert!(

@@ -39,83 +39,36 @@ enum Kind {
     Float,
 }
 
-/// ArcSight's CEF key dictionary (the keys an event may use, with the type and, for text, the
-/// length ArcSight stores; a longer value is cut or the event refused by strict parsers).
-fn dictionary() -> HashMap<String, Kind> {
-    use Kind::*;
-    let mut keys: Vec<(String, Kind)> = [
-        ("act", Text(63)),
-        ("app", Text(31)),
-        ("cat", Text(1023)),
-        ("cnt", Integer),
-        ("destinationDnsDomain", Text(255)),
-        ("destinationServiceName", Text(1023)),
-        ("deviceDnsDomain", Text(255)),
-        ("deviceExternalId", Text(255)),
-        ("deviceFacility", Text(1023)),
-        ("deviceNtDomain", Text(255)),
-        ("deviceProcessName", Text(1023)),
-        ("dhost", Text(1023)),
-        ("dntdom", Text(255)),
-        ("dpid", Integer),
-        ("dproc", Text(1023)),
-        ("dpt", Integer),
-        ("dst", Ipv4),
-        ("duid", Text(1023)),
-        ("duser", Text(1023)),
-        ("dvc", Ipv4),
-        ("dvchost", Text(100)),
-        ("end", Time),
-        ("externalId", Text(40)),
-        ("fileHash", Text(255)),
-        ("fileId", Text(1023)),
-        ("filePath", Text(1023)),
-        ("fileType", Text(1023)),
-        ("fname", Text(1023)),
-        ("fsize", Integer),
-        ("msg", Text(1023)),
-        ("outcome", Text(63)),
-        ("proto", Text(31)),
-        ("reason", Text(1023)),
-        ("request", Text(1023)),
-        ("requestMethod", Text(1023)),
-        ("rt", Time),
-        ("shost", Text(1023)),
-        ("sntdom", Text(255)),
-        ("spid", Integer),
-        ("sproc", Text(1023)),
-        ("spt", Integer),
-        ("src", Ipv4),
-        ("start", Time),
-        ("suid", Text(1023)),
-        ("suser", Text(1023)),
-        ("flexDate1", Time),
-        ("flexDate1Label", Text(128)),
-    ]
-    .into_iter()
-    .map(|(k, t)| (k.to_string(), t))
-    .collect();
-    for n in 1..=6 {
-        keys.push((format!("cs{n}"), Text(4000)));
-        keys.push((format!("cs{n}Label"), Text(1023)));
+/// ArcSight's CEF key dictionary, from tests/fixtures/cef-keys.tsv (key, type, text length),
+/// read once.
+fn dictionary() -> &'static HashMap<String, Kind> {
+    static KEYS: std::sync::OnceLock<HashMap<String, Kind>> = std::sync::OnceLock::new();
+    KEYS.get_or_init(read_dictionary)
+}
+
+fn read_dictionary() -> HashMap<String, Kind> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cef-keys.tsv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut keys = HashMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let mut fields = line.split('\t');
+        let (key, kind) = (fields.next().unwrap(), fields.next().unwrap_or(""));
+        let kind = match kind {
+            "text" => Kind::Text(fields.next().and_then(|n| n.parse().ok()).unwrap()),
+            "integer" => Kind::Integer,
+            "long" => Kind::Long,
+            "time" => Kind::Time,
+            "ipv4" => Kind::Ipv4,
+            "ipv6" => Kind::Ipv6,
+            "float" => Kind::Float,
+            other => panic!("{}: {key} has an unknown type {other:?}", path.display()),
+        };
+        keys.insert(key.to_string(), kind);
     }
-    for n in 1..=3 {
-        keys.push((format!("cn{n}"), Long));
-        keys.push((format!("cn{n}Label"), Text(1023)));
-    }
-    for n in 1..=4 {
-        keys.push((format!("c6a{n}"), Ipv6));
-        keys.push((format!("c6a{n}Label"), Text(1023)));
-        keys.push((format!("cfp{n}"), Float));
-        keys.push((format!("cfp{n}Label"), Text(1023)));
-    }
-    for n in 1..=2 {
-        keys.push((format!("deviceCustomDate{n}"), Time));
-        keys.push((format!("deviceCustomDate{n}Label"), Text(1023)));
-        keys.push((format!("flexString{n}"), Text(1023)));
-        keys.push((format!("flexString{n}Label"), Text(128)));
-    }
-    keys.into_iter().collect()
+    keys
 }
 
 /// Header field limits: vendor, product, version, signature id, name.
