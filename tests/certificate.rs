@@ -72,21 +72,18 @@ async fn a_certificate_gets_tokens_and_check_says_when_it_expires() {
     let once = run(&["once"], &config).await;
     assert!(once.status.success(), "{}", show(&once));
     let watch = Watch::first(&sim, 5, 5);
-    assert_eq!(
-        ids(&events(&dir.path().join("alerts.ndjson"))),
-        sim.expected_ids(&watch.users, &watch.files)
-    );
+    assert_delivered_all(dir.path(), &sim, &watch);
     assert!(!String::from_utf8_lossy(&once.stderr).contains(body));
     assert!(stdout.contains("assertions signed PS256"), "{stdout}");
     let tokens = sim.stats().token_calls;
     assert!(tokens >= 1);
 
     // The older form, RS256 with the SHA-1 thumbprint, is accepted too.
-    let text = std::fs::read_to_string(&config).unwrap().replace(
+    edit_config(
+        &config,
         "private_key_file = \"app.key\"",
         "private_key_file = \"app.key\"\nassertion_algorithm = \"RS256\"",
     );
-    std::fs::write(&config, text).unwrap();
     let again = run(&["once"], &config).await;
     assert!(again.status.success(), "{}", show(&again));
     assert!(sim.stats().token_calls > tokens);
@@ -175,11 +172,11 @@ async fn a_certificate_near_its_end_warns_and_a_credential_key_signs_for_graph()
         &watch,
         "[source]\napi = \"graph\"\npage_size = 20\n",
     );
-    let text = std::fs::read_to_string(&config).unwrap().replace(
+    edit_config(
+        &config,
         "client_secret_file = \"secret\"",
         "certificate_file = \"soon.pem\"\nprivate_key_credential = \"mde-watch-key\"",
     );
-    std::fs::write(&config, text).unwrap();
     let credentials = dir.path().join("credentials");
     std::fs::create_dir(&credentials).unwrap();
     std::fs::write(credentials.join("mde-watch-key"), fixture("app.key")).unwrap();
@@ -198,7 +195,7 @@ async fn a_certificate_near_its_end_warns_and_a_credential_key_signs_for_graph()
     let once = run_with_credentials(&["once"], &config, &credentials).await;
     assert!(once.status.success(), "{}", show(&once));
     assert_eq!(
-        ids(&events(&dir.path().join("alerts.ndjson"))),
+        file_ids(dir.path()),
         sim.expected_graph_ids(&watch.users, &watch.files),
         "alerts_v2 answers only a token with Graph's audience"
     );

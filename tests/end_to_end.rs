@@ -140,26 +140,20 @@ async fn token_expiring_mid_run_is_renewed_without_failing_the_sweep() {
         stats.token_calls >= 2,
         "the token was never renewed: {stats:?}"
     );
-    assert_eq!(
-        ids(&events(&dir.path().join("alerts.ndjson"))),
-        sim.expected_ids(&watch.users, &watch.files)
-    );
+    assert_delivered_all(dir.path(), &sim, &watch);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v1_token_endpoint_with_string_lifetimes_works() {
     let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 3, 3).await;
     let config = write_config(dir.path(), &sim, &watch, "");
-    let text = std::fs::read_to_string(&config).unwrap().replace(
+    edit_config(
+        &config,
         "timeout = \"5s\"",
         "timeout = \"5s\"\ntoken_endpoint = \"v1\"",
     );
-    std::fs::write(&config, text).unwrap();
     run_ok(&["once"], &config).await;
-    assert_eq!(
-        ids(&events(&dir.path().join("alerts.ndjson"))),
-        sim.expected_ids(&watch.users, &watch.files)
-    );
+    assert_delivered_all(dir.path(), &sim, &watch);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -87,10 +87,11 @@ async fn a_full_disk_tears_no_line_and_loses_no_alert() {
         &watch,
         "[pipeline]\nbatch_entries = 8\nin_flight_batches = 1\n",
     );
-    let text = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("path = \"alerts.ndjson\"", "path = \"out/alerts.ndjson\"");
-    std::fs::write(&path, text).unwrap();
+    edit_config(
+        &path,
+        "path = \"alerts.ndjson\"",
+        "path = \"out/alerts.ndjson\"",
+    );
     let output_file = dir.path().join("out/alerts.ndjson");
     let expected = sim.expected_ids(&watch.users, &watch.files);
 

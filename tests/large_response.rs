@@ -39,12 +39,11 @@ async fn a_100_mb_answer_streams_through_a_1_mib_budget() {
         "[pipeline]\nqueue_bytes = \"1MiB\"\n",
     );
     // ~150 MB of ECS: one file, not rotated at the default 100 MiB.
-    let text = std::fs::read_to_string(&config).unwrap().replacen(
+    edit_config(
+        &config,
         "format = \"ecs\"\n",
         "format = \"ecs\"\nmax_size = \"1GiB\"\n",
-        1,
     );
-    std::fs::write(&config, text).unwrap();
     // The emulator renders the page before the daemon starts, so the figure below is the
     // daemon's reading, not the server's writing.
     let body = reqwest::Client::new()

@@ -219,11 +219,11 @@ async fn alerts_in_clear_are_said_and_what_is_written_is_not_for_others() {
         "service.toml",
         "[[sinks]]\ntype = \"syslog\"\naddress = \"192.0.2.1:514\"\ntransport = \"udp\"\n",
     );
-    let text = std::fs::read_to_string(&service).unwrap().replace(
+    edit_config(
+        &service,
         "[watchlist]",
         "[schedule]\ncron = \"0 0 0 1 1 *\"\nrun_on_start = false\n\n[watchlist]",
     );
-    std::fs::write(&service, text).unwrap();
     let mut daemon = spawn(&["run"], &service, "warn");
     let mut lines = tokio::io::BufReader::new(daemon.stderr.take().unwrap()).lines();
     let expected = "sinks[1]: alerts go to 192.0.2.1 over udp in clear";
@@ -376,11 +376,9 @@ async fn the_api_over_https_a_private_ca_works_a_wrong_name_and_an_expired_certi
     // Without the private CA, the same server is not trusted.
     let untrusted = https_config(root.path(), "untrusted", &good, None);
     let connect = run(&["check", "--connect"], &untrusted).await;
-    assert!(!connect.status.success());
-    assert!(
-        show(&connect).contains("the server's certificate is not signed by a CA mde-watch trusts"),
-        "{}",
-        show(&connect)
+    fails_saying(
+        &connect,
+        "the server's certificate is not signed by a CA mde-watch trusts",
     );
 
     let elsewhere = ca.issue(
@@ -392,24 +390,14 @@ async fn the_api_over_https_a_private_ca_works_a_wrong_name_and_an_expired_certi
     let wrong = https_sim(&elsewhere).await;
     let config = https_config(root.path(), "wrong", &wrong, Some(&ca.pem));
     let connect = run(&["check", "--connect"], &config).await;
-    assert!(!connect.status.success());
-    assert!(
-        show(&connect).contains("the server's certificate is not valid for the host name in the URL (it names wrong.example)"),
-        "{}",
-        show(&connect)
-    );
+    fails_saying(&connect, "the server's certificate is not valid for the host name in the URL (it names wrong.example)");
     // Refused at once: retrying would meet the same certificate.
     assert_eq!(wrong.stats().token_calls, 0);
 
     let expired = https_sim(&ca.server("expired", -1)).await;
     let config = https_config(root.path(), "expired", &expired, Some(&ca.pem));
     let once = run(&["once"], &config).await;
-    assert!(!once.status.success());
-    assert!(
-        show(&once).contains("the server's certificate has expired"),
-        "{}",
-        show(&once)
-    );
+    fails_saying(&once, "the server's certificate has expired");
     assert!(
         !config.with_file_name("alerts.ndjson").exists()
             || events(&config.with_file_name("alerts.ndjson")).is_empty()

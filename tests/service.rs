@@ -82,10 +82,7 @@ async fn nothing_is_committed_until_the_sink_acknowledges() {
     let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 10, 5).await;
     let path = write_config(dir.path(), &sim, &watch, "");
     // /dev/full accepts the open and fails every write with ENOSPC: a sink that is down.
-    let broken = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("path = \"alerts.ndjson\"", "path = \"/dev/full\"");
-    std::fs::write(&path, broken).unwrap();
+    edit_config(&path, "path = \"alerts.ndjson\"", "path = \"/dev/full\"");
 
     let (trigger, stop) = shutdown::channel();
     let mut service = Service::build(Config::load(&path).unwrap(), stop).unwrap();
@@ -114,15 +111,9 @@ async fn nothing_is_committed_until_the_sink_acknowledges() {
     drop(service);
 
     // The sink is back: everything goes out.
-    let fixed = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("path = \"/dev/full\"", "path = \"alerts.ndjson\"");
-    std::fs::write(&path, fixed).unwrap();
+    edit_config(&path, "path = \"/dev/full\"", "path = \"alerts.ndjson\"");
     run_ok(&["once"], &path).await;
-    assert_eq!(
-        ids(&events(&dir.path().join("alerts.ndjson"))),
-        sim.expected_ids(&watch.users, &watch.files)
-    );
+    assert_delivered_all(dir.path(), &sim, &watch);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -74,12 +74,7 @@ async fn state_tools_list_show_export_import_prune_and_backfill() {
         show(&shown)
     );
     let missing = state(&["show", "no-such-alert"], &config).await;
-    assert!(!missing.status.success());
-    assert!(
-        show(&missing).contains("alert 'no-such-alert' is not in the store"),
-        "{}",
-        show(&missing)
-    );
+    fails_saying(&missing, "alert 'no-such-alert' is not in the store");
 
     let entity = state(&["list", "--entity", "User1"], &config).await;
     assert!(entity.status.success(), "{}", show(&entity));
@@ -87,12 +82,7 @@ async fn state_tools_list_show_export_import_prune_and_backfill() {
     assert!(!of_user1.is_empty(), "seed 21 gives user1 alerts");
     assert_eq!(listed_ids(&stdout(&entity)), of_user1);
     let nobody = state(&["list", "--entity", "user99"], &config).await;
-    assert!(!nobody.status.success());
-    assert!(
-        show(&nobody).contains("no entry 'user99' has been polled"),
-        "{}",
-        show(&nobody)
-    );
+    fails_saying(&nobody, "no entry 'user99' has been polled");
 
     // Export, import into a fresh store on "another host": that collector ships nothing again.
     let export = state(&["export"], &config).await;
@@ -166,12 +156,7 @@ async fn state_tools_list_show_export_import_prune_and_backfill() {
     let now = events(&output_file);
     assert_eq!(ids(&now[count..]), BTreeSet::from([id.clone()]));
     let unknown = state(&["forget", "no-such-alert"], &config).await;
-    assert!(!unknown.status.success());
-    assert!(
-        show(&unknown).contains("not in the store: no-such-alert"),
-        "{}",
-        show(&unknown)
-    );
+    fails_saying(&unknown, "not in the store: no-such-alert");
 
     let pruned = state(&["prune"], &config).await;
     assert!(pruned.status.success(), "{}", show(&pruned));
@@ -199,12 +184,7 @@ async fn state_tools_say_when_the_service_holds_the_store() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let busy = state(&["stats"], &config).await;
-    assert!(!busy.status.success());
-    assert!(
-        show(&busy).contains("another process has this store open"),
-        "{}",
-        show(&busy)
-    );
+    fails_saying(&busy, "another process has this store open");
     sigterm(&daemon);
     let _ = daemon.wait_with_output().await;
 }

@@ -133,29 +133,22 @@ async fn delivers_every_alert_once_verbatim(mode: Mode) {
     assert_eq!(ids, expected);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tcp_octet_counted_delivers_every_alert_once() {
-    delivers_every_alert_once_verbatim(Mode::Tcp).await;
+/// One test per transport, each named for what it proves.
+macro_rules! delivers_every_alert_once {
+    ($($name:ident: $mode:expr;)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            delivers_every_alert_once_verbatim($mode).await;
+        }
+    )*};
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn udp_delivers_every_alert_once() {
-    delivers_every_alert_once_verbatim(Mode::Udp).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_with_a_verified_certificate_delivers_every_alert_once() {
-    delivers_every_alert_once_verbatim(Mode::Tls).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_with_a_client_certificate_the_receiver_requires_delivers_every_alert_once() {
-    delivers_every_alert_once_verbatim(Mode::MutualTls).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unix_socket_with_rfc3164_headers_delivers_every_alert_once() {
-    delivers_every_alert_once_verbatim(Mode::Unix3164).await;
+delivers_every_alert_once! {
+    tcp_octet_counted_delivers_every_alert_once: Mode::Tcp;
+    udp_delivers_every_alert_once: Mode::Udp;
+    tls_with_a_verified_certificate_delivers_every_alert_once: Mode::Tls;
+    tls_with_a_client_certificate_the_receiver_requires_delivers_every_alert_once: Mode::MutualTls;
+    unix_socket_with_rfc3164_headers_delivers_every_alert_once: Mode::Unix3164;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

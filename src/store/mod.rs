@@ -350,11 +350,16 @@ impl Store {
             .seen
             .compact(cutoff.div_euclid(86_400))
             .map_err(|err| log_error(&self.path, err))?;
+        self.mark_pruned(now)?;
+        Ok(done)
+    }
+
+    /// Records when the store was last pruned (`stats` shows it) and makes the prune durable.
+    fn mark_pruned(&self, now: i64) -> Result<(), StoreError> {
         self.meta
             .insert(LAST_PRUNE_KEY, &(now as u64).to_be_bytes())
             .map_err(|e| self.io(e))?;
-        self.flush()?;
-        Ok(done)
+        self.flush()
     }
 
     /// Forgets `ids` (and, in the same pass, what retention would): each is shipped again the
@@ -372,10 +377,7 @@ impl Store {
         self.seen
             .compact_forgetting(cutoff.div_euclid(86_400), &keys)
             .map_err(|err| log_error(&self.path, err))?;
-        self.meta
-            .insert(LAST_PRUNE_KEY, &(now as u64).to_be_bytes())
-            .map_err(|e| self.io(e))?;
-        self.flush()?;
+        self.mark_pruned(now)?;
         Ok(known)
     }
 

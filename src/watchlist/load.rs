@@ -27,23 +27,21 @@ pub struct LoadReport {
 /// Loads every source; list-file paths are used as given (the config resolves them first).
 pub fn load(sources: &ListSources) -> LoadReport {
     let mut builder = Builder::default();
-    for (index, value) in sources.users.iter().enumerate() {
-        let origin = Origin::ConfigKey {
-            key: format!("watchlist.users[{index}]"),
-        };
-        builder.add(EntryKind::User, value, origin);
-    }
-    if let Some(path) = &sources.users_file {
-        builder.add_file(EntryKind::User, path, "watchlist.users_file");
-    }
-    for (index, value) in sources.files.iter().enumerate() {
-        let origin = Origin::ConfigKey {
-            key: format!("watchlist.files[{index}]"),
-        };
-        builder.add(EntryKind::File, value, origin);
-    }
-    if let Some(path) = &sources.files_file {
-        builder.add_file(EntryKind::File, path, "watchlist.files_file");
+    let lists = [
+        (EntryKind::User, &sources.users, &sources.users_file),
+        (EntryKind::File, &sources.files, &sources.files_file),
+    ];
+    for (kind, inline, file) in lists {
+        let key = format!("watchlist.{}s", kind.as_str());
+        for (index, value) in inline.iter().enumerate() {
+            let origin = Origin::ConfigKey {
+                key: format!("{key}[{index}]"),
+            };
+            builder.add(kind, value, origin);
+        }
+        if let Some(path) = file {
+            builder.add_file(kind, path, &format!("{key}_file"));
+        }
     }
     builder.finish()
 }

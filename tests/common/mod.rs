@@ -292,6 +292,31 @@ pub fn id_counts(events: &[serde_json::Value]) -> BTreeMap<String, usize> {
     counts
 }
 
+/// Asserts the file sink under `dir` holds exactly the alerts of the watched entries.
+pub fn assert_delivered_all(dir: &Path, sim: &SimHandle, watch: &Watch) {
+    assert_eq!(file_ids(dir), sim.expected_ids(&watch.users, &watch.files));
+}
+
+/// Asserts the command failed and said `expected` (on stdout or stderr).
+pub fn fails_saying(output: &Output, expected: &str) {
+    let said = show(output);
+    assert!(!output.status.success(), "succeeded: {said}");
+    assert!(said.contains(expected), "expected {expected:?} in:\n{said}");
+}
+
+/// The alert ids the file sink wrote under `dir` (write_config's `alerts.ndjson`).
+pub fn file_ids(dir: &Path) -> BTreeSet<String> {
+    ids(&events(&dir.join("alerts.ndjson")))
+}
+
+/// Changes the first `from` in the config at `path` to `to`: a test's one change to what
+/// `write_config` wrote.
+pub fn edit_config(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{} has no {from:?}", path.display());
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
 pub fn ids(events: &[serde_json::Value]) -> BTreeSet<String> {
     id_counts(events).into_keys().collect()
 }
