@@ -166,12 +166,12 @@ async fn try_connect(config: &Config, out: &mut dyn Write) -> std::io::Result<us
     let client = match DefenderClient::new(&config.api, gate, Shutdown::never(), counters) {
         Ok(client) => client,
         Err(err) => {
-            writeln!(out, "error: {err}")?;
+            writeln!(out, "error: {}", Chain(&err))?;
             return Ok(failures + 1);
         }
     };
     if let Err(err) = client.auth().bearer().await {
-        writeln!(out, "error: {err}")?;
+        writeln!(out, "error: {}", Chain(&err))?;
         return Ok(failures + 1);
     }
     writeln!(out, "token: OK from {}", client.auth().token_url())?;
@@ -189,7 +189,7 @@ async fn try_connect(config: &Config, out: &mut dyn Write) -> std::io::Result<us
             )?;
         }
         Err(err) => {
-            writeln!(out, "error: {err}")?;
+            writeln!(out, "error: {}", Chain(&err))?;
             failures += 1;
         }
     }

@@ -9,9 +9,10 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::errors::{backoff, ApiError};
+use super::errors::{backoff, ApiError, TokenFailure};
 use super::lenient;
 use crate::config::{ApiConfig, Secret, TokenEndpoint};
+use crate::errors::Chain;
 
 /// A token as the endpoint returned it.
 #[derive(Debug, PartialEq)]
@@ -155,13 +156,16 @@ impl TokenProvider {
         loop {
             match self.request_once().await {
                 Ok(token) => return Ok(token),
-                Err((message, retryable)) => {
-                    if !retryable || attempt >= self.max_retries {
-                        return Err(ApiError::Token(format!("{message} (from {})", self.url)));
+                Err(failure) => {
+                    if !failure.retryable() || attempt >= self.max_retries {
+                        return Err(ApiError::Token {
+                            url: self.url.clone(),
+                            cause: failure,
+                        });
                     }
                     let wait =
                         backoff(attempt, self.backoff_base, self.backoff_max, rand::random());
-                    tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, error = %message, "token request failed; retrying");
+                    tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, error = %Chain(&failure), "token request failed; retrying");
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
@@ -170,7 +174,7 @@ impl TokenProvider {
     }
 
     /// One token request; the error says whether trying again could help.
-    async fn request_once(&self) -> Result<IssuedToken, (String, bool)> {
+    async fn request_once(&self) -> Result<IssuedToken, TokenFailure> {
         // The app proves itself with its certificate's signature, or with its secret.
         let (proof_field, proof) = match (&self.certificate, &self.secret) {
             (Some(credential), _) => {
@@ -184,16 +188,11 @@ impl TokenProvider {
                     chrono::Utc::now(),
                     &jti,
                 )
-                .map_err(|err| (format!("cannot sign the client assertion: {err}"), false))?;
+                .map_err(TokenFailure::Sign)?;
                 ("client_assertion", jwt)
             }
             (None, Some(secret)) => ("client_secret", secret.expose().to_string()),
-            (None, None) => {
-                return Err((
-                    "no client secret was read (the config was loaded for the store tools)".into(),
-                    false,
-                ))
-            }
+            (None, None) => return Err(TokenFailure::NoSecret),
         };
         let audience_field = match self.endpoint {
             TokenEndpoint::V2 => (
@@ -221,44 +220,25 @@ impl TokenProvider {
             .send()
             .await
             .map_err(|err| match super::tls::refused_certificate(&err) {
-                Some(why) => (format!("cannot reach the token endpoint: {why}"), false),
-                None => (
-                    format!("cannot reach the token endpoint: {}", without_url(&err)),
-                    true,
-                ),
+                Some(why) => TokenFailure::CertificateRefused {
+                    why,
+                    cause: err.without_url(),
+                },
+                None => TokenFailure::Unreachable(err.without_url()),
             })?;
         let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(|err| {
-            (
-                format!("token response cut short: {}", without_url(&err)),
-                true,
-            )
-        })?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|err| TokenFailure::BodyCut(err.without_url()))?;
         if status == 200 {
-            return parse_token_response(&body).map_err(|err| (err, true));
+            return parse_token_response(&body).map_err(TokenFailure::BadResponse);
         }
-        Err((
-            describe_token_error(status, &body),
-            status >= 500 || status == 429,
-        ))
+        Err(TokenFailure::Refused {
+            status,
+            description: describe_token_error(status, &body),
+        })
     }
-}
-
-/// reqwest errors, without the URL they carry (it is logged separately, once).
-pub fn without_url(err: &reqwest::Error) -> String {
-    let mut text = err.to_string();
-    if let Some(url) = err.url() {
-        text = text
-            .replace(&format!(" ({url})"), "")
-            .replace(url.as_str(), "<url>");
-    }
-    let mut source = std::error::Error::source(err);
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -13,11 +13,12 @@ use std::time::Duration;
 use percent_encoding::utf8_percent_encode;
 use tracing::Instrument;
 
-use super::auth::{without_url, TokenProvider};
+use super::auth::TokenProvider;
 use super::cloud::SEGMENT;
-use super::errors::{backoff, classify, ApiError, Verdict};
+use super::errors::{backoff, classify, ApiError, SetupCause, Transient, Verdict};
 use super::page::{read_capped, read_page, server_date, EntryAlerts, Intake, PageRead};
 use crate::config::{Api, ApiConfig};
+use crate::errors::Chain;
 use crate::schedule::gate::RateGate;
 use crate::shutdown::Shutdown;
 use crate::stats::{CallOutcome, Counters, Endpoint};
@@ -109,13 +110,17 @@ fn client_builder(
         builder = super::tls::trust_ca_file(builder, ca_file)?;
     }
     if let Some(proxy) = &api.proxy {
-        let proxy = reqwest::Proxy::all(proxy)
-            .map_err(|err| ApiError::Other(format!("api.proxy '{proxy}': {err}")))?;
+        let proxy = reqwest::Proxy::all(proxy).map_err(|err| ApiError::Setup {
+            // The proxy's URL may carry its credentials: never shown.
+            what: "api.proxy is not a proxy URL reqwest accepts".into(),
+            cause: SetupCause::Http(err.without_url()),
+        })?;
         builder = builder.proxy(proxy);
     }
-    builder
-        .build()
-        .map_err(|err| ApiError::Other(format!("cannot build the HTTP client: {err}")))
+    builder.build().map_err(|err| ApiError::Setup {
+        what: "cannot build the HTTP client".into(),
+        cause: SetupCause::Http(err),
+    })
 }
 
 impl DefenderClient {
@@ -272,7 +277,7 @@ impl DefenderClient {
                         return Err(ApiError::RetriesExhausted {
                             what: what.to_string(),
                             attempts: tally.calls,
-                            last: "429 Too Many Requests".into(),
+                            last: Transient::Throttled,
                         });
                     }
                     continue;
@@ -293,7 +298,7 @@ impl DefenderClient {
                 self.backoff_max,
                 rand::random(),
             );
-            tracing::warn!(attempt = failures, wait_ms = wait.as_millis() as u64, error = %problem, "transient failure; retrying");
+            tracing::warn!(attempt = failures, wait_ms = wait.as_millis() as u64, error = %Chain(&problem), "transient failure; retrying");
             self.counters.add(&self.counters.retries, 1);
             if !self.stop.sleep(wait).await {
                 return Err(cancelled());
@@ -365,16 +370,18 @@ impl DefenderClient {
             Ok(Err(err)) => {
                 self.counters.call(endpoint, CallOutcome::TransportError);
                 if let Some(why) = super::tls::refused_certificate(&err) {
-                    return Answer::Fatal(ApiError::CertificateRefused(why));
+                    return Answer::Fatal(ApiError::CertificateRefused {
+                        why,
+                        cause: err.without_url(),
+                    });
                 }
-                return Answer::Transient(format!("request failed: {}", without_url(&err)));
+                return Answer::Transient(Transient::Request(err.without_url()));
             }
             Err(_) => {
                 self.counters.call(endpoint, CallOutcome::TransportError);
-                return Answer::Transient(format!(
-                    "no answer within {}",
-                    crate::units::format_duration(self.timeout)
-                ));
+                return Answer::Transient(Transient::TimedOut(crate::units::format_duration(
+                    self.timeout,
+                )));
             }
         };
         let status = response.status().as_u16();
@@ -392,18 +399,20 @@ impl DefenderClient {
                     Answer::Page(page)
                 }
                 // Truncated or malformed bodies are transient: the next try usually succeeds.
-                Err(reason) => Answer::Transient(reason),
+                Err(err) => Answer::Transient(Transient::Page(err)),
             };
         }
         // Error bodies are small JSON documents; more than this is not read.
         let body = match read_capped(response, 64 << 10).await {
             Ok(body) => body,
-            Err(err) => {
-                return Answer::Transient(format!("response body cut short: {}", without_url(&err)))
-            }
+            Err(err) => return Answer::Transient(Transient::BodyCut(err.without_url())),
         };
         match classify(status, retry_after.as_deref(), &body, what, self.api) {
-            Verdict::Success => Answer::Transient("unreachable: success read as an error".into()),
+            // A 2xx was read above and never reaches here; were it to, it is retried.
+            Verdict::Success => Answer::Transient(Transient::Status {
+                status,
+                code: "a success read as an error".into(),
+            }),
             Verdict::NoAlerts => Answer::NoAlerts,
             Verdict::Throttled(retry_after) => Answer::Throttled(retry_after),
             Verdict::Transient(reason) => Answer::Transient(reason),
@@ -418,7 +427,7 @@ enum Answer {
     Page(PageRead),
     NoAlerts,
     Throttled(Option<Duration>),
-    Transient(String),
+    Transient(Transient),
     RefreshToken,
     Fatal(ApiError),
 }

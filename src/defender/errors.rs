@@ -5,10 +5,14 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("token request failed: {0}")]
-    Token(String),
+    #[error("token request to {url} failed")]
+    Token {
+        url: String,
+        #[source]
+        cause: TokenFailure,
+    },
     #[error("401 Unauthorized even with a fresh token ({message})")]
     Unauthorized { message: String },
     #[error(
@@ -27,19 +31,103 @@ pub enum ApiError {
         code: String,
         message: String,
     },
-    #[error("gave up on {what} after {attempts} attempts; last error: {last}")]
+    #[error("gave up on {what} after {attempts} attempts; the last")]
     RetriesExhausted {
         what: String,
         attempts: u32,
-        last: String,
+        #[source]
+        last: Transient,
     },
     /// The server's certificate was refused; retrying would meet the same certificate.
-    #[error("TLS: {0}")]
-    CertificateRefused(String),
+    #[error("TLS: {why}")]
+    CertificateRefused {
+        why: String,
+        #[source]
+        cause: reqwest::Error,
+    },
     #[error("stopped before {what} completed (shutdown)")]
     Cancelled { what: String },
+    #[error("unexpected HTTP {status} ({code}) for {what}: {message}")]
+    Unexpected {
+        status: u16,
+        code: String,
+        what: String,
+        message: String,
+    },
+    /// The client could not be set up (its CA file, its proxy).
+    #[error("{what}")]
+    Setup {
+        what: String,
+        #[source]
+        cause: SetupCause,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupCause {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+}
+
+/// Why one call failed in a way a later try may not: it is retried with backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum Transient {
+    /// The request did not get an answer (connection refused, reset, DNS).
+    #[error("request failed")]
+    Request(#[source] reqwest::Error),
+    #[error("no answer within {0}")]
+    TimedOut(String),
+    #[error("HTTP {status} ({code})")]
+    Status { status: u16, code: String },
+    #[error("429 Too Many Requests")]
+    Throttled,
+    #[error("response body cut short")]
+    BodyCut(#[source] reqwest::Error),
+    /// A 200 whose body is not the collection it should be (truncated, malformed).
+    #[error("response body unreadable")]
+    Page(#[source] super::page::PageError),
+}
+
+/// Why the token endpoint gave no token.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenFailure {
+    #[error("cannot sign the client assertion")]
+    Sign(#[source] super::certificate::CertificateError),
+    #[error("no client secret was read (the config was loaded for the store tools)")]
+    NoSecret,
+    #[error("cannot reach the token endpoint: {why}")]
+    CertificateRefused {
+        why: String,
+        #[source]
+        cause: reqwest::Error,
+    },
+    #[error("cannot reach the token endpoint")]
+    Unreachable(#[source] reqwest::Error),
+    #[error("token response cut short")]
+    BodyCut(#[source] reqwest::Error),
+    /// A 200 without a usable token.
     #[error("{0}")]
-    Other(String),
+    BadResponse(String),
+    /// The endpoint refused: its AADSTS code and description, with what to check.
+    #[error("{description}")]
+    Refused { status: u16, description: String },
+}
+
+impl TokenFailure {
+    /// Whether asking again could help (a server error, a throttle, the network).
+    pub fn retryable(&self) -> bool {
+        match self {
+            TokenFailure::Unreachable(_)
+            | TokenFailure::BodyCut(_)
+            | TokenFailure::BadResponse(_) => true,
+            TokenFailure::Refused { status, .. } => *status >= 500 || *status == 429,
+            TokenFailure::Sign(_)
+            | TokenFailure::NoSecret
+            | TokenFailure::CertificateRefused { .. } => false,
+        }
+    }
 }
 
 /// The error body all MDE APIs use.
@@ -69,7 +157,7 @@ pub fn error_code_and_message(body: &[u8]) -> (String, String) {
 }
 
 /// What to do with one HTTP answer.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub enum Verdict {
     /// 200: parse the body.
     Success,
@@ -78,7 +166,7 @@ pub enum Verdict {
     /// 429: wait (Retry-After when given) and try again; pauses every call.
     Throttled(Option<Duration>),
     /// 5xx: back off and try again.
-    Transient(String),
+    Transient(Transient),
     /// 401: refresh the token once and try again.
     RefreshToken,
     /// Anything that retrying will not fix.
@@ -127,13 +215,16 @@ pub fn classify(
         }
         500..=599 | 408 => {
             let (code, _) = error_code_and_message(body);
-            Verdict::Transient(format!("HTTP {status} ({code})"))
+            Verdict::Transient(Transient::Status { status, code })
         }
         other => {
             let (code, message) = error_code_and_message(body);
-            Verdict::Fatal(ApiError::Other(format!(
-                "unexpected HTTP {other} ({code}) for {what}: {message}"
-            )))
+            Verdict::Fatal(ApiError::Unexpected {
+                status: other,
+                code,
+                what: what.into(),
+                message,
+            })
         }
     }
 }
@@ -157,26 +248,26 @@ mod tests {
 
     #[test]
     fn statuses_are_classified() {
-        assert_eq!(
+        assert!(matches!(
             classify(200, None, b"", "x", Api::Defender),
             Verdict::Success
-        );
-        assert_eq!(
+        ));
+        assert!(matches!(
             classify(404, None, b"", "x", Api::Defender),
             Verdict::NoAlerts
-        );
-        assert_eq!(
+        ));
+        assert!(matches!(
             classify(429, Some("7"), b"", "x", Api::Defender),
-            Verdict::Throttled(Some(Duration::from_secs(7)))
-        );
-        assert_eq!(
+            Verdict::Throttled(Some(wait)) if wait == Duration::from_secs(7)
+        ));
+        assert!(matches!(
             classify(429, None, b"", "x", Api::Defender),
             Verdict::Throttled(None)
-        );
-        assert_eq!(
+        ));
+        assert!(matches!(
             classify(401, None, b"", "x", Api::Defender),
             Verdict::RefreshToken
-        );
+        ));
         assert!(matches!(
             classify(503, None, b"", "x", Api::Defender),
             Verdict::Transient(_)
@@ -212,6 +303,34 @@ mod tests {
             Verdict::Fatal(err) => err.to_string(),
             other => format!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_call_that_gave_up_shows_its_last_cause_once() {
+        let err = ApiError::RetriesExhausted {
+            what: "user u1".into(),
+            attempts: 4,
+            last: Transient::Status {
+                status: 503,
+                code: "ServiceUnavailable".into(),
+            },
+        };
+        assert_eq!(
+            crate::errors::Chain(&err).to_string(),
+            "gave up on user u1 after 4 attempts; the last: HTTP 503 (ServiceUnavailable)"
+        );
+    }
+
+    #[test]
+    fn token_failures_say_whether_asking_again_can_help() {
+        let refused = |status| TokenFailure::Refused {
+            status,
+            description: "AADSTS".into(),
+        };
+        assert!(refused(503).retryable() && refused(429).retryable());
+        assert!(!refused(400).retryable() && !refused(401).retryable());
+        assert!(!TokenFailure::NoSecret.retryable());
+        assert!(TokenFailure::BadResponse("not JSON".into()).retryable());
     }
 
     #[test]

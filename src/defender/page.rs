@@ -4,9 +4,8 @@
 
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::auth::without_url;
 use super::odata::read_alert;
-use super::stream::PageReader;
+use super::stream::{PageReader, StreamError};
 use super::PolledAlert;
 use crate::watchlist::Entry;
 
@@ -97,6 +96,20 @@ pub trait Intake: Send + Sync {
     fn piece_bytes(&self) -> usize;
 }
 
+/// Why a 200's body could not be read as a page of alerts.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error("response body cut short")]
+    Cut(#[source] reqwest::Error),
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    /// An element of `value` is not JSON (the text says which, without echoing it).
+    #[error("{0}")]
+    Malformed(String),
+    #[error("stopping: nobody takes the alerts any more")]
+    NobodyTakes,
+}
+
 /// What one response page held, read as it streamed, and where the next page is.
 pub(super) struct PageRead {
     pub(super) found: EntryAlerts,
@@ -140,7 +153,7 @@ pub(super) async fn read_page(
     mut response: reqwest::Response,
     entry: Option<&Entry>,
     intake: Option<&dyn Intake>,
-) -> Result<PageRead, String> {
+) -> Result<PageRead, PageError> {
     let mut reader = PageReader::new();
     let mut page = EntryAlerts::default();
     let mut index = 0usize;
@@ -149,23 +162,21 @@ pub(super) async fn read_page(
         let chunk = match response.chunk().await {
             Ok(Some(chunk)) => chunk,
             Ok(None) => break,
-            Err(err) => return Err(format!("response body cut short: {}", without_url(&err))),
+            Err(err) => return Err(PageError::Cut(err.without_url())),
         };
         let mut malformed = None;
-        reader
-            .feed(&chunk, &mut |bytes| {
-                match read_alert(index, bytes) {
-                    Ok(Ok(alert)) => fresh.push(alert),
-                    Ok(Err(reason)) => page.rejected.push(reason),
-                    Err(reason) => {
-                        malformed.get_or_insert(reason);
-                    }
+        reader.feed(&chunk, &mut |bytes| {
+            match read_alert(index, bytes) {
+                Ok(Ok(alert)) => fresh.push(alert),
+                Ok(Err(reason)) => page.rejected.push(reason),
+                Err(reason) => {
+                    malformed.get_or_insert(reason);
                 }
-                index += 1;
-            })
-            .map_err(|err| err.to_string())?;
+            }
+            index += 1;
+        })?;
         if let Some(reason) = malformed {
-            return Err(reason);
+            return Err(PageError::Malformed(reason));
         }
         if fresh.is_empty() {
             continue;
@@ -183,18 +194,16 @@ pub(super) async fn read_page(
         if let Some(intake) = intake {
             let held = page.held.as_ref().map_or(0, |h| h.num_permits());
             if held >= intake.piece_bytes() && !hand_over(intake, entry, &mut page).await {
-                return Err(NOBODY_TAKES.into());
+                return Err(PageError::NobodyTakes);
             }
         }
     }
-    let next_link = reader.finish().map_err(|err| err.to_string())?.next_link;
+    let next_link = reader.finish()?.next_link;
     Ok(PageRead {
         found: page,
         next_link,
     })
 }
-
-const NOBODY_TAKES: &str = "stopping: nobody takes the alerts any more";
 
 /// Takes budget for `bytes` more bytes of alerts. Without room now, what the page holds goes
 /// out first, then it waits holding none (holding some while waiting could wait forever).
@@ -203,12 +212,12 @@ async fn take_budget(
     entry: Option<&Entry>,
     page: &mut EntryAlerts,
     bytes: usize,
-) -> Result<(), String> {
+) -> Result<(), PageError> {
     let taken = match intake.try_take(bytes) {
         Some(taken) => taken,
         None => {
             if !page.alerts.is_empty() && !hand_over(intake, entry, page).await {
-                return Err(NOBODY_TAKES.into());
+                return Err(PageError::NobodyTakes);
             }
             intake.take(bytes).await
         }

@@ -7,7 +7,7 @@ use std::error::Error;
 
 use rustls::{CertificateError, Error as TlsError};
 
-use super::errors::ApiError;
+use super::errors::{ApiError, SetupCause};
 
 /// Trusts every certificate in the PEM file at `path` besides the built-in roots.
 pub fn trust_ca_file(
@@ -15,10 +15,15 @@ pub fn trust_ca_file(
     path: &std::path::Path,
 ) -> Result<reqwest::ClientBuilder, ApiError> {
     let shown = path.display();
-    let pem = std::fs::read(path)
-        .map_err(|err| ApiError::Other(format!("api.ca_file: cannot read {shown}: {err}")))?;
-    let certificates = reqwest::Certificate::from_pem_bundle(&pem)
-        .map_err(|err| ApiError::Other(format!("api.ca_file: {shown}: {err}")))?;
+    let pem = std::fs::read(path).map_err(|err| ApiError::Setup {
+        what: format!("api.ca_file: cannot read {shown}"),
+        cause: SetupCause::Io(err),
+    })?;
+    let certificates =
+        reqwest::Certificate::from_pem_bundle(&pem).map_err(|err| ApiError::Setup {
+            what: format!("api.ca_file: {shown} holds no PEM certificate reqwest reads"),
+            cause: SetupCause::Http(err),
+        })?;
     Ok(certificates
         .into_iter()
         .fold(builder, |builder, certificate| {

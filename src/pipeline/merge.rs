@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use super::{Candidate, Pipeline};
 use crate::defender::{time, ApiError, EntryAlerts, PolledAlert};
+use crate::errors::Chain;
 use crate::normalize::{FoundBy, Match};
 use crate::store::EntityStatus;
 use crate::watchlist::Entry;
@@ -40,7 +41,7 @@ impl Pipeline {
                     let (ids, last_ok) = known
                         .map(|status| (status.alert_ids, status.last_ok))
                         .unwrap_or_default();
-                    (format!("error: {err}"), 0, ids, last_ok)
+                    (format!("error: {}", Chain(&err)), 0, ids, last_ok)
                 }
                 Ok(found) => {
                     let count = found.ids.len() as u32;

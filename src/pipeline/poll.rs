@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 use super::{ByteBudget, PolledBatch, SweepReport};
 use crate::defender::{ApiError, DefenderClient, EntryAlerts, Intake};
+use crate::errors::Chain;
 use crate::schedule::plan::spare_entries;
 use crate::shutdown::Shutdown;
 use crate::stats::Counters;
@@ -286,19 +287,19 @@ fn record(
             false
         }
         Err(ApiError::Cancelled { .. }) => true,
-        Err(err @ (ApiError::Token(_) | ApiError::Forbidden { .. })) => {
+        Err(err @ (ApiError::Token { .. } | ApiError::Forbidden { .. })) => {
             // Every other entry would fail the same way: stop asking, say why once, and leave
             // the cursor so the next sweep starts from these entries.
             counters.add(&counters.entries_failed, 1);
-            report.aborted.get_or_insert_with(|| err.to_string());
+            report.aborted.get_or_insert_with(|| Chain(err).to_string());
             true
         }
         Err(err) => {
             counters.add(&counters.entries_failed, 1);
-            tracing::error!(kind = entry.kind().as_str(), entry = %entry.value(), error = %err, "entry not polled");
+            tracing::error!(kind = entry.kind().as_str(), entry = %entry.value(), error = %Chain(err), "entry not polled");
             report.failed.push((
                 format!("{} {}", entry.kind().as_str(), entry.value()),
-                err.to_string(),
+                Chain(err).to_string(),
             ));
             false
         }
@@ -484,16 +485,16 @@ fn count_query(report: &mut SweepReport, counters: &Counters) {
 fn feed_failed(report: &mut SweepReport, counters: &Counters, err: ApiError) {
     match err {
         ApiError::Cancelled { .. } => report.cancelled = true,
-        err @ (ApiError::Token(_) | ApiError::Forbidden { .. }) => {
+        err @ (ApiError::Token { .. } | ApiError::Forbidden { .. }) => {
             counters.add(&counters.entries_failed, 1);
-            report.aborted = Some(err.to_string());
+            report.aborted = Some(Chain(&err).to_string());
         }
         err => {
             counters.add(&counters.entries_failed, 1);
-            tracing::error!(error = %err, "feed not read; its cursor stays, the next poll reads the range again");
+            tracing::error!(error = %Chain(&err), "feed not read; its cursor stays, the next poll reads the range again");
             report
                 .failed
-                .push(("the alerts feed".into(), err.to_string()));
+                .push(("the alerts feed".into(), Chain(&err).to_string()));
         }
     }
 }
