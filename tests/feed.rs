@@ -6,6 +6,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use common::*;
 use mde_watch::sim::UniverseSpec;
@@ -193,9 +194,15 @@ async fn alerts_created_and_changed_while_the_feed_pages_are_neither_lost_nor_re
     assert!(expected.len() >= 20, "{}", expected.len());
     assert!(expected.iter().filter(|id| changed.contains(*id)).count() >= 5);
 
-    let ignore = events(&dirs[0].path().join("alerts.ndjson"));
+    assert_each_once(&dirs[0].path().join("alerts.ndjson"), &expected);
+    assert_each_version_once(&dirs[1].path().join("alerts.ndjson"), &expected, &changed);
+}
+
+/// `ignore`: every watched alert, nothing else, none twice.
+fn assert_each_once(output: &Path, expected: &BTreeSet<String>) {
+    let ignore = events(output);
     assert_eq!(
-        ids(&ignore),
+        &ids(&ignore),
         expected,
         "ignore: every watched alert, nothing else"
     );
@@ -207,9 +214,17 @@ async fn alerts_created_and_changed_while_the_feed_pages_are_neither_lost_nor_re
             .filter(|(_, n)| *n > 1)
             .collect::<Vec<_>>()
     );
-    let emit = events(&dirs[1].path().join("alerts.ndjson"));
+}
+
+/// `emit`: every watched alert, a changed one twice (each version once).
+fn assert_each_version_once(
+    output: &Path,
+    expected: &BTreeSet<String>,
+    changed: &BTreeSet<String>,
+) {
+    let emit = events(output);
     assert_eq!(
-        ids(&emit),
+        &ids(&emit),
         expected,
         "emit: every watched alert, nothing else"
     );
@@ -355,21 +370,7 @@ async fn faults_and_a_kill_mid_poll_lose_nothing() {
     // What a kill can repeat: the batches handed to the sink and not committed, at most
     // in_flight_batches (2). A batch is one answer of at most a page, except for a slice of one
     // microsecond, which is paged whole into one batch: as many as share that instant.
-    let mut at_one_instant: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for event in &written {
-        let updated = event["microsoft"]["defender_endpoint"]["lastUpdateTime"].to_string();
-        let id = event["event"]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        at_one_instant.entry(updated).or_default().insert(id);
-    }
-    let largest_batch = at_one_instant
-        .values()
-        .map(BTreeSet::len)
-        .max()
-        .unwrap_or(0)
-        .max(page_size);
+    let largest_batch = largest_batch(&written, page_size);
     assert!(
         duplicates <= 2 * largest_batch,
         "{duplicates} duplicates (batches of up to {largest_batch})"
@@ -383,6 +384,26 @@ async fn faults_and_a_kill_mid_poll_lose_nothing() {
         written.len(),
         "a clean restart publishes nothing"
     );
+}
+
+/// The most alerts one batch can hold: a page, or every alert sharing one `lastUpdateTime`
+/// (a slice of one microsecond is paged whole into one batch).
+fn largest_batch(written: &[serde_json::Value], page_size: usize) -> usize {
+    let mut at_one_instant: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for event in written {
+        let updated = event["microsoft"]["defender_endpoint"]["lastUpdateTime"].to_string();
+        let id = event["event"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        at_one_instant.entry(updated).or_default().insert(id);
+    }
+    at_one_instant
+        .values()
+        .map(BTreeSet::len)
+        .max()
+        .unwrap_or(0)
+        .max(page_size)
 }
 
 /// `backfill` in feed mode reads the feed from `--since` (not one call per entry), publishes

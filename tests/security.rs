@@ -68,11 +68,19 @@ async fn credentials_in_clear_and_secrets_others_can_read_are_refused() {
     let fixture = Fixture::start(universe(), fast_limits(), 3, 3).await;
     let dir = fixture.dir.path();
     let config = write_config(dir, &fixture.sim, &fixture.watch, "");
+
+    api_hosts_in_clear(&fixture, &config).await;
+    kafka_passwords_in_clear(&fixture).await;
+    a_tls_key_others_can_read(&fixture).await;
+    secret_file_modes(dir, &config).await;
+}
+
+/// http:// to a remote login or API host is refused; the lab's way out is allowed, and said.
+async fn api_hosts_in_clear(fixture: &Fixture, config: &Path) {
     let login = format!("login_url = \"{}\"", fixture.sim.base_url());
     let base = format!("base_url = \"{}\"", fixture.sim.base_url());
-
     let remote_login = edited(
-        &config,
+        config,
         "login.toml",
         &login,
         "login_url = \"http://login.example.net\"",
@@ -83,7 +91,7 @@ async fn credentials_in_clear_and_secrets_others_can_read_are_refused() {
     )
     .await;
     let remote_base = edited(
-        &config,
+        config,
         "base.toml",
         &base,
         "base_url = \"http://10.1.2.3:8080\"",
@@ -109,12 +117,15 @@ async fn credentials_in_clear_and_secrets_others_can_read_are_refused() {
         said.contains("alerts from http://10.1.2.3:8080 IN CLEAR"),
         "{said}"
     );
+}
 
+async fn kafka_passwords_in_clear(fixture: &Fixture) {
+    let dir = fixture.dir.path();
     // A password on the wire to a remote broker.
     let kafka = "[[sinks]]\ntype = \"kafka\"\nbrokers = \"kafka.example.net:9092\"\ntopic = \"alerts\"\n[sinks.librdkafka]\n\"security.protocol\" = \"SASL_PLAINTEXT\"\n";
     let plain = write_config_named(
         dir,
-        &fixture,
+        fixture,
         "plain.toml",
         &format!("{kafka}\"sasl.mechanism\" = \"PLAIN\"\n"),
     );
@@ -125,19 +136,22 @@ async fn credentials_in_clear_and_secrets_others_can_read_are_refused() {
     .await;
     let scram = write_config_named(
         dir,
-        &fixture,
+        fixture,
         "scram.toml",
         &format!("{kafka}\"sasl.mechanism\" = \"SCRAM-SHA-256\"\n"),
     );
     warned(&scram, "sinks[1].librdkafka: SCRAM-SHA-256 over SASL_PLAINTEXT sends no password, but every alert goes to kafka.example.net:9092 in clear").await;
+}
 
+async fn a_tls_key_others_can_read(fixture: &Fixture) {
+    let dir = fixture.dir.path();
     // A TLS client key every local user can read.
     let key = dir.join("client.key");
     std::fs::write(&key, "not read: refused before").unwrap();
     set_mode(&key, 0o644);
     let tls = write_config_named(
         dir,
-        &fixture,
+        fixture,
         "tls.toml",
         "[[sinks]]\ntype = \"syslog\"\naddress = \"127.0.0.1:6514\"\ntransport = \"tls\"\ncert_file = \"client.pem\"\nkey_file = \"client.key\"\n",
     );
@@ -149,13 +163,15 @@ async fn credentials_in_clear_and_secrets_others_can_read_are_refused() {
         ),
     )
     .await;
+}
 
+async fn secret_file_modes(dir: &Path, config: &Path) {
     // The secret file, like an ssh key: 0644 refused, 0640 warned (at check and at start),
     // 0600 silent.
     let secret = dir.join("secret");
     set_mode(&secret, 0o644);
     refused(
-        &config,
+        config,
         &format!("api.client_secret_file: {} can be read by every local user (mode 0644); a secret file must be private: run chmod 600 {}", secret.display(), secret.display()),
     )
     .await;
@@ -164,11 +180,11 @@ async fn credentials_in_clear_and_secrets_others_can_read_are_refused() {
         "api.client_secret_file: {} can be read by its group (mode 0640); run chmod 600",
         secret.display()
     );
-    warned(&config, &group).await;
-    let once = run_ok(&["once"], &config).await;
+    warned(config, &group).await;
+    let once = run_ok(&["once"], config).await;
     assert!(show(&once).contains(&group), "{}", show(&once));
     set_mode(&secret, 0o600);
-    let check = run_ok(&["check"], &config).await;
+    let check = run_ok(&["check"], config).await;
     let said = show(&check);
     assert!(
         !said
@@ -211,11 +227,17 @@ async fn alerts_in_clear_are_said_and_what_is_written_is_not_for_others() {
         assert!(said.contains(expected), "{expected}\n{said}");
     }
 
+    the_service_says_it_at_start(&fixture).await;
+    nothing_written_is_for_others(&fixture).await;
+}
+
+async fn the_service_says_it_at_start(fixture: &Fixture) {
+    let dir = fixture.dir.path();
     // The service says it at start too. A documentation address (RFC 5737) over udp: opening
     // the sink sends nothing, and no sweep runs before the test stops it.
     let service = write_config_named(
         dir,
-        &fixture,
+        fixture,
         "service.toml",
         "[[sinks]]\ntype = \"syslog\"\naddress = \"192.0.2.1:514\"\ntransport = \"udp\"\n",
     );
@@ -242,7 +264,10 @@ async fn alerts_in_clear_are_said_and_what_is_written_is_not_for_others() {
     .expect("the service logs within 30 s");
     daemon.kill().await.unwrap();
     assert!(said.contains(expected), "{said}");
+}
 
+async fn nothing_written_is_for_others(fixture: &Fixture) {
+    let dir = fixture.dir.path();
     // Whatever the umask it is started with, nothing it writes is for other users.
     let config = write_config(dir, &fixture.sim, &fixture.watch, "");
     let mut once = tokio::process::Command::new(binary());

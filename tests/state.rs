@@ -43,54 +43,76 @@ async fn state_tools_list_show_export_import_prune_and_backfill() {
     let once = run(&["once"], &config).await;
     assert!(once.status.success(), "{}", show(&once));
 
+    list_show_and_entity(&sim, &config, first.path(), &expected).await;
+    export_and_import(&sim, &watch, &config, first.path(), &expected).await;
+    backfill_forget_and_prune(&config, first.path(), &expected).await;
+}
+
+/// `list` without the secret, `--since`, `show`, `--entity`: what an operator reads first.
+async fn list_show_and_entity(
+    sim: &mde_watch::sim::SimHandle,
+    config: &Path,
+    dir: &Path,
+    expected: &BTreeSet<String>,
+) {
     // The state tools do not read the client secret: under systemd it is a credential only the
     // service can read. Without it, `list` still works and `once` names what is missing.
-    let secret = first.path().join("secret");
-    std::fs::rename(&secret, first.path().join("secret.away")).unwrap();
-    let list = state(&["list"], &config).await;
+    let secret = dir.join("secret");
+    std::fs::rename(&secret, dir.join("secret.away")).unwrap();
+    let list = state(&["list"], config).await;
     assert!(list.status.success(), "{}", show(&list));
-    assert_eq!(listed_ids(&stdout(&list)), expected);
-    let no_secret = run(&["once"], &config).await;
+    assert_eq!(&listed_ids(&stdout(&list)), expected);
+    let no_secret = run(&["once"], config).await;
     assert!(
         !no_secret.status.success() && show(&no_secret).contains("client secret"),
         "{}",
         show(&no_secret)
     );
-    std::fs::rename(first.path().join("secret.away"), &secret).unwrap();
-    let recent = state(&["list", "--since", "1h"], &config).await;
+    std::fs::rename(dir.join("secret.away"), &secret).unwrap();
+    let recent = state(&["list", "--since", "1h"], config).await;
     assert_eq!(
-        listed_ids(&stdout(&recent)),
+        &listed_ids(&stdout(&recent)),
         expected,
         "all were first observed just now"
     );
-    let future = state(&["list", "--since", "2100-01-01T00:00:00Z"], &config).await;
+    let future = state(&["list", "--since", "2100-01-01T00:00:00Z"], config).await;
     assert!(stdout(&future).is_empty());
 
     let id = expected.iter().next().unwrap();
-    let shown = state(&["show", id], &config).await;
+    let shown = state(&["show", id], config).await;
     assert!(
         shown.status.success() && stdout(&shown).contains(&format!("\"id\": \"{id}\"")),
         "{}",
         show(&shown)
     );
-    let missing = state(&["show", "no-such-alert"], &config).await;
+    let missing = state(&["show", "no-such-alert"], config).await;
     fails_saying(&missing, "alert 'no-such-alert' is not in the store");
 
-    let entity = state(&["list", "--entity", "User1"], &config).await;
+    let entity = state(&["list", "--entity", "User1"], config).await;
     assert!(entity.status.success(), "{}", show(&entity));
     let of_user1 = sim.expected_ids(&["user1".to_string()], &[]);
     assert!(!of_user1.is_empty(), "seed 21 gives user1 alerts");
     assert_eq!(listed_ids(&stdout(&entity)), of_user1);
-    let nobody = state(&["list", "--entity", "user99"], &config).await;
+    let nobody = state(&["list", "--entity", "user99"], config).await;
     fails_saying(&nobody, "no entry 'user99' has been polled");
+}
 
+/// Export, then import into a fresh store on "another host": that collector ships nothing
+/// again, and a bad line refuses the whole import.
+async fn export_and_import(
+    sim: &mde_watch::sim::SimHandle,
+    watch: &Watch,
+    config: &Path,
+    dir: &Path,
+    expected: &BTreeSet<String>,
+) {
     // Export, import into a fresh store on "another host": that collector ships nothing again.
-    let export = state(&["export"], &config).await;
+    let export = state(&["export"], config).await;
     assert!(export.status.success());
-    let export_file = first.path().join("export.ndjson");
+    let export_file = dir.join("export.ndjson");
     std::fs::write(&export_file, &export.stdout).unwrap();
     let second = tempfile::tempdir().unwrap();
-    let other = write_config(second.path(), &sim, &watch, "");
+    let other = write_config(second.path(), sim, watch, "");
     let bad_file = second.path().join("bad.ndjson");
     let text = String::from_utf8_lossy(&export.stdout).into_owned();
     std::fs::write(
@@ -125,11 +147,15 @@ async fn state_tools_list_show_export_import_prune_and_backfill() {
         shipped.is_empty(),
         "the imported store should know every alert: {shipped}"
     );
+}
 
+/// Backfill ships everything again without touching dedup; forget ships one again; prune.
+async fn backfill_forget_and_prune(config: &Path, dir: &Path, expected: &BTreeSet<String>) {
+    let id = expected.iter().next().unwrap();
     // Backfill: every alert again, and the store as it was.
-    let output_file = first.path().join("alerts.ndjson");
+    let output_file = dir.join("alerts.ndjson");
     let before = events(&output_file).len();
-    let backfill = run(&["backfill", "--since", "36500d"], &config).await;
+    let backfill = run(&["backfill", "--since", "36500d"], config).await;
     assert!(backfill.status.success(), "{}", show(&backfill));
     let after = events(&output_file);
     assert_eq!(
@@ -138,8 +164,8 @@ async fn state_tools_list_show_export_import_prune_and_backfill() {
         "{}",
         stdout(&backfill)
     );
-    assert_eq!(ids(&after[before..]), expected);
-    let again = run(&["once"], &config).await;
+    assert_eq!(&ids(&after[before..]), expected);
+    let again = run(&["once"], config).await;
     assert!(again.status.success());
     assert_eq!(
         events(&output_file).len(),
@@ -148,17 +174,17 @@ async fn state_tools_list_show_export_import_prune_and_backfill() {
     );
 
     // Forget one: the next sweep ships exactly that one again; an unknown id is named.
-    let forgotten = state(&["forget", id], &config).await;
+    let forgotten = state(&["forget", id], config).await;
     assert!(forgotten.status.success(), "{}", show(&forgotten));
     let count = events(&output_file).len();
-    let once = run(&["once"], &config).await;
+    let once = run(&["once"], config).await;
     assert!(once.status.success());
     let now = events(&output_file);
     assert_eq!(ids(&now[count..]), BTreeSet::from([id.clone()]));
-    let unknown = state(&["forget", "no-such-alert"], &config).await;
+    let unknown = state(&["forget", "no-such-alert"], config).await;
     fails_saying(&unknown, "not in the store: no-such-alert");
 
-    let pruned = state(&["prune"], &config).await;
+    let pruned = state(&["prune"], config).await;
     assert!(pruned.status.success(), "{}", show(&pruned));
     assert!(
         stdout(&pruned).contains(&format!(

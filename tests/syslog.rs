@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use common::rsyslog::{make_certs, parse_3164, parse_5424, syslog_sink, ClientAuth, Rsyslog};
+use common::rsyslog::{
+    make_certs, parse_3164, parse_5424, syslog_sink, Certs, ClientAuth, Rsyslog,
+};
 use common::*;
 use mde_watch::app::{Scope, Service};
 use mde_watch::config::Config;
@@ -40,26 +42,17 @@ enum Mode {
     Unix3164,
 }
 
-async fn delivers_every_alert_once_verbatim(mode: Mode) {
-    let dir = tempfile::tempdir().unwrap();
-    let tls = matches!(mode, Mode::Tls | Mode::MutualTls);
-    let certs = tls.then(|| make_certs(dir.path()));
-    let client_auth = if mode == Mode::MutualTls {
-        ClientAuth::Required
-    } else {
-        ClientAuth::None
-    };
-    let rsyslog = Rsyslog::start_with(dir.path(), certs.as_ref(), client_auth);
-    let sim = start_sim(universe(), fast_limits()).await;
-    let watch = Watch::first(&sim, 20, 20);
-    let mut extra = match &certs {
+/// The syslog sink that reaches `rsyslog` in `mode` (with the test CA and, for mutual TLS,
+/// the client certificate).
+fn sink_for(mode: Mode, rsyslog: &Rsyslog, certs: Option<&Certs>) -> String {
+    let mut extra = match certs {
         Some(certs) => format!(
             "ca_file = \"{}\"\nserver_name = \"localhost\"\n",
             certs.ca.display()
         ),
         None => String::new(),
     };
-    if let (Mode::MutualTls, Some(certs)) = (mode, &certs) {
+    if let (Mode::MutualTls, Some(certs)) = (mode, certs) {
         extra.push_str(&format!(
             "cert_file = \"{}\"\nkey_file = \"{}\"\n",
             certs.client_cert.display(),
@@ -75,6 +68,22 @@ async fn delivers_every_alert_once_verbatim(mode: Mode) {
             rsyslog.socket.display()
         ),
     };
+    sink
+}
+
+async fn delivers_every_alert_once_verbatim(mode: Mode) {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = matches!(mode, Mode::Tls | Mode::MutualTls);
+    let certs = tls.then(|| make_certs(dir.path()));
+    let client_auth = if mode == Mode::MutualTls {
+        ClientAuth::Required
+    } else {
+        ClientAuth::None
+    };
+    let rsyslog = Rsyslog::start_with(dir.path(), certs.as_ref(), client_auth);
+    let sim = start_sim(universe(), fast_limits()).await;
+    let watch = Watch::first(&sim, 20, 20);
+    let sink = sink_for(mode, &rsyslog, certs.as_ref());
     let config = write_config(dir.path(), &sim, &watch, &sink);
     with_cef_file(&config);
 

@@ -6,7 +6,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use common::rsyslog::{make_certs, parse_5424, syslog_sink, Rsyslog};
+use common::rsyslog::{make_certs, parse_5424, syslog_sink, Certs, Rsyslog};
 use common::*;
 use mde_watch::sim::UniverseSpec;
 
@@ -30,28 +30,7 @@ async fn stock_rsyslog_stores_whole_events_of_huge_alerts_over_every_transport()
     };
     let sim = start_sim(huge, fast_limits()).await;
     let watch = Watch::first(&sim, 4, 2);
-    let mut sinks = String::new();
-    for format in ["ecs", "ocsf", "cef"] {
-        let tls_extra = format!(
-            "ca_file = \"{}\"\nserver_name = \"localhost\"\n",
-            certs.ca.display()
-        );
-        for (transport, port, extra) in [
-            ("udp", plain.udp_port, String::new()),
-            ("tcp", plain.tcp_port, String::new()),
-            ("tls", tls.tcp_port, tls_extra),
-        ] {
-            sinks.push_str(
-                &syslog_sink(transport, port, &extra)
-                    .replace(
-                        "name = \"syslog\"",
-                        &format!("name = \"{transport}-{format}\""),
-                    )
-                    .replace("format = \"cef\"", &format!("format = \"{format}\"")),
-            );
-        }
-    }
-    let path = write_config(dir.path(), &sim, &watch, &sinks);
+    let path = write_config(dir.path(), &sim, &watch, &nine_sinks(&plain, &tls, &certs));
     without_file_sink(&path);
 
     let check = run(&["check"], &path).await;
@@ -78,54 +57,8 @@ async fn stock_rsyslog_stores_whole_events_of_huge_alerts_over_every_transport()
     .await
     .unwrap();
 
-    // (receiver, format) → alert id → records; the plain receiver has a UDP and a TCP sink.
-    let mut seen: BTreeMap<(&str, String), BTreeMap<String, usize>> = BTreeMap::new();
-    let mut datagram_sized = BTreeMap::<String, usize>::new();
-    let mut truncated = 0;
-    for (receiver, lines) in [("plain", &plain_lines), ("tls", &tls_lines)] {
-        for line in lines.iter() {
-            assert!(line.len() <= 8192, "{} bytes stored by rsyslog", line.len());
-            let message = parse_5424(line);
-            let id = message.params["alertId"].clone();
-            match message.msgid.as_str() {
-                "cef" => {
-                    let cef = common::receivers::strict_cef(&message.msg).unwrap_or_else(|p| {
-                        panic!("{p:?}: {}", &message.msg[..200.min(message.msg.len())])
-                    });
-                    assert_eq!(cef.get("externalId"), Some(id.as_str()));
-                    truncated += usize::from(
-                        cef.get("flexString2")
-                            .is_some_and(|c| c.ends_with(",truncated")),
-                    );
-                }
-                "ecs" | "ocsf" => {
-                    let event: serde_json::Value = serde_json::from_str(&message.msg)
-                        .unwrap_or_else(|e| {
-                            let tail = message.msg.len().saturating_sub(80);
-                            panic!(
-                                "{} record is not whole JSON ({e}): …{}",
-                                message.msgid,
-                                &message.msg[tail..]
-                            )
-                        });
-                    let provenance = event
-                        .get("mde_watch")
-                        .or_else(|| event["unmapped"].get("mde_watch"))
-                        .unwrap();
-                    truncated += usize::from(provenance["truncated"] == true);
-                }
-                other => panic!("unexpected msgid {other}"),
-            }
-            if line.len() <= 2048 {
-                *datagram_sized.entry(message.msgid.clone()).or_default() += 1;
-            }
-            *seen
-                .entry((receiver, message.msgid.clone()))
-                .or_default()
-                .entry(id)
-                .or_default() += 1;
-        }
-    }
+    let stored = Stored::read(&[("plain", &plain_lines), ("tls", &tls_lines)]);
+    let (seen, datagram_sized, truncated) = (stored.seen, stored.datagram_sized, stored.truncated);
     assert_eq!(
         plain_lines.len(),
         6 * want,
@@ -158,4 +91,101 @@ async fn stock_rsyslog_stores_whole_events_of_huge_alerts_over_every_transport()
         truncated >= 2 * want,
         "huge alerts are shrunk and marked ({truncated})"
     );
+}
+
+/// Nine syslog sinks: ECS, OCSF and CEF over UDP and TCP to `plain`, and over TLS to `tls`.
+fn nine_sinks(plain: &Rsyslog, tls: &Rsyslog, certs: &Certs) -> String {
+    let mut sinks = String::new();
+    let tls_extra = format!(
+        "ca_file = \"{}\"\nserver_name = \"localhost\"\n",
+        certs.ca.display()
+    );
+    for format in ["ecs", "ocsf", "cef"] {
+        for (transport, port, extra) in [
+            ("udp", plain.udp_port, ""),
+            ("tcp", plain.tcp_port, ""),
+            ("tls", tls.tcp_port, tls_extra.as_str()),
+        ] {
+            sinks.push_str(
+                &syslog_sink(transport, port, extra)
+                    .replace(
+                        "name = \"syslog\"",
+                        &format!("name = \"{transport}-{format}\""),
+                    )
+                    .replace("format = \"cef\"", &format!("format = \"{format}\"")),
+            );
+        }
+    }
+    sinks
+}
+
+/// One stored record read as its receiver would (strict CEF, whole JSON): its format, its
+/// alert id, and whether it says it was shrunk.
+fn read_record(line: &str) -> (String, String, bool) {
+    let message = parse_5424(line);
+    let id = message.params["alertId"].clone();
+    let shrunk = match message.msgid.as_str() {
+        "cef" => {
+            let cef = common::receivers::strict_cef(&message.msg).unwrap_or_else(|p| {
+                panic!("{p:?}: {}", &message.msg[..200.min(message.msg.len())])
+            });
+            assert_eq!(cef.get("externalId"), Some(id.as_str()));
+            cef.get("flexString2")
+                .is_some_and(|c| c.ends_with(",truncated"))
+        }
+        "ecs" | "ocsf" => {
+            let event: serde_json::Value = serde_json::from_str(&message.msg).unwrap_or_else(|e| {
+                let tail = message.msg.len().saturating_sub(80);
+                panic!(
+                    "{} record is not whole JSON ({e}): …{}",
+                    message.msgid,
+                    &message.msg[tail..]
+                )
+            });
+            let provenance = event
+                .get("mde_watch")
+                .or_else(|| event["unmapped"].get("mde_watch"))
+                .unwrap();
+            provenance["truncated"] == true
+        }
+        other => panic!("unexpected msgid {other}"),
+    };
+    (message.msgid, id, shrunk)
+}
+
+/// What the receivers stored, counted.
+struct Stored {
+    /// (receiver, format) → alert id → records; the plain receiver has a UDP and a TCP sink.
+    seen: BTreeMap<(&'static str, String), BTreeMap<String, usize>>,
+    /// Records per format small enough for a datagram.
+    datagram_sized: BTreeMap<String, usize>,
+    /// Records that say they were shrunk.
+    truncated: usize,
+}
+
+impl Stored {
+    fn read(receivers: &[(&'static str, &Vec<String>)]) -> Stored {
+        let mut stored = Stored {
+            seen: BTreeMap::new(),
+            datagram_sized: BTreeMap::new(),
+            truncated: 0,
+        };
+        for &(receiver, lines) in receivers {
+            for line in lines {
+                assert!(line.len() <= 8192, "{} bytes stored by rsyslog", line.len());
+                let (format, id, shrunk) = read_record(line);
+                stored.truncated += usize::from(shrunk);
+                if line.len() <= 2048 {
+                    *stored.datagram_sized.entry(format.clone()).or_default() += 1;
+                }
+                *stored
+                    .seen
+                    .entry((receiver, format))
+                    .or_default()
+                    .entry(id)
+                    .or_default() += 1;
+            }
+        }
+        stored
+    }
 }

@@ -78,59 +78,8 @@ async fn metrics_are_served_and_health_follows_the_api() {
     let health = until_status(&format!("{base}/healthz"), 200, "first sweep").await;
     assert!(health.contains("\"status\":\"ok\""), "{health}");
     let expected = sim.expected_ids(&watch.users, &watch.files).len() as f64;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let metrics = loop {
-        let (_, text) = get(&format!("{base}/metrics")).await.unwrap();
-        if sample(&text, "mdewatch_alerts_published_total") >= expected {
-            break text;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not all published:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert!(
-        sample(
-            &metrics,
-            "mdewatch_api_calls_total{endpoint=\"users\",status=\"2xx\"}"
-        ) >= 5.0
-    );
-    assert!(
-        sample(
-            &metrics,
-            "mdewatch_api_calls_total{endpoint=\"files\",status=\"2xx\"}"
-        ) >= 5.0
-    );
-    assert_eq!(
-        sample(&metrics, "mdewatch_alerts_total{decision=\"new\"}"),
-        expected
-    );
-    assert!(sample(&metrics, "mdewatch_alerts_total{decision=\"unchanged\"}") >= 0.0);
-    assert_eq!(
-        sample(
-            &metrics,
-            "mdewatch_sink_events_total{sink=\"file-0\",outcome=\"acked\"}"
-        ),
-        expected
-    );
-    assert_eq!(
-        sample(&metrics, "mdewatch_sink_failing{sink=\"file-0\"}"),
-        0.0
-    );
-    assert!(sample(&metrics, "mdewatch_publish_latency_seconds_count") >= 1.0);
-    assert_eq!(sample(&metrics, "mdewatch_store_alerts"), expected);
-    assert!(sample(&metrics, "mdewatch_last_successful_sweep_timestamp_seconds") > 1.7e9);
-    for name in [
-        "mdewatch_api_throttled_total",
-        "mdewatch_api_retries_total",
-        "mdewatch_limiter_wait_seconds_total",
-        "mdewatch_budget_used_calls{window=",
-        "mdewatch_sink_queued_events{sink=\"file-0\"}",
-        "mdewatch_store_disk_bytes",
-    ] {
-        assert!(metrics.contains(name), "{name} missing:\n{metrics}");
-    }
+    let metrics = metrics_once_published(&base, expected).await;
+    assert_sweep_figures(&metrics, expected);
 
     // Every call fails with a 5xx: after two cadences without a successful sweep, degraded.
     sim.set_faults(Faults {
@@ -153,6 +102,67 @@ async fn metrics_are_served_and_health_follows_the_api() {
 
     sigterm(&daemon);
     stopped_cleanly(daemon).await;
+}
+
+/// /metrics once it says `expected` alerts were published (within 30 s).
+async fn metrics_once_published(base: &str, expected: f64) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, text) = get(&format!("{base}/metrics")).await.unwrap();
+        if sample(&text, "mdewatch_alerts_published_total") >= expected {
+            break text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not all published:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What /metrics says after a sweep of 5 users and 5 files that published `expected` alerts.
+fn assert_sweep_figures(metrics: &str, expected: f64) {
+    assert!(
+        sample(
+            metrics,
+            "mdewatch_api_calls_total{endpoint=\"users\",status=\"2xx\"}"
+        ) >= 5.0
+    );
+    assert!(
+        sample(
+            metrics,
+            "mdewatch_api_calls_total{endpoint=\"files\",status=\"2xx\"}"
+        ) >= 5.0
+    );
+    assert_eq!(
+        sample(metrics, "mdewatch_alerts_total{decision=\"new\"}"),
+        expected
+    );
+    assert!(sample(metrics, "mdewatch_alerts_total{decision=\"unchanged\"}") >= 0.0);
+    assert_eq!(
+        sample(
+            metrics,
+            "mdewatch_sink_events_total{sink=\"file-0\",outcome=\"acked\"}"
+        ),
+        expected
+    );
+    assert_eq!(
+        sample(metrics, "mdewatch_sink_failing{sink=\"file-0\"}"),
+        0.0
+    );
+    assert!(sample(metrics, "mdewatch_publish_latency_seconds_count") >= 1.0);
+    assert_eq!(sample(metrics, "mdewatch_store_alerts"), expected);
+    assert!(sample(metrics, "mdewatch_last_successful_sweep_timestamp_seconds") > 1.7e9);
+    for name in [
+        "mdewatch_api_throttled_total",
+        "mdewatch_api_retries_total",
+        "mdewatch_limiter_wait_seconds_total",
+        "mdewatch_budget_used_calls{window=",
+        "mdewatch_sink_queued_events{sink=\"file-0\"}",
+        "mdewatch_store_disk_bytes",
+    ] {
+        assert!(metrics.contains(name), "{name} missing:\n{metrics}");
+    }
 }
 
 /// In feed mode the figures follow the feed, and health follows its cursor: degraded once it

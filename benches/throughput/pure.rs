@@ -163,9 +163,8 @@ pub fn bench_store() {
     );
 }
 
-/// CPU per alert of each stage on one core, over the emulator's ~2 KB alerts: where the end-to-end
-/// figure goes. Medians of 5 runs, nanoseconds per alert.
-pub fn bench_stages() {
+/// The emulator's alerts of two users, 500 each, as the API renders them.
+fn stage_alerts() -> Vec<String> {
     let universe = sim::Universe::new(UniverseSpec {
         seed: 13,
         users: 2,
@@ -175,9 +174,15 @@ pub fn bench_stages() {
         change_share: 0.0,
         ..UniverseSpec::default()
     });
-    let texts: Vec<String> = (0..universe.alerts.len())
+    (0..universe.alerts.len())
         .filter_map(|i| universe.render_json(i, 0).map(|t| t.to_string()))
-        .collect();
+        .collect()
+}
+
+/// CPU per alert of each stage on one core, over the emulator's ~2 KB alerts: where the end-to-end
+/// figure goes. Medians of 5 runs, nanoseconds per alert.
+pub fn bench_stages() {
+    let texts = stage_alerts();
     let bytes_each = texts.iter().map(String::len).sum::<usize>() / texts.len();
     let polled: Vec<_> = texts
         .iter()

@@ -92,6 +92,42 @@ pub fn strict_cef(line: &str) -> Result<Cef, Vec<String>> {
             &line[..line.len().min(40)]
         )]);
     };
+    let (header, extension_at) = read_header(rest, &mut problems);
+    let Some(extension_at) = extension_at else {
+        problems.push(format!("{} header fields after CEF:0, not 6", header.len()));
+        return Err(problems);
+    };
+    for ((name, limit), value) in HEADER_LIMITS.iter().zip(&header) {
+        let length = value.chars().count();
+        if length > *limit {
+            problems.push(format!(
+                "{name} is {length} characters (ArcSight keeps {limit})"
+            ));
+        }
+    }
+    let severity_ok = header[5].parse::<u8>().is_ok_and(|s| s <= 10)
+        || ["Unknown", "Low", "Medium", "High", "Very-High"].contains(&header[5].as_str());
+    if !severity_ok {
+        problems.push(format!("Severity '{}' is not 0-10", header[5]));
+    }
+    let extension = match read_extension(&rest[extension_at..]) {
+        Ok(pairs) => pairs,
+        Err(problem) => {
+            problems.push(problem);
+            Vec::new()
+        }
+    };
+    check_pairs(&extension, &mut problems);
+    if problems.is_empty() {
+        Ok(Cef { header, extension })
+    } else {
+        Err(problems)
+    }
+}
+
+/// The six header fields after `CEF:0|` (`\\` and `\|` unescaped), and where the extension
+/// starts (None when there are fewer than six).
+fn read_header(rest: &str, problems: &mut Vec<String>) -> (Vec<String>, Option<usize>) {
     let mut header = Vec::new();
     let mut field = String::new();
     let mut chars = rest.char_indices();
@@ -117,33 +153,15 @@ pub fn strict_cef(line: &str) -> Result<Cef, Vec<String>> {
             c => field.push(c),
         }
     }
-    let Some(extension_at) = extension_at else {
-        problems.push(format!("{} header fields after CEF:0, not 6", header.len()));
-        return Err(problems);
-    };
-    for ((name, limit), value) in HEADER_LIMITS.iter().zip(&header) {
-        let length = value.chars().count();
-        if length > *limit {
-            problems.push(format!(
-                "{name} is {length} characters (ArcSight keeps {limit})"
-            ));
-        }
-    }
-    let severity_ok = header[5].parse::<u8>().is_ok_and(|s| s <= 10)
-        || ["Unknown", "Low", "Medium", "High", "Very-High"].contains(&header[5].as_str());
-    if !severity_ok {
-        problems.push(format!("Severity '{}' is not 0-10", header[5]));
-    }
-    let extension = match read_extension(&rest[extension_at..]) {
-        Ok(pairs) => pairs,
-        Err(problem) => {
-            problems.push(problem);
-            Vec::new()
-        }
-    };
+    (header, extension_at)
+}
+
+/// Each extension pair against ArcSight's dictionary: known key, valid value, stored length,
+/// no key twice, and a label beside every custom field.
+fn check_pairs(extension: &[(String, String)], problems: &mut Vec<String>) {
     let dictionary = dictionary();
     let mut seen = std::collections::HashSet::new();
-    for (key, value) in &extension {
+    for (key, value) in extension {
         if !seen.insert(key.as_str()) {
             problems.push(format!("key {key} appears twice"));
         }
@@ -188,11 +206,6 @@ pub fn strict_cef(line: &str) -> Result<Cef, Vec<String>> {
         {
             problems.push(format!("{key} has no {key}Label"));
         }
-    }
-    if problems.is_empty() {
-        Ok(Cef { header, extension })
-    } else {
-        Err(problems)
     }
 }
 
