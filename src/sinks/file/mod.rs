@@ -21,7 +21,14 @@ use crate::normalize::Format;
 pub struct FileSink {
     id: SinkId,
     state: Arc<Mutex<FileState>>,
+    /// The last batch's buffer, reused: the allocator's tuning (`memory.rs`) returns a large
+    /// block to the system when it is freed, so a fresh one per batch cost page faults on every
+    /// byte written (measured: ~4% of the daemon's CPU on the heavy benchmark).
+    spare: Vec<u8>,
 }
+
+/// A batch buffer larger than this is not kept for the next batch.
+const SPARE_MAX: usize = 16 << 20;
 
 struct FileState {
     path: PathBuf,
@@ -53,6 +60,7 @@ impl FileSink {
             })
             .map_err(fail)?;
         Ok(FileSink {
+            spare: Vec::new(),
             id: SinkId::new(name, format),
             state: Arc::new(Mutex::new(FileState {
                 path: config.path.clone(),
@@ -227,12 +235,20 @@ impl Sink for FileSink {
         if events.is_empty() {
             return Ok(());
         }
-        let mut buffer = Vec::with_capacity(events.iter().map(|e| e.payload.len() + 1).sum());
+        let mut buffer = std::mem::take(&mut self.spare);
+        buffer.clear();
+        buffer.reserve(events.iter().map(|e| e.payload.len() + 1).sum());
         for event in events {
             buffer.extend_from_slice(&event.payload);
             buffer.push(b'\n');
         }
-        self.with_state(move |state| state.write(&buffer)).await
+        let (written, buffer) = self
+            .with_state(move |state| Ok((state.write(&buffer), buffer)))
+            .await?;
+        if buffer.capacity() <= SPARE_MAX {
+            self.spare = buffer;
+        }
+        written.map_err(|failure| failure.of(&self.id.name))
     }
 
     async fn flush(&mut self) -> Result<(), SinkError> {
