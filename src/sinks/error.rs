@@ -14,13 +14,13 @@ pub struct Failure {
     pub cause: Option<Box<Cause>>,
 }
 
+/// A [`Failure`] named by its sink; the chain reads "sink 'siem': cannot write …: …".
 #[derive(Debug, thiserror::Error)]
-#[error("sink '{sink}': {doing}")]
+#[error("sink '{sink}'")]
 pub struct SinkError {
     pub sink: String,
-    pub doing: String,
     #[source]
-    pub cause: Option<Box<Cause>>,
+    pub failure: Failure,
 }
 
 /// What a sink's I/O failed with (boxed where it is kept: rustls's and librdkafka's errors are
@@ -60,8 +60,7 @@ impl Failure {
     pub fn of(self, sink: &str) -> SinkError {
         SinkError {
             sink: sink.to_string(),
-            doing: self.doing,
-            cause: self.cause,
+            failure: self,
         }
     }
 }

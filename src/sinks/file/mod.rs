@@ -343,7 +343,7 @@ mod tests {
         let Err(err) = FileSink::open("f", Format::Ecs, &config) else {
             panic!("a file under a plain file was opened");
         };
-        let Some(super::super::Cause::Io(cause)) = err.cause.as_deref() else {
+        let Some(super::super::Cause::Io(cause)) = err.failure.cause.as_deref() else {
             panic!("not an I/O cause: {err:?}");
         };
         let shown = crate::errors::Chain(&err).to_string();
