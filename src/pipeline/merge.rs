@@ -18,8 +18,14 @@ impl Pipeline {
         feed: Option<EntryAlerts>,
         observed_at: &str,
     ) -> (Vec<Candidate>, Vec<(String, EntityStatus)>) {
-        let mut candidates: Vec<Candidate> = Vec::new();
-        let mut by_id: HashMap<String, usize> = HashMap::new();
+        let polled = results
+            .iter()
+            .filter_map(|(_, result)| result.as_ref().ok())
+            .chain(&feed)
+            .map(|found| found.alerts.len())
+            .sum();
+        let mut candidates: Vec<Candidate> = Vec::with_capacity(polled);
+        let mut by_id: HashMap<String, usize> = HashMap::with_capacity(polled);
         let mut statuses = Vec::with_capacity(results.len());
         if let Some(feed) = feed {
             self.merge_feed(feed, &mut candidates, &mut by_id);

@@ -233,7 +233,7 @@ impl Pipeline {
         let (candidates, statuses) = self.merge(batch.results, batch.feed, &observed_at);
 
         let mut records: HashMap<String, SeenRecord> = HashMap::with_capacity(candidates.len());
-        let mut to_emit: Vec<(Candidate, Change)> = Vec::new();
+        let mut to_emit: Vec<(Candidate, Change)> = Vec::with_capacity(candidates.len());
         let (statuses, cursor_after, feed_cursor_after) = match self.backfill {
             // A backfill leaves the store as it found it: no seen records, statuses or cursors.
             Some(_) => (Vec::new(), None, None),
