@@ -1,4 +1,4 @@
-//! JSON strings byte by byte, eight bytes at a time: where the next byte is that is not itself
+//! JSON strings sixteen bytes at a time: where the next byte is that is not itself
 //! inside a string (the scanner stops there to find a string's end; the writer to escape it),
 //! and a string escaped exactly as serde_json escapes it, so hand-written events equal what
 //! serde wrote before them (the golden files hold them). Pure.
@@ -8,10 +8,46 @@ const fn escaped(byte: u8) -> bool {
     byte < 0x20 || byte == b'"' || byte == b'\\'
 }
 
-/// The index of the first byte that must be escaped. Eight bytes per step: a word has such a
-/// byte when one of its bytes is below 0x20, or equals `"` or `\` (the classic has-zero-byte
-/// test on the word XORed with each of them).
+/// The index of the first byte that must be escaped: sixteen bytes per step with SSE2 (part of
+/// every x86_64), the rest eight per step. Every string of an alert and of its events goes
+/// through here, most of them a dozen bytes long: one step covers a member's name.
+#[cfg(target_arch = "x86_64")]
 pub fn first_escape(bytes: &[u8]) -> Option<usize> {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    let mut at = 0;
+    while at + 16 <= bytes.len() {
+        // SAFETY: SSE2 is part of the x86_64 baseline, so its instructions run on every CPU
+        // this code is built for; the sixteen bytes loaded from `at` are inside `bytes`
+        // (checked just above), and an unaligned load reads them wherever they sit.
+        let hits = unsafe {
+            let block = _mm_loadu_si128(bytes.as_ptr().add(at).cast::<__m128i>());
+            // A control byte is one whose unsigned max with 0x1f is 0x1f.
+            let last_control = _mm_set1_epi8(0x1f);
+            let control = _mm_cmpeq_epi8(_mm_max_epu8(block, last_control), last_control);
+            let quote = _mm_cmpeq_epi8(block, _mm_set1_epi8(b'"' as i8));
+            let backslash = _mm_cmpeq_epi8(block, _mm_set1_epi8(b'\\' as i8));
+            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control))
+        };
+        if hits != 0 {
+            return Some(at + hits.trailing_zeros() as usize);
+        }
+        at += 16;
+    }
+    first_escape_by_words(&bytes[at..]).map(|found| at + found)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub fn first_escape(bytes: &[u8]) -> Option<usize> {
+    first_escape_by_words(bytes)
+}
+
+/// [`first_escape`] eight bytes per step: a word has such a byte when one of its bytes is below
+/// 0x20, or equals `"` or `\` (the classic has-zero-byte test on the word XORed with each of
+/// them).
+fn first_escape_by_words(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let zero_byte = |word: u64| word.wrapping_sub(ONES) & !word & HIGH;
@@ -112,7 +148,7 @@ mod tests {
 
     #[test]
     fn the_first_special_byte_is_found_in_any_position() {
-        for len in 0..20 {
+        for len in 0..40 {
             for at in 0..len {
                 for special in [b'"', b'\\', 0u8, 0x1f] {
                     let mut bytes = vec![b'a'; len];
@@ -122,9 +158,14 @@ mod tests {
                         bytes[at + 1] = 0;
                     }
                     assert_eq!(first_escape(&bytes), Some(at), "{bytes:?}");
+                    assert_eq!(first_escape_by_words(&bytes), Some(at), "{bytes:?}");
                 }
             }
-            assert_eq!(first_escape(&vec![0xc3; len]), None);
+            // Bytes above 0x7f (UTF-8) and the printable neighbours of the special ones are not.
+            for plain in [0xc3, 0xff, 0x80, 0x20, b'!', b'#', b'[', b']'] {
+                assert_eq!(first_escape(&vec![plain; len]), None, "{plain:#x}");
+                assert_eq!(first_escape_by_words(&vec![plain; len]), None);
+            }
         }
     }
 }
