@@ -8,6 +8,7 @@
 //! object, no `value` array, stray bytes between elements, a body that ends early) is an error
 //! for the whole response, as for `odata::parse_page`, which reads a whole body the same way.
 
+use crate::json::blocks;
 use crate::json::escape::first_escape;
 /// What the envelope had besides its elements.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -120,8 +121,42 @@ impl Scan {
     }
 
     /// Feeds `bytes` from index `from` (the value's first byte already taken by [`Scan::start`]);
-    /// returns the index just past the value's last byte when it ends in `bytes`.
+    /// returns the index just past the value's last byte when it ends in `bytes`. Inside an
+    /// object or array (an alert), 64 bytes a step; a block with a backslash, the end of the
+    /// chunk and other values byte by byte.
     fn run(&mut self, bytes: &[u8], mut at: usize) -> Option<usize> {
+        loop {
+            if let Some(block) = bytes[at.min(bytes.len())..].first_chunk::<64>() {
+                if !self.scalar && !self.escaped && self.depth > 0 {
+                    let mut inside = blocks::Inside {
+                        depth: self.depth,
+                        in_string: self.in_string,
+                    };
+                    let step = blocks::step(block, &mut inside);
+                    (self.depth, self.in_string) = (inside.depth, inside.in_string);
+                    match step {
+                        blocks::Step::Ends(end) => return Some(at + end + 1),
+                        blocks::Step::Continues => {
+                            at += 64;
+                            continue;
+                        }
+                        blocks::Step::HasEscape => {}
+                    }
+                }
+            }
+            let stop = (at + 64).min(bytes.len());
+            if let Some(end) = self.run_bytes(&bytes[..stop], at) {
+                return Some(end);
+            }
+            if stop == bytes.len() {
+                return None;
+            }
+            at = stop;
+        }
+    }
+
+    /// [`Scan::run`] a byte at a time (a string jumped over to its next quote or backslash).
+    fn run_bytes(&mut self, bytes: &[u8], mut at: usize) -> Option<usize> {
         while at < bytes.len() {
             if self.in_string {
                 if self.escaped {

@@ -204,3 +204,44 @@ fn stream_all(chunks: &[&[u8]]) -> Result<Vec<String>, String> {
     reader.finish().map_err(|e| e.to_string())?;
     malformed.map_or(Ok(ids), Err)
 }
+
+proptest! {
+    /// The scan 64 bytes a step ends values where, and leaves the state that, the walk byte by
+    /// byte does, whatever the bytes and however they are cut into chunks.
+    #[test]
+    fn blocks_scan_as_bytes_do(
+        parts in proptest::collection::vec(
+            prop_oneof![
+                8 => "[a-z :,]{1,40}",
+                2 => Just("\"".to_string()),
+                1 => Just("\\".to_string()),
+                1 => Just("{[".to_string()),
+                1 => Just("]}".to_string()),
+                1 => Just("é🚨".to_string()),
+            ],
+            0..80,
+        ),
+        first in prop_oneof![Just(b'{'), Just(b'['), Just(b'"')],
+        cuts in proptest::collection::vec(any::<proptest::sample::Index>(), 0..4),
+    ) {
+        let bytes = parts.concat().into_bytes();
+        let mut at_cuts: Vec<usize> = cuts.iter().map(|c| c.index(bytes.len() + 1)).collect();
+        at_cuts.push(bytes.len());
+        at_cuts.sort_unstable();
+        let (mut fast, mut slow) = (Scan::start(first), Scan::start(first));
+        let mut from = 0;
+        for cut in at_cuts {
+            let chunk = &bytes[..cut];
+            let ended = fast.run(chunk, from);
+            prop_assert_eq!(ended, slow.run_bytes(chunk, from));
+            prop_assert_eq!(
+                (fast.depth, fast.in_string, fast.escaped),
+                (slow.depth, slow.in_string, slow.escaped)
+            );
+            if ended.is_some() {
+                break;
+            }
+            from = cut;
+        }
+    }
+}
