@@ -55,7 +55,8 @@ pub struct Alert<'a> {
     pub logged_on_users: Vec<LoggedOnUser<'a>>,
     pub evidence: Vec<Evidence<'a>>,
     /// Every top-level member as sent, in order: name and verbatim JSON value (checked as JSON
-    /// when the alert was read).
+    /// when the alert was read). A name borrowed from the text was sent without escapes, so it
+    /// is written into JSON as it is; one with escapes is decoded into an owned string.
     pub members: Vec<(Text<'a>, &'a str)>,
 }
 

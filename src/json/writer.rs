@@ -38,6 +38,22 @@ impl<'b> JsonWriter<'b> {
         self
     }
 
+    /// A key read from JSON text where it held no escape: such a string has no byte to escape,
+    /// so it is copied as it is.
+    pub fn unescaped_key(&mut self, key: &str) -> &mut Self {
+        debug_assert!(
+            super::escape::first_escape(key.as_bytes()).is_none(),
+            "key {key:?} needs escaping"
+        );
+        self.separate();
+        self.out.reserve(key.len() + 3);
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        self.comma = false;
+        self
+    }
+
     /// A key that came from the alert, escaped like any string.
     pub fn escaped_key(&mut self, key: &str) -> &mut Self {
         self.separate();

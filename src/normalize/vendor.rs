@@ -2,6 +2,8 @@
 //! as the API sent it, verbatim, except those ECS already carries in its own fields. Written from
 //! the members the alert's one parse kept, so fields this version does not know cost nothing.
 
+use std::borrow::Cow;
+
 use crate::defender::Alert;
 use crate::json::JsonWriter;
 
@@ -44,14 +46,15 @@ impl<'a> VendorFields<'a> {
         VendorFields { numbers, alert }
     }
 
-    fn fields(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+    fn fields(&self) -> impl Iterator<Item = (&Cow<'a, str>, &'a str)> + '_ {
         self.alert
             .members
             .iter()
-            .map(|(key, value)| (key.as_ref(), *value))
+            .map(|(key, value)| (key, *value))
             // Nulls carry nothing and Elasticsearch ignores them: leave them out.
             .filter(|(key, value)| {
-                *value != "null" && !MAPPED_TO_ECS.contains(key) && !NUMERIC_IDS.contains(key)
+                let key = key.as_ref();
+                *value != "null" && !MAPPED_TO_ECS.contains(&key) && !NUMERIC_IDS.contains(&key)
             })
     }
 }
@@ -64,7 +67,12 @@ impl VendorFields<'_> {
             w.key(key).int(*value);
         }
         for (key, value) in self.fields() {
-            w.escaped_key(key).raw(value);
+            match key {
+                // Sent without escapes (`Alert::members`): nothing to escape.
+                Cow::Borrowed(key) => w.unescaped_key(key),
+                Cow::Owned(key) => w.escaped_key(key),
+            }
+            .raw(value);
         }
         w.end_object();
     }
@@ -77,14 +85,15 @@ mod tests {
     #[test]
     fn keeps_unknown_drops_mapped_and_null() {
         let alert = Alert::read(
-            r#"{"id":"a","incidentId":"7","status":"New","futureField":{"x":[1]},"classification":null,"title":"t"}"#,
+            r#"{"id":"a","incidentId":"7","status":"New","futureField":{"x":[1]},"classification":null,"title":"t","fu\u0074ure\"2":1}"#,
         )
         .unwrap();
         let mut out = Vec::new();
         VendorFields::of(&alert).write(&mut JsonWriter::new(&mut out));
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            r#"{"incidentId":7,"status":"New","futureField":{"x":[1]}}"#
+            r#"{"incidentId":7,"status":"New","futureField":{"x":[1]},"future\"2":1}"#,
+            "a name sent with escapes is written as serde_json writes it"
         );
     }
 }
