@@ -6,6 +6,8 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
+use smallvec::SmallVec;
+
 use super::evidence;
 use super::text;
 use super::vendor::VendorFields;
@@ -206,9 +208,9 @@ fn threat(w: &mut JsonWriter, techniques: &[Cow<'_, str>]) {
 }
 
 /// The parent techniques and the sub-techniques, each once, in the order first named.
-fn techniques_of<'a>(techniques: &'a [Cow<'a, str>]) -> (Vec<&'a str>, Vec<&'a str>) {
-    let mut ids: Vec<&str> = Vec::new();
-    let mut subs: Vec<&str> = Vec::new();
+fn techniques_of<'a>(techniques: &'a [Cow<'a, str>]) -> (Names<'a>, Names<'a>) {
+    let mut ids = Names::new();
+    let mut subs = Names::new();
     for technique in techniques {
         let technique = technique.trim();
         let parent = technique.split('.').next().unwrap_or(technique);
@@ -220,7 +222,14 @@ fn techniques_of<'a>(techniques: &'a [Cow<'a, str>]) -> (Vec<&'a str>, Vec<&'a s
     (ids, subs)
 }
 
-fn push_unique<T: PartialEq>(list: &mut Vec<T>, item: T) {
+/// A few names an event lists, kept inline: an alert names a handful at most, and every event
+/// builds several such lists.
+type Names<'a> = SmallVec<[&'a str; 4]>;
+
+fn push_unique<A: smallvec::Array>(list: &mut SmallVec<A>, item: A::Item)
+where
+    A::Item: PartialEq,
+{
     if !list.contains(&item) {
         list.push(item);
     }
@@ -242,11 +251,11 @@ fn host(w: &mut JsonWriter, alert: &Alert) {
 /// `related.*`: every hash, address, user and host the alert names, each once.
 #[derive(Default)]
 struct Related<'a> {
-    hash: Vec<&'a str>,
+    hash: Names<'a>,
     /// Only addresses: Elasticsearch rejects a whole document for one non-IP in an `ip` field.
-    ip: Vec<IpAddr>,
-    user: Vec<&'a str>,
-    hosts: Vec<&'a str>,
+    ip: SmallVec<[IpAddr; 2]>,
+    user: Names<'a>,
+    hosts: Names<'a>,
 }
 
 fn related_of<'a>(alert: &'a Alert<'a>) -> Related<'a> {
@@ -315,8 +324,8 @@ mod tests {
     fn subtechniques_split_from_parents() {
         let techniques = ["T1003".into(), "T1003.001".into(), "T1059.001".into()];
         let (ids, subs) = techniques_of(&techniques);
-        assert_eq!(ids, ["T1003", "T1059"]);
-        assert_eq!(subs, ["T1003.001", "T1059.001"]);
+        assert_eq!(ids.as_slice(), ["T1003", "T1059"]);
+        assert_eq!(subs.as_slice(), ["T1003.001", "T1059.001"]);
         let mut out = Vec::new();
         threat(&mut JsonWriter::new(&mut out), &[]);
         assert!(out.is_empty(), "no techniques, no threat");

@@ -13,13 +13,19 @@ impl Severity {
     /// Case-insensitive; unknown and missing values are Unspecified (the label is kept verbatim
     /// in the vendor namespace).
     pub fn parse(label: Option<&str>) -> Severity {
-        match label.map(str::to_ascii_lowercase).as_deref() {
-            Some("informational") => Severity::Informational,
-            Some("low") => Severity::Low,
-            Some("medium") => Severity::Medium,
-            Some("high") => Severity::High,
-            _ => Severity::Unspecified,
-        }
+        // Every event reads it: compared in place rather than lower-cased into a new string.
+        let Some(label) = label else {
+            return Severity::Unspecified;
+        };
+        [
+            ("informational", Severity::Informational),
+            ("low", Severity::Low),
+            ("medium", Severity::Medium),
+            ("high", Severity::High),
+        ]
+        .into_iter()
+        .find(|(name, _)| label.eq_ignore_ascii_case(name))
+        .map_or(Severity::Unspecified, |(_, severity)| severity)
     }
 
     /// The label used in headers and lower-case fields.

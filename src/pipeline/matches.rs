@@ -32,7 +32,8 @@ impl WatchIndex {
 
     pub fn matches_in(&self, alert: &Alert) -> Vec<Match> {
         let mut found: Vec<Match> = Vec::new();
-        let mut key = String::new();
+        // Room for any user or hash key at once: one allocation per alert, not one per growth.
+        let mut key = String::with_capacity(128);
         let mut check = |kind: EntryKind, value: Option<&str>| {
             let Some(value) = value else { return };
             write_entry_key(kind, value, &mut key);
