@@ -17,6 +17,8 @@ mod splunk;
 mod text;
 mod vendor;
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 pub use evidence::matches_text;
@@ -82,17 +84,18 @@ impl Format {
 pub struct Match {
     #[serde(serialize_with = "kind_name")]
     pub kind: EntryKind,
-    pub value: String,
+    /// Shared: one entry's match is cloned onto every alert it reaches.
+    pub value: Arc<str>,
     /// What the operator wrote, when normalization changed it.
-    pub original: Option<String>,
+    pub original: Option<Arc<str>>,
 }
 
 impl Match {
     pub fn new(kind: EntryKind, value: &str, original: Option<&str>) -> Match {
         Match {
             kind,
-            value: value.to_string(),
-            original: original.map(str::to_string),
+            value: value.into(),
+            original: original.map(Into::into),
         }
     }
 }

@@ -21,8 +21,8 @@ impl WatchIndex {
                     e.key(),
                     Match {
                         kind: e.kind(),
-                        value: e.value().to_string(),
-                        original: e.original.clone(),
+                        value: e.value().into(),
+                        original: e.original.as_deref().map(Into::into),
                     },
                 )
             })

@@ -31,11 +31,7 @@ impl Pipeline {
             self.merge_feed(feed, &mut candidates, &mut by_id);
         }
         for (entry, result) in results {
-            let reached = Match {
-                kind: entry.kind(),
-                value: entry.value().to_string(),
-                original: entry.original.clone(),
-            };
+            let reached = Match::new(entry.kind(), entry.value(), entry.original.as_deref());
             // A piece of a response still streaming says nothing of the entry yet: its status
             // comes with the rest of the response (and never when that fails).
             let piece = result.as_ref().is_ok_and(|found| !found.complete);
