@@ -23,19 +23,11 @@ impl<'b> JsonWriter<'b> {
         }
     }
 
-    /// `"key":`, the key written as is: keys are this program's constants or, through
-    /// [`JsonWriter::escaped_key`], names from the alert.
+    /// `"key":`, the key written as is: this program's constants. Names from the alert go
+    /// through [`JsonWriter::unescaped_key`] (sent without escapes) or
+    /// [`JsonWriter::escaped_key`].
     pub fn key(&mut self, key: &'static str) -> &mut Self {
-        debug_assert!(
-            super::escape::first_escape(key.as_bytes()).is_none(),
-            "key {key:?} needs escaping"
-        );
-        self.separate();
-        self.out.push(b'"');
-        self.out.extend_from_slice(key.as_bytes());
-        self.out.extend_from_slice(b"\":");
-        self.comma = false;
-        self
+        self.unescaped_key(key)
     }
 
     /// A key read from JSON text where it held no escape: such a string has no byte to escape,
