@@ -1,8 +1,7 @@
 //! The emulator's token endpoints, v2 (`scope`) and v1 (`resource`, numbers as strings): the
 //! client-credentials grant with the app's secret or a client assertion checked as Entra ID
 //! checks it, AADSTS errors in Entra ID's body, and tokens bound to the API they were asked for
-//! (docs/defender-api.md §2 with its AADSTS table, and the Entra ID pages behind it in its
-//! "Sources").
+//! (docs/defender-api.md §2 and its AADSTS table).
 
 use std::collections::HashMap;
 use std::sync::Arc;

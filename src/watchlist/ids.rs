@@ -1,6 +1,5 @@
-//! The two kinds of watchlist id and their rules (docs/defender-api.md §3, with its sources at the
-//! end of that page): the user endpoint takes the account name only, never the UPN; the file
-//! endpoint takes SHA-1 only.
+//! The two kinds of watchlist id and their rules (docs/defender-api.md §3): the user endpoint
+//! takes the account name only, never the UPN; the file endpoint takes SHA-1 only.
 
 use std::fmt;
 
