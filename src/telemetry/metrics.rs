@@ -1,7 +1,7 @@
 //! The metric set: every figure the issue names, read from the counters, the rate gate and the
 //! store at the moment of a scrape or an export.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -86,6 +86,17 @@ fn one(value: f64) -> Vec<Sample> {
     }]
 }
 
+/// One sample per value of a single label, in the order given.
+fn by_label(label: &'static str, values: &[(&str, f64)]) -> Vec<Sample> {
+    values
+        .iter()
+        .map(|&(value, number)| Sample {
+            labels: vec![(label, value.into())],
+            value: Value::Number(number),
+        })
+        .collect()
+}
+
 fn metric(name: &'static str, help: &'static str, kind: Kind, samples: Vec<Sample>) -> Metric {
     Metric {
         name,
@@ -95,11 +106,97 @@ fn metric(name: &'static str, help: &'static str, kind: Kind, samples: Vec<Sampl
     }
 }
 
+fn load(counter: &AtomicU64) -> f64 {
+    counter.load(Ordering::Relaxed) as f64
+}
+
+/// A metric that is one number read from the counters: name, help, kind, reading.
+type Single = (&'static str, &'static str, Kind, fn(&Counters) -> f64);
+
+#[rustfmt::skip]
+const API_SINGLES: &[Single] = &[
+    ("mdewatch_api_throttled_total", "429 answers received.", Kind::Counter, |c| load(&c.throttled)),
+    ("mdewatch_api_retries_total", "Calls made again after a 429, a 5xx, a timeout or a 401.", Kind::Counter, |c| load(&c.retries)),
+    ("mdewatch_limiter_wait_seconds_total", "Time calls waited for the rate limiter.", Kind::Counter, |c| load(&c.limiter_wait_ms) / 1000.0),
+];
+
+#[rustfmt::skip]
+const ALERT_SINGLES: &[Single] = &[
+    ("mdewatch_alerts_published_total", "Alerts every sink acknowledged and the store committed.", Kind::Counter, |c| load(&c.alerts_published)),
+    ("mdewatch_alerts_rejected_total", "Alerts in responses that could not be read.", Kind::Counter, |c| load(&c.alerts_rejected)),
+    ("mdewatch_feed_queries_total", "Queries of the alerts feed answered (time slices and pages).", Kind::Counter, |c| load(&c.feed_pages)),
+];
+
+#[rustfmt::skip]
+const SWEEP_SINGLES: &[Single] = &[
+    ("mdewatch_sweeps_total", "Sweeps started.", Kind::Counter, |c| load(&c.sweeps)),
+    ("mdewatch_entries_polled_total", "Watchlist entries polled.", Kind::Counter, |c| load(&c.entries_polled)),
+    ("mdewatch_entries_failed_total", "Watchlist entries that could not be polled.", Kind::Counter, |c| load(&c.entries_failed)),
+    ("mdewatch_feed_cursor_advanced_timestamp_seconds", "When this process last moved the feed cursor forward (0: not yet).", Kind::Gauge, |c| load(&c.feed_cursor_moved)),
+    ("mdewatch_last_successful_sweep_timestamp_seconds", "When the last sweep that polled entries ended (0: none yet).", Kind::Gauge, |c| load(&c.last_sweep_ok)),
+];
+
+fn singles(out: &mut Vec<Metric>, table: &[Single], counters: &Counters) {
+    out.extend(
+        table
+            .iter()
+            .map(|&(name, help, kind, read)| metric(name, help, kind, one(read(counters)))),
+    );
+}
+
 pub fn collect(sources: &Sources, now_ms: i64) -> Vec<Metric> {
     let c = &sources.counters;
-    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
-    let mut out = Vec::with_capacity(24);
+    let mut out = Vec::with_capacity(32);
+    out.push(api_calls(c));
+    singles(&mut out, API_SINGLES, c);
+    out.extend(budget(sources, now_ms));
+    let new = load(&c.alerts_new);
+    let (changed, unchanged) = (load(&c.alerts_changed), load(&c.alerts_unchanged));
+    out.push(metric(
+        "mdewatch_alerts_total",
+        "Alerts polled, by what dedup decided.",
+        Kind::Counter,
+        by_label(
+            "decision",
+            &[("new", new), ("changed", changed), ("unchanged", unchanged)],
+        ),
+    ));
+    singles(&mut out, ALERT_SINGLES, c);
+    let (matched, unmatched) = (load(&c.alerts_matched), load(&c.alerts_unmatched));
+    out.push(metric(
+        "mdewatch_feed_alerts_total",
+        "Alerts read from the feed, by whether their content matched the watchlist.",
+        Kind::Counter,
+        by_label("matched", &[("yes", matched), ("no", unmatched)]),
+    ));
+    let oversized = load(&c.events_oversized);
+    let fitted = (load(&c.events_shortened) - oversized).max(0.0);
+    out.push(metric(
+        "mdewatch_events_shrunk_total",
+        "Events shrunk to fit a sink's size limit (syslog max_message), by whether they then fit.",
+        Kind::Counter,
+        by_label("fits", &[("yes", fitted), ("no", oversized)]),
+    ));
+    out.extend(sink_metrics(c));
+    out.push(publish_latency(c));
+    if let Ok(stats) = sources.store.stats() {
+        #[rustfmt::skip]
+        let store = [
+            ("mdewatch_store_alerts", "Alert ids the store remembers.", stats.seen_alerts as f64),
+            ("mdewatch_store_log_records", "Records in the store's log, superseded ones included.", stats.log_records as f64),
+            ("mdewatch_store_disk_bytes", "The store's size on disk.", stats.size_on_disk as f64),
+        ];
+        out.extend(
+            store
+                .into_iter()
+                .map(|(name, help, value)| metric(name, help, Kind::Gauge, one(value))),
+        );
+    }
+    singles(&mut out, SWEEP_SINGLES, c);
+    out
+}
 
+fn api_calls(c: &Counters) -> Metric {
     let mut calls = Vec::new();
     for endpoint in Endpoint::ALL {
         for outcome in CallOutcome::ALL {
@@ -112,31 +209,16 @@ pub fn collect(sources: &Sources, now_ms: i64) -> Vec<Metric> {
             });
         }
     }
-    out.push(metric(
+    metric(
         "mdewatch_api_calls_total",
         "Calls to the alert endpoints (users, files, the alerts feed), by endpoint and answer.",
         Kind::Counter,
         calls,
-    ));
-    out.push(metric(
-        "mdewatch_api_throttled_total",
-        "429 answers received.",
-        Kind::Counter,
-        one(get(&c.throttled)),
-    ));
-    out.push(metric(
-        "mdewatch_api_retries_total",
-        "Calls made again after a 429, a 5xx, a timeout or a 401.",
-        Kind::Counter,
-        one(get(&c.retries)),
-    ));
-    out.push(metric(
-        "mdewatch_limiter_wait_seconds_total",
-        "Time calls waited for the rate limiter.",
-        Kind::Counter,
-        one(get(&c.limiter_wait_ms) / 1000.0),
-    ));
+    )
+}
 
+/// Calls made within each limit window now, and what each window allows.
+fn budget(sources: &Sources, now_ms: i64) -> [Metric; 2] {
     let recent = sources.gate.recent_calls_wall_ms();
     let mut used = Vec::new();
     let mut limit = Vec::new();
@@ -153,86 +235,24 @@ pub fn collect(sources: &Sources, now_ms: i64) -> Vec<Metric> {
             value: Value::Number(f64::from(window.calls)),
         });
     }
-    out.push(metric(
-        "mdewatch_budget_used_calls",
-        "Calls made within each limit window, now.",
-        Kind::Gauge,
-        used,
-    ));
-    out.push(metric(
-        "mdewatch_budget_limit_calls",
-        "Calls each limit window allows.",
-        Kind::Gauge,
-        limit,
-    ));
-
-    let decisions = [
-        ("new", &c.alerts_new),
-        ("changed", &c.alerts_changed),
-        ("unchanged", &c.alerts_unchanged),
+    [
+        metric(
+            "mdewatch_budget_used_calls",
+            "Calls made within each limit window, now.",
+            Kind::Gauge,
+            used,
+        ),
+        metric(
+            "mdewatch_budget_limit_calls",
+            "Calls each limit window allows.",
+            Kind::Gauge,
+            limit,
+        ),
     ]
-    .into_iter()
-    .map(|(decision, counter)| Sample {
-        labels: vec![("decision", decision.into())],
-        value: Value::Number(get(counter)),
-    })
-    .collect();
-    out.push(metric(
-        "mdewatch_alerts_total",
-        "Alerts polled, by what dedup decided.",
-        Kind::Counter,
-        decisions,
-    ));
-    out.push(metric(
-        "mdewatch_alerts_published_total",
-        "Alerts every sink acknowledged and the store committed.",
-        Kind::Counter,
-        one(get(&c.alerts_published)),
-    ));
-    out.push(metric(
-        "mdewatch_alerts_rejected_total",
-        "Alerts in responses that could not be read.",
-        Kind::Counter,
-        one(get(&c.alerts_rejected)),
-    ));
-    out.push(metric(
-        "mdewatch_feed_queries_total",
-        "Queries of the alerts feed answered (time slices and pages).",
-        Kind::Counter,
-        one(get(&c.feed_pages)),
-    ));
-    out.push(metric(
-        "mdewatch_feed_alerts_total",
-        "Alerts read from the feed, by whether their content matched the watchlist.",
-        Kind::Counter,
-        vec![
-            Sample {
-                labels: vec![("matched", "yes".into())],
-                value: Value::Number(get(&c.alerts_matched)),
-            },
-            Sample {
-                labels: vec![("matched", "no".into())],
-                value: Value::Number(get(&c.alerts_unmatched)),
-            },
-        ],
-    ));
-    let oversized = get(&c.events_oversized);
-    out.push(metric(
-        "mdewatch_events_shrunk_total",
-        "Events shrunk to fit a sink's size limit (syslog max_message), by whether they then fit.",
-        Kind::Counter,
-        vec![
-            Sample {
-                labels: vec![("fits", "yes".into())],
-                value: Value::Number((get(&c.events_shortened) - oversized).max(0.0)),
-            },
-            Sample {
-                labels: vec![("fits", "no".into())],
-                value: Value::Number(oversized),
-            },
-        ],
-    ));
+}
 
+/// Events per sink by outcome, the events each sink holds, and whether it is failing.
+fn sink_metrics(c: &Counters) -> [Metric; 3] {
     let sinks = c.sinks();
     let mut events = Vec::new();
     let mut queued = Vec::new();
@@ -245,12 +265,12 @@ pub fn collect(sources: &Sources, now_ms: i64) -> Vec<Metric> {
         ] {
             events.push(Sample {
                 labels: vec![("sink", sink.name.clone()), ("outcome", outcome.into())],
-                value: Value::Number(get(counter)),
+                value: Value::Number(load(counter)),
             });
         }
         queued.push(Sample {
             labels: vec![("sink", sink.name.clone())],
-            value: Value::Number(get(&sink.queued)),
+            value: Value::Number(load(&sink.queued)),
         });
         failing.push(Sample {
             labels: vec![("sink", sink.name.clone())],
@@ -261,27 +281,31 @@ pub fn collect(sources: &Sources, now_ms: i64) -> Vec<Metric> {
             }),
         });
     }
-    out.push(metric(
-        "mdewatch_sink_events_total",
-        "Events per sink: handed over (resends included), acknowledged, in failed attempts.",
-        Kind::Counter,
-        events,
-    ));
-    out.push(metric(
-        "mdewatch_sink_queued_events",
-        "Events handed to a sink and not committed yet.",
-        Kind::Gauge,
-        queued,
-    ));
-    out.push(metric(
-        "mdewatch_sink_failing",
-        "1 while a sink's last delivery attempt failed.",
-        Kind::Gauge,
-        failing,
-    ));
+    [
+        metric(
+            "mdewatch_sink_events_total",
+            "Events per sink: handed over (resends included), acknowledged, in failed attempts.",
+            Kind::Counter,
+            events,
+        ),
+        metric(
+            "mdewatch_sink_queued_events",
+            "Events handed to a sink and not committed yet.",
+            Kind::Gauge,
+            queued,
+        ),
+        metric(
+            "mdewatch_sink_failing",
+            "1 while a sink's last delivery attempt failed.",
+            Kind::Gauge,
+            failing,
+        ),
+    ]
+}
 
+fn publish_latency(c: &Counters) -> Metric {
     let (cumulative, sum, count) = c.publish_latency.read();
-    out.push(metric(
+    metric(
         "mdewatch_publish_latency_seconds",
         "From handing a batch to a sink to its acknowledgement.",
         Kind::Histogram,
@@ -294,57 +318,5 @@ pub fn collect(sources: &Sources, now_ms: i64) -> Vec<Metric> {
                 count,
             },
         }],
-    ));
-
-    if let Ok(stats) = sources.store.stats() {
-        out.push(metric(
-            "mdewatch_store_alerts",
-            "Alert ids the store remembers.",
-            Kind::Gauge,
-            one(stats.seen_alerts as f64),
-        ));
-        out.push(metric(
-            "mdewatch_store_log_records",
-            "Records in the store's log, superseded ones included.",
-            Kind::Gauge,
-            one(stats.log_records as f64),
-        ));
-        out.push(metric(
-            "mdewatch_store_disk_bytes",
-            "The store's size on disk.",
-            Kind::Gauge,
-            one(stats.size_on_disk as f64),
-        ));
-    }
-    out.push(metric(
-        "mdewatch_sweeps_total",
-        "Sweeps started.",
-        Kind::Counter,
-        one(get(&c.sweeps)),
-    ));
-    out.push(metric(
-        "mdewatch_entries_polled_total",
-        "Watchlist entries polled.",
-        Kind::Counter,
-        one(get(&c.entries_polled)),
-    ));
-    out.push(metric(
-        "mdewatch_entries_failed_total",
-        "Watchlist entries that could not be polled.",
-        Kind::Counter,
-        one(get(&c.entries_failed)),
-    ));
-    out.push(metric(
-        "mdewatch_feed_cursor_advanced_timestamp_seconds",
-        "When this process last moved the feed cursor forward (0: not yet).",
-        Kind::Gauge,
-        one(get(&c.feed_cursor_moved)),
-    ));
-    out.push(metric(
-        "mdewatch_last_successful_sweep_timestamp_seconds",
-        "When the last sweep that polled entries ended (0: none yet).",
-        Kind::Gauge,
-        one(get(&c.last_sweep_ok)),
-    ));
-    out
+    )
 }

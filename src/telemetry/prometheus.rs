@@ -15,16 +15,10 @@ pub fn render(metrics: &[Metric]) -> String {
         let _ = writeln!(out, "# HELP {} {}", metric.name, escape_help(metric.help));
         let _ = writeln!(out, "# TYPE {} {kind}", metric.name);
         for sample in &metric.samples {
+            let name = metric.name;
+            let plain = labels(&sample.labels, None);
             match &sample.value {
-                Value::Number(v) => {
-                    let _ = writeln!(
-                        out,
-                        "{}{} {}",
-                        metric.name,
-                        labels(&sample.labels, None),
-                        number(*v)
-                    );
-                }
+                Value::Number(v) => line(&mut out, name, "", &plain, number(*v)),
                 Value::Histogram {
                     bounds,
                     cumulative,
@@ -33,31 +27,21 @@ pub fn render(metrics: &[Metric]) -> String {
                 } => {
                     for (i, at) in cumulative.iter().enumerate() {
                         let le = bounds.get(i).map_or("+Inf".to_string(), |b| number(*b));
-                        let _ = writeln!(
-                            out,
-                            "{}_bucket{} {at}",
-                            metric.name,
-                            labels(&sample.labels, Some(&le))
-                        );
+                        let with_le = labels(&sample.labels, Some(&le));
+                        line(&mut out, name, "_bucket", &with_le, at);
                     }
-                    let _ = writeln!(
-                        out,
-                        "{}_sum{} {}",
-                        metric.name,
-                        labels(&sample.labels, None),
-                        number(*sum)
-                    );
-                    let _ = writeln!(
-                        out,
-                        "{}_count{} {count}",
-                        metric.name,
-                        labels(&sample.labels, None)
-                    );
+                    line(&mut out, name, "_sum", &plain, number(*sum));
+                    line(&mut out, name, "_count", &plain, count);
                 }
             }
         }
     }
     out
+}
+
+/// `<name><suffix>{labels} <value>`: one sample's line.
+fn line(out: &mut String, name: &str, suffix: &str, labels: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(out, "{name}{suffix}{labels} {value}");
 }
 
 fn labels(pairs: &[(&'static str, String)], le: Option<&str>) -> String {
