@@ -32,7 +32,7 @@ fn main() -> ExitCode {
     let tracer = match tracer.transpose() {
         Ok(tracer) => tracer,
         Err(err) => {
-            eprintln!("error: {err}");
+            eprintln!("error: {:#}", anyhow::Error::new(err));
             return ExitCode::FAILURE;
         }
     };

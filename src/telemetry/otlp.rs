@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use opentelemetry::metrics::{AsyncInstrument, Meter, MeterProvider as _};
 use opentelemetry::KeyValue;
-use opentelemetry_otlp::{MetricExporter, Protocol, SpanExporter, WithExportConfig};
+use opentelemetry_otlp::{
+    ExporterBuildError, MetricExporter, Protocol, SpanExporter, WithExportConfig,
+};
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
@@ -18,10 +20,11 @@ use super::metrics::{collect, Kind, Metric, Value};
 use super::Sources;
 
 #[derive(Debug, thiserror::Error)]
-#[error("telemetry.otlp_endpoint {endpoint}: {reason}")]
+#[error("telemetry.otlp_endpoint {endpoint}: the exporter could not be built")]
 pub struct OtlpError {
     endpoint: String,
-    reason: String,
+    #[source]
+    source: ExporterBuildError,
 }
 
 fn resource() -> Resource {
@@ -31,22 +34,24 @@ fn resource() -> Resource {
         .build()
 }
 
-fn build_failed(
-    endpoint: &str,
-) -> impl Fn(opentelemetry_otlp::ExporterBuildError) -> OtlpError + '_ {
-    move |err| OtlpError {
+fn build_failed(endpoint: &str) -> impl Fn(ExporterBuildError) -> OtlpError + '_ {
+    move |source| OtlpError {
         endpoint: endpoint.to_string(),
-        reason: err.to_string(),
+        source,
     }
+}
+
+/// What both exporters share: OTLP over HTTP with JSON to `<endpoint><path>`, 10 s a push.
+fn http_json<B: WithExportConfig>(builder: B, endpoint: &str, path: &str) -> B {
+    builder
+        .with_protocol(Protocol::HttpJson)
+        .with_endpoint(format!("{endpoint}{path}"))
+        .with_timeout(Duration::from_secs(10))
 }
 
 /// Spans, batched and exported from the SDK's thread.
 pub fn tracer_provider(endpoint: &str) -> Result<SdkTracerProvider, OtlpError> {
-    let exporter = SpanExporter::builder()
-        .with_http()
-        .with_protocol(Protocol::HttpJson)
-        .with_endpoint(format!("{endpoint}/v1/traces"))
-        .with_timeout(Duration::from_secs(10))
+    let exporter = http_json(SpanExporter::builder().with_http(), endpoint, "/v1/traces")
         .build()
         .map_err(build_failed(endpoint))?;
     Ok(SdkTracerProvider::builder()
@@ -61,13 +66,13 @@ pub fn meter_provider(
     interval: Duration,
     sources: Sources,
 ) -> Result<SdkMeterProvider, OtlpError> {
-    let exporter = MetricExporter::builder()
-        .with_http()
-        .with_protocol(Protocol::HttpJson)
-        .with_endpoint(format!("{endpoint}/v1/metrics"))
-        .with_timeout(Duration::from_secs(10))
-        .build()
-        .map_err(build_failed(endpoint))?;
+    let exporter = http_json(
+        MetricExporter::builder().with_http(),
+        endpoint,
+        "/v1/metrics",
+    )
+    .build()
+    .map_err(build_failed(endpoint))?;
     let reader = PeriodicReader::builder(exporter)
         .with_interval(interval)
         .build();
