@@ -103,6 +103,14 @@ pub enum Reach {
     Only,
 }
 
+/// What a poller reads with, watches and hands its batches to.
+pub struct Poller {
+    pub client: Arc<DefenderClient>,
+    pub counters: Arc<Counters>,
+    pub stop: Shutdown,
+    pub sender: mpsc::Sender<PolledBatch>,
+}
+
 /// What one sweep's poller works from.
 pub struct PollPlan {
     pub entries: Arc<[Entry]>,
@@ -113,22 +121,10 @@ pub struct PollPlan {
 }
 
 /// Polls the planned entries and sends them to `sender` batch by batch; returns the report.
-pub async fn poll(
-    plan: PollPlan,
-    client: Arc<DefenderClient>,
-    counters: Arc<Counters>,
-    stop: Shutdown,
-    sender: mpsc::Sender<PolledBatch>,
-) -> SweepReport {
-    let PollPlan {
-        entries,
-        reach,
-        batch_entries,
-        concurrency,
-        budget,
-    } = plan;
+pub async fn poll(plan: PollPlan, poller: Poller) -> SweepReport {
+    let entries = plan.entries;
     let total = entries.len();
-    let (start, mut count, call_budget, moves_cursor) = match reach {
+    let (start, mut count, call_budget, moves_cursor) = match plan.reach {
         Reach::RoundRobin {
             start,
             count,
@@ -136,33 +132,27 @@ pub async fn poll(
         } => (start, count.min(total), calls, true),
         Reach::Only => (0, total, None, false),
     };
-    let calls_before = counters.calls.load(Ordering::Relaxed);
+    let calls_before = poller.counters.calls.load(Ordering::Relaxed);
     let mut report = SweepReport::default();
-    let tools = BatchTools::new(
-        client,
-        counters.clone(),
-        sender.clone(),
-        budget,
-        concurrency,
-    );
+    let tools = BatchTools::new(&poller, plan.budget, plan.concurrency);
     let mut consumed = 0usize;
     loop {
         if consumed == count {
             // The planned entries are done: what their retries left of the budget polls more.
             if let Some(calls) = call_budget {
-                let made = counters.calls.load(Ordering::Relaxed) - calls_before;
+                let made = poller.counters.calls.load(Ordering::Relaxed) - calls_before;
                 count += spare_entries(calls, made, consumed, total);
             }
             if consumed == count {
                 break;
             }
         }
-        if stop.is_triggered() {
+        if poller.stop.is_triggered() {
             report.cancelled = true;
             break;
         }
         let first = consumed;
-        let chunk: Vec<Entry> = (first..count.min(first + batch_entries.max(1)))
+        let chunk: Vec<Entry> = (first..count.min(first + plan.batch_entries.max(1)))
             .map(|i| entries[(start + i) % total].clone())
             .collect();
         let polling = std::time::Instant::now();
@@ -182,7 +172,7 @@ pub async fn poll(
         // An interrupted batch keeps the cursor where it was: its entries are polled again.
         let cursor_after =
             (!interrupted && moves_cursor).then(|| ((start + consumed) % total) as u64);
-        if send(&sender, results, cursor_after).await.is_err() {
+        if send(&poller.sender, results, cursor_after).await.is_err() {
             break;
         }
         if let Some(reason) = &report.aborted {
@@ -205,18 +195,13 @@ struct BatchTools {
 }
 
 impl BatchTools {
-    fn new(
-        client: Arc<DefenderClient>,
-        counters: Arc<Counters>,
-        sender: mpsc::Sender<PolledBatch>,
-        budget: ByteBudget,
-        concurrency: usize,
-    ) -> BatchTools {
+    fn new(poller: &Poller, budget: ByteBudget, concurrency: usize) -> BatchTools {
+        let sender = poller.sender.clone();
         let intake = Arc::new(PollIntake::new(budget.clone(), sender.clone(), concurrency));
         BatchTools {
-            client,
+            client: poller.client.clone(),
             intake,
-            counters,
+            counters: poller.counters.clone(),
             sender,
             budget,
             concurrency,
@@ -360,14 +345,14 @@ pub struct FeedPlan {
 /// carries the new cursor, the latest `lastUpdateTime` the API returned, so it moves only once
 /// every alert before it is committed. A poll that fails or is stopped moves nothing: the next
 /// one reads the same range again.
-pub async fn poll_feed(
-    plan: FeedPlan,
-    client: Arc<DefenderClient>,
-    counters: Arc<Counters>,
-    stop: Shutdown,
-    sender: mpsc::Sender<PolledBatch>,
-) -> SweepReport {
+pub async fn poll_feed(plan: FeedPlan, poller: Poller) -> SweepReport {
     use crate::feed::{slices, Next, Reading};
+    let Poller {
+        client,
+        counters,
+        stop,
+        sender,
+    } = poller;
     let FeedPlan {
         settings,
         first,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::poll::{self, FeedPlan, PollPlan};
+use super::poll::{self, FeedPlan, PollPlan, Poller};
 use super::{Pipeline, PipelineError, PolledBatch};
 use crate::defender::DefenderClient;
 use crate::schedule::gate::RateGate;
@@ -65,14 +65,15 @@ pub async fn run(
 ) -> Result<SweepReport, PipelineError> {
     shared.counters.add(&shared.counters.sweeps, 1);
     let (sender, receiver) = mpsc::channel::<PolledBatch>(shared.queue_batches);
-    let (client, counters, stop) = (
-        shared.client.clone(),
-        shared.counters.clone(),
-        shared.stop.clone(),
-    );
+    let poller = Poller {
+        client: shared.client.clone(),
+        counters: shared.counters.clone(),
+        stop: shared.stop.clone(),
+        sender,
+    };
     let poller = match source {
-        Source::Entries(plan) => tokio::spawn(poll::poll(plan, client, counters, stop, sender)),
-        Source::Feed(plan) => tokio::spawn(poll::poll_feed(plan, client, counters, stop, sender)),
+        Source::Entries(plan) => tokio::spawn(poll::poll(plan, poller)),
+        Source::Feed(plan) => tokio::spawn(poll::poll_feed(plan, poller)),
     };
     let (report, published) = tokio::join!(poller, publish(pipeline, receiver, shared));
     published?;
