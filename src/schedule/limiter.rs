@@ -194,6 +194,23 @@ fn margin(per: Duration) -> Duration {
         .min(per / 4)
 }
 
+/// The most of `times` (sorted) inside any half-open span of `per`: what a limit window of
+/// `per` saw at its fullest. Used to check the limiter and by the emulator's counts.
+pub fn most_in_any_span<T>(times: &[T], per: Duration) -> usize
+where
+    T: Copy + PartialOrd + std::ops::Add<Duration, Output = T>,
+{
+    let mut most = 0;
+    let mut start = 0;
+    for end in 0..times.len() {
+        while times[end] >= times[start] + per {
+            start += 1;
+        }
+        most = most.max(end - start + 1);
+    }
+    most
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,19 +280,6 @@ mod tests {
         }];
         let text = exceeds(&fast, &DOCUMENTED_LIMITS).unwrap();
         assert!(text.contains("600 calls in 1m"), "{text}");
-    }
-
-    /// Counts the most calls inside any half-open span of `per`.
-    fn most_in_any_span(calls: &[Duration], per: Duration) -> usize {
-        let mut most = 0;
-        let mut start = 0;
-        for end in 0..calls.len() {
-            while calls[end] >= calls[start] + per {
-                start += 1;
-            }
-            most = most.max(end - start + 1);
-        }
-        most
     }
 
     proptest! {

@@ -8,6 +8,8 @@ use tokio::time::Instant;
 
 use crate::schedule::limiter::Window;
 
+pub use crate::schedule::limiter::most_in_any_span;
+
 #[derive(Debug, Default)]
 pub struct CallLog {
     pub token_calls: u64,
@@ -47,19 +49,6 @@ pub struct SimStats {
     pub max_in_any_3600s: usize,
     /// The peak for each limit window the emulator enforces.
     pub windows: Vec<WindowPeak>,
-}
-
-/// The most arrivals inside any half-open span of `per`.
-pub fn most_in_any_span(arrivals: &[Instant], per: Duration) -> usize {
-    let mut most = 0;
-    let mut start = 0;
-    for end in 0..arrivals.len() {
-        while arrivals[end] >= arrivals[start] + per {
-            start += 1;
-        }
-        most = most.max(end - start + 1);
-    }
-    most
 }
 
 impl CallLog {
