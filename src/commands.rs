@@ -10,12 +10,13 @@ use crate::cli::{Cli, Command, Generated, SimArgs, StateAction};
 use mde_watch::app::demo::{demo, DemoOptions};
 use mde_watch::app::reload::Reload;
 use mde_watch::app::state;
-use mde_watch::app::{check, Scope, Service};
+use mde_watch::app::{check, AppError, Scope, Service, SweepReport};
 use mde_watch::config::Config;
 use mde_watch::notify::Notifier;
 use mde_watch::schedule::limiter::Window;
 use mde_watch::shutdown;
 use mde_watch::sim::{self, Faults, SimConfig, UniverseSpec};
+use mde_watch::stats::Snapshot;
 use mde_watch::store::Store;
 use mde_watch::telemetry::otlp;
 
@@ -85,8 +86,7 @@ async fn once(path: &Path) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let report = service.sweep(Scope::Full).await;
     let elapsed = started.elapsed();
-    let totals = service.close().await?;
-    let report = report?;
+    let (report, totals) = close(service, report).await?;
     let what = match report.feed_queries {
         Some(queries) => format!(
             "the alerts feed, {queries} queries, {} alerts read",
@@ -105,19 +105,31 @@ async fn once(path: &Path) -> anyhow::Result<ExitCode> {
         totals.duplicates_suppressed,
         elapsed.as_secs_f64()
     );
+    Ok(outcome(&report))
+}
+
+/// Closes the service after a one-shot sweep: the sweep's report and the run's totals.
+async fn close(
+    service: Service,
+    report: Result<SweepReport, AppError>,
+) -> anyhow::Result<(SweepReport, Snapshot)> {
+    let totals = service.close().await?;
+    Ok((report?, totals))
+}
+
+/// Says what failed in a one-shot sweep; success only when nothing failed or stopped it.
+fn outcome(report: &SweepReport) -> ExitCode {
     for (entry, reason) in &report.failed {
         eprintln!("error: {entry}: {reason}");
     }
     if let Some(reason) = &report.aborted {
         eprintln!("error: sweep stopped early: {reason}");
     }
-    Ok(
-        if report.failed.is_empty() && !report.cancelled && report.aborted.is_none() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        },
-    )
+    if report.failed.is_empty() && !report.cancelled && report.aborted.is_none() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// `demo`: the embedded default against the emulator.
@@ -176,8 +188,7 @@ async fn backfill(path: &Path, since: &str) -> anyhow::Result<ExitCode> {
     let since = state::parse_since(since, chrono::Utc::now()).map_err(anyhow::Error::msg)?;
     let mut service = one_shot_service(path).await?;
     let report = service.backfill(since).await;
-    let totals = service.close().await?;
-    let report = report?;
+    let (report, totals) = close(service, report).await?;
     let what = match report.feed_queries {
         Some(queries) => format!(
             "the alerts feed read in {queries} queries ({} alerts)",
@@ -191,14 +202,7 @@ async fn backfill(path: &Path, since: &str) -> anyhow::Result<ExitCode> {
         since.to_rfc3339(),
         report.failed.len()
     );
-    for (entry, reason) in &report.failed {
-        eprintln!("error: {entry}: {reason}");
-    }
-    Ok(if report.failed.is_empty() && !report.cancelled {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(outcome(&report))
 }
 
 /// The service for a one-shot command (`once`, `backfill`): stops on SIGTERM/SIGINT, and a
