@@ -351,31 +351,17 @@ impl Checker {
         let ca_file = self.ca_file(raw.ca_file.as_deref());
         let token_endpoint = self.token_endpoint(raw.token_endpoint.as_deref());
         let proxy = self.url("api.proxy", raw.proxy);
-        let timeout = self.duration(
-            "api.timeout",
-            raw.timeout.as_deref(),
-            Duration::from_secs(30),
-        );
-        let connect_timeout = self.duration(
-            "api.connect_timeout",
-            raw.connect_timeout.as_deref(),
-            Duration::from_secs(10),
-        );
-        let backoff_base = self.duration(
-            "api.backoff_base",
-            raw.backoff_base.as_deref(),
-            Duration::from_millis(500),
-        );
-        let backoff_max = self.duration(
-            "api.backoff_max",
-            raw.backoff_max.as_deref(),
-            Duration::from_secs(60),
-        );
-        let token_refresh_margin = self.duration(
-            "api.token_refresh_margin",
-            raw.token_refresh_margin.as_deref(),
-            Duration::from_secs(300),
-        );
+        // The API's timings: key, value, default.
+        #[rustfmt::skip]
+        let timings = [
+            ("api.timeout", &raw.timeout, Duration::from_secs(30)),
+            ("api.connect_timeout", &raw.connect_timeout, Duration::from_secs(10)),
+            ("api.backoff_base", &raw.backoff_base, Duration::from_millis(500)),
+            ("api.backoff_max", &raw.backoff_max, Duration::from_secs(60)),
+            ("api.token_refresh_margin", &raw.token_refresh_margin, Duration::from_secs(300)),
+        ];
+        let [timeout, connect_timeout, backoff_base, backoff_max, token_refresh_margin] =
+            timings.map(|(key, value, default)| self.duration(key, value.as_deref(), default));
         Some(ApiConfig {
             api: which,
             cloud,

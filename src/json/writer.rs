@@ -56,27 +56,30 @@ impl<'b> JsonWriter<'b> {
     }
 
     pub fn begin_object(&mut self) -> &mut Self {
-        self.separate();
-        self.out.push(b'{');
-        self.comma = false;
-        self
+        self.open(b'{')
     }
 
     pub fn end_object(&mut self) -> &mut Self {
-        self.out.push(b'}');
-        self.comma = true;
-        self
+        self.close(b'}')
     }
 
     pub fn begin_array(&mut self) -> &mut Self {
+        self.open(b'[')
+    }
+
+    pub fn end_array(&mut self) -> &mut Self {
+        self.close(b']')
+    }
+
+    fn open(&mut self, bracket: u8) -> &mut Self {
         self.separate();
-        self.out.push(b'[');
+        self.out.push(bracket);
         self.comma = false;
         self
     }
 
-    pub fn end_array(&mut self) -> &mut Self {
-        self.out.push(b']');
+    fn close(&mut self, bracket: u8) -> &mut Self {
+        self.out.push(bracket);
         self.comma = true;
         self
     }

@@ -104,35 +104,9 @@ pub fn check(
 ) -> Checked<SyslogSettings> {
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
-    let transport = choose(
-        (key, "transport", table.transport.as_deref()),
-        SyslogTransport::Tcp,
-        &[
-            ("udp", SyslogTransport::Udp),
-            ("tcp", SyslogTransport::Tcp),
-            ("tls", SyslogTransport::Tls),
-            ("unix", SyslogTransport::Unix),
-        ],
-        &mut problems,
-    );
-    let framing = choose(
-        (key, "framing", table.framing.as_deref()),
-        Framing::OctetCounting,
-        &[
-            ("octet-counting", Framing::OctetCounting),
-            ("newline", Framing::Newline),
-        ],
-        &mut problems,
-    );
-    let protocol = choose(
-        (key, "protocol", table.protocol.as_deref()),
-        SyslogProtocol::Rfc5424,
-        &[
-            ("rfc5424", SyslogProtocol::Rfc5424),
-            ("rfc3164", SyslogProtocol::Rfc3164),
-        ],
-        &mut problems,
-    );
+    let transport: SyslogTransport = choose(key, table.transport.as_deref(), &mut problems);
+    let framing: Framing = choose(key, table.framing.as_deref(), &mut problems);
+    let protocol: SyslogProtocol = choose(key, table.protocol.as_deref(), &mut problems);
     let facility = facility(key, table.facility.as_deref(), &mut problems);
     if transport != SyslogTransport::Unix && !table.address.contains(':') {
         problems.push(format!(
@@ -186,26 +160,54 @@ fn facility(key: &str, name: Option<&str>, problems: &mut Vec<String>) -> u8 {
     })
 }
 
-/// `sinks[N].name`'s value (its default when absent) as one of `choices`; any other value is a
-/// problem that lists them all, and the default stands in.
-fn choose<T: Copy>(
-    (key, name, value): (&str, &str, Option<&str>),
-    default: T,
-    choices: &[(&str, T)],
-    problems: &mut Vec<String>,
-) -> T {
+/// A setting written as one of a few names.
+trait Choice: Copy + 'static {
+    /// The setting's key in the sink's table.
+    const KEY: &'static str;
+    const DEFAULT: Self;
+    /// Every written name and what it means.
+    const CHOICES: Names<Self>;
+}
+
+type Names<T> = &'static [(&'static str, T)];
+
+#[rustfmt::skip]
+impl Choice for SyslogTransport {
+    const KEY: &'static str = "transport";
+    const DEFAULT: Self = Self::Tcp;
+    const CHOICES: Names<Self> = &[("udp", Self::Udp), ("tcp", Self::Tcp), ("tls", Self::Tls), ("unix", Self::Unix)];
+}
+
+#[rustfmt::skip]
+impl Choice for Framing {
+    const KEY: &'static str = "framing";
+    const DEFAULT: Self = Self::OctetCounting;
+    const CHOICES: Names<Self> = &[("octet-counting", Self::OctetCounting), ("newline", Self::Newline)];
+}
+
+#[rustfmt::skip]
+impl Choice for SyslogProtocol {
+    const KEY: &'static str = "protocol";
+    const DEFAULT: Self = Self::Rfc5424;
+    const CHOICES: Names<Self> = &[("rfc5424", Self::Rfc5424), ("rfc3164", Self::Rfc3164)];
+}
+
+/// `sinks[N].<T::KEY>`'s value (its default when absent) as one of `T`'s choices; any other
+/// value is a problem that lists them all, and the default stands in.
+fn choose<T: Choice>(key: &str, value: Option<&str>, problems: &mut Vec<String>) -> T {
     let Some(value) = value else {
-        return default;
+        return T::DEFAULT;
     };
-    match choices.iter().find(|(written, _)| *written == value) {
+    match T::CHOICES.iter().find(|(written, _)| *written == value) {
         Some(&(_, chosen)) => chosen,
         None => {
-            let names: Vec<&str> = choices.iter().map(|(written, _)| *written).collect();
+            let names: Vec<&str> = T::CHOICES.iter().map(|(written, _)| *written).collect();
+            let name = T::KEY;
             problems.push(format!(
                 "{key}.{name}: '{value}' is not a {name} ({})",
                 names.join(" | ")
             ));
-            default
+            T::DEFAULT
         }
     }
 }
