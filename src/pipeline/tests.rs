@@ -135,14 +135,18 @@ fn ids(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
+/// Batch u1 (a1, a2) then batch u2 (b1), with `in_flight` batches allowed out at once.
+async fn two_batches(in_flight: usize) -> Harness {
+    let mut h = harness(in_flight, &[]);
+    for (entry, alerts) in [("u1", &["a1", "a2"][..]), ("u2", &["b1"])] {
+        h.pipeline.process(batch(entry, alerts)).await.unwrap();
+    }
+    h
+}
+
 #[tokio::test]
 async fn the_next_batch_goes_out_before_the_previous_one_is_committed() {
-    let mut h = harness(2, &[]);
-    h.pipeline
-        .process(batch("u1", &["a1", "a2"]))
-        .await
-        .unwrap();
-    h.pipeline.process(batch("u2", &["b1"])).await.unwrap();
+    let mut h = two_batches(2).await;
     // a1/a2 are committed only now that b1 is out; b1 waits for the drain.
     assert_eq!(h.store.seen_ids().unwrap().len(), 2);
     h.pipeline.drain().await.unwrap();
@@ -157,12 +161,7 @@ async fn the_next_batch_goes_out_before_the_previous_one_is_committed() {
 
 #[tokio::test]
 async fn one_batch_in_flight_commits_before_the_next_goes_out() {
-    let mut h = harness(1, &[]);
-    h.pipeline
-        .process(batch("u1", &["a1", "a2"]))
-        .await
-        .unwrap();
-    h.pipeline.process(batch("u2", &["b1"])).await.unwrap();
+    let h = two_batches(1).await;
     assert_eq!(handed(&h), vec![(0, ids(&["a1", "a2"])), (2, ids(&["b1"]))]);
     assert_eq!(h.store.seen_ids().unwrap().len(), 3);
 }

@@ -45,24 +45,20 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
+    /// The shortest gap between `samples` firings of `expression` from 2026-11-23 10:02:00.
+    fn shortest(expression: &str, samples: usize) -> Option<Duration> {
+        let from = Utc.with_ymd_and_hms(2026, 11, 23, 10, 2, 0).unwrap();
+        shortest_interval(&parse(expression).unwrap(), from, samples)
+    }
+
     #[test]
     fn default_cron_fires_every_five_minutes() {
-        let cron = parse(DEFAULT_CRON).unwrap();
-        let from = Utc.with_ymd_and_hms(2026, 11, 23, 10, 2, 0).unwrap();
-        assert_eq!(
-            shortest_interval(&cron, from, 20),
-            Some(Duration::from_secs(300))
-        );
+        assert_eq!(shortest(DEFAULT_CRON, 20), Some(Duration::from_secs(300)));
     }
 
     #[test]
     fn every_second_is_one_second() {
-        let cron = parse("* * * * * *").unwrap();
-        let from = Utc.with_ymd_and_hms(2026, 11, 23, 10, 2, 0).unwrap();
-        assert_eq!(
-            shortest_interval(&cron, from, 10),
-            Some(Duration::from_secs(1))
-        );
+        assert_eq!(shortest("* * * * * *", 10), Some(Duration::from_secs(1)));
     }
 
     #[test]

@@ -37,6 +37,21 @@ pub struct OutEvent {
     pub time_ms: Option<i64>,
 }
 
+#[cfg(test)]
+impl OutEvent {
+    /// The event of one alert about `user`, for the sinks' tests.
+    pub(crate) fn of_user(alert_id: &str, user: &str, severity: Severity, payload: &str) -> Self {
+        OutEvent {
+            alert_id: alert_id.into(),
+            payload: payload.as_bytes().to_vec(),
+            severity,
+            match_kinds: "user",
+            matches: format!("user:{user}"),
+            time_ms: None,
+        }
+    }
+}
+
 /// A component's settings once checked, with every problem (the config is refused) and every
 /// warning (it loads, and says so), each naming its key.
 #[derive(Debug)]

@@ -50,47 +50,29 @@ mod tests {
 
     #[test]
     fn table() {
+        use Decision::{Changed, New, Unchanged};
+        // (update time, fingerprint) polled, the same of the record stored, the decision.
+        #[rustfmt::skip]
         let cases = [
-            (digest(Some(10_000_000), 1), None, Decision::New),
-            (
-                digest(Some(10_000_000), 1),
-                Some(seen(Some(10_000_000), 1)),
-                Decision::Unchanged,
-            ),
-            (
-                digest(Some(11_000_000), 1),
-                Some(seen(Some(10_000_000), 1)),
-                Decision::Changed,
-            ),
-            (
-                digest(Some(10_000_000), 2),
-                Some(seen(Some(10_000_000), 1)),
-                Decision::Changed,
-            ),
-            (
-                digest(Some(9_000_000), 2),
-                Some(seen(Some(10_000_000), 1)),
-                Decision::Unchanged,
-            ),
-            (digest(None, 1), Some(seen(None, 1)), Decision::Unchanged),
-            (digest(None, 2), Some(seen(None, 1)), Decision::Changed),
-            (
-                digest(Some(5_000_000), 1),
-                Some(seen(None, 1)),
-                Decision::Changed,
-            ),
+            ((Some(10_000_000), 1), None, New),
+            ((Some(10_000_000), 1), Some((Some(10_000_000), 1)), Unchanged),
+            ((Some(11_000_000), 1), Some((Some(10_000_000), 1)), Changed),
+            ((Some(10_000_000), 2), Some((Some(10_000_000), 1)), Changed),
+            ((Some(9_000_000), 2), Some((Some(10_000_000), 1)), Unchanged),
+            ((None, 1), Some((None, 1)), Unchanged),
+            ((None, 2), Some((None, 1)), Changed),
+            ((Some(5_000_000), 1), Some((None, 1)), Changed),
             // The same second, read with and without its fraction: unchanged, not a flap.
-            (
-                digest(Some(12_500_000), 1),
-                Some(seen(Some(12_000_000), 1)),
-                Decision::Unchanged,
-            ),
-            (
-                digest(Some(13_000_000), 1),
-                Some(seen(Some(12_999_999), 1)),
-                Decision::Changed,
-            ),
+            ((Some(12_500_000), 1), Some((Some(12_000_000), 1)), Unchanged),
+            ((Some(13_000_000), 1), Some((Some(12_999_999), 1)), Changed),
         ];
+        let cases = cases.map(|((update, print), previous, expected)| {
+            (
+                digest(update, print),
+                previous.map(|(update, print)| seen(update, print)),
+                expected,
+            )
+        });
         for (digest, previous, expected) in cases {
             assert_eq!(
                 decide(&digest, previous.as_ref()),

@@ -268,13 +268,16 @@ mod tests {
     use crate::normalize::Severity;
 
     fn event(payload: &str) -> OutEvent {
-        OutEvent {
-            alert_id: "a".into(),
-            payload: payload.as_bytes().to_vec(),
-            severity: Severity::Low,
-            match_kinds: "user",
-            matches: "user:u".into(),
-            time_ms: None,
+        OutEvent::of_user("a", "u", Severity::Low, payload)
+    }
+
+    /// Settings that sync every write: `max_size` 0 never rotates.
+    fn settings(path: PathBuf, max_size: u64, keep: u32) -> FileSettings {
+        FileSettings {
+            path,
+            max_size,
+            keep,
+            fsync: true,
         }
     }
 
@@ -334,12 +337,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let blocker = dir.path().join("plain-file");
         std::fs::write(&blocker, b"").unwrap();
-        let config = FileSettings {
-            path: blocker.join("alerts.ndjson"),
-            max_size: 0,
-            keep: 1,
-            fsync: true,
-        };
+        let config = settings(blocker.join("alerts.ndjson"), 0, 1);
         let Err(err) = FileSink::open("f", Format::Ecs, &config) else {
             panic!("a file under a plain file was opened");
         };
@@ -360,12 +358,7 @@ mod tests {
         let path = dir.path().join("alerts.ndjson");
         let long_partial = "x".repeat(200 << 10);
         std::fs::write(&path, format!("{{\"a\":1}}\n{{\"b\":2}}\n{long_partial}")).unwrap();
-        let config = FileSettings {
-            path: path.clone(),
-            max_size: 0,
-            keep: 1,
-            fsync: true,
-        };
+        let config = settings(path.clone(), 0, 1);
         let mut sink = FileSink::open("f", Format::Ecs, &config).unwrap();
         sink.send(&[event("{\"c\":3}")]).await.unwrap();
         assert_eq!(
@@ -383,12 +376,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out/alerts.ndjson");
-        let config = FileSettings {
-            path: path.clone(),
-            max_size: 20,
-            keep: 2,
-            fsync: true,
-        };
+        let config = settings(path.clone(), 20, 2);
         let mut sink = FileSink::open("f", Format::Ecs, &config).unwrap();
         sink.send(&[event("0123456789"), event("abc")])
             .await

@@ -98,19 +98,18 @@ pub fn check(
 mod tests {
     use super::*;
 
+    /// SASL over `protocol`, the mechanism set under `key` (librdkafka reads both spellings).
+    fn sasl(protocol: &str, key: &str, mechanism: &str) -> BTreeMap<String, String> {
+        properties(&[("security.protocol", protocol), (key, mechanism)])
+    }
+
     fn properties(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|&(k, v)| (k.into(), v.into())).collect()
     }
 
     #[test]
     fn a_password_in_clear_to_a_remote_broker_is_refused() {
-        let plain = properties(&[
-            ("security.protocol", "sasl_plaintext"),
-            ("sasl.mechanism", "PLAIN"),
-        ]);
+        let plain = sasl("sasl_plaintext", "sasl.mechanism", "PLAIN");
         let (problems, _) = check("sinks[1]", "127.0.0.1:9092,kafka-2.corp:9092", &plain);
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(
@@ -118,32 +117,18 @@ mod tests {
             "{problems:?}"
         );
         // The same to loopback brokers: nothing leaves the host.
-        assert_eq!(
-            check("sinks[1]", "localhost:9092", &plain),
-            (vec![], vec![])
-        );
+        let clean = (vec![], vec![]);
+        assert_eq!(check("sinks[1]", "localhost:9092", &plain), clean);
         // SASL_SSL carries it encrypted.
-        let ssl = properties(&[
-            ("security.protocol", "SASL_SSL"),
-            ("sasl.mechanisms", "PLAIN"),
-        ]);
-        assert_eq!(
-            check("sinks[1]", "kafka-2.corp:9093", &ssl),
-            (vec![], vec![])
-        );
-        let bearer = properties(&[
-            ("security.protocol", "SASL_PLAINTEXT"),
-            ("sasl.mechanisms", "OAUTHBEARER"),
-        ]);
+        let ssl = sasl("SASL_SSL", "sasl.mechanisms", "PLAIN");
+        assert_eq!(check("sinks[1]", "kafka-2.corp:9093", &ssl), clean);
+        let bearer = sasl("SASL_PLAINTEXT", "sasl.mechanisms", "OAUTHBEARER");
         assert!(check("sinks[0]", "kafka:9092", &bearer).0[0].contains("bearer token"));
     }
 
     #[test]
     fn scram_and_plaintext_in_clear_are_warnings() {
-        let scram = properties(&[
-            ("security.protocol", "SASL_PLAINTEXT"),
-            ("sasl.mechanism", "SCRAM-SHA-512"),
-        ]);
+        let scram = sasl("SASL_PLAINTEXT", "sasl.mechanism", "SCRAM-SHA-512");
         let (problems, warnings) = check("sinks[0]", "kafka:9092", &scram);
         assert!(problems.is_empty());
         assert!(

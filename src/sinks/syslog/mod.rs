@@ -244,12 +244,8 @@ mod tests {
 
     fn event(payload: &str) -> OutEvent {
         OutEvent {
-            alert_id: "da1".into(),
-            payload: payload.as_bytes().to_vec(),
-            severity: Severity::High,
-            match_kinds: "user",
-            matches: "user:user1".into(),
             time_ms: Some(1_795_340_841_162),
+            ..OutEvent::of_user("da1", "user1", Severity::High, payload)
         }
     }
 
