@@ -70,8 +70,7 @@ async fn restart_writes_nothing_again_and_later_alerts_come_next_sweep() {
     let first = std::fs::read(&output_file).unwrap();
     let first_ids = ids(&events(&output_file));
 
-    let again = run(&["once"], &config).await;
-    assert!(again.status.success(), "{}", show(&again));
+    run_ok(&["once"], &config).await;
     assert_eq!(
         std::fs::read(&output_file).unwrap(),
         first,
@@ -161,9 +160,7 @@ async fn forbidden_and_wrong_secret_fail_loudly_and_name_the_cause() {
     let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 2, 0).await;
     let config = write_config(dir.path(), &sim, &watch, "");
     write_secret(&dir.path().join("secret"), "wrong-secret");
-    let output = run(&["once"], &config).await;
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (output, stderr) = run_err(&["once"], &config).await;
     assert!(stderr.contains("AADSTS7000215"), "{}", show(&output));
     assert!(
         !stderr.contains("wrong-secret"),
@@ -178,9 +175,7 @@ async fn forbidden_and_wrong_secret_fail_loudly_and_name_the_cause() {
         forbidden: true,
         ..Faults::default()
     });
-    let output = run(&["once"], &config).await;
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (output, stderr) = run_err(&["once"], &config).await;
     assert!(
         stderr.contains("403 Forbidden") && stderr.contains("Alert.Read.All"),
         "{}",
@@ -194,9 +189,7 @@ async fn a_rejected_secret_stops_the_sweep_instead_of_hammering_the_login_host()
     let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 40, 0).await;
     let config = write_config(dir.path(), &sim, &watch, "[pipeline]\nbatch_entries = 8\n");
     write_secret(&dir.path().join("secret"), "wrong-secret");
-    let output = run(&["once"], &config).await;
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (output, stderr) = run_err(&["once"], &config).await;
     assert!(
         stderr.contains("sweep stopped early") && stderr.contains("AADSTS7000215"),
         "{}",

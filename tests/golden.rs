@@ -111,22 +111,15 @@ fn raw_keeps_the_alert_verbatim_and_quirks_are_survived() {
         1,
         "the alert without an id is reported"
     );
-    let raw = render(
-        "quirks",
-        Format::Raw,
-        &Match::new(EntryKind::User, "kiosk", None),
-    );
+    let kiosk = Match::new(EntryKind::User, "kiosk", None);
+    let raw = render("quirks", Format::Raw, &kiosk);
     let second: Value = serde_json::from_str(raw.lines().nth(1).unwrap()).unwrap();
     let original: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(
         second["alert"], original["value"][1],
         "raw must carry the alert unchanged"
     );
-    let ecs = render(
-        "quirks",
-        Format::Ecs,
-        &Match::new(EntryKind::User, "kiosk", None),
-    );
+    let ecs = render("quirks", Format::Ecs, &kiosk);
     let event: Value = serde_json::from_str(ecs.lines().nth(1).unwrap()).unwrap();
     assert_eq!(
         event["microsoft"]["defender_endpoint"]["newNestedThing"]["kept"],

@@ -96,8 +96,7 @@ async fn alerts_come_back_from_the_topic_with_keys_headers_and_the_file_payload(
     }
 
     // A restart after a clean run publishes nothing.
-    let again = run(&["once"], &config).await;
-    assert!(again.status.success(), "{}", show(&again));
+    run_ok(&["once"], &config).await;
     assert_eq!(consume(&tansu, expected.len()).await.len(), expected.len());
 }
 
@@ -174,12 +173,7 @@ async fn nothing_undelivered_is_committed_while_the_broker_is_frozen() {
     let (trigger, stop) = shutdown::channel();
     let mut service = Service::build(Config::load(&path).unwrap(), stop).unwrap();
     tansu.signal("-STOP");
-    let stopper = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(4)).await;
-        trigger.trigger();
-    });
-    let outcome = service.sweep(Scope::Full).await;
-    stopper.await.unwrap();
+    let outcome = sweep_stopped_after(&mut service, trigger, Duration::from_secs(4)).await;
     assert!(
         outcome.is_err(),
         "stopping while Kafka is down leaves the batch undelivered"

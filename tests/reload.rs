@@ -13,15 +13,6 @@ fn universe() -> UniverseSpec {
     universe_of(9, 10, 10)
 }
 
-fn sighup(child: &tokio::process::Child) {
-    let pid = child.id().expect("still running").to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .unwrap()
-        .success());
-}
-
 /// Waits until the emulator's call record satisfies `done`.
 async fn calls_until(sim: &SimHandle, what: &str, done: impl Fn(&[String]) -> bool) -> Vec<String> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -58,8 +49,7 @@ fn count(calls: &[String], entity: &str) -> usize {
 async fn sighup_applies_a_valid_watchlist_at_once_and_refuses_an_invalid_one() {
     let sim = start_sim(universe(), fast_limits()).await;
     let dir = tempfile::tempdir().unwrap();
-    let (path, users) =
-        watching_users_file(dir.path(), &sim, "[schedule]\ncron = \"*/2 * * * * *\"\n");
+    let (path, users) = watching_users_file(dir.path(), &sim, EVERY_TWO_SECONDS);
     let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
     let daemon = tokio::process::Command::new(binary())
         .args(["run", "--config"])
@@ -77,7 +67,7 @@ async fn sighup_applies_a_valid_watchlist_at_once_and_refuses_an_invalid_one() {
 
     // Valid: user1 leaves, user3 and user4 arrive and are polled first, at once.
     std::fs::write(&users, "user2\nuser3\nuser4\n").unwrap();
-    sighup(&daemon);
+    signal(&daemon, "HUP");
     let calls = calls_until(&sim, "user3 and user4 polled", |c| {
         count(c, "user:user3") > 0 && count(c, "user:user4") > 0
     })
@@ -97,7 +87,7 @@ async fn sighup_applies_a_valid_watchlist_at_once_and_refuses_an_invalid_one() {
 
     // Invalid: refused with the file and line named; the running list stays.
     std::fs::write(&users, "user2\nuser5\nno/such:user\n").unwrap();
-    sighup(&daemon);
+    signal(&daemon, "HUP");
     let log_path = dir.path().join("daemon.log");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let refused = loop {
@@ -179,7 +169,7 @@ async fn sighup_in_feed_mode_catches_up_added_users_from_the_feed() {
     written_until(before.clone(), "user1 and user2's alerts").await;
 
     std::fs::write(&users, "user2\nuser3\nuser4\n").unwrap();
-    sighup(&daemon);
+    signal(&daemon, "HUP");
     let all: std::collections::BTreeSet<String> =
         before.union(&user(&["user3", "user4"])).cloned().collect();
     let written = written_until(all.clone(), "user3 and user4's earlier alerts").await;

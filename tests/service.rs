@@ -86,12 +86,7 @@ async fn nothing_is_committed_until_the_sink_acknowledges() {
 
     let (trigger, stop) = shutdown::channel();
     let mut service = Service::build(Config::load(&path).unwrap(), stop).unwrap();
-    let stopper = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        trigger.trigger();
-    });
-    let outcome = service.sweep(Scope::Full).await;
-    stopper.await.unwrap();
+    let outcome = sweep_stopped_after(&mut service, trigger, Duration::from_secs(3)).await;
     assert!(
         matches!(
             outcome,
@@ -150,12 +145,7 @@ async fn changed_alerts_are_emitted_again_with_policy_emit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_the_daemon_cleanly_with_everything_committed() {
     let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 15, 15).await;
-    let path = write_config(
-        dir.path(),
-        &sim,
-        &watch,
-        "[schedule]\ncron = \"*/2 * * * * *\"\n",
-    );
+    let path = write_config(dir.path(), &sim, &watch, EVERY_TWO_SECONDS);
     let output_file = dir.path().join("alerts.ndjson");
     let daemon = spawn(&["run"], &path, "warn");
     let expected = sim.expected_ids(&watch.users, &watch.files);
@@ -171,8 +161,7 @@ async fn sigterm_stops_the_daemon_cleanly_with_everything_committed() {
     stopped_cleanly(daemon).await;
 
     let before = std::fs::read(&output_file).unwrap();
-    let again = run(&["once"], &path).await;
-    assert!(again.status.success(), "{}", show(&again));
+    run_ok(&["once"], &path).await;
     assert_eq!(
         std::fs::read(&output_file).unwrap(),
         before,

@@ -166,12 +166,8 @@ async fn receiver_down_for_20_seconds_loses_nothing_and_commits_nothing_meanwhil
     let mut rsyslog = Rsyslog::start(dir.path(), None);
     let sim = start_sim(universe(), fast_limits()).await;
     let watch = Watch::first(&sim, 15, 15);
-    let path = write_config(
-        dir.path(),
-        &sim,
-        &watch,
-        &syslog_sink("tcp", rsyslog.tcp_port, ""),
-    );
+    let sink = syslog_sink("tcp", rsyslog.tcp_port, "");
+    let path = write_config(dir.path(), &sim, &watch, &sink);
     without_file_sink(&path);
 
     rsyslog.stop();
@@ -297,12 +293,8 @@ async fn check_connect_reaches_the_receiver_or_says_why_not() {
     let rsyslog = Rsyslog::start(dir.path(), None);
     let sim = start_sim(universe(), fast_limits()).await;
     let watch = Watch::first(&sim, 1, 0);
-    let path = write_config(
-        dir.path(),
-        &sim,
-        &watch,
-        &syslog_sink("tcp", rsyslog.tcp_port, ""),
-    );
+    let sink = syslog_sink("tcp", rsyslog.tcp_port, "");
+    let path = write_config(dir.path(), &sim, &watch, &sink);
     let output = run(&["check", "--connect"], &path).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{}", show(&output));

@@ -33,12 +33,7 @@ async fn until(socket: &UnixDatagram, seen: &mut Vec<String>, wanted: impl Fn(&s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_watchdog_status_and_stopping_reach_the_notify_socket() {
     let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 10, 10).await;
-    let path = write_config(
-        dir.path(),
-        &sim,
-        &watch,
-        "[schedule]\ncron = \"*/2 * * * * *\"\n",
-    );
+    let path = write_config(dir.path(), &sim, &watch, EVERY_TWO_SECONDS);
     let socket_path = dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
     let daemon = tokio::process::Command::new(binary())

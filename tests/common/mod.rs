@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
+use mde_watch::app::{AppError, Scope, Service, SweepReport};
 use mde_watch::schedule::limiter::Window;
+use mde_watch::shutdown::ShutdownTrigger;
 use mde_watch::sim::{self, SimConfig, SimHandle, UniverseSpec};
 
 /// Limits compressed in time: the limiter and the emulator run the same logic as with 100/60 s
@@ -114,11 +116,37 @@ impl Fixture {
     }
 }
 
+/// A `[schedule]` that sweeps every two seconds, for daemon tests.
+pub const EVERY_TWO_SECONDS: &str = "[schedule]\ncron = \"*/2 * * * * *\"\n";
+
+/// One full sweep of `service`, asked to stop `after` it starts (as SIGTERM would).
+pub async fn sweep_stopped_after(
+    service: &mut Service,
+    trigger: ShutdownTrigger,
+    after: Duration,
+) -> Result<SweepReport, AppError> {
+    let stopper = tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        trigger.trigger();
+    });
+    let outcome = service.sweep(Scope::Full).await;
+    stopper.await.expect("the stopper task ends");
+    outcome
+}
+
 /// [`run`], which must succeed.
 pub async fn run_ok(args: &[&str], config: &Path) -> Output {
     let output = run(args, config).await;
     assert!(output.status.success(), "{}", show(&output));
     output
+}
+
+/// [`run`], which must fail: its output and its stderr as text.
+pub async fn run_err(args: &[&str], config: &Path) -> (Output, String) {
+    let output = run(args, config).await;
+    assert!(!output.status.success(), "{}", show(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output, stderr)
 }
 
 /// Writes a secret file as an operator should: mode 0600 (mde-watch refuses one others can read).
@@ -237,12 +265,19 @@ pub async fn stopped_cleanly(daemon: tokio::process::Child) -> Output {
 
 /// Sends SIGTERM, as systemd does to stop the service.
 pub fn sigterm(child: &tokio::process::Child) {
+    signal(child, "TERM");
+}
+
+/// Sends the signal `name` (`TERM`, `HUP`) with kill(1).
+pub fn signal(child: &tokio::process::Child, name: &str) {
     let pid = child.id().expect("still running").to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    let sent = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &pid])
+        .status();
+    assert!(
+        sent.is_ok_and(|status| status.success()),
+        "kill -{name} {pid}"
+    );
 }
 
 pub fn show(output: &Output) -> String {
