@@ -9,6 +9,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
+use axum::Extension;
 
 use super::answer::{admit_call, api_error, truncated, ODATA_CONTENT_TYPE, ODATA_CONTEXT};
 use super::faults::Fault;
@@ -16,24 +17,17 @@ use super::state::{lock, Audience, SimState};
 use super::universe::Universe;
 use super::{feed, graph};
 
-/// `GET /api/alerts`: every alert of the tenant the query admits, in an order that is not by
-/// time, a page at a time with `@odata.nextLink` while more remain.
+/// `GET /api/alerts` (Defender's names) and `GET /v1.0/security/alerts_v2` (Graph's shape,
+/// with the Office 365 alerts only Graph serves), the route saying which: every alert of the
+/// tenant the query admits, in an order that is not by time, a page at a time with
+/// `@odata.nextLink` while more remain.
 pub(super) async fn feed_alerts(
     State(state): State<Arc<SimState>>,
+    Extension(dialect): Extension<feed::Dialect>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    serve_feed(&state, &params, &headers, feed::Dialect::Defender).await
-}
-
-/// `GET /v1.0/security/alerts_v2`: the same alerts in Graph's shape, and the Office 365 alerts
-/// only Graph serves, under the same query rules.
-pub(super) async fn graph_alerts(
-    State(state): State<Arc<SimState>>,
-    Query(params): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    serve_feed(&state, &params, &headers, feed::Dialect::Graph).await
+    serve_feed(&state, &params, &headers, dialect).await
 }
 
 /// One alert a feed can serve.

@@ -11,17 +11,18 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::serve::ListenerExt;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::answer::{admit_call, api_error, truncated, ODATA_CONTENT_TYPE, ODATA_CONTEXT};
 use super::faults::{Fault, Faults};
-use super::feed_route::{feed_alerts, graph_alerts};
+use super::feed::Dialect;
+use super::feed_route::feed_alerts;
 use super::graph;
 use super::state::{lock, Audience, Clock, Collection, SimState};
 use super::stats::{CallLog, SimStats};
-use super::token::{token_v1, token_v2};
+use super::token::{token, TokenVersion};
 use super::universe::Universe;
 use super::SimConfig;
 
@@ -192,12 +193,30 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
         config,
     });
     let app = Router::new()
-        .route("/{tenant}/oauth2/v2.0/token", post(token_v2))
-        .route("/{tenant}/oauth2/token", post(token_v1))
-        .route("/api/users/{id}/alerts", get(user_alerts))
-        .route("/api/files/{id}/alerts", get(file_alerts))
-        .route("/api/alerts", get(feed_alerts))
-        .route("/v1.0/security/alerts_v2", get(graph_alerts))
+        .route(
+            "/{tenant}/oauth2/v2.0/token",
+            post(token).layer(Extension(TokenVersion::V2)),
+        )
+        .route(
+            "/{tenant}/oauth2/token",
+            post(token).layer(Extension(TokenVersion::V1)),
+        )
+        .route(
+            "/api/users/{id}/alerts",
+            get(alerts).layer(Extension(Collection::Users)),
+        )
+        .route(
+            "/api/files/{id}/alerts",
+            get(alerts).layer(Extension(Collection::Files)),
+        )
+        .route(
+            "/api/alerts",
+            get(feed_alerts).layer(Extension(Dialect::Defender)),
+        )
+        .route(
+            "/v1.0/security/alerts_v2",
+            get(feed_alerts).layer(Extension(Dialect::Graph)),
+        )
         .route("/sim/stats", get(stats))
         .route("/sim/universe", get(universe_listing))
         .route("/sim/advance", post(advance))
@@ -240,26 +259,11 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
     })
 }
 
-async fn user_alerts(
-    State(state): State<Arc<SimState>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    alerts(state, Collection::Users, id, headers).await
-}
-
-async fn file_alerts(
-    State(state): State<Arc<SimState>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    alerts(state, Collection::Files, id, headers).await
-}
-
+/// `GET /api/users/{id}/alerts` and `GET /api/files/{id}/alerts` (the route says which).
 async fn alerts(
-    state: Arc<SimState>,
-    collection: Collection,
-    id: String,
+    State(state): State<Arc<SimState>>,
+    Extension(collection): Extension<Collection>,
+    Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
     let kind = match collection {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Form, Json};
+use axum::{Extension, Form, Json};
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -181,34 +181,42 @@ fn issue(
     Ok(token)
 }
 
-pub(super) async fn token_v2(
-    State(state): State<Arc<SimState>>,
-    Path(tenant): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
-    match issue(&state, &tenant, &form, "scope") {
-        Ok(token) => Json(json!({
-            "token_type": "Bearer",
-            "expires_in": state.config.token_ttl.as_secs(),
-            "ext_expires_in": state.config.token_ttl.as_secs(),
-            "access_token": token,
-        }))
-        .into_response(),
-        Err(response) => *response,
-    }
+/// Which token endpoint a request came to.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum TokenVersion {
+    /// `/oauth2/v2.0/token`: the audience in `scope`.
+    V2,
+    /// `/oauth2/token`: the audience in `resource`; numbers sent as JSON strings
+    /// (docs/defender-api.md §2).
+    V1,
 }
 
-/// v1 sends its numbers as JSON strings (docs/defender-api.md §2).
-pub(super) async fn token_v1(
+/// Both token endpoints (the route says which).
+pub(super) async fn token(
     State(state): State<Arc<SimState>>,
+    Extension(version): Extension<TokenVersion>,
     Path(tenant): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    match issue(&state, &tenant, &form, "resource") {
-        Ok(token) => {
+    let audience_field = match version {
+        TokenVersion::V2 => "scope",
+        TokenVersion::V1 => "resource",
+    };
+    let token = match issue(&state, &tenant, &form, audience_field) {
+        Ok(token) => token,
+        Err(response) => return *response,
+    };
+    let ttl = state.config.token_ttl.as_secs();
+    let body = match version {
+        TokenVersion::V2 => json!({
+            "token_type": "Bearer",
+            "expires_in": ttl,
+            "ext_expires_in": ttl,
+            "access_token": token,
+        }),
+        TokenVersion::V1 => {
             let now = chrono::Utc::now().timestamp();
-            let ttl = state.config.token_ttl.as_secs();
-            Json(json!({
+            json!({
                 "token_type": "Bearer",
                 "expires_in": ttl.to_string(),
                 "ext_expires_in": ttl.to_string(),
@@ -216,9 +224,8 @@ pub(super) async fn token_v1(
                 "not_before": now.to_string(),
                 "resource": form.get("resource").cloned().unwrap_or_default(),
                 "access_token": token,
-            }))
-            .into_response()
+            })
         }
-        Err(response) => *response,
-    }
+    };
+    Json(body).into_response()
 }
