@@ -26,6 +26,8 @@ pub mod sinks;
 pub mod stats;
 pub mod store;
 pub mod telemetry;
+#[cfg(test)]
+mod testing;
 pub mod units;
 pub mod watchlist;
 

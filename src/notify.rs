@@ -142,6 +142,7 @@ fn one_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::says;
 
     #[test]
     fn watchdog_pings_at_half_the_period_for_this_process_only() {
@@ -166,7 +167,7 @@ mod tests {
             let err = watchdog_interval(Some(bad), None, 7)
                 .unwrap_err()
                 .to_string();
-            assert!(err.contains(&format!("'{bad}'")), "{err}");
+            says(&err, &format!("'{bad}'"));
         }
     }
 

@@ -38,12 +38,8 @@ async fn a_watchlist_larger_than_the_budget_uses_every_call_and_none_over() {
         Fixture::start(universe_of(21, 3000, 10), compressed_limits(), 3000, 0).await;
     // Sweeps on the cron only: 12 in the first hour. Planning alone they would make 12 x 112 =
     // 1,344 calls (89.6%); with the calls the retries left, 12 x 125.
-    let config = write_config(
-        dir.path(),
-        &sim,
-        &watch,
-        "[schedule]\ncron = \"*/5 * * * * *\"\nrun_on_start = false\n",
-    );
+    let cron_only = "[schedule]\ncron = \"*/5 * * * * *\"\nrun_on_start = false\n";
+    let config = write_config(dir.path(), &sim, &watch, cron_only);
 
     let check = run(&["check"], &config).await;
     let plan = String::from_utf8_lossy(&check.stdout);

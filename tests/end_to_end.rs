@@ -82,8 +82,7 @@ async fn restart_writes_nothing_again_and_later_alerts_come_next_sweep() {
     let appeared: std::collections::BTreeSet<_> = later.difference(&first_ids).cloned().collect();
     assert!(!appeared.is_empty(), "virtual time should bring new alerts");
 
-    let third = run(&["once"], &config).await;
-    assert!(third.status.success(), "{}", show(&third));
+    run_ok(&["once"], &config).await;
     let all = events(&output_file);
     let new_lines: std::collections::BTreeSet<_> = ids(&all[first_ids.len()..]);
     assert_eq!(
@@ -155,11 +154,18 @@ async fn v1_token_endpoint_with_string_lifetimes_works() {
     assert_delivered_all(dir.path(), &sim, &watch);
 }
 
+/// `users` users watched with the config `extra` adds, and the wrong client secret on disk.
+async fn with_a_wrong_secret(users: usize, extra: &str) -> (Fixture, std::path::PathBuf) {
+    let fixture = Fixture::start(universe(), fast_limits(), users, 0).await;
+    let Fixture { sim, watch, dir } = &fixture;
+    let config = write_config(dir.path(), sim, watch, extra);
+    write_secret(&dir.path().join("secret"), "wrong-secret");
+    (fixture, config)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forbidden_and_wrong_secret_fail_loudly_and_name_the_cause() {
-    let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 2, 0).await;
-    let config = write_config(dir.path(), &sim, &watch, "");
-    write_secret(&dir.path().join("secret"), "wrong-secret");
+    let (Fixture { sim, dir, .. }, config) = with_a_wrong_secret(2, "").await;
     let (output, stderr) = run_err(&["once"], &config).await;
     assert!(stderr.contains("AADSTS7000215"), "{}", show(&output));
     assert!(
@@ -186,9 +192,8 @@ async fn forbidden_and_wrong_secret_fail_loudly_and_name_the_cause() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_secret_stops_the_sweep_instead_of_hammering_the_login_host() {
-    let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 40, 0).await;
-    let config = write_config(dir.path(), &sim, &watch, "[pipeline]\nbatch_entries = 8\n");
-    write_secret(&dir.path().join("secret"), "wrong-secret");
+    let (Fixture { sim, .. }, config) =
+        with_a_wrong_secret(40, "[pipeline]\nbatch_entries = 8\n").await;
     let (output, stderr) = run_err(&["once"], &config).await;
     assert!(
         stderr.contains("sweep stopped early") && stderr.contains("AADSTS7000215"),
@@ -239,14 +244,13 @@ async fn once_gives_up_on_a_dead_sink_and_commits_nothing() {
     let output = run(&["once"], &config).await;
     assert!(!output.status.success(), "{}", show(&output));
     let said = show(&output);
-    assert!(said.contains("still failing after 5 retries"), "{said}");
+    says(&said, "still failing after 5 retries");
     assert!(
         started.elapsed() < std::time::Duration::from_secs(60),
         "took {:?}",
         started.elapsed()
     );
-    let listed = run(&["state", "list"], &config).await;
-    assert!(listed.status.success(), "{}", show(&listed));
+    let listed = run_ok(&["state", "list"], &config).await;
     assert!(
         listed.stdout.is_empty(),
         "nothing may be committed: {}",

@@ -35,11 +35,9 @@ async fn the_feed_delivers_what_entity_polls_deliver_with_the_same_matches() {
     let entities = write_config(entities_dir.path(), &sim, &watch, "");
     let feed = write_config(feed_dir.path(), &sim, &watch, &feed_source(25));
 
-    let by_entity = run(&["once"], &entities).await;
-    assert!(by_entity.status.success(), "{}", show(&by_entity));
+    run_ok(&["once"], &entities).await;
     let calls_before = sim.stats();
-    let by_feed = run(&["once"], &feed).await;
-    assert!(by_feed.status.success(), "{}", show(&by_feed));
+    run_ok(&["once"], &feed).await;
     let calls = sim.stats();
     assert_eq!(
         calls.user_calls + calls.file_calls,
@@ -67,13 +65,14 @@ async fn the_feed_delivers_what_entity_polls_deliver_with_the_same_matches() {
         assert_eq!(matches, entity_matches, "{id}: the same match context");
     }
 
-    run_ok(&["once"], &feed).await;
-    let after = events(&feed_dir.path().join("alerts.ndjson"));
-    assert_eq!(
-        after.len(),
+    let output = feed_dir.path().join("alerts.ndjson");
+    once_adds_nothing(
+        &feed,
+        &output,
         expected.len(),
-        "a second poll publishes nothing new"
-    );
+        "a second poll publishes nothing new",
+    )
+    .await;
     let stats = run(&["state", "stats"], &feed).await;
     let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
     assert!(
@@ -377,13 +376,14 @@ async fn faults_and_a_kill_mid_poll_lose_nothing() {
     );
     assert!(sim.stats().faults_injected >= 5, "{:?}", sim.stats());
 
-    run_ok(&["once"], &config).await;
-    let after = events(&dir.path().join("alerts.ndjson"));
-    assert_eq!(
-        after.len(),
+    let output = dir.path().join("alerts.ndjson");
+    once_adds_nothing(
+        &config,
+        &output,
         written.len(),
-        "a clean restart publishes nothing"
-    );
+        "a clean restart publishes nothing",
+    )
+    .await;
 }
 
 /// The most alerts one batch can hold: a page, or every alert sharing one `lastUpdateTime`
@@ -414,17 +414,12 @@ async fn a_feed_backfill_publishes_each_alert_once_and_moves_nothing() {
     let Fixture { sim, watch, dir } =
         Fixture::start(universe_of(23, 60, 30), fast_limits(), 40, 20).await;
     // Ten-alert pages from a small budget: answers go out in pieces before a split is decided.
-    let config = write_config(
-        dir.path(),
-        &sim,
-        &watch,
-        &format!("{}[pipeline]\nqueue_bytes = \"64KiB\"\n", feed_source(10)),
-    );
+    let small_budget = format!("{}[pipeline]\nqueue_bytes = \"64KiB\"\n", feed_source(10));
+    let config = write_config(dir.path(), &sim, &watch, &small_budget);
     let expected = sim.expected_ids(&watch.users, &watch.files);
     let output = dir.path().join("alerts.ndjson");
 
-    let first = run(&["once"], &config).await;
-    assert!(first.status.success(), "{}", show(&first));
+    run_ok(&["once"], &config).await;
     assert_eq!(ids(&events(&output)), expected);
     let cursor = |stats: std::process::Output| -> serde_json::Value {
         serde_json::from_slice::<serde_json::Value>(&stats.stdout).unwrap()["feed_cursor"].clone()
@@ -433,10 +428,9 @@ async fn a_feed_backfill_publishes_each_alert_once_and_moves_nothing() {
     assert!(cursor_before.is_string(), "{cursor_before}");
     let entity_calls = sim.stats().user_calls + sim.stats().file_calls;
 
-    let backfill = run(&["backfill", "--since", "36500d"], &config).await;
-    assert!(backfill.status.success(), "{}", show(&backfill));
+    let backfill = run_ok(&["backfill", "--since", "36500d"], &config).await;
     let stdout = String::from_utf8_lossy(&backfill.stdout);
-    assert!(stdout.contains("the alerts feed read in"), "{stdout}");
+    says(&stdout, "the alerts feed read in");
     let written = events(&output);
     let again = &written[expected.len()..];
     assert_eq!(ids(again), expected, "every watched alert again");
@@ -458,7 +452,6 @@ async fn a_feed_backfill_publishes_each_alert_once_and_moves_nothing() {
         cursor_before
     );
 
-    let after = run(&["once"], &config).await;
-    assert!(after.status.success(), "{}", show(&after));
+    run_ok(&["once"], &config).await;
     assert_eq!(events(&output).len(), written.len(), "dedup as it was");
 }

@@ -149,14 +149,7 @@ async fn sigterm_stops_the_daemon_cleanly_with_everything_committed() {
     let output_file = dir.path().join("alerts.ndjson");
     let daemon = spawn(&["run"], &path, "warn");
     let expected = sim.expected_ids(&watch.users, &watch.files);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while ids(&events(&output_file)) != expected {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the daemon did not write every alert within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    written_within_a_minute(&output_file, &expected).await;
     sigterm(&daemon);
     stopped_cleanly(daemon).await;
 

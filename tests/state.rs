@@ -40,8 +40,7 @@ async fn state_tools_list_show_export_import_prune_and_backfill() {
     let expected = sim.expected_ids(&watch.users, &watch.files);
     let first = tempfile::tempdir().unwrap();
     let config = write_config(first.path(), &sim, &watch, "");
-    let once = run(&["once"], &config).await;
-    assert!(once.status.success(), "{}", show(&once));
+    run_ok(&["once"], &config).await;
 
     list_show_and_entity(&sim, &config, first.path(), &expected).await;
     export_and_import(&sim, &watch, &config, first.path(), &expected).await;
@@ -140,8 +139,7 @@ async fn export_and_import(
         "{}",
         stdout(&imported)
     );
-    let second_once = run(&["once"], &other).await;
-    assert!(second_once.status.success(), "{}", show(&second_once));
+    run_ok(&["once"], &other).await;
     let shipped = std::fs::read_to_string(second.path().join("alerts.ndjson")).unwrap_or_default();
     assert!(
         shipped.is_empty(),
@@ -155,8 +153,7 @@ async fn backfill_forget_and_prune(config: &Path, dir: &Path, expected: &BTreeSe
     // Backfill: every alert again, and the store as it was.
     let output_file = dir.join("alerts.ndjson");
     let before = events(&output_file).len();
-    let backfill = run(&["backfill", "--since", "36500d"], config).await;
-    assert!(backfill.status.success(), "{}", show(&backfill));
+    let backfill = run_ok(&["backfill", "--since", "36500d"], config).await;
     let after = events(&output_file);
     assert_eq!(
         after.len(),

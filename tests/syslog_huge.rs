@@ -33,8 +33,7 @@ async fn stock_rsyslog_stores_whole_events_of_huge_alerts_over_every_transport()
     let path = write_config(dir.path(), &sim, &watch, &nine_sinks(&plain, &tls, &certs));
     without_file_sink(&path);
 
-    let check = run(&["check"], &path).await;
-    let stdout = String::from_utf8_lossy(&check.stdout);
+    let stdout = stdout_of(&["check"], &path).await;
     assert!(
         stdout.contains("warning: sink udp-ocsf: a usual ocsf event is")
             && stdout.contains("over max_message 2048"),

@@ -58,14 +58,7 @@ async fn ready_watchdog_status_and_stopping_reach_the_notify_socket() {
     // The first sweep runs on start: every alert goes out, and the daemon keeps pinging.
     let expected = sim.expected_ids(&watch.users, &watch.files);
     let output_file = dir.path().join("alerts.ndjson");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while ids(&events(&output_file)) != expected {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not every alert written"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    written_within_a_minute(&output_file, &expected).await;
     let before = seen.len();
     until(&socket, &mut seen, |m| m == "WATCHDOG=1").await;
     until(&socket, &mut seen, |m| m == "WATCHDOG=1").await;
@@ -95,7 +88,7 @@ async fn a_bad_watchdog_setting_is_named() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("WATCHDOG_USEC 'soon'"), "{stderr}");
+    says(&stderr, "WATCHDOG_USEC 'soon'");
 }
 
 /// The shipped unit with the binary's path where the package installs it.

@@ -76,7 +76,7 @@ async fn metrics_are_served_and_health_follows_the_api() {
     let (daemon, base) = serving(dir.path(), &sim, &watch, "");
 
     let health = until_status(&format!("{base}/healthz"), 200, "first sweep").await;
-    assert!(health.contains("\"status\":\"ok\""), "{health}");
+    says(&health, "\"status\":\"ok\"");
     let expected = sim.expected_ids(&watch.users, &watch.files).len() as f64;
     let metrics = metrics_once_published(&base, expected).await;
     assert_sweep_figures(&metrics, expected);
@@ -87,7 +87,7 @@ async fn metrics_are_served_and_health_follows_the_api() {
         ..Faults::default()
     });
     let degraded = until_status(&format!("{base}/healthz"), 503, "API failing").await;
-    assert!(degraded.contains("no sweep succeeded"), "{degraded}");
+    says(&degraded, "no sweep succeeded");
     let (_, metrics) = get(&format!("{base}/metrics")).await.unwrap();
     assert!(
         sample(
@@ -192,17 +192,14 @@ async fn feed_mode_health_follows_the_cursor() {
     assert!(sample(&metrics, "mdewatch_feed_alerts_total{matched=\"no\"}") > 0.0);
     assert!(sample(&metrics, "mdewatch_feed_cursor_advanced_timestamp_seconds") > 1.7e9);
     let health = until_status(&format!("{base}/healthz"), 200, "feed polls").await;
-    assert!(health.contains("\"status\":\"ok\""), "{health}");
+    says(&health, "\"status\":\"ok\"");
 
     sim.set_faults(Faults {
         error_rate: 1.0,
         ..Faults::default()
     });
     let degraded = until_status(&format!("{base}/healthz"), 503, "feed failing").await;
-    assert!(
-        degraded.contains("the feed cursor has not advanced"),
-        "{degraded}"
-    );
+    says(&degraded, "the feed cursor has not advanced");
 
     sim.set_faults(Faults::default());
     until_status(&format!("{base}/healthz"), 200, "feed back").await;
@@ -224,9 +221,9 @@ async fn a_non_loopback_listen_address_is_refused_by_name() {
     let output = run(&["check"], &path).await;
     assert!(!output.status.success());
     let said = show(&output);
-    assert!(
-        said.contains("telemetry.listen: '0.0.0.0:9464' is not a loopback address"),
-        "{said}"
+    says(
+        &said,
+        "telemetry.listen: '0.0.0.0:9464' is not a loopback address",
     );
 }
 

@@ -150,11 +150,7 @@ mod tests {
 
     #[test]
     fn each_destination_says_how_it_is_reached() {
-        let dir = tempfile::tempdir().unwrap();
-        let secret = dir.path().join("secret.txt");
-        std::fs::write(&secret, "s\n").unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let dir = crate::testing::with_secret_dir();
         let text = concat!(
             crate::config::test_config_head!(),
             r#"[[sinks]]

@@ -199,6 +199,7 @@ pub fn show(store: &Store, id: &str, out: &mut dyn Write) -> Result<(), StateErr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::says;
     use chrono::TimeZone;
 
     fn record() -> SeenRecord {
@@ -253,6 +254,6 @@ mod tests {
             Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap()
         );
         let err = parse_since("last tuesday", now).unwrap_err();
-        assert!(err.contains("'last tuesday'"), "{err}");
+        says(&err, "'last tuesday'");
     }
 }

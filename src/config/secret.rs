@@ -93,6 +93,7 @@ fn read_secret_file(path: &Path, source: &SecretSource) -> Result<String, String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::says;
 
     #[test]
     fn debug_and_display_hide_the_value() {
@@ -111,7 +112,7 @@ mod tests {
         let from_cred = resolve(&SecretSource::Credential("mde".into()), Some(dir.path())).unwrap();
         assert_eq!(from_cred.expose(), "s3cret");
         let missing = resolve(&SecretSource::Credential("mde".into()), None).unwrap_err();
-        assert!(missing.contains("CREDENTIALS_DIRECTORY"), "{missing}");
+        says(&missing, "CREDENTIALS_DIRECTORY");
     }
 
     #[test]

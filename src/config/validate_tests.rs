@@ -2,6 +2,7 @@
 //! key and file, limits that warn, secrets kept out of Debug.
 
 use super::*;
+use crate::testing::{private, says, with_secret_dir};
 
 const MINIMAL: &str = concat!(
     test_config_head!(),
@@ -10,18 +11,6 @@ type = "file"
 path = "out/alerts.ndjson"
 "#
 );
-
-fn private(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
-
-fn with_secret_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("secret.txt"), "s\n").unwrap();
-    private(&dir.path().join("secret.txt"));
-    dir
-}
 
 #[test]
 fn minimal_config_gets_documented_defaults() {
@@ -46,10 +35,7 @@ fn unknown_key_names_key_and_file() {
     let text = MINIMAL.replace("[watchlist]", "[watchlist]\nuserz = [\"x\"]");
     let err = Config::from_toml(&text, "conf/x.toml", dir.path(), false).unwrap_err();
     let message = err.to_string();
-    assert!(
-        message.contains("unknown key 'watchlist.userz' in conf/x.toml"),
-        "{message}"
-    );
+    says(&message, "unknown key 'watchlist.userz' in conf/x.toml");
 }
 
 #[test]
@@ -118,9 +104,9 @@ fn every_problem_is_listed() {
         );
     let err = Config::from_toml(&text, "x.toml", dir.path(), false).unwrap_err();
     let message = err.to_string();
-    assert!(message.contains("schedule.cron"), "{message}");
-    assert!(message.contains("watchlist.users[0]"), "{message}");
-    assert!(message.contains("looks like MD5"), "{message}");
+    says(&message, "schedule.cron");
+    says(&message, "watchlist.users[0]");
+    says(&message, "looks like MD5");
     assert_eq!(err.problems.len(), 3, "{message}");
 }
 

@@ -74,6 +74,7 @@ pub fn read_alert(index: usize, bytes: &[u8]) -> Result<Result<PolledAlert, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::says;
 
     #[test]
     fn empty_collection() {
@@ -99,7 +100,7 @@ mod tests {
     #[test]
     fn truncated_body_is_an_error_not_a_panic() {
         let err = parse_page(br#"{"value":[{"id":"a1","tit"#).unwrap_err();
-        assert!(err.contains("not a complete JSON document"), "{err}");
+        says(&err, "not a complete JSON document");
         assert!(parse_page(b"{\"error\":{}}")
             .unwrap_err()
             .contains("no 'value'"));

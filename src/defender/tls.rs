@@ -99,6 +99,7 @@ fn bare_name(presented: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::says;
 
     #[test]
     fn the_reason_is_found_inside_an_io_error() {
@@ -106,7 +107,7 @@ mod tests {
         let io = std::io::Error::new(std::io::ErrorKind::InvalidData, tls);
         let io = std::io::Error::other(io);
         let text = refused_certificate(&io).unwrap();
-        assert!(text.contains("not signed by a CA"), "{text}");
+        says(&text, "not signed by a CA");
         let expired = TlsError::InvalidCertificate(CertificateError::ExpiredContext {
             time: rustls_pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(
                 1_800_000_000,

@@ -214,6 +214,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::says;
     use proptest::prelude::*;
 
     fn secs(s: f64) -> Duration {
@@ -279,7 +280,7 @@ mod tests {
             per: Duration::from_secs(1),
         }];
         let text = exceeds(&fast, &DOCUMENTED_LIMITS).unwrap();
-        assert!(text.contains("600 calls in 1m"), "{text}");
+        says(&text, "600 calls in 1m");
     }
 
     proptest! {

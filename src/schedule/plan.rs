@@ -170,6 +170,7 @@ fn round_up_to_second(duration: Duration) -> Duration {
 mod tests {
     use super::*;
     use crate::schedule::limiter::DOCUMENTED_LIMITS;
+    use crate::testing::says;
 
     const FIVE_MINUTES: Duration = Duration::from_secs(300);
 
@@ -197,10 +198,7 @@ mod tests {
             "{warnings:?}"
         );
         let text = plan.to_string();
-        assert!(
-            text.contains("every entry is polled every 20m (4 sweeps per pass)"),
-            "{text}"
-        );
+        says(&text, "every entry is polled every 20m (4 sweeps per pass)");
     }
 
     #[test]

@@ -192,31 +192,7 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
         base_url: format!("{scheme}://{addr}"),
         config,
     });
-    let app = Router::new()
-        .route(
-            "/{tenant}/oauth2/v2.0/token",
-            post(token).layer(Extension(TokenVersion::V2)),
-        )
-        .route(
-            "/{tenant}/oauth2/token",
-            post(token).layer(Extension(TokenVersion::V1)),
-        )
-        .route(
-            "/api/users/{id}/alerts",
-            get(alerts).layer(Extension(Collection::Users)),
-        )
-        .route(
-            "/api/files/{id}/alerts",
-            get(alerts).layer(Extension(Collection::Files)),
-        )
-        .route(
-            "/api/alerts",
-            get(feed_alerts).layer(Extension(Dialect::Defender)),
-        )
-        .route(
-            "/v1.0/security/alerts_v2",
-            get(feed_alerts).layer(Extension(Dialect::Graph)),
-        )
+    let app = api_routes()
         .route("/sim/stats", get(stats))
         .route("/sim/universe", get(universe_listing))
         .route("/sim/advance", post(advance))
@@ -257,6 +233,18 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
         stop: Some(stop),
         task: Some(task),
     })
+}
+
+/// The API's routes: the Extension on each tells its handler which variant it serves.
+#[rustfmt::skip]
+fn api_routes() -> Router<Arc<SimState>> {
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(token).layer(Extension(TokenVersion::V2)))
+        .route("/{tenant}/oauth2/token", post(token).layer(Extension(TokenVersion::V1)))
+        .route("/api/users/{id}/alerts", get(alerts).layer(Extension(Collection::Users)))
+        .route("/api/files/{id}/alerts", get(alerts).layer(Extension(Collection::Files)))
+        .route("/api/alerts", get(feed_alerts).layer(Extension(Dialect::Defender)))
+        .route("/v1.0/security/alerts_v2", get(feed_alerts).layer(Extension(Dialect::Graph)))
 }
 
 /// `GET /api/users/{id}/alerts` and `GET /api/files/{id}/alerts` (the route says which).

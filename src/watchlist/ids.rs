@@ -111,6 +111,7 @@ pub fn parse_sha1(raw: &str) -> Result<Sha1, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::says;
 
     #[test]
     fn plain_user_is_kept() {
@@ -161,12 +162,9 @@ mod tests {
     #[test]
     fn md5_and_sha256_are_named() {
         let md5 = parse_sha1("d41d8cd98f00b204e9800998ecf8427e").unwrap_err();
-        assert!(
-            md5.contains("looks like MD5: the API accepts SHA-1 only"),
-            "{md5}"
-        );
+        says(&md5, "looks like MD5: the API accepts SHA-1 only");
         let sha256 = parse_sha1(&"a".repeat(64)).unwrap_err();
-        assert!(sha256.contains("looks like SHA-256"), "{sha256}");
+        says(&sha256, "looks like SHA-256");
         assert!(parse_sha1("xyz").unwrap_err().contains("'xyz'"));
         assert!(parse_sha1(&"b".repeat(39))
             .unwrap_err()

@@ -152,6 +152,7 @@ fn strip_comment(line: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::says;
     use std::io::Write;
 
     fn sources(users: &[&str], files: &[&str]) -> ListSources {
@@ -205,11 +206,8 @@ mod tests {
         });
         assert_eq!(report.watchlist.len(), 1);
         let message = report.errors[0].to_string();
-        assert!(
-            message.contains(&format!("{} line 4", file.path().display())),
-            "{message}"
-        );
-        assert!(message.contains("looks like MD5"), "{message}");
+        says(&message, &format!("{} line 4", file.path().display()));
+        says(&message, "looks like MD5");
     }
 
     #[test]

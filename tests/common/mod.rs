@@ -134,6 +134,29 @@ pub async fn sweep_stopped_after(
     outcome
 }
 
+/// Waits (at most 60 s) until the NDJSON file `output` holds exactly the alerts `expected`.
+pub async fn written_within_a_minute(output: &Path, expected: &BTreeSet<String>) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while ids(&events(output)) != *expected {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not every alert was written within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Runs `once` again and asserts the NDJSON file `output` still holds `before` events.
+pub async fn once_adds_nothing(config: &Path, output: &Path, before: usize, why: &str) {
+    run_ok(&["once"], config).await;
+    assert_eq!(events(output).len(), before, "{why}");
+}
+
+/// [`run`]'s standard output as text, whatever its exit status.
+pub async fn stdout_of(args: &[&str], config: &Path) -> String {
+    String::from_utf8_lossy(&run(args, config).await.stdout).into_owned()
+}
+
 /// [`run`], which must succeed.
 pub async fn run_ok(args: &[&str], config: &Path) -> Output {
     let output = run(args, config).await;
@@ -333,6 +356,12 @@ pub fn assert_delivered_all(dir: &Path, sim: &SimHandle, watch: &Watch) {
 }
 
 /// Asserts the command failed and said `expected` (on stdout or stderr).
+/// Asserts that `text` contains `expected`, and shows both when it does not.
+#[track_caller]
+pub fn says(text: &str, expected: &str) {
+    assert!(text.contains(expected), "expected {expected:?} in:\n{text}");
+}
+
 pub fn fails_saying(output: &Output, expected: &str) {
     let said = show(output);
     assert!(!output.status.success(), "succeeded: {said}");

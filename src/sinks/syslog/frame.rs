@@ -195,6 +195,7 @@ pub fn frame(framing: Framing, message: &[u8], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::says;
     use chrono::TimeZone;
 
     #[test]
@@ -237,7 +238,7 @@ mod tests {
         }
         let line = rfc3164(13, Utc::now(), "evil|host]", "mdewatch", b"x");
         let text = String::from_utf8(line).unwrap();
-        assert!(text.contains(" evilhost mdewatch: x"), "{text}");
+        says(&text, " evilhost mdewatch: x");
     }
 
     #[test]
