@@ -192,7 +192,8 @@ async fn forbidden_and_wrong_secret_fail_loudly_and_name_the_cause() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_secret_stops_the_sweep_instead_of_hammering_the_login_host() {
-    let (Fixture { sim, .. }, config) =
+    // The directory must outlive the run: bind it, not `..` (which drops it here).
+    let (Fixture { sim, dir: _dir, .. }, config) =
         with_a_wrong_secret(40, "[pipeline]\nbatch_entries = 8\n").await;
     let (output, stderr) = run_err(&["once"], &config).await;
     assert!(
