@@ -1,4 +1,4 @@
-//! The Alert entity (docs/defender-api.md). Every field but `id` may be null or absent; enums are
+//! The Alert entity (docs/microsoft-api.md). Every field but `id` may be null or absent; enums are
 //! kept as strings because the API adds values.
 //!
 //! An alert is parsed once, into a view that borrows from its own text: strings are `&str` into

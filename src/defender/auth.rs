@@ -1,4 +1,4 @@
-//! OAuth 2.0 client credentials against the cloud's login host (docs/defender-api.md §2). The token is
+//! OAuth 2.0 client credentials against the cloud's login host (docs/microsoft-api.md §2). The token is
 //! cached and refreshed ahead of its expiry; `expires_in` may be a number (v2) or a string (v1).
 //! The secret is only ever put in the form body of the token request.
 

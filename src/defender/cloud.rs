@@ -1,5 +1,5 @@
 //! Which hosts to talk to: the API host, the login host and the token audience for each cloud
-//! (docs/defender-api.md §1 and §2). GCC High and DoD use `api-gov…` with the `.us` login host, as
+//! (docs/microsoft-api.md §1 and §2). GCC High and DoD use `api-gov…` with the `.us` login host, as
 //! Microsoft's page says (XSOAR's table differs; we follow Microsoft).
 
 /// RFC 3986 unreserved characters stay; everything else in a path segment is encoded.

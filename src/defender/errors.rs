@@ -1,5 +1,5 @@
 //! What can go wrong talking to the API, and how each HTTP answer is classified
-//! (docs/defender-api.md §9). Classification is pure so it is tested without a server.
+//! (docs/microsoft-api.md §9). Classification is pure so it is tested without a server.
 
 use std::time::Duration;
 

@@ -20,7 +20,7 @@ pub use client::DefenderClient;
 pub use errors::ApiError;
 pub use page::{EntryAlerts, Intake};
 
-/// Sent on every request, in the form Microsoft asks partners to use (docs/defender-api.md §1).
+/// Sent on every request, in the form Microsoft asks partners to use (docs/microsoft-api.md §1).
 pub fn user_agent() -> String {
     format!("MdatpPartner-MdeWatch-mde-watch/{}", crate::VERSION)
 }

@@ -1,4 +1,4 @@
-//! The OData collection envelope (docs/defender-api.md §4): `value` holds the alerts, and
+//! The OData collection envelope (docs/microsoft-api.md §4): `value` holds the alerts, and
 //! `@odata.nextLink`, when present, the next page. Pure: bytes in, alerts out.
 
 use serde::Deserialize;
@@ -6,7 +6,7 @@ use serde_json::value::RawValue;
 
 use super::alert::{PolledAlert, ReadError};
 
-/// The largest `$top` Defender's API serves (docs/defender-api.md).
+/// The largest `$top` Defender's API serves (docs/microsoft-api.md).
 pub const MAX_PAGE_SIZE: usize = 10_000;
 
 #[derive(Debug)]

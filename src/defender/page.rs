@@ -1,4 +1,4 @@
-//! One page of alerts read as it streams (docs/defender-api.md §4): each alert parsed when its
+//! One page of alerts read as it streams (docs/microsoft-api.md §4): each alert parsed when its
 //! last byte is in, the byte budget taken for the alerts kept, and pieces handed to the
 //! [`Intake`] while the rest of the response still arrives, so a response is never held whole.
 

@@ -1,5 +1,5 @@
 //! Defender timestamps: ISO 8601 UTC with 0 to 7 fractional digits, sometimes different lengths in
-//! one alert (docs/defender-api.md §7). Any RFC 3339 offset is accepted, as Graph's sibling API uses them.
+//! one alert (docs/microsoft-api.md §7). Any RFC 3339 offset is accepted, as Graph's sibling API uses them.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 

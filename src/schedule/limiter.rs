@@ -1,5 +1,5 @@
 //! The API's call budget as pure arithmetic. Both watchlist endpoints share one budget per app
-//! and tenant: at most 100 calls in any 60 s and 1500 in any 3600 s (docs/defender-api.md §3, §9).
+//! and tenant: at most 100 calls in any 60 s and 1500 in any 3600 s (docs/microsoft-api.md §3, §9).
 //!
 //! Time is a `Duration` since an arbitrary origin, passed in by the caller, so the same code runs
 //! against the real clock and a fake one. The invariant, proven by a property test: for every

@@ -14,7 +14,7 @@ pub struct Faults {
     pub malformed_rate: f64,
     /// Share whose body stops half way (the connection is cut).
     pub truncated_rate: f64,
-    /// Share answered 429 even below the limits ("by CPU", docs/defender-api.md §9).
+    /// Share answered 429 even below the limits ("by CPU", docs/microsoft-api.md §9).
     pub throttle_rate: f64,
     /// Retry-After sent with forced 429s, in seconds.
     pub throttle_retry_after_secs: u64,

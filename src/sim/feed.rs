@@ -1,5 +1,5 @@
 //! The query of the emulator's feeds, `GET /api/alerts` and Graph's `alerts_v2`: the subset of
-//! OData the real APIs accept for them (docs/defender-api.md §8, and §10 for Graph). `$filter`
+//! OData the real APIs accept for them (docs/microsoft-api.md §8, and §10 for Graph). `$filter`
 //! compares the update time (`lastUpdateTime`, Graph `lastUpdateDateTime`)
 //! or the creation time (`alertCreationTime`, Graph `createdDateTime`) with `ge`, `gt`, `le` or
 //! `lt` to a time, clauses joined by `and`; `$top` is 1 to 10,000; `$skip` any count; Defender

@@ -1,7 +1,7 @@
 //! The emulator's token endpoints, v2 (`scope`) and v1 (`resource`, numbers as strings): the
 //! client-credentials grant with the app's secret or a client assertion checked as Entra ID
 //! checks it, AADSTS errors in Entra ID's body, and tokens bound to the API they were asked for
-//! (docs/defender-api.md §2 and its AADSTS table).
+//! (docs/microsoft-api.md §2 and its AADSTS table).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -187,7 +187,7 @@ pub(super) enum TokenVersion {
     /// `/oauth2/v2.0/token`: the audience in `scope`.
     V2,
     /// `/oauth2/token`: the audience in `resource`; numbers sent as JSON strings
-    /// (docs/defender-api.md §2).
+    /// (docs/microsoft-api.md §2).
     V1,
 }
 

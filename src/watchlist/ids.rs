@@ -1,4 +1,4 @@
-//! The two kinds of watchlist id and their rules (docs/defender-api.md §3): the user endpoint
+//! The two kinds of watchlist id and their rules (docs/microsoft-api.md §3): the user endpoint
 //! takes the account name only, never the UPN; the file endpoint takes SHA-1 only.
 
 use std::fmt;
@@ -43,7 +43,7 @@ pub enum UserNote {
 }
 
 /// Characters Active Directory forbids in an account name (sAMAccountName), plus the separators
-/// that would change the URL path (docs/defender-api.md §3).
+/// that would change the URL path (docs/microsoft-api.md §3).
 const FORBIDDEN_USER_CHARS: &[char] = &[
     '"', '/', '\\', '[', ']', ':', ';', '|', '=', ',', '+', '*', '?', '<', '>', '@', '%', '#',
 ];
