@@ -10,6 +10,7 @@ use crate::defender::DefenderClient;
 use crate::errors::Chain;
 use crate::schedule::gate::RateGate;
 use crate::shutdown::Shutdown;
+use crate::sinks::Choice;
 use crate::stats::Counters;
 use crate::units::format_duration;
 
@@ -129,7 +130,7 @@ fn sinks(config: &Config, out: &mut dyn Write) -> std::io::Result<()> {
             SinkKind::Stdout => "stdout".to_string(),
             SinkKind::Syslog(syslog) => format!(
                 "syslog {} {} ({:?}, facility {}, messages up to {} bytes)",
-                syslog.transport.as_str(),
+                syslog.transport.name(),
                 syslog.address,
                 syslog.protocol,
                 syslog.facility,

@@ -6,6 +6,7 @@ use crate::config::{Config, SecretSource, SinkKind};
 use crate::exposure::{self, UrlReach};
 use crate::sinks::kafka::security::Transport;
 use crate::sinks::syslog::SyslogTransport;
+use crate::sinks::Choice;
 
 /// One line per destination, each starting with what it is.
 pub fn summary(config: &Config) -> Vec<String> {
@@ -93,7 +94,7 @@ fn credential(config: &Config) -> String {
 }
 
 fn syslog_line(syslog: &crate::sinks::syslog::SyslogSettings) -> String {
-    let transport = syslog.transport.as_str();
+    let transport = syslog.transport.name();
     match syslog.transport {
         SyslogTransport::Tls => format!(
             "syslog over TLS to {}, certificate verified against {}{}",

@@ -5,12 +5,14 @@
 //! one means that folder, a variant in the config's sink table and a line in [`build`]; the
 //! pipeline does not change.
 
+mod choice;
 mod error;
 pub mod file;
 pub mod kafka;
 mod stdout;
 pub mod syslog;
 
+pub use choice::Choice;
 pub use error::{Cause, Doing, Failure, SinkError};
 pub use file::FileSink;
 pub use kafka::KafkaSink;

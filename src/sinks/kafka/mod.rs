@@ -19,7 +19,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
-use super::{Doing, Failure, OutEvent, Pending, Sink, SinkError, SinkId};
+use super::{Choice, Doing, Failure, OutEvent, Pending, Sink, SinkError, SinkId};
 use crate::normalize::Format;
 
 /// librdkafka settings mde-watch sets unless the operator's table says otherwise.
@@ -29,7 +29,7 @@ pub fn client_config(config: &KafkaSettings) -> ClientConfig {
         .set("bootstrap.servers", &config.brokers)
         .set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("compression.type", config.compression.as_str())
+        .set("compression.type", config.compression.name())
         .set(
             "message.timeout.ms",
             config.message_timeout.as_millis().to_string(),

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::sinks::choice::{choose, Choice, Names};
 use crate::sinks::Checked;
 use crate::units::parse_duration;
 
@@ -18,34 +19,17 @@ pub enum Compression {
     None,
 }
 
-impl Compression {
-    const ALL: [Compression; 5] = [
-        Compression::Zstd,
-        Compression::Lz4,
-        Compression::Gzip,
-        Compression::Snappy,
-        Compression::None,
-    ];
-
-    /// librdkafka's name (`compression.type`), also the config's.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Compression::Zstd => "zstd",
-            Compression::Lz4 => "lz4",
-            Compression::Gzip => "gzip",
-            Compression::Snappy => "snappy",
-            Compression::None => "none",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Compression> {
-        Compression::ALL.into_iter().find(|c| c.as_str() == text)
-    }
+#[rustfmt::skip]
+impl Choice for Compression {
+    const KEY: &'static str = "compression";
+    const DEFAULT: Self = Self::Zstd;
+    // The names are librdkafka's (`compression.type`), so the value is handed over as written.
+    const CHOICES: Names<Self> = &[("zstd", Self::Zstd), ("lz4", Self::Lz4), ("gzip", Self::Gzip), ("snappy", Self::Snappy), ("none", Self::None)];
 }
 
 impl std::fmt::Display for Compression {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(self.name())
     }
 }
 
@@ -134,15 +118,7 @@ pub struct KafkaTable {
 /// missing or wrong, and every problem found.
 pub fn check(key: &str, table: KafkaTable) -> Checked<KafkaSettings> {
     let mut problems = Vec::new();
-    let compression = match table.compression.as_deref() {
-        None => Compression::Zstd,
-        Some(text) => Compression::parse(text).unwrap_or_else(|| {
-            problems.push(format!(
-                "{key}.compression: '{text}' is not a compression (zstd | lz4 | gzip | snappy | none)"
-            ));
-            Compression::Zstd
-        }),
-    };
+    let compression = choose(key, table.compression.as_deref(), &mut problems);
     if table.brokers.trim().is_empty() {
         problems.push(format!("{key}.brokers: give at least one host:port"));
     }
@@ -241,9 +217,7 @@ mod tests {
 
     #[test]
     fn every_codec_reads_back_by_its_name_and_secrets_do_not_print() {
-        for codec in Compression::ALL {
-            assert_eq!(Compression::parse(codec.as_str()), Some(codec));
-        }
+        crate::sinks::choice::reads_back::<Compression>();
         let properties = LibrdkafkaProperties(BTreeMap::from([
             ("sasl.password".to_string(), "hunter2".to_string()),
             ("sasl.mechanism".to_string(), "SCRAM-SHA-512".to_string()),

@@ -19,7 +19,7 @@ use chrono::{TimeZone, Utc};
 
 use self::frame::{Framing, Rfc5424};
 use self::transport::Connection;
-use super::{Failure, OutEvent, Sink, SinkError, SinkId};
+use super::{Choice, Failure, OutEvent, Sink, SinkError, SinkId};
 use crate::normalize::Format;
 
 /// `check --connect`: opens the transport (TCP connect, TLS handshake, unix socket) and says
@@ -34,7 +34,7 @@ pub async fn check_connection(config: &SyslogSettings) -> Result<String, Failure
             ),
             transport => format!(
                 "{} {} accepted the connection",
-                transport.as_str(),
+                transport.name(),
                 config.address
             ),
         })
@@ -200,7 +200,7 @@ impl Sink for SyslogSink {
             // The next send makes a new connection.
             self.connection = None;
             self.fail(Failure::new(
-                format!("{} {}", self.config.transport.as_str(), self.config.address),
+                format!("{} {}", self.config.transport.name(), self.config.address),
                 err,
             ))
         })

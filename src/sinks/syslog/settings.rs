@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use super::frame::{self, Framing};
+use crate::sinks::choice::{choose, Choice, Names};
 use crate::sinks::Checked;
 use crate::units::{parse_bytes, ByteSize};
 
@@ -15,17 +16,6 @@ pub enum SyslogTransport {
     Tcp,
     Tls,
     Unix,
-}
-
-impl SyslogTransport {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SyslogTransport::Udp => "udp",
-            SyslogTransport::Tcp => "tcp",
-            SyslogTransport::Tls => "tls",
-            SyslogTransport::Unix => "unix",
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,7 +131,7 @@ pub fn check(
     if let Some(host) = settings.clear_host() {
         warnings.push(format!(
             "{key}: alerts go to {host} over {} in clear; transport = \"tls\" encrypts them",
-            settings.transport.as_str()
+            settings.transport.name()
         ));
     }
     Checked {
@@ -159,17 +149,6 @@ fn facility(key: &str, name: Option<&str>, problems: &mut Vec<String>) -> u8 {
         20
     })
 }
-
-/// A setting written as one of a few names.
-trait Choice: Copy + 'static {
-    /// The setting's key in the sink's table.
-    const KEY: &'static str;
-    const DEFAULT: Self;
-    /// Every written name and what it means.
-    const CHOICES: Names<Self>;
-}
-
-type Names<T> = &'static [(&'static str, T)];
 
 #[rustfmt::skip]
 impl Choice for SyslogTransport {
@@ -190,26 +169,6 @@ impl Choice for SyslogProtocol {
     const KEY: &'static str = "protocol";
     const DEFAULT: Self = Self::Rfc5424;
     const CHOICES: Names<Self> = &[("rfc5424", Self::Rfc5424), ("rfc3164", Self::Rfc3164)];
-}
-
-/// `sinks[N].<T::KEY>`'s value (its default when absent) as one of `T`'s choices; any other
-/// value is a problem that lists them all, and the default stands in.
-fn choose<T: Choice>(key: &str, value: Option<&str>, problems: &mut Vec<String>) -> T {
-    let Some(value) = value else {
-        return T::DEFAULT;
-    };
-    match T::CHOICES.iter().find(|(written, _)| *written == value) {
-        Some(&(_, chosen)) => chosen,
-        None => {
-            let names: Vec<&str> = T::CHOICES.iter().map(|(written, _)| *written).collect();
-            let name = T::KEY;
-            problems.push(format!(
-                "{key}.{name}: '{value}' is not a {name} ({})",
-                names.join(" | ")
-            ));
-            T::DEFAULT
-        }
-    }
 }
 
 fn max_message(
@@ -253,7 +212,7 @@ fn max_message(
     if !(480..=ceiling).contains(&bytes) {
         problems.push(format!(
             "{key}.max_message: {bytes} bytes is out of range for {} (480 to {ceiling})",
-            transport.as_str()
+            transport.name()
         ));
         return default;
     }
@@ -280,6 +239,14 @@ mod tests {
             max_message: None,
             max_datagram: None,
         }
+    }
+
+    #[test]
+    fn every_choice_reads_back_by_its_name() {
+        use crate::sinks::choice::reads_back;
+        reads_back::<SyslogTransport>();
+        reads_back::<Framing>();
+        reads_back::<SyslogProtocol>();
     }
 
     #[test]
