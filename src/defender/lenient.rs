@@ -11,6 +11,7 @@ use std::marker::PhantomData;
 use serde::de::value::{MapAccessDeserializer, StrDeserializer};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use crate::json::escape::unescape;
 use crate::json::scan::Kind;
 
 /// Text from the alert: borrowed from it unless an escape had to be decoded.
@@ -32,6 +33,10 @@ pub fn text_of(value: &str, kind: Kind) -> serde_json::Result<Option<Text<'_>>> 
     match kind {
         Kind::Null => Ok(None),
         Kind::String { escaped: false } => Ok(Some(Cow::Borrowed(&value[1..value.len() - 1]))),
+        Kind::String { escaped: true } => match unescape(&value[1..value.len() - 1]) {
+            Some(decoded) => Ok(Some(Cow::Owned(decoded))),
+            None => field(value, |de| opt_string(de)),
+        },
         _ => field(value, |de| opt_string(de)),
     }
 }
@@ -48,11 +53,14 @@ pub fn number_of(value: &str, kind: Kind) -> serde_json::Result<Option<i64>> {
 }
 
 /// A member's name (as between its quotes), borrowed unless it holds an escape.
+#[inline]
 pub fn name_of(name: &str, escaped: bool) -> serde_json::Result<Text<'_>> {
-    if escaped {
-        serde_json::from_str::<String>(&format!("\"{name}\"")).map(Cow::Owned)
-    } else {
-        Ok(Cow::Borrowed(name))
+    if !escaped {
+        return Ok(Cow::Borrowed(name));
+    }
+    match unescape(name) {
+        Some(decoded) => Ok(Cow::Owned(decoded)),
+        None => serde_json::from_str::<String>(&format!("\"{name}\"")).map(Cow::Owned),
     }
 }
 

@@ -12,6 +12,7 @@ const fn escaped(byte: u8) -> bool {
 /// every x86_64), the rest eight per step. Every string of an alert and of its events goes
 /// through here, most of them a dozen bytes long: one step covers a member's name.
 #[cfg(target_arch = "x86_64")]
+#[inline]
 pub fn first_escape(bytes: &[u8]) -> Option<usize> {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
@@ -106,6 +107,59 @@ pub fn escape_into(out: &mut Vec<u8>, value: &str) {
     out.push(b'"');
 }
 
+/// The value of a JSON string's content (between its quotes) that the scan found well formed
+/// and holding escapes, decoded as serde_json decodes it; None for what only serde_json should
+/// judge (a `\u` escape of a surrogate that is not a high one followed by its low one), so
+/// that the caller asks it and reports its verdict.
+pub fn unescape(content: &str) -> Option<String> {
+    let bytes = content.as_bytes();
+    let mut out = String::with_capacity(content.len());
+    let mut rest = 0;
+    while let Some(found) = memchr::memchr(b'\\', &bytes[rest..]) {
+        let at = rest + found;
+        out.push_str(&content[rest..at]);
+        let (decoded, used) = match *bytes.get(at + 1)? {
+            b'"' => ('"', 2),
+            b'\\' => ('\\', 2),
+            b'/' => ('/', 2),
+            b'b' => ('\u{8}', 2),
+            b'f' => ('\u{c}', 2),
+            b'n' => ('\n', 2),
+            b'r' => ('\r', 2),
+            b't' => ('\t', 2),
+            b'u' => {
+                let unit = hex4(bytes.get(at + 2..at + 6)?)?;
+                match unit {
+                    0xD800..=0xDBFF => {
+                        let low = match bytes.get(at + 6..at + 8) {
+                            Some(b"\\u") => hex4(bytes.get(at + 8..at + 12)?)?,
+                            _ => return None,
+                        };
+                        if !(0xDC00..=0xDFFF).contains(&low) {
+                            return None;
+                        }
+                        let code = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00);
+                        (char::from_u32(code)?, 12)
+                    }
+                    0xDC00..=0xDFFF => return None,
+                    _ => (char::from_u32(unit)?, 6),
+                }
+            }
+            _ => return None,
+        };
+        out.push(decoded);
+        rest = at + used;
+    }
+    out.push_str(&content[rest..]);
+    Some(out)
+}
+
+fn hex4(digits: &[u8]) -> Option<u32> {
+    digits.iter().try_fold(0, |unit, &digit| {
+        Some(unit << 4 | char::from(digit).to_digit(16)?)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +197,23 @@ mod tests {
         fn any_string_escapes_as_serde_json_does(value in any::<String>(), controls in "[\\x00-\\x21\\x5b-\\x5d\\x7f]{0,40}") {
             prop_assert_eq!(escaped_string(&value), serde_json::to_string(&value).unwrap());
             prop_assert_eq!(escaped_string(&controls), serde_json::to_string(&controls).unwrap());
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_escaped_string_decodes_as_serde_json_does(value in any::<String>(), units in proptest::collection::vec(0xd7f0u32..0xe010, 0..4)) {
+            let sent = serde_json::to_string(&value).unwrap();
+            prop_assert_eq!(unescape(&sent[1..sent.len() - 1]), Some(value));
+            // Escapes of surrogates, paired or not: decoded as serde_json decodes them, or
+            // left to it.
+            let escapes: String = units.iter().map(|u| format!("\\u{u:04x}")).collect();
+            let content = format!("a{escapes}\\/\\u00e9");
+            let serde = serde_json::from_str::<String>(&format!("\"{content}\"")).ok();
+            match unescape(&content) {
+                Some(decoded) => prop_assert_eq!(Some(decoded), serde),
+                None => prop_assert!(units.iter().any(|u| (0xd800..0xe000).contains(u))),
+            }
         }
     }
 

@@ -76,6 +76,7 @@ pub struct Members<'a> {
 impl<'a> Iterator for Members<'a> {
     type Item = Result<Member<'a>, Syntax>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;
@@ -128,22 +129,26 @@ impl<'a> Cursor<'a> {
     }
 
     /// The first byte of the next value, white space passed, not consumed.
+    #[inline]
     pub fn peek(&mut self) -> Option<u8> {
         self.at = skip_ws(self.text.as_bytes(), self.at);
         self.text.as_bytes().get(self.at).copied()
     }
 
     /// Where the cursor is: after [`Cursor::peek`], the first byte of the next value.
+    #[inline]
     pub fn position(&self) -> usize {
         self.at
     }
 
     /// The text from `from` to where the cursor is: a value just read, as sent.
+    #[inline]
     pub fn since(&self, from: usize) -> &'a str {
         &self.text[from..self.at]
     }
 
     /// Enters the object or array the next value opens.
+    #[inline]
     pub fn open(&mut self) -> Result<(), Syntax> {
         match self.peek() {
             Some(b'{' | b'[') if self.depth >= MAX_DEPTH => {
@@ -161,6 +166,7 @@ impl<'a> Cursor<'a> {
 
     /// The next member's name in the open object (between its quotes, and whether it holds an
     /// escape), the cursor then at its value; None when the object closes (consumed).
+    #[inline]
     pub fn next_name(&mut self) -> Result<Option<(&'a str, bool)>, Syntax> {
         if !self.next(b'}', "',' or '}'")? {
             return Ok(None);
@@ -182,6 +188,7 @@ impl<'a> Cursor<'a> {
 
     /// Whether the open array has another element (the cursor then at it); false when the
     /// array closes (consumed).
+    #[inline]
     pub fn next_element(&mut self) -> Result<bool, Syntax> {
         let more = self.next(b']', "',' or ']'")?;
         if more {
@@ -211,6 +218,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Skips the next value, checked whole: its text as sent and its kind.
+    #[inline]
     pub fn skip(&mut self) -> Result<(&'a str, Kind), Syntax> {
         let start = skip_ws(self.text.as_bytes(), self.at);
         let (end, kind) = value(self.text.as_bytes(), start, self.depth)?;
@@ -225,10 +233,12 @@ impl<'a> Cursor<'a> {
     }
 }
 
+#[inline]
 fn expected(at: usize, what: &'static str) -> Syntax {
     Syntax { at, expected: what }
 }
 
+#[inline]
 fn end_of_text(bytes: &[u8], at: usize) -> Result<(), Syntax> {
     let at = skip_ws(bytes, at);
     if at == bytes.len() {
@@ -238,6 +248,7 @@ fn end_of_text(bytes: &[u8], at: usize) -> Result<(), Syntax> {
     }
 }
 
+#[inline]
 fn skip_ws(bytes: &[u8], mut at: usize) -> usize {
     while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(at) {
         at += 1;
@@ -246,6 +257,7 @@ fn skip_ws(bytes: &[u8], mut at: usize) -> usize {
 }
 
 /// The value starting at `at` (no white space before it): where it ends, and what it is.
+#[inline]
 fn value(bytes: &[u8], at: usize, depth: usize) -> Result<(usize, Kind), Syntax> {
     match bytes.get(at) {
         Some(b'"') => string(bytes, at + 1).map(|(end, escaped)| (end, Kind::String { escaped })),
@@ -294,6 +306,7 @@ fn container(bytes: &[u8], open: usize, depth: usize, close: u8) -> Result<usize
 
 /// A string whose opening quote is before `at`: the index after its closing quote, and whether
 /// it holds an escape. Control characters must be escaped; an escape must be one JSON knows.
+#[inline]
 fn string(bytes: &[u8], mut at: usize) -> Result<(usize, bool), Syntax> {
     let mut escaped = false;
     loop {
@@ -322,6 +335,7 @@ fn string(bytes: &[u8], mut at: usize) -> Result<(usize, bool), Syntax> {
     }
 }
 
+#[inline]
 fn literal(bytes: &[u8], at: usize, word: &[u8]) -> Result<usize, Syntax> {
     if bytes.get(at..at + word.len()) == Some(word) {
         Ok(at + word.len())
@@ -331,6 +345,7 @@ fn literal(bytes: &[u8], at: usize, word: &[u8]) -> Result<usize, Syntax> {
 }
 
 /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`: where it ends.
+#[inline]
 fn number(bytes: &[u8], mut at: usize) -> Result<usize, Syntax> {
     let digits = |from: usize| {
         let count = bytes[from.min(bytes.len())..]
