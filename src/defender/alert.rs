@@ -13,7 +13,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use super::{evidence, lenient};
+use super::{evidence, lenient, nested};
 use crate::json::scan::{self, Cursor, Kind};
 
 pub use super::evidence::{Evidence, LoggedOnUser};
@@ -145,16 +145,13 @@ impl<'a> Alert<'a> {
                 return lenient::number_of(value, kind).map(|v| self.investigation_id = v)
             }
             "mitreTechniques" => {
-                return lenient::field(value, |de| lenient::vec_of(de))
-                    .map(|v| self.mitre_techniques = v)
+                return nested::techniques(value, kind).map(|v| self.mitre_techniques = v)
             }
             "relatedUser" => {
-                return lenient::field(value, |de| lenient::opt_object(de))
-                    .map(|v| self.related_user = v)
+                return nested::related_user(value, kind).map(|v| self.related_user = v)
             }
             "loggedOnUsers" => {
-                return lenient::field(value, |de| lenient::vec_of(de))
-                    .map(|v| self.logged_on_users = v)
+                return nested::logged_on_users(value, kind).map(|v| self.logged_on_users = v)
             }
             "assignedTo" => &mut self.assigned_to,
             "severity" => &mut self.severity,

@@ -177,9 +177,9 @@ fn take<'a>(item: EvidenceItem<'a>, evidence: &mut Vec<Evidence<'a>>, device: &m
 fn item<'a>(cursor: &mut Cursor<'a>) -> Result<EvidenceItem<'a>, Failure> {
     let mut item = EvidenceItem::default();
     cursor.open()?;
-    while let Some((name, escaped)) = cursor.next_name()? {
-        let name = lenient::name_of(name, escaped)?;
-        let (value, kind) = cursor.skip()?;
+    while let Some(member) = cursor.next_member()? {
+        let name = lenient::name_of(member.name, member.name_escaped)?;
+        let (value, kind) = (member.value, member.kind);
         let slot = match name.as_ref() {
             "processId" => {
                 item.process_id = lenient::number_of(value, kind)?;

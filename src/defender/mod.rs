@@ -9,6 +9,7 @@ pub mod cloud;
 pub mod errors;
 mod evidence;
 mod lenient;
+mod nested;
 pub mod odata;
 mod page;
 pub mod stream;

@@ -17,6 +17,7 @@ impl<'b> JsonWriter<'b> {
         JsonWriter { out, comma: false }
     }
 
+    #[inline]
     fn separate(&mut self) {
         if self.comma {
             self.out.push(b',');
@@ -26,12 +27,14 @@ impl<'b> JsonWriter<'b> {
     /// `"key":`, the key written as is: this program's constants. Names from the alert go
     /// through [`JsonWriter::unescaped_key`] (sent without escapes) or
     /// [`JsonWriter::escaped_key`].
+    #[inline]
     pub fn key(&mut self, key: &'static str) -> &mut Self {
         self.unescaped_key(key)
     }
 
     /// A key read from JSON text where it held no escape: such a string has no byte to escape,
     /// so it is copied as it is.
+    #[inline]
     pub fn unescaped_key(&mut self, key: &str) -> &mut Self {
         debug_assert!(
             super::escape::first_escape(key.as_bytes()).is_none(),
@@ -55,10 +58,12 @@ impl<'b> JsonWriter<'b> {
         self
     }
 
+    #[inline]
     pub fn begin_object(&mut self) -> &mut Self {
         self.open(b'{')
     }
 
+    #[inline]
     pub fn end_object(&mut self) -> &mut Self {
         self.close(b'}')
     }
@@ -71,6 +76,7 @@ impl<'b> JsonWriter<'b> {
         self.close(b']')
     }
 
+    #[inline]
     fn open(&mut self, bracket: u8) -> &mut Self {
         self.separate();
         self.out.push(bracket);
@@ -78,12 +84,14 @@ impl<'b> JsonWriter<'b> {
         self
     }
 
+    #[inline]
     fn close(&mut self, bracket: u8) -> &mut Self {
         self.out.push(bracket);
         self.comma = true;
         self
     }
 
+    #[inline]
     pub fn str(&mut self, value: &str) -> &mut Self {
         self.separate();
         escape_into(self.out, value);
@@ -91,6 +99,7 @@ impl<'b> JsonWriter<'b> {
         self
     }
 
+    #[inline]
     pub fn int(&mut self, value: i64) -> &mut Self {
         self.separate();
         self.out
@@ -108,6 +117,7 @@ impl<'b> JsonWriter<'b> {
     }
 
     /// A value that is already JSON (a member of the alert as sent, validated when it was read).
+    #[inline]
     pub fn raw(&mut self, json: &str) -> &mut Self {
         self.separate();
         self.out.extend_from_slice(json.as_bytes());
@@ -129,6 +139,7 @@ impl<'b> JsonWriter<'b> {
     }
 
     /// `"key":"value"` when there is a value; nothing otherwise.
+    #[inline]
     pub fn opt_str(&mut self, key: &'static str, value: Option<&str>) -> &mut Self {
         if let Some(value) = value {
             self.key(key).str(value);

@@ -29,6 +29,28 @@ const MAPPED_TO_ECS: &[&str] = &[
 /// changes type between events (Elasticsearch and Splunk both dislike that).
 pub const NUMERIC_IDS: &[&str] = &["incidentId", "investigationId"];
 
+/// Whether `key` is one of [`MAPPED_TO_ECS`] or [`NUMERIC_IDS`]: asked of every member of every
+/// alert, so a `match` (dispatched on length) rather than a walk through both lists.
+fn held_elsewhere(key: &str) -> bool {
+    matches!(
+        key,
+        "id" | "title"
+            | "description"
+            | "detectorId"
+            | "category"
+            | "alertCreationTime"
+            | "firstEventTime"
+            | "lastEventTime"
+            | "machineId"
+            | "computerDnsName"
+            | "aadTenantId"
+            | "mitreTechniques"
+            | "relatedUser"
+            | "incidentId"
+            | "investigationId"
+    )
+}
+
 pub struct VendorFields<'a> {
     numbers: [Option<(&'static str, i64)>; 2],
     alert: &'a Alert<'a>,
@@ -52,10 +74,7 @@ impl<'a> VendorFields<'a> {
             .iter()
             .map(|(key, value)| (key, *value))
             // Nulls carry nothing and Elasticsearch ignores them: leave them out.
-            .filter(|(key, value)| {
-                let key = key.as_ref();
-                *value != "null" && !MAPPED_TO_ECS.contains(&key) && !NUMERIC_IDS.contains(&key)
-            })
+            .filter(|(key, value)| *value != "null" && !held_elsewhere(key))
     }
 }
 
@@ -95,5 +114,20 @@ mod tests {
             r#"{"incidentId":7,"status":"New","futureField":{"x":[1]},"future\"2":1}"#,
             "a name sent with escapes is written as serde_json writes it"
         );
+    }
+
+    #[test]
+    fn the_match_holds_exactly_the_two_lists() {
+        for key in MAPPED_TO_ECS.iter().chain(NUMERIC_IDS) {
+            assert!(held_elsewhere(key), "{key}");
+        }
+        let listed = MAPPED_TO_ECS.len() + NUMERIC_IDS.len();
+        assert_eq!(
+            listed, 15,
+            "a key added to a list is added to the match too"
+        );
+        for key in ["severity", "evidence", "Id", "titles", ""] {
+            assert!(!held_elsewhere(key), "{key}");
+        }
     }
 }
