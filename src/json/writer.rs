@@ -17,7 +17,7 @@ impl<'b> JsonWriter<'b> {
         JsonWriter { out, comma: false }
     }
 
-    #[inline]
+    #[inline(always)]
     fn separate(&mut self) {
         if self.comma {
             self.out.push(b',');
@@ -27,14 +27,14 @@ impl<'b> JsonWriter<'b> {
     /// `"key":`, the key written as is: this program's constants. Names from the alert go
     /// through [`JsonWriter::unescaped_key`] (sent without escapes) or
     /// [`JsonWriter::escaped_key`].
-    #[inline]
+    #[inline(always)]
     pub fn key(&mut self, key: &'static str) -> &mut Self {
         self.unescaped_key(key)
     }
 
     /// A key read from JSON text where it held no escape: such a string has no byte to escape,
     /// so it is copied as it is.
-    #[inline]
+    #[inline(always)]
     pub fn unescaped_key(&mut self, key: &str) -> &mut Self {
         debug_assert!(
             super::escape::first_escape(key.as_bytes()).is_none(),
