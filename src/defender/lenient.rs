@@ -53,7 +53,7 @@ pub fn number_of(value: &str, kind: Kind) -> serde_json::Result<Option<i64>> {
 }
 
 /// A member's name (as between its quotes), borrowed unless it holds an escape.
-#[inline]
+#[inline(always)]
 pub fn name_of(name: &str, escaped: bool) -> serde_json::Result<Text<'_>> {
     if !escaped {
         return Ok(Cow::Borrowed(name));

@@ -144,7 +144,7 @@ impl<'a> Cursor<'a> {
     /// The text from `from` to where the cursor is: a value just read, as sent.
     #[inline]
     pub fn since(&self, from: usize) -> &'a str {
-        &self.text[from..self.at]
+        between(self.text, from, self.at)
     }
 
     /// Enters the object or array the next value opens.
@@ -166,7 +166,7 @@ impl<'a> Cursor<'a> {
 
     /// The next member's name in the open object (between its quotes, and whether it holds an
     /// escape), the cursor then at its value; None when the object closes (consumed).
-    #[inline]
+    #[inline(always)]
     pub fn next_name(&mut self) -> Result<Option<(&'a str, bool)>, Syntax> {
         if !self.next(b'}', "',' or '}'")? {
             return Ok(None);
@@ -180,7 +180,7 @@ impl<'a> Cursor<'a> {
         if bytes.get(colon) != Some(&b':') {
             return Err(expected(colon, "':'"));
         }
-        let name = &self.text[self.at + 1..name_end - 1];
+        let name = between(self.text, self.at + 1, name_end - 1);
         self.at = skip_ws(bytes, colon + 1);
         self.comma = false;
         Ok(Some((name, escaped)))
@@ -218,9 +218,9 @@ impl<'a> Cursor<'a> {
         self.at = end;
         self.comma = true;
         Ok(Some(Member {
-            name: &self.text[at + 1..name_end - 1],
+            name: between(self.text, at + 1, name_end - 1),
             name_escaped,
-            value: &self.text[start..end],
+            value: between(self.text, start, end),
             kind,
         }))
     }
@@ -257,19 +257,27 @@ impl<'a> Cursor<'a> {
     }
 
     /// Skips the next value, checked whole: its text as sent and its kind.
-    #[inline]
+    #[inline(always)]
     pub fn skip(&mut self) -> Result<(&'a str, Kind), Syntax> {
         let start = skip_ws(self.text.as_bytes(), self.at);
         let (end, kind) = value(self.text.as_bytes(), start, self.depth)?;
         self.at = end;
         self.comma = true;
-        Ok((&self.text[start..end], kind))
+        Ok((between(self.text, start, end), kind))
     }
 
     /// Only white space may follow the value read.
     pub fn finish(&mut self) -> Result<(), Syntax> {
         end_of_text(self.text.as_bytes(), self.at)
     }
+}
+
+/// `text[from..to]`, where both ends sit next to a byte the scan stopped at (a quote, a
+/// bracket, the end of a value), so on char boundaries; `split_at` checks them inline where a
+/// range index was a call, twice per member.
+#[inline(always)]
+fn between(text: &str, from: usize, to: usize) -> &str {
+    text.split_at(to).0.split_at(from).1
 }
 
 #[inline]
@@ -296,7 +304,9 @@ fn skip_ws(bytes: &[u8], mut at: usize) -> usize {
 }
 
 /// The value starting at `at` (no white space before it): where it ends, and what it is.
-#[inline]
+// Inlined where a member's value is read (most are null, a short string or a number); objects
+// and arrays go to `container`, kept out of line.
+#[inline(always)]
 fn value(bytes: &[u8], at: usize, depth: usize) -> Result<(usize, Kind), Syntax> {
     match bytes.get(at) {
         Some(b'"') => string(bytes, at + 1).map(|(end, escaped)| (end, Kind::String { escaped })),
@@ -311,6 +321,7 @@ fn value(bytes: &[u8], at: usize, depth: usize) -> Result<(usize, Kind), Syntax>
 }
 
 /// An object or an array opened at `at`: where it ends.
+#[inline(never)]
 fn container(bytes: &[u8], open: usize, depth: usize, close: u8) -> Result<usize, Syntax> {
     if depth >= MAX_DEPTH {
         return Err(expected(open, "less deeply nested values"));
@@ -345,8 +356,20 @@ fn container(bytes: &[u8], open: usize, depth: usize, close: u8) -> Result<usize
 
 /// A string whose opening quote is before `at`: the index after its closing quote, and whether
 /// it holds an escape. Control characters must be escaped; an escape must be one JSON knows.
-#[inline]
-fn string(bytes: &[u8], mut at: usize) -> Result<(usize, bool), Syntax> {
+/// Most strings (every member name) have no escape: found here in one step, inline.
+#[inline(always)]
+fn string(bytes: &[u8], at: usize) -> Result<(usize, bool), Syntax> {
+    if let Some(found) = first_escape(bytes.get(at..).unwrap_or_default()) {
+        if bytes[at + found] == b'"' {
+            return Ok((at + found + 1, false));
+        }
+    }
+    escaped_string(bytes, at)
+}
+
+/// [`string`] for a string that holds an escape or a control character, or never ends.
+#[inline(never)]
+fn escaped_string(bytes: &[u8], mut at: usize) -> Result<(usize, bool), Syntax> {
     let mut escaped = false;
     loop {
         let Some(found) = first_escape(&bytes[at.min(bytes.len())..]) else {
