@@ -30,13 +30,14 @@ impl WatchIndex {
         WatchIndex { by_key }
     }
 
-    pub fn matches_in(&self, alert: &Alert) -> Vec<Match> {
-        let mut found: Vec<Match> = Vec::new();
-        // Room for any user or hash key at once: one allocation per alert, not one per growth.
-        let mut key = String::with_capacity(128);
+    /// The entries `alert`'s content names, each once, in `lookup`'s buffers (kept by the
+    /// caller across a batch, so a lookup allocates nothing once they have grown).
+    pub fn matches_in<'l>(&self, alert: &Alert, lookup: &'l mut Lookup) -> &'l [Match] {
+        let Lookup { key, found } = lookup;
+        found.clear();
         let mut check = |kind: EntryKind, value: Option<&str>| {
             let Some(value) = value else { return };
-            write_entry_key(kind, value, &mut key);
+            write_entry_key(kind, value, key);
             if let Some(hit) = self.by_key.get(key.as_str()) {
                 if !found.contains(hit) {
                     found.push(hit.clone());
@@ -57,6 +58,13 @@ impl WatchIndex {
     }
 }
 
+/// The buffers of [`WatchIndex::matches_in`]: the key being looked up and what was found.
+#[derive(Debug, Default)]
+pub struct Lookup {
+    key: String,
+    found: Vec<Match>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,7 +83,8 @@ mod tests {
                "evidence":[{"entityType":"File","sha1":"470454e35ea71dd971c2b0cbb29e0225cd0526cb"}]}"#,
         )
         .unwrap();
-        let found = index.matches_in(&alert);
+        let mut lookup = Lookup::default();
+        let found = index.matches_in(&alert, &mut lookup);
         assert_eq!(found.len(), 2, "{found:?}");
         assert_eq!(found[0].original.as_deref(), Some("CONTOSO\\User7"));
     }

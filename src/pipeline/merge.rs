@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use super::matches::Lookup;
 use super::{Candidate, Pipeline};
 use crate::defender::{time, ApiError, EntryAlerts, PolledAlert};
 use crate::errors::Chain;
@@ -24,11 +25,14 @@ impl Pipeline {
             .chain(&feed)
             .map(|found| found.alerts.len())
             .sum();
-        let mut candidates: Vec<Candidate> = Vec::with_capacity(polled);
-        let mut by_id: HashMap<String, usize> = HashMap::with_capacity(polled);
+        let mut merging = Merging {
+            candidates: Vec::with_capacity(polled),
+            by_id: HashMap::with_capacity(polled),
+            lookup: Lookup::default(),
+        };
         let mut statuses = Vec::with_capacity(results.len());
         if let Some(feed) = feed {
-            self.merge_feed(feed, &mut candidates, &mut by_id);
+            self.merge_feed(feed, &mut merging);
         }
         for (entry, result) in results {
             let reached = Match::new(entry.kind(), entry.value(), entry.original.as_deref());
@@ -55,7 +59,7 @@ impl Pipeline {
                     }
                     self.counters
                         .add(&self.counters.alerts_rejected, found.rejected.len() as u64);
-                    self.add_entity_alerts(found.alerts, &reached, &mut candidates, &mut by_id);
+                    self.add_entity_alerts(found.alerts, &reached, &mut merging);
                     let outcome = if found.rejected.is_empty() {
                         "ok".to_string()
                     } else {
@@ -84,6 +88,7 @@ impl Pipeline {
                 },
             ));
         }
+        let mut candidates = merging.candidates;
         for candidate in &mut candidates {
             candidate.matches.sort();
         }
@@ -92,13 +97,12 @@ impl Pipeline {
 
     /// An entity's alerts join the candidates: an alert another entry already reached gains
     /// this entry's match; a new one comes with this match and those its own content names.
-    fn add_entity_alerts(
-        &self,
-        alerts: Vec<PolledAlert>,
-        reached: &Match,
-        candidates: &mut Vec<Candidate>,
-        by_id: &mut HashMap<String, usize>,
-    ) {
+    fn add_entity_alerts(&self, alerts: Vec<PolledAlert>, reached: &Match, merging: &mut Merging) {
+        let Merging {
+            candidates,
+            by_id,
+            lookup,
+        } = merging;
         for polled in alerts {
             if let Some(&at) = by_id.get(polled.alert().id.as_ref()) {
                 self.counters.add(&self.counters.duplicates_suppressed, 1);
@@ -106,8 +110,8 @@ impl Pipeline {
                 continue;
             }
             let mut matches = vec![reached.clone()];
-            for found in self.index.matches_in(polled.alert()) {
-                push_match(&mut matches, found);
+            for found in self.index.matches_in(polled.alert(), lookup) {
+                push_match(&mut matches, found.clone());
             }
             by_id.insert(polled.alert().id.to_string(), candidates.len());
             candidates.push(Candidate {
@@ -122,12 +126,12 @@ impl Pipeline {
     /// the relation an entity poll observes (related user, user evidence, logged-on users, file
     /// and process hashes), found by one hash lookup per value. The rest are counted and dropped;
     /// one that matches later (its evidence came late) is read again when it is updated.
-    fn merge_feed(
-        &self,
-        feed: EntryAlerts,
-        candidates: &mut Vec<Candidate>,
-        by_id: &mut HashMap<String, usize>,
-    ) {
+    fn merge_feed(&self, feed: EntryAlerts, merging: &mut Merging) {
+        let Merging {
+            candidates,
+            by_id,
+            lookup,
+        } = merging;
         self.counters
             .add(&self.counters.alerts_received, feed.alerts.len() as u64);
         for rejected in &feed.rejected {
@@ -136,7 +140,7 @@ impl Pipeline {
         self.counters
             .add(&self.counters.alerts_rejected, feed.rejected.len() as u64);
         for polled in feed.alerts {
-            let matches = self.index.matches_in(polled.alert());
+            let matches = self.index.matches_in(polled.alert(), lookup);
             if matches.is_empty() {
                 self.counters.add(&self.counters.alerts_unmatched, 1);
                 continue;
@@ -147,6 +151,7 @@ impl Pipeline {
                 continue;
             }
             by_id.insert(polled.alert().id.to_string(), candidates.len());
+            let matches = matches.to_vec();
             candidates.push(Candidate {
                 polled,
                 matches,
@@ -154,6 +159,14 @@ impl Pipeline {
             });
         }
     }
+}
+
+/// What a merge builds: the candidates, where each alert id sits among them, and the buffers
+/// the content match reuses from one alert to the next.
+struct Merging {
+    candidates: Vec<Candidate>,
+    by_id: HashMap<String, usize>,
+    lookup: Lookup,
 }
 
 fn push_match(matches: &mut Vec<Match>, found: Match) {
