@@ -10,7 +10,8 @@
 use serde::Deserialize;
 
 use super::lenient::{self, Text};
-use crate::json::scan::{self, Cursor};
+use super::nested::{self, named};
+use crate::json::scan::{self, Cursor, Kind};
 
 /// An account logged on to the alert's device (Defender's `loggedOnUsers`, or a Graph
 /// `deviceEvidence`'s).
@@ -68,39 +69,68 @@ struct EvidenceItem<'a> {
     user_principal_name: Option<Text<'a>>,
     // Graph's typed item.
     odata_type: Option<Text<'a>>,
-    user_account: Option<Account<'a>>,
-    file_details: Option<FileDetails<'a>>,
-    image_file: Option<FileDetails<'a>>,
-    parent_process_image_file: Option<FileDetails<'a>>,
+    user_account: Option<Evidence<'a>>,
+    file_details: Option<Evidence<'a>>,
+    image_file: Option<Evidence<'a>>,
+    parent_process_image_file: Option<Evidence<'a>>,
     logged_on_users: Vec<LoggedOnUser<'a>>,
     device_dns_name: Option<Text<'a>>,
     mde_device_id: Option<Text<'a>>,
 }
 
-/// Graph's `userAccount`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Account<'a> {
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
-    account_name: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
-    domain_name: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
-    user_principal_name: Option<Text<'a>>,
+impl<'a> EvidenceItem<'a> {
+    /// The field the member `name` fills with its text, if it has one.
+    fn text_slot(&mut self, name: &str) -> Option<&mut Option<Text<'a>>> {
+        Some(match name {
+            "entityType" => &mut self.entity_type,
+            "sha1" => &mut self.sha1,
+            "sha256" => &mut self.sha256,
+            "fileName" => &mut self.file_name,
+            "filePath" => &mut self.file_path,
+            "processCommandLine" => &mut self.process_command_line,
+            "ipAddress" => &mut self.ip_address,
+            "url" => &mut self.url,
+            "accountName" => &mut self.account_name,
+            "domainName" => &mut self.domain_name,
+            "userPrincipalName" => &mut self.user_principal_name,
+            "@odata.type" => &mut self.odata_type,
+            "deviceDnsName" => &mut self.device_dns_name,
+            "mdeDeviceId" => &mut self.mde_device_id,
+            _ => return None,
+        })
+    }
 }
 
-/// Graph's `fileDetails`, `imageFile` and `parentProcessImageFile`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FileDetails<'a> {
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
-    sha1: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
-    sha256: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
-    file_name: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
-    file_path: Option<Text<'a>>,
+/// One of Graph's objects nested in an evidence item, in the shape of the evidence it feeds:
+/// `userAccount` (an account's names), or `fileDetails`, `imageFile` and
+/// `parentProcessImageFile` (a file's hashes, name and path). Each holds only its own names;
+/// one reading takes them all. None when the value is not an object.
+fn details(value: &str, kind: Kind) -> serde_json::Result<Option<Evidence<'_>>> {
+    if kind != Kind::Object {
+        return Ok(None);
+    }
+    let names = [
+        "accountName",
+        "domainName",
+        "userPrincipalName",
+        "sha1",
+        "sha256",
+        "fileName",
+        "filePath",
+    ];
+    let (found, _) = named(value, names)?;
+    let [account_name, domain_name, user_principal_name, sha1, sha256, file_name, file_path] =
+        found;
+    Ok(Some(Evidence {
+        account_name,
+        domain_name,
+        user_principal_name,
+        sha1,
+        sha256,
+        file_name,
+        file_path,
+        ..Evidence::default()
+    }))
 }
 
 /// What the evidence says about the device, for an alert that does not say it itself (Graph
@@ -160,11 +190,6 @@ pub(super) fn read<'a>(
     Ok(())
 }
 
-/// A nested object of Graph's, through serde from its slice.
-fn object<'a, T: Deserialize<'a>>(value: &'a str) -> serde_json::Result<Option<T>> {
-    lenient::field(value, |de| lenient::opt_object(de))
-}
-
 fn take<'a>(item: EvidenceItem<'a>, evidence: &mut Vec<Evidence<'a>>, device: &mut Device<'a>) {
     match item.odata_type.clone() {
         None => evidence.push(flat(item)),
@@ -172,56 +197,27 @@ fn take<'a>(item: EvidenceItem<'a>, evidence: &mut Vec<Evidence<'a>>, device: &m
     }
 }
 
-/// One item, member by member: Defender's flat fields, and Graph's nested objects (rare)
-/// through serde from their slices.
+/// One item, member by member: Defender's flat fields, and Graph's nested objects read from
+/// their slices ([`named`]).
 fn item<'a>(cursor: &mut Cursor<'a>) -> Result<EvidenceItem<'a>, Failure> {
     let mut item = EvidenceItem::default();
     cursor.open()?;
     while let Some(member) = cursor.next_member()? {
         let name = lenient::name_of(member.name, member.name_escaped)?;
         let (value, kind) = (member.value, member.kind);
-        let slot = match name.as_ref() {
-            "processId" => {
-                item.process_id = lenient::number_of(value, kind)?;
-                continue;
+        match name.as_ref() {
+            "processId" => item.process_id = lenient::number_of(value, kind)?,
+            "userAccount" => item.user_account = details(value, kind)?,
+            "fileDetails" => item.file_details = details(value, kind)?,
+            "imageFile" => item.image_file = details(value, kind)?,
+            "parentProcessImageFile" => item.parent_process_image_file = details(value, kind)?,
+            "loggedOnUsers" => item.logged_on_users = nested::logged_on_users(value, kind)?,
+            other => {
+                if let Some(slot) = item.text_slot(other) {
+                    *slot = lenient::text_of(value, kind)?;
+                }
             }
-            "userAccount" => {
-                item.user_account = object(value)?;
-                continue;
-            }
-            "fileDetails" => {
-                item.file_details = object(value)?;
-                continue;
-            }
-            "imageFile" => {
-                item.image_file = object(value)?;
-                continue;
-            }
-            "parentProcessImageFile" => {
-                item.parent_process_image_file = object(value)?;
-                continue;
-            }
-            "loggedOnUsers" => {
-                item.logged_on_users = lenient::field(value, |de| lenient::vec_of(de))?;
-                continue;
-            }
-            "entityType" => &mut item.entity_type,
-            "sha1" => &mut item.sha1,
-            "sha256" => &mut item.sha256,
-            "fileName" => &mut item.file_name,
-            "filePath" => &mut item.file_path,
-            "processCommandLine" => &mut item.process_command_line,
-            "ipAddress" => &mut item.ip_address,
-            "url" => &mut item.url,
-            "accountName" => &mut item.account_name,
-            "domainName" => &mut item.domain_name,
-            "userPrincipalName" => &mut item.user_principal_name,
-            "@odata.type" => &mut item.odata_type,
-            "deviceDnsName" => &mut item.device_dns_name,
-            "mdeDeviceId" => &mut item.mde_device_id,
-            _ => continue,
-        };
-        *slot = lenient::text_of(value, kind)?;
+        }
     }
     Ok(item)
 }

@@ -1,8 +1,10 @@
-//! An alert's small nested members (`mitreTechniques`, `loggedOnUsers`, `relatedUser`) read
-//! from their slices, which the alert's scan already checked, without a serde deserializer:
-//! that cost about a tenth of an alert's read. What these readers do not take on (an object
-//! where a name was expected, a name sent twice or escaped) goes to the lenient serde readers,
-//! whose verdict and errors stand, so every shape reads as it did.
+//! An alert's small nested members (`mitreTechniques`, `loggedOnUsers`, `relatedUser`, and
+//! Graph's `userAccount` and file details in evidence) read from their slices, which the
+//! alert's scan already checked, without a serde deserializer: that cost about a tenth of an
+//! alert's read. What the readers of Defender's members do not take on (an object where a name
+//! was expected, a name sent twice or escaped) goes to the lenient serde readers, whose verdict
+//! and errors stand, so every shape reads as it did. Graph's objects are read by [`named`]
+//! alone: a name sent twice keeps its first value.
 
 use super::alert::RelatedUser;
 use super::evidence::LoggedOnUser;
@@ -100,23 +102,37 @@ fn each<'a>(array: &'a str, mut each: impl FnMut(&'a str, Kind) -> Option<()>) -
 /// The two named members of a small object as text (anything else in it ignored); None when a
 /// name comes twice or escaped, as serde's derived reader judges those.
 fn pair<'a>(object: &'a str, names: [&str; 2]) -> Option<[Option<Text<'a>>; 2]> {
-    let mut found: [Option<Option<Text<'a>>>; 2] = [None, None];
+    match named(object, names) {
+        Ok((found, true)) => Some(found),
+        _ => None,
+    }
+}
+
+/// The members `names` of a small object's checked slice as text, each as first sent (escaped
+/// names decoded; anything else in the object ignored), and whether the object was plain: no
+/// name sent twice or with escapes.
+pub fn named<'a, const N: usize>(
+    object: &'a str,
+    names: [&str; N],
+) -> serde_json::Result<([Option<Text<'a>>; N], bool)> {
+    let mut found: [Option<Option<Text<'a>>>; N] = std::array::from_fn(|_| None);
+    let mut plain = true;
     let mut cursor = Cursor::new(object);
-    cursor.open().ok()?;
-    while let Some(member) = cursor.next_member().ok()? {
-        if member.name_escaped {
-            return None;
-        }
-        let Some(slot) = names.iter().position(|name| *name == member.name) else {
+    let syntax = <serde_json::Error as serde::de::Error>::custom;
+    cursor.open().map_err(syntax)?;
+    while let Some(member) = cursor.next_member().map_err(syntax)? {
+        plain &= !member.name_escaped;
+        let name = lenient::name_of(member.name, member.name_escaped)?;
+        let Some(slot) = names.iter().position(|wanted| *wanted == name) else {
             continue;
         };
         if found[slot].is_some() {
-            return None;
+            plain = false;
+            continue;
         }
-        found[slot] = Some(lenient::text_of(member.value, member.kind).ok()?);
+        found[slot] = Some(lenient::text_of(member.value, member.kind)?);
     }
-    let [first, second] = found;
-    Some([first.flatten(), second.flatten()])
+    Ok((found.map(Option::flatten), plain))
 }
 
 #[cfg(test)]
@@ -176,5 +192,23 @@ mod tests {
                 "related user of {shape}"
             );
         }
+    }
+
+    #[test]
+    fn named_members_are_read_first_come_with_escapes_decoded() {
+        let (found, plain) = named(
+            r#"{"sha1":"a","x":{"sha1":"no"},"sh\u0061256":"b","sha1":"c"}"#,
+            ["sha1", "sha256", "fileName"],
+        )
+        .unwrap();
+        assert_eq!(found, [Some("a".into()), Some("b".into()), None]);
+        assert!(!plain, "a name sent twice and one escaped");
+        let (found, plain) = named(r#"{"fileName":7,"sha1":null}"#, ["sha1", "fileName"]).unwrap();
+        assert_eq!(found, [None, Some("7".into())]);
+        assert!(plain);
+        assert!(
+            named(r#"{"sha1":"\ud800"}"#, ["sha1"]).is_err(),
+            "no character: an error"
+        );
     }
 }
