@@ -26,6 +26,7 @@ pub struct Inside {
 }
 
 /// Reads one block from `inside`, which it updates unless the block holds a backslash.
+#[inline]
 pub fn step(block: &[u8; 64], inside: &mut Inside) -> Step {
     let masks = Masks::of(block);
     if masks.backslash != 0 {

@@ -4,40 +4,65 @@
 //! serde wrote before them (the golden files hold them). Pure.
 
 /// Bytes serde_json writes other than as themselves: the quote, the backslash and the controls.
+#[cfg(any(not(target_arch = "x86_64"), test))]
 const fn escaped(byte: u8) -> bool {
     byte < 0x20 || byte == b'"' || byte == b'\\'
 }
 
 /// The index of the first byte that must be escaped: sixteen bytes per step with SSE2 (part of
-/// every x86_64), the rest eight per step. Every string of an alert and of its events goes
-/// through here, most of them a dozen bytes long: one step covers a member's name.
+/// every x86_64), the tail in one more step over the last sixteen, a string shorter than that
+/// in one step over a padded copy. Every string of an alert and of its events goes through
+/// here, most of them a few dozen bytes long.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 pub fn first_escape(bytes: &[u8]) -> Option<usize> {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi8,
-    };
+    let len = bytes.len();
+    if len < 16 {
+        // One step over a copy padded with a byte that is never escaped: cheaper than walking
+        // a short string's bytes one by one.
+        let mut block = [b'a'; 16];
+        block[..len].copy_from_slice(bytes);
+        let hits = escapes_in(&block);
+        return (hits != 0).then(|| hits.trailing_zeros() as usize);
+    }
     let mut at = 0;
-    while at + 16 <= bytes.len() {
-        // SAFETY: SSE2 is part of the x86_64 baseline, so its instructions run on every CPU
-        // this code is built for; the sixteen bytes loaded from `at` are inside `bytes`
-        // (checked just above), and an unaligned load reads them wherever they sit.
-        let hits = unsafe {
-            let block = _mm_loadu_si128(bytes.as_ptr().add(at).cast::<__m128i>());
-            // A control byte is one whose unsigned max with 0x1f is 0x1f.
-            let last_control = _mm_set1_epi8(0x1f);
-            let control = _mm_cmpeq_epi8(_mm_max_epu8(block, last_control), last_control);
-            let quote = _mm_cmpeq_epi8(block, _mm_set1_epi8(b'"' as i8));
-            let backslash = _mm_cmpeq_epi8(block, _mm_set1_epi8(b'\\' as i8));
-            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control))
-        };
+    while at + 16 <= len {
+        let hits = escapes_in(bytes[at..at + 16].try_into().unwrap_or(&[b'a'; 16]));
         if hits != 0 {
             return Some(at + hits.trailing_zeros() as usize);
         }
         at += 16;
     }
-    first_escape_by_words(&bytes[at..]).map(|found| at + found)
+    if at == len {
+        return None;
+    }
+    // The last sixteen bytes, overlapping some already read: those held nothing to escape, so
+    // the first hit of this step is the first of the rest.
+    let start = len - 16;
+    let hits = escapes_in(bytes[start..].try_into().unwrap_or(&[b'a'; 16]));
+    (hits != 0).then(|| start + hits.trailing_zeros() as usize)
+}
+
+/// A bit per byte of `block` that must be escaped, the first byte the lowest bit.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn escapes_in(block: &[u8; 16]) -> u32 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    // SAFETY: SSE2 is part of the x86_64 baseline, so its instructions run on every CPU this
+    // code is built for; the load reads the sixteen bytes of `block`, wherever they sit.
+    let hits = unsafe {
+        let block = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
+        // A control byte is one whose unsigned max with 0x1f is 0x1f.
+        let last_control = _mm_set1_epi8(0x1f);
+        let control = _mm_cmpeq_epi8(_mm_max_epu8(block, last_control), last_control);
+        let quote = _mm_cmpeq_epi8(block, _mm_set1_epi8(b'"' as i8));
+        let backslash = _mm_cmpeq_epi8(block, _mm_set1_epi8(b'\\' as i8));
+        _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control))
+    };
+    hits as u32
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -47,7 +72,8 @@ pub fn first_escape(bytes: &[u8]) -> Option<usize> {
 
 /// [`first_escape`] eight bytes per step: a word has such a byte when one of its bytes is below
 /// 0x20, or equals `"` or `\` (the classic has-zero-byte test on the word XORed with each of
-/// them).
+/// them). The portable path, and the tests' reference for the SSE2 one.
+#[cfg(any(not(target_arch = "x86_64"), test))]
 fn first_escape_by_words(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
