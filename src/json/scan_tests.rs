@@ -26,6 +26,28 @@ fn ours(text: &str) -> Result<Vec<(String, String)>, Syntax> {
     }
 }
 
+/// An object's members read by `Cursor::next_member`, as the evidence items are read.
+fn by_member(text: &str) -> Result<Vec<(String, String)>, Syntax> {
+    let mut cursor = Cursor::new(text);
+    cursor.open()?;
+    let mut read = Vec::new();
+    while let Some(m) = cursor.next_member()? {
+        let name = if m.name_escaped {
+            serde_json::from_str(&format!("\"{}\"", m.name)).unwrap()
+        } else {
+            m.name.to_string()
+        };
+        read.push((name, m.value.to_string()));
+    }
+    cursor.finish()?;
+    Ok(read)
+}
+
+/// serde_json's verdict on a text that must be an object.
+fn serde_reads_object(text: &str) -> bool {
+    serde_reads(text) && text.trim_start().starts_with('{')
+}
+
 #[test]
 fn members_come_with_their_verbatim_values() {
     let text = r#" {"id":"a\"1" , "n":-1.5e+3,"o":{"x":[1,{"y":null}]},"b":true,"s":"line\nbreak","e":[] } "#;
@@ -74,6 +96,10 @@ fn broken_text_is_refused_where_serde_json_refuses_it() {
     ] {
         assert!(!serde_reads(text), "{text:?}");
         assert!(ours(text).is_err(), "{text:?} was read");
+        assert!(
+            by_member(text).is_err(),
+            "{text:?} was read member by member"
+        );
     }
     let deep = format!("{{\"a\":{}{}}}", "[".repeat(200), "]".repeat(200));
     assert!(ours(&deep).is_err(), "nesting beyond serde_json's limit");
@@ -155,6 +181,7 @@ proptest! {
             serde_json::to_string(&object).unwrap()
         };
         let read = ours(&text).unwrap();
+        prop_assert_eq!(&by_member(&text).unwrap(), &read, "next_member reads what next_name and skip read");
         // Compared with serde_json's reading of the same text (floats round the same way).
         let reread: serde_json::Value = serde_json::from_str(&text).unwrap();
         prop_assert_eq!(walked(&text).unwrap(), reread, "the cursor, opening everything");
@@ -175,12 +202,14 @@ proptest! {
             let short = &text[..at];
             prop_assert_eq!(ours(short).is_ok(), serde_reads(short), "{:?}", short);
             prop_assert_eq!(walked(short).is_ok(), serde_reads(short), "{:?}", short);
+            prop_assert_eq!(by_member(short).is_ok(), serde_reads_object(short), "{:?}", short);
             let mut changed = text.clone().into_bytes();
             if changed[at].is_ascii() {
                 changed[at] = byte & 0x7f;
                 let changed = String::from_utf8(changed).unwrap();
                 prop_assert_eq!(ours(&changed).is_ok(), serde_reads(&changed), "{:?}", changed);
                 prop_assert_eq!(walked(&changed).is_ok(), serde_reads(&changed), "{:?}", changed);
+                prop_assert_eq!(by_member(&changed).is_ok(), serde_reads_object(&changed), "{:?}", changed);
             }
         }
     }
