@@ -114,6 +114,10 @@ pub struct Cursor<'a> {
     at: usize,
     /// Objects and arrays open.
     depth: usize,
+    /// Which of the open containers are objects, a bit per depth (at most [`MAX_DEPTH`] =
+    /// 128): a member is read only in an object, an element only in an array, and each closes
+    /// only with its own bracket.
+    objects: u128,
     /// A value was read in the open container: the next member or element needs a `,`.
     comma: bool,
 }
@@ -124,8 +128,15 @@ impl<'a> Cursor<'a> {
             text,
             at: 0,
             depth: 0,
+            objects: 0,
             comma: false,
         }
+    }
+
+    /// Whether the innermost open container is an object.
+    #[inline(always)]
+    fn in_object(&self) -> bool {
+        self.depth > 0 && (self.objects >> (self.depth - 1)) & 1 == 1
     }
 
     /// The first byte of the next value, white space passed, not consumed.
@@ -154,7 +165,13 @@ impl<'a> Cursor<'a> {
             Some(b'{' | b'[') if self.depth >= MAX_DEPTH => {
                 Err(expected(self.at, "less deeply nested values"))
             }
-            Some(b'{' | b'[') => {
+            Some(bracket @ (b'{' | b'[')) => {
+                let bit = 1u128 << self.depth;
+                if bracket == b'{' {
+                    self.objects |= bit;
+                } else {
+                    self.objects &= !bit;
+                }
                 self.at += 1;
                 self.depth += 1;
                 self.comma = false;
@@ -168,6 +185,9 @@ impl<'a> Cursor<'a> {
     /// escape), the cursor then at its value; None when the object closes (consumed).
     #[inline(always)]
     pub fn next_name(&mut self) -> Result<Option<(&'a str, bool)>, Syntax> {
+        if !self.in_object() {
+            return Err(expected(self.at, "an object"));
+        }
         if !self.next(b'}', "',' or '}'")? {
             return Ok(None);
         }
@@ -192,6 +212,9 @@ impl<'a> Cursor<'a> {
     /// object closes (consumed).
     #[inline(always)]
     pub fn next_member(&mut self) -> Result<Option<Member<'a>>, Syntax> {
+        if !self.in_object() {
+            return Err(expected(self.at, "an object"));
+        }
         let bytes = self.text.as_bytes();
         let mut at = skip_ws(bytes, self.at);
         match bytes.get(at) {
@@ -229,6 +252,9 @@ impl<'a> Cursor<'a> {
     /// array closes (consumed).
     #[inline]
     pub fn next_element(&mut self) -> Result<bool, Syntax> {
+        if self.depth == 0 || self.in_object() {
+            return Err(expected(self.at, "an array"));
+        }
         let more = self.next(b']', "',' or ']'")?;
         if more {
             // The element is read next; a `,` is due only after it.

@@ -93,6 +93,10 @@ fn broken_text_is_refused_where_serde_json_refuses_it() {
         "{\"a\":1}x",
         "[1",
         "{\"a\":1}}",
+        "[}",
+        "{]",
+        "[\"a\":1]",
+        "{\"a\":[}}",
     ] {
         assert!(!serde_reads(text), "{text:?}");
         assert!(ours(text).is_err(), "{text:?} was read");
