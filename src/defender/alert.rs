@@ -11,13 +11,12 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::Deserialize;
-
 use super::{evidence, lenient, nested};
 use crate::json::scan::{self, Cursor, Kind};
 
-pub use super::evidence::{Evidence, LoggedOnUser};
+pub use super::evidence::Evidence;
 pub use super::lenient::Text;
+pub use super::nested::{LoggedOnUser, RelatedUser};
 
 #[derive(Debug, Clone, Default)]
 pub struct Alert<'a> {
@@ -58,15 +57,6 @@ pub struct Alert<'a> {
     /// when the alert was read). A name borrowed from the text was sent without escapes, so it
     /// is written into JSON as it is; one with escapes is decoded into an owned string.
     pub members: Vec<(Text<'a>, &'a str)>,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct RelatedUser<'a> {
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
-    pub user_name: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
-    pub domain_name: Option<Text<'a>>,
 }
 
 /// The members an alert has had at most so far (Defender ~30, Graph ~40): room for them at once.

@@ -7,22 +7,9 @@
 //! hash is found the same way whichever API the alert came from. Every field of every item
 //! stays in the alert's verbatim members whatever is typed here.
 
-use serde::Deserialize;
-
 use super::lenient::{self, Text};
-use super::nested::{self, named};
+use super::nested::{self, named, LoggedOnUser};
 use crate::json::scan::{self, Cursor, Kind};
-
-/// An account logged on to the alert's device (Defender's `loggedOnUsers`, or a Graph
-/// `deviceEvidence`'s).
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct LoggedOnUser<'a> {
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
-    pub account_name: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
-    pub domain_name: Option<Text<'a>>,
-}
 
 /// One evidence item, as either API sends it (`EvidenceItem` reads both). Only the fields
 /// normalization and the match read are typed; all of them, typed or not, are in the alert's

@@ -4,12 +4,36 @@
 //! alert's read. What the readers of Defender's members do not take on (an object where a name
 //! was expected, a name sent twice or escaped) goes to the lenient serde readers, whose verdict
 //! and errors stand, so every shape reads as it did. Graph's objects are read by [`named`]
-//! alone: a name sent twice keeps its first value.
+//! alone: a name sent twice keeps its first value. The two small shapes Defender's members are
+//! read into (`LoggedOnUser`, `RelatedUser`) live here with their readers.
 
-use super::alert::RelatedUser;
-use super::evidence::LoggedOnUser;
+use serde::Deserialize;
+
 use super::lenient::{self, Text};
 use crate::json::scan::{Cursor, Kind};
+
+/// An account logged on to the alert's device (Defender's `loggedOnUsers`, or a Graph
+/// `deviceEvidence`'s).
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct LoggedOnUser<'a> {
+    /// The account's name without its domain (`accountName`), as the watchlist holds users.
+    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
+    pub account_name: Option<Text<'a>>,
+    /// The NetBIOS domain (`domainName`), kept for the events, not for the match.
+    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
+    pub domain_name: Option<Text<'a>>,
+}
+
+/// The user an alert is about (Defender's `relatedUser`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RelatedUser<'a> {
+    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
+    pub user_name: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
+    pub domain_name: Option<Text<'a>>,
+}
 
 /// `mitreTechniques`: documented as a string, sent as an array of them; null is none, and
 /// items that are not strings are skipped.
