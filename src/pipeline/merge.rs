@@ -88,11 +88,7 @@ impl Pipeline {
                 },
             ));
         }
-        let mut candidates = merging.candidates;
-        for candidate in &mut candidates {
-            candidate.matches.sort();
-        }
-        (candidates, statuses)
+        (merging.finish(), statuses)
     }
 
     /// An entity's alerts join the candidates: an alert another entry already reached gains
@@ -167,6 +163,16 @@ struct Merging {
     candidates: Vec<Candidate>,
     by_id: HashMap<String, usize>,
     lookup: Lookup,
+}
+
+impl Merging {
+    /// The candidates, each one's matches in a stable order.
+    fn finish(mut self) -> Vec<Candidate> {
+        for candidate in &mut self.candidates {
+            candidate.matches.sort();
+        }
+        self.candidates
+    }
 }
 
 fn push_match(matches: &mut Vec<Match>, found: Match) {
