@@ -105,7 +105,7 @@ fn details(value: &str, kind: Kind) -> serde_json::Result<Option<Evidence<'_>>> 
         "fileName",
         "filePath",
     ];
-    let (found, _) = named(value, names)?;
+    let found = named(value, names)?;
     let [account_name, domain_name, user_principal_name, sha1, sha256, file_name, file_path] =
         found;
     Ok(Some(Evidence {

@@ -216,13 +216,6 @@ pub fn vec_of<'de, D: Deserializer<'de>, T: Deserialize<'de>>(de: D) -> Result<V
     de.deserialize_any(SeqVisitor(PhantomData))
 }
 
-/// An object that may be null or something else entirely (then None).
-pub fn opt_object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    de: D,
-) -> Result<Option<T>, D::Error> {
-    Item::<T>::deserialize(de).map(|item| item.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,37 +1,28 @@
 //! An alert's small nested members (`mitreTechniques`, `loggedOnUsers`, `relatedUser`, and
 //! Graph's `userAccount` and file details in evidence) read from their slices, which the
 //! alert's scan already checked, without a serde deserializer: that cost about a tenth of an
-//! alert's read. What the readers of Defender's members do not take on (an object where a name
-//! was expected, a name sent twice or escaped) goes to the lenient serde readers, whose verdict
-//! and errors stand, so every shape reads as it did. Graph's objects are read by [`named`]
-//! alone: a name sent twice keeps its first value. The two small shapes Defender's members are
-//! read into (`LoggedOnUser`, `RelatedUser`) live here with their readers.
-
-use serde::Deserialize;
+//! alert's read. Objects are read by [`named`]: a name sent twice keeps its first value, an
+//! escaped name is decoded. What `techniques` does not take on (an object among the items)
+//! goes to the lenient serde reader, whose verdict stands. The two small shapes Defender's
+//! members are read into (`LoggedOnUser`, `RelatedUser`) live here with their readers.
 
 use super::lenient::{self, Text};
 use crate::json::scan::{Cursor, Kind};
 
 /// An account logged on to the alert's device (Defender's `loggedOnUsers`, or a Graph
 /// `deviceEvidence`'s).
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct LoggedOnUser<'a> {
     /// The account's name without its domain (`accountName`), as the watchlist holds users.
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
     pub account_name: Option<Text<'a>>,
     /// The NetBIOS domain (`domainName`), kept for the events, not for the match.
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
     pub domain_name: Option<Text<'a>>,
 }
 
-/// The user an alert is about (Defender's `relatedUser`).
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
-#[serde(rename_all = "camelCase")]
+/// The user an alert is about (Defender's `relatedUser`: `userName`, `domainName`).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct RelatedUser<'a> {
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
     pub user_name: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "lenient::opt_string")]
     pub domain_name: Option<Text<'a>>,
 }
 
@@ -51,24 +42,33 @@ pub fn techniques<'a>(value: &'a str, kind: Kind) -> serde_json::Result<Vec<Text
 }
 
 /// `loggedOnUsers`: an array of `{accountName, domainName}` (a single object is one), items
-/// of another kind skipped.
+/// of another kind skipped, anything else none.
 pub fn logged_on_users<'a>(
     value: &'a str,
     kind: Kind,
 ) -> serde_json::Result<Vec<LoggedOnUser<'a>>> {
-    let logged_on = |[account_name, domain_name]: [Option<Text<'a>>; 2]| LoggedOnUser {
-        account_name,
-        domain_name,
+    let logged_on = |object| {
+        let [account_name, domain_name] = named(object, ["accountName", "domainName"])?;
+        Ok(LoggedOnUser {
+            account_name,
+            domain_name,
+        })
     };
-    let fast = match kind {
-        Kind::Object => pair(value, ["accountName", "domainName"]).map(|p| vec![logged_on(p)]),
-        Kind::Array => objects(value, |item| pair(item, ["accountName", "domainName"]))
-            .map(|pairs| pairs.into_iter().map(logged_on).collect()),
-        _ => Some(Vec::new()),
-    };
-    match fast {
-        Some(users) => Ok(users),
-        None => lenient::field(value, |de| lenient::vec_of(de)),
+    match kind {
+        Kind::Object => Ok(vec![logged_on(value)?]),
+        Kind::Array => {
+            let mut users = Vec::new();
+            let mut cursor = Cursor::new(value);
+            cursor.open().map_err(syntax)?;
+            while cursor.next_element().map_err(syntax)? {
+                let (item, kind) = cursor.skip().map_err(syntax)?;
+                if kind == Kind::Object {
+                    users.push(logged_on(item)?);
+                }
+            }
+            Ok(users)
+        }
+        _ => Ok(Vec::new()),
     }
 }
 
@@ -77,13 +77,11 @@ pub fn related_user<'a>(value: &'a str, kind: Kind) -> serde_json::Result<Option
     if kind != Kind::Object {
         return Ok(None);
     }
-    match pair(value, ["userName", "domainName"]) {
-        Some([user_name, domain_name]) => Ok(Some(RelatedUser {
-            user_name,
-            domain_name,
-        })),
-        None => lenient::field(value, |de| lenient::opt_object(de)),
-    }
+    let [user_name, domain_name] = named(value, ["userName", "domainName"])?;
+    Ok(Some(RelatedUser {
+        user_name,
+        domain_name,
+    }))
 }
 
 /// The strings of an array, other scalars and arrays skipped; None when an item is an object.
@@ -100,18 +98,6 @@ fn strings(array: &str) -> Option<Vec<Text<'_>>> {
     Some(found)
 }
 
-/// What `read` makes of each object of an array, other items skipped; None when it gives up.
-fn objects<'a, T>(array: &'a str, read: impl Fn(&'a str) -> Option<T>) -> Option<Vec<T>> {
-    let mut found = Vec::new();
-    each(array, |value, kind| {
-        if kind == Kind::Object {
-            found.push(read(value)?);
-        }
-        Some(())
-    })?;
-    Some(found)
-}
-
 /// Calls `each` with every item of an array's checked slice; None as soon as it does.
 fn each<'a>(array: &'a str, mut each: impl FnMut(&'a str, Kind) -> Option<()>) -> Option<()> {
     let mut cursor = Cursor::new(array);
@@ -123,40 +109,30 @@ fn each<'a>(array: &'a str, mut each: impl FnMut(&'a str, Kind) -> Option<()>) -
     Some(())
 }
 
-/// The two named members of a small object as text (anything else in it ignored); None when a
-/// name comes twice or escaped, as serde's derived reader judges those.
-fn pair<'a>(object: &'a str, names: [&str; 2]) -> Option<[Option<Text<'a>>; 2]> {
-    match named(object, names) {
-        Ok((found, true)) => Some(found),
-        _ => None,
-    }
+/// A scan error in the terms of the serde readers the alert's members share.
+fn syntax(error: crate::json::scan::Syntax) -> serde_json::Error {
+    <serde_json::Error as serde::de::Error>::custom(error)
 }
 
 /// The members `names` of a small object's checked slice as text, each as first sent (escaped
-/// names decoded; anything else in the object ignored), and whether the object was plain: no
-/// name sent twice or with escapes.
+/// names decoded; anything else in the object ignored).
 pub fn named<'a, const N: usize>(
     object: &'a str,
     names: [&str; N],
-) -> serde_json::Result<([Option<Text<'a>>; N], bool)> {
+) -> serde_json::Result<[Option<Text<'a>>; N]> {
     let mut found: [Option<Option<Text<'a>>>; N] = std::array::from_fn(|_| None);
-    let mut plain = true;
     let mut cursor = Cursor::new(object);
-    let syntax = <serde_json::Error as serde::de::Error>::custom;
     cursor.open().map_err(syntax)?;
     while let Some(member) = cursor.next_member().map_err(syntax)? {
-        plain &= !member.name_escaped;
         let name = lenient::name_of(member.name, member.name_escaped)?;
         let Some(slot) = names.iter().position(|wanted| *wanted == name) else {
             continue;
         };
-        if found[slot].is_some() {
-            plain = false;
-            continue;
+        if found[slot].is_none() {
+            found[slot] = Some(lenient::text_of(member.value, member.kind)?);
         }
-        found[slot] = Some(lenient::text_of(member.value, member.kind)?);
     }
-    Ok((found.map(Option::flatten), plain))
+    Ok(found.map(Option::flatten))
 }
 
 #[cfg(test)]
@@ -171,9 +147,9 @@ mod tests {
         }
     }
 
-    /// Each shape reads as the serde readers read it, or fails as they fail.
+    /// Each shape of `mitreTechniques` reads as the serde reader reads it, or fails as it fails.
     #[test]
-    fn every_shape_reads_as_serde_reads_it() {
+    fn techniques_read_as_serde_reads_them() {
         let shapes = [
             "null",
             "\"T1059\"",
@@ -183,53 +159,100 @@ mod tests {
             r#"[1,"T1",null,true,["x"],"T\n2"]"#,
             r#"[{"a":1},"T1"]"#,
             r#"{"accountName":"u","domainName":"D"}"#,
-            r#"{"userName":"u","domainName":null,"x":[1]}"#,
-            r#"{"accountName":5,"domainName":{"x":1}}"#,
-            r#"{"accountName":"u","accountName":"v"}"#,
-            r#"{"acc\u006funtName":"u"}"#,
-            r#"[{"accountName":"a"},"s",3,{"domainName":"D","accountName":"b"}]"#,
-            r#"[{"accountName":"a","accountName":"b"}]"#,
             "12",
-            "\"text\"",
+            "\"\\ud800\"",
         ];
         for shape in shapes {
-            let kind = kind_of(shape);
             let serde_techniques: serde_json::Result<Vec<Text>> =
                 lenient::field(shape, |de| lenient::vec_of(de));
-            let serde_users: serde_json::Result<Vec<LoggedOnUser>> =
-                lenient::field(shape, |de| lenient::vec_of(de));
-            let serde_related: serde_json::Result<Option<RelatedUser>> =
-                lenient::field(shape, |de| lenient::opt_object(de));
             assert_eq!(
-                techniques(shape, kind).ok(),
+                techniques(shape, kind_of(shape)).ok(),
                 serde_techniques.ok(),
                 "techniques of {shape}"
-            );
-            assert_eq!(
-                logged_on_users(shape, kind).ok(),
-                serde_users.ok(),
-                "users of {shape}"
-            );
-            assert_eq!(
-                related_user(shape, kind).ok(),
-                serde_related.ok(),
-                "related user of {shape}"
             );
         }
     }
 
+    fn user<'a>(account: Option<&'a str>, domain: Option<&'a str>) -> LoggedOnUser<'a> {
+        LoggedOnUser {
+            account_name: account.map(Text::from),
+            domain_name: domain.map(Text::from),
+        }
+    }
+
+    /// Every shape of `loggedOnUsers` and `relatedUser`: odd items skipped, a name sent twice
+    /// keeps its first value, escaped names decoded, scalars are none.
+    #[test]
+    fn users_of_every_shape() {
+        let users = [
+            ("null", vec![]),
+            ("[]", vec![]),
+            ("\"text\"", vec![]),
+            ("12", vec![]),
+            (
+                r#"{"accountName":"u","domainName":"D"}"#,
+                vec![user(Some("u"), Some("D"))],
+            ),
+            (
+                r#"{"accountName":5,"domainName":{"x":1}}"#,
+                vec![user(Some("5"), None)],
+            ),
+            (
+                r#"{"accountName":"u","accountName":"v"}"#,
+                vec![user(Some("u"), None)],
+            ),
+            (r#"{"acc\u006funtName":"u"}"#, vec![user(Some("u"), None)]),
+            (
+                r#"[{"accountName":"a"},"s",3,{"domainName":"D","accountName":"b"}]"#,
+                vec![user(Some("a"), None), user(Some("b"), Some("D"))],
+            ),
+            (
+                r#"[{"accountName":"a","accountName":"b"},[{"accountName":"c"}]]"#,
+                vec![user(Some("a"), None)],
+            ),
+        ];
+        for (shape, expected) in users {
+            assert_eq!(
+                logged_on_users(shape, kind_of(shape)).unwrap(),
+                expected,
+                "users of {shape}"
+            );
+        }
+        let related = related_user(
+            r#"{"userName":"u","domainName":null,"x":[1],"userName":"v"}"#,
+            Kind::Object,
+        )
+        .unwrap();
+        assert_eq!(
+            related,
+            Some(RelatedUser {
+                user_name: Some("u".into()),
+                domain_name: None
+            })
+        );
+        for shape in ["null", "[{\"userName\":\"u\"}]", "\"u\""] {
+            assert_eq!(
+                related_user(shape, kind_of(shape)).unwrap(),
+                None,
+                "{shape}"
+            );
+        }
+        assert!(
+            logged_on_users(r#"[{"accountName":"\ud800"}]"#, Kind::Array).is_err(),
+            "no character: an error"
+        );
+    }
+
     #[test]
     fn named_members_are_read_first_come_with_escapes_decoded() {
-        let (found, plain) = named(
+        let found = named(
             r#"{"sha1":"a","x":{"sha1":"no"},"sh\u0061256":"b","sha1":"c"}"#,
             ["sha1", "sha256", "fileName"],
         )
         .unwrap();
         assert_eq!(found, [Some("a".into()), Some("b".into()), None]);
-        assert!(!plain, "a name sent twice and one escaped");
-        let (found, plain) = named(r#"{"fileName":7,"sha1":null}"#, ["sha1", "fileName"]).unwrap();
+        let found = named(r#"{"fileName":7,"sha1":null}"#, ["sha1", "fileName"]).unwrap();
         assert_eq!(found, [None, Some("7".into())]);
-        assert!(plain);
         assert!(
             named(r#"{"sha1":"\ud800"}"#, ["sha1"]).is_err(),
             "no character: an error"
