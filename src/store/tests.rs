@@ -15,15 +15,23 @@ fn config(dir: &Path) -> StoreConfig {
 const DAY: i64 = 86_400;
 
 /// Opens (or reopens) the test store. sled's flusher thread may hold the file lock for a
-/// moment after the previous handle is dropped.
-fn open(dir: &Path) -> Store {
-    for _ in 0..100 {
+/// moment after the previous handle is dropped, so a refusal for the lock is retried; any
+/// other verdict is the test's to judge.
+fn try_open(dir: &Path) -> Result<Store, StoreError> {
+    for _ in 0..250 {
         match Store::open(&config(dir)) {
-            Ok(store) => return store,
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            Err(StoreError::Open {
+                cause: OpenCause::Locked(_),
+                ..
+            }) => std::thread::sleep(Duration::from_millis(20)),
+            done => return done,
         }
     }
-    Store::open(&config(dir)).unwrap()
+    Store::open(&config(dir))
+}
+
+fn open(dir: &Path) -> Store {
+    try_open(dir).unwrap()
 }
 
 fn record(last_observed_day: i64) -> SeenRecord {
@@ -221,7 +229,7 @@ fn a_damaged_segment_is_named() {
             .unwrap();
         store.flush().unwrap();
     }
-    let Err(err) = Store::open(&config(dir.path())) else {
+    let Err(err) = try_open(dir.path()) else {
         panic!("a damaged segment must be refused")
     };
     let text = err.to_string();
@@ -239,7 +247,7 @@ fn other_schema_is_refused() {
         store.meta.insert(SCHEMA_KEY, b"99".as_slice()).unwrap();
         store.flush().unwrap();
     }
-    let Err(err) = Store::open(&config(dir.path())) else {
+    let Err(err) = try_open(dir.path()) else {
         panic!("schema 99 must be refused")
     };
     assert!(err.to_string().contains("schema version 99"), "{err}");
