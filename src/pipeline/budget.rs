@@ -3,11 +3,16 @@
 //! reads them; the pipeline gives it back when their batch is committed. A poll that finds no
 //! room hands over what it holds and says so ([`ByteBudget::pressure`]), so that completed results
 //! waiting for the rest of their batch go out too, and only then waits: nobody waits for budget
-//! while holding any, so polls and the pipeline cannot block each other.
+//! while holding any, so polls and the pipeline cannot block each other. The batch being gathered
+//! goes out early only when what it holds stands between a waiting poll and its room
+//! ([`must_hand_over`]): budget held by batches already queued or in flight comes back by itself
+//! when they are committed, and cutting the gathering batch at every wait made batches of one
+//! entry (twice the batches, commits and Kafka requests at the default budget).
 //!
 //! One alert larger than the whole budget waits until everything else is given back, then goes
 //! through alone: memory is then that alert, whatever the budget says.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
@@ -20,6 +25,36 @@ pub struct ByteBudget {
     semaphore: Arc<Semaphore>,
     total: u32,
     pressure: Arc<Notify>,
+    /// Bytes the polls waiting right now asked for, together.
+    wanted: Arc<AtomicUsize>,
+}
+
+/// A waiting poll's ask, counted in [`ByteBudget::wanted`] for as long as it waits (also when
+/// its wait is dropped unfinished).
+struct Waiting<'a> {
+    wanted: &'a AtomicUsize,
+    bytes: usize,
+}
+
+impl<'a> Waiting<'a> {
+    fn enter(wanted: &'a AtomicUsize, bytes: usize) -> Waiting<'a> {
+        wanted.fetch_add(bytes, Ordering::AcqRel);
+        Waiting { wanted, bytes }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.wanted.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+/// Whether a batch being gathered, holding `held` of a `total` budget, must go out now for
+/// polls waiting for `wanted` bytes: when even everything else given back would not make their
+/// room. Anything less comes back by itself, as the batches ahead are committed. Counting every
+/// waiter's ask together errs towards handing over.
+pub fn must_hand_over(total: usize, held: usize, wanted: usize) -> bool {
+    wanted > 0 && total.saturating_sub(held) < wanted
 }
 
 impl ByteBudget {
@@ -29,6 +64,7 @@ impl ByteBudget {
             semaphore: Arc::new(Semaphore::new(total as usize)),
             total,
             pressure: Arc::new(Notify::new()),
+            wanted: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -55,14 +91,17 @@ impl ByteBudget {
             .ok()
     }
 
-    /// Waits for `bytes` of budget (at most the whole). Call it holding none.
+    /// `bytes` of budget (at most the whole), waiting for it when there is no room now; a wait
+    /// is counted and signalled first ([`ByteBudget::pressure`]). Call it holding none.
     pub async fn take(&self, bytes: usize) -> Held {
-        match self
-            .semaphore
-            .clone()
-            .acquire_many_owned(self.clamp(bytes))
-            .await
-        {
+        if let Some(held) = self.try_take(bytes) {
+            return held;
+        }
+        let bytes = self.clamp(bytes);
+        // Counted before the signal, so whoever the signal wakes sees this wait.
+        let _waiting = Waiting::enter(&self.wanted, bytes as usize);
+        self.pressure.notify_one();
+        match self.semaphore.clone().acquire_many_owned(bytes).await {
             Ok(held) => held,
             // The semaphore is never closed; an unreachable fallback that still bounds nothing.
             Err(_) => std::future::pending().await,
@@ -74,14 +113,15 @@ impl ByteBudget {
         drop(self.take(bytes).await);
     }
 
-    /// Says a poll found no room: results held for a batch should go out now.
-    pub fn signal_pressure(&self) {
-        self.pressure.notify_one();
-    }
-
-    /// Resolves when a poll found no room (a signal sent while nobody listened is kept).
+    /// Resolves when a poll found no room (a signal sent while nobody listened is kept: ask
+    /// [`ByteBudget::wanted`] whether the wait it announced still goes on).
     pub async fn pressure(&self) {
         self.pressure.notified().await;
+    }
+
+    /// Bytes the polls waiting for room right now asked for, together (0: nobody waits).
+    pub fn wanted(&self) -> usize {
+        self.wanted.load(Ordering::Acquire)
     }
 }
 
@@ -109,11 +149,50 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn pressure_signalled_before_anyone_listens_is_kept() {
+    async fn a_wait_is_signalled_kept_for_a_late_listener_and_counted_while_it_lasts() {
         let budget = ByteBudget::new(10);
-        budget.signal_pressure();
+        let all = budget.take(10).await;
+        assert_eq!(
+            budget.wanted(),
+            0,
+            "a take that found room waited for nothing"
+        );
+        let waiter = tokio::spawn({
+            let budget = budget.clone();
+            async move { budget.take(4).await.num_permits() }
+        });
         tokio::time::timeout(std::time::Duration::from_secs(1), budget.pressure())
             .await
-            .unwrap();
+            .expect("the waiting take signalled pressure");
+        assert_eq!(budget.wanted(), 4);
+        drop(all);
+        assert_eq!(waiter.await.unwrap(), 4);
+        assert_eq!(budget.wanted(), 0, "the wait is over");
+    }
+
+    #[tokio::test]
+    async fn a_wait_given_up_is_no_longer_counted() {
+        let budget = ByteBudget::new(10);
+        let _all = budget.take(10).await;
+        let gave_up =
+            tokio::time::timeout(std::time::Duration::from_millis(20), budget.take(1)).await;
+        assert!(gave_up.is_err());
+        assert_eq!(budget.wanted(), 0);
+    }
+
+    #[test]
+    fn a_gathering_batch_goes_out_only_when_it_stands_in_a_waiters_way() {
+        let total = 2 << 20;
+        assert!(!must_hand_over(total, total, 0), "nobody waits");
+        assert!(
+            !must_hand_over(total, 100_000, 64 << 10),
+            "the batches ahead hold the rest: their commits make the room"
+        );
+        assert!(must_hand_over(total, total - 1000, 64 << 10));
+        assert!(
+            must_hand_over(total, 1, total),
+            "an alert as large as the whole budget needs every byte back"
+        );
+        assert!(!must_hand_over(total, 0, total));
     }
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
+use super::budget::must_hand_over;
 use super::{ByteBudget, PolledBatch, SweepReport};
 use crate::defender::{ApiError, DefenderClient, EntryAlerts, Intake};
 use crate::errors::Chain;
@@ -55,14 +56,12 @@ impl Intake for PollIntake {
     }
 
     async fn take(&self, bytes: usize) -> OwnedSemaphorePermit {
-        self.budget.signal_pressure();
         self.budget.take(bytes).await
     }
 
     async fn before_request(&self) {
         let room = ROOM_BEFORE_REQUEST.min(self.budget.total());
         if self.budget.try_take(room).is_none() {
-            self.budget.signal_pressure();
             self.budget.room_for(room).await;
         }
     }
@@ -233,29 +232,44 @@ async fn poll_batch(
     let mut interrupted = false;
     loop {
         let next = tokio::select! {
-            next = polls.next() => next,
-            // A poll found no room: what this batch gathered goes out now, without the cursor
-            // (that moves with the batch's last part).
-            () = tools.budget.pressure(), if !results.is_empty() => {
-                send(&tools.sender, std::mem::take(&mut results), None).await.ok()?;
-                continue;
-            }
+            next = polls.next() => Some(next),
+            () = tools.budget.pressure(), if !results.is_empty() => None,
         };
-        let Some(joined) = next else {
-            break;
-        };
-        match joined {
-            Ok((entry, result)) => {
-                interrupted |= record(&entry, &result, &tools.counters, report);
-                results.push((entry, result));
+        if let Some(joined) = next {
+            let Some(joined) = joined else {
+                break;
+            };
+            match joined {
+                Ok((entry, result)) => {
+                    interrupted |= record(&entry, &result, &tools.counters, report);
+                    results.push((entry, result));
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "poll task failed");
+                    interrupted = true;
+                }
             }
-            Err(err) => {
-                tracing::error!(error = %err, "poll task failed");
-                interrupted = true;
-            }
+        }
+        // A poll waits for room that only this batch's alerts could make: what it gathered goes
+        // out now, without the cursor (that moves with the batch's last part).
+        if !results.is_empty()
+            && must_hand_over(tools.budget.total(), held(&results), tools.budget.wanted())
+        {
+            send(&tools.sender, std::mem::take(&mut results), None)
+                .await
+                .ok()?;
         }
     }
     Some((results, interrupted))
+}
+
+/// The budget the alerts of `results` hold.
+fn held(results: &[(Entry, Result<EntryAlerts, ApiError>)]) -> usize {
+    results
+        .iter()
+        .filter_map(|(_, result)| result.as_ref().ok()?.held.as_ref())
+        .map(|held| held.num_permits())
+        .sum()
 }
 
 /// Counts and reports one entry's poll; true when it interrupts the sweep (stopping, or an
