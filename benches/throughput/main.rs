@@ -83,16 +83,18 @@ struct DaemonRun {
     peak_mib: f64,
     /// User + system CPU seconds of the daemon (kernel accounting of the waited-for child).
     cpu_secs: f64,
+    /// The system (kernel) part of `cpu_secs`.
+    sys_secs: f64,
     summary: String,
 }
 
-/// User + system CPU seconds of every child this process has waited for.
-fn children_cpu_secs() -> f64 {
+/// User and system CPU seconds of every child this process has waited for.
+fn children_cpu_secs() -> (f64, f64) {
     // SAFETY: getrusage only writes into the struct it is given.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(usage.ru_utime) + secs(usage.ru_stime)
+    (secs(usage.ru_utime), secs(usage.ru_stime))
 }
 
 /// Writes a 10,000-entry watchlist and a config for `emulator` with `sinks` (TOML) and
@@ -211,6 +213,7 @@ async fn run_once(config_path: &Path) -> DaemonRun {
             .and_then(|t| t.rsplit(' ').next())
             .and_then(|t| t.parse().ok())
     };
+    let (user, sys) = children_cpu_secs();
     DaemonRun {
         written: number_before(" alerts written").unwrap_or(0),
         sweep_secs: stdout
@@ -220,7 +223,8 @@ async fn run_once(config_path: &Path) -> DaemonRun {
             .and_then(|t| t.parse().ok())
             .unwrap_or(f64::NAN),
         peak_mib: peak_kib as f64 / 1024.0,
-        cpu_secs: children_cpu_secs() - cpu_before,
+        cpu_secs: user + sys - (cpu_before.0 + cpu_before.1),
+        sys_secs: sys - cpu_before.1,
         summary: stdout.trim().to_string(),
     }
 }
