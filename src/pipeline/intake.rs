@@ -32,22 +32,6 @@ impl PollIntake {
     }
 }
 
-/// One entity poll counted in [`PollIntake::in_flight`] until it ends (or is dropped).
-pub(super) struct InFlight<'a>(&'a AtomicUsize);
-
-impl<'a> InFlight<'a> {
-    pub(super) fn enter(count: &'a AtomicUsize) -> InFlight<'a> {
-        count.fetch_add(1, Ordering::AcqRel);
-        InFlight(count)
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
 /// How much of a `total` budget a poll gathers before handing a piece over, with `polls` in
 /// flight: half the budget shared among them, the other half for the batches on their way. A
 /// piece is a batch (a commit, a file sync, a Kafka request), so one poll alone takes the larger

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
-use super::budget::must_hand_over;
-use super::intake::{InFlight, PollIntake};
+use super::budget::{must_hand_over, Counted};
+use super::intake::PollIntake;
 use super::{ByteBudget, PolledBatch, SweepReport};
 use crate::defender::{ApiError, DefenderClient, EntryAlerts};
 use crate::errors::Chain;
@@ -156,7 +156,8 @@ async fn poll_batch(
             let client = tools.client.clone();
             let intake = tools.intake.clone();
             tokio::spawn(async move {
-                let _counted = InFlight::enter(&intake.in_flight);
+                // Counted while it runs: a poll alone reads a large answer in larger pieces.
+                let _counted = Counted::enter(&intake.in_flight, 1);
                 let result = client.alerts_into(&entry, Some(&*intake)).await;
                 (entry, result)
             })
