@@ -35,7 +35,8 @@ impl PollIntake {
 /// How much of a `total` budget a poll gathers before handing a piece over, with `polls` in
 /// flight: half the budget shared among them, the other half for the batches on their way. A
 /// piece is a batch (a commit, a file sync, a Kafka request), so one poll alone takes the larger
-/// share: one 50,000-alert answer cost ~20% less CPU than in pieces sized for four polls.
+/// share: one 50,000-alert answer cost ~7% less CPU (the kernel's share of it a third less)
+/// than in pieces sized for four polls.
 pub fn piece_bytes(total: usize, polls: usize) -> usize {
     (total / (2 * polls.max(1))).max(16 << 10)
 }
