@@ -15,7 +15,6 @@ mod budget;
 mod commit;
 mod encode;
 mod events;
-mod intake;
 mod matches;
 mod merge;
 pub mod poll;
