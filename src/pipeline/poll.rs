@@ -231,24 +231,20 @@ async fn poll_batch(
     let mut results: Vec<(Entry, Result<EntryAlerts, ApiError>)> = Vec::new();
     let mut interrupted = false;
     loop {
-        let next = tokio::select! {
-            next = polls.next() => Some(next),
-            () = tools.budget.pressure(), if !results.is_empty() => None,
-        };
-        if let Some(joined) = next {
-            let Some(joined) = joined else {
-                break;
-            };
-            match joined {
-                Ok((entry, result)) => {
+        tokio::select! {
+            joined = polls.next() => match joined {
+                None => break,
+                Some(Ok((entry, result))) => {
                     interrupted |= record(&entry, &result, &tools.counters, report);
                     results.push((entry, result));
                 }
-                Err(err) => {
+                Some(Err(err)) => {
                     tracing::error!(error = %err, "poll task failed");
                     interrupted = true;
                 }
-            }
+            },
+            // A poll started waiting for room: checked below like a new result.
+            () = tools.budget.pressure(), if !results.is_empty() => {}
         }
         // A poll waits for room that only this batch's alerts could make: what it gathered goes
         // out now, without the cursor (that moves with the batch's last part).
