@@ -16,7 +16,7 @@ use tracing::Instrument;
 use super::auth::TokenProvider;
 use super::cloud::SEGMENT;
 use super::errors::{backoff, classify, ApiError, SetupCause, Transient, Verdict};
-use super::page::{read_capped, read_page, server_date, EntryAlerts, Intake, PageRead};
+use super::page::{hand_over, read_capped, read_page, server_date, EntryAlerts, Intake, PageRead};
 use crate::config::{Api, ApiConfig};
 use crate::errors::Chain;
 use crate::schedule::gate::RateGate;
@@ -220,7 +220,18 @@ impl DefenderClient {
                     result.more = true;
                     break;
                 }
-                Some(next) if next.starts_with(&self.api_base) => url = next,
+                Some(next) if next.starts_with(&self.api_base) => {
+                    // Before the next request waits for room in the budget, what this query
+                    // holds goes out: waiting while holding some could wait for itself.
+                    if let Some(intake) = intake {
+                        if !result.alerts.is_empty()
+                            && !hand_over(intake, fetch.entry, &mut result).await
+                        {
+                            return Err(ApiError::Cancelled { what: fetch.what });
+                        }
+                    }
+                    url = next;
+                }
                 Some(next) => {
                     tracing::warn!(next_link = %next, "nextLink leaves the API host; not followed");
                     break;

@@ -249,7 +249,11 @@ pub(super) fn server_date(headers: &reqwest::header::HeaderMap) -> Option<i64> {
 }
 
 /// Hands the alerts `page` holds over as a piece, with the budget they hold.
-async fn hand_over(intake: &dyn Intake, entry: Option<&Entry>, page: &mut EntryAlerts) -> bool {
+pub(super) async fn hand_over(
+    intake: &dyn Intake,
+    entry: Option<&Entry>,
+    page: &mut EntryAlerts,
+) -> bool {
     let piece = EntryAlerts {
         alerts: std::mem::take(&mut page.alerts),
         rejected: std::mem::take(&mut page.rejected),
