@@ -326,7 +326,6 @@ impl Service {
             first,
             cursor_use,
             cursor: self.store.feed_cursor()?,
-            concurrency: self.config.pipeline.concurrency,
             budget: ByteBudget::new(self.config.pipeline.queue_bytes),
         };
         self.run_sweep(Source::Feed(plan)).await

@@ -29,23 +29,23 @@ pub struct ByteBudget {
     wanted: Arc<AtomicUsize>,
 }
 
-/// A waiting poll's ask, counted in [`ByteBudget::wanted`] for as long as it waits (also when
-/// its wait is dropped unfinished).
-struct Waiting<'a> {
-    wanted: &'a AtomicUsize,
-    bytes: usize,
+/// `by` added to a count for as long as this lives (also when the future holding it is
+/// dropped unfinished): a waiting poll's ask in [`ByteBudget::wanted`], a poll in flight.
+pub(super) struct Counted<'a> {
+    count: &'a AtomicUsize,
+    by: usize,
 }
 
-impl<'a> Waiting<'a> {
-    fn enter(wanted: &'a AtomicUsize, bytes: usize) -> Waiting<'a> {
-        wanted.fetch_add(bytes, Ordering::AcqRel);
-        Waiting { wanted, bytes }
+impl<'a> Counted<'a> {
+    pub(super) fn enter(count: &'a AtomicUsize, by: usize) -> Counted<'a> {
+        count.fetch_add(by, Ordering::AcqRel);
+        Counted { count, by }
     }
 }
 
-impl Drop for Waiting<'_> {
+impl Drop for Counted<'_> {
     fn drop(&mut self) {
-        self.wanted.fetch_sub(self.bytes, Ordering::AcqRel);
+        self.count.fetch_sub(self.by, Ordering::AcqRel);
     }
 }
 
@@ -99,7 +99,7 @@ impl ByteBudget {
         }
         let bytes = self.clamp(bytes);
         // Counted before the signal, so whoever the signal wakes sees this wait.
-        let _waiting = Waiting::enter(&self.wanted, bytes as usize);
+        let _waiting = Counted::enter(&self.wanted, bytes as usize);
         self.pressure.notify_one();
         match self.semaphore.clone().acquire_many_owned(bytes).await {
             Ok(held) => held,

@@ -15,6 +15,7 @@ mod budget;
 mod commit;
 mod encode;
 mod events;
+mod intake;
 mod matches;
 mod merge;
 pub mod poll;

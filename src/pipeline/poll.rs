@@ -11,82 +11,15 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
-use super::budget::must_hand_over;
+use super::budget::{must_hand_over, Counted};
+use super::intake::PollIntake;
 use super::{ByteBudget, PolledBatch, SweepReport};
-use crate::defender::{ApiError, DefenderClient, EntryAlerts, Intake};
+use crate::defender::{ApiError, DefenderClient, EntryAlerts};
 use crate::errors::Chain;
 use crate::schedule::plan::spare_entries;
 use crate::shutdown::Shutdown;
 use crate::stats::Counters;
 use crate::watchlist::Entry;
-
-/// Room a poll waits for before it sends a request (so polling pauses while the publisher holds
-/// the budget), at most the whole budget.
-const ROOM_BEFORE_REQUEST: usize = 64 << 10;
-
-/// The service's [`Intake`]: budget from the sweep's [`ByteBudget`], pieces straight to the
-/// publisher.
-struct PollIntake {
-    budget: ByteBudget,
-    sender: mpsc::Sender<PolledBatch>,
-    piece_bytes: usize,
-}
-
-impl PollIntake {
-    fn new(
-        budget: ByteBudget,
-        sender: mpsc::Sender<PolledBatch>,
-        concurrency: usize,
-    ) -> PollIntake {
-        // A poll gathers this much before handing a piece over, so concurrent polls and a batch
-        // being gathered share the budget.
-        let piece_bytes = (budget.total() / (2 * concurrency.max(1))).max(16 << 10);
-        PollIntake {
-            budget,
-            sender,
-            piece_bytes,
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl Intake for PollIntake {
-    fn try_take(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
-        self.budget.try_take(bytes)
-    }
-
-    async fn take(&self, bytes: usize) -> OwnedSemaphorePermit {
-        self.budget.take(bytes).await
-    }
-
-    async fn before_request(&self) {
-        let room = ROOM_BEFORE_REQUEST.min(self.budget.total());
-        if self.budget.try_take(room).is_none() {
-            self.budget.room_for(room).await;
-        }
-    }
-
-    async fn hand_over(&self, entry: Option<&Entry>, mut piece: EntryAlerts) -> bool {
-        let budget = piece.held.take();
-        let batch = match entry {
-            Some(entry) => PolledBatch {
-                results: vec![(entry.clone(), Ok(piece))],
-                budget,
-                ..PolledBatch::default()
-            },
-            None => PolledBatch {
-                feed: Some(piece),
-                budget,
-                ..PolledBatch::default()
-            },
-        };
-        self.sender.send(batch).await.is_ok()
-    }
-
-    fn piece_bytes(&self) -> usize {
-        self.piece_bytes
-    }
-}
 
 /// Which of its entries a sweep polls.
 pub enum Reach {
@@ -196,7 +129,7 @@ struct BatchTools {
 impl BatchTools {
     fn new(poller: &Poller, budget: ByteBudget, concurrency: usize) -> BatchTools {
         let sender = poller.sender.clone();
-        let intake = Arc::new(PollIntake::new(budget.clone(), sender.clone(), concurrency));
+        let intake = Arc::new(PollIntake::new(budget.clone(), sender.clone()));
         BatchTools {
             client: poller.client.clone(),
             intake,
@@ -223,6 +156,8 @@ async fn poll_batch(
             let client = tools.client.clone();
             let intake = tools.intake.clone();
             tokio::spawn(async move {
+                // Counted while it runs: a poll alone reads a large answer in larger pieces.
+                let _counted = Counted::enter(&intake.in_flight, 1);
                 let result = client.alerts_into(&entry, Some(&*intake)).await;
                 (entry, result)
             })
@@ -346,7 +281,6 @@ pub struct FeedPlan {
     pub cursor: Option<i64>,
     /// Whether the poll moves the cursor (a backfill leaves it).
     pub cursor_use: CursorUse,
-    pub concurrency: usize,
     pub budget: ByteBudget,
 }
 
@@ -368,7 +302,6 @@ pub async fn poll_feed(plan: FeedPlan, poller: Poller) -> SweepReport {
         first,
         cursor,
         cursor_use,
-        concurrency,
         budget,
     } = plan;
     let mut report = SweepReport {
@@ -376,7 +309,7 @@ pub async fn poll_feed(plan: FeedPlan, poller: Poller) -> SweepReport {
         feed_queries: Some(0),
         ..Default::default()
     };
-    let intake = Arc::new(PollIntake::new(budget, sender.clone(), concurrency));
+    let intake = Arc::new(PollIntake::new(budget, sender.clone()));
     let mut pending = vec![first];
     let mut latest = cursor;
     while let Some(slice) = pending.pop() {
