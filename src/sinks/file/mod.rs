@@ -3,19 +3,21 @@
 //! only ever sees whole lines: a batch that fails midway (a full disk) is cut back off the file
 //! before the error is reported, and a file left ending in a partial line (a crash mid-write, a
 //! cut that failed too) is repaired when it is opened. The cut-off events were never
-//! acknowledged, so they are written again.
+//! acknowledged, so they are written again. Writes and syncs run on the sink's own thread, in
+//! the order batches were handed over (`writer.rs`).
 
 pub mod settings;
 mod writer;
 
 pub use settings::FileSettings;
 
-use super::{Doing, Failure, OutEvent, Pending, Sink, SinkError, SinkId};
-use crate::normalize::Format;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+use super::{Doing, Failure, OutEvent, Pending, Sink, SinkError, SinkId};
+use crate::normalize::Format;
 use writer::{writer_gone, Done, Writer};
 
 pub struct FileSink {
