@@ -83,6 +83,8 @@ pub enum PipelineError {
     Normalize(#[from] normalize::NormalizeError),
     #[error("the poller stopped")]
     PollerStopped(#[source] tokio::task::JoinError),
+    #[error("the store's write of a batch stopped")]
+    CommitStopped(#[source] tokio::task::JoinError),
 }
 
 pub struct Pipeline {
@@ -96,6 +98,8 @@ pub struct Pipeline {
     stop: Shutdown,
     in_flight: VecDeque<InFlight>,
     in_flight_limit: usize,
+    /// The batch whose store write runs now, off the publisher's thread.
+    committing: Option<commit::Committing>,
     /// Set for `mde-watch backfill`.
     backfill: Option<Backfill>,
     /// Delivery attempts per batch before giving up (one-shot runs); the service never does.
@@ -153,7 +157,7 @@ struct InFlight {
     /// When it was handed over: publish latency runs from here to the acknowledgement.
     started: Instant,
     /// The batch's share of the queue's byte budget, held until the commit.
-    _budget: Option<tokio::sync::OwnedSemaphorePermit>,
+    budget: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// Where one sink stands with one batch.
@@ -191,6 +195,7 @@ impl Pipeline {
             stop: parts.stop,
             in_flight: VecDeque::new(),
             in_flight_limit: parts.in_flight_batches.max(1),
+            committing: None,
             backfill: None,
             give_up_after: None,
         }
@@ -220,7 +225,7 @@ impl Pipeline {
             while !self.in_flight.is_empty() {
                 self.commit_after_acks().await?;
             }
-            Ok(())
+            self.finish_commit().await
         }
         .instrument(span)
         .await;
@@ -228,6 +233,9 @@ impl Pipeline {
     }
 
     async fn process_inner(&mut self, batch: PolledBatch) -> Result<(), PipelineError> {
+        // The oldest batch's store write, when its acknowledgements are already in, runs while
+        // this batch is merged and encoded.
+        self.commit_if_acked().await?;
         let now = Utc::now();
         let now_secs = now.timestamp();
         let observed_at = time::format(now);
@@ -253,6 +261,10 @@ impl Pipeline {
         let published = to_emit.len();
         let events = self.encode(&to_emit, &observed_at)?;
         drop(to_emit);
+        // At most `in_flight_limit` batches out and not committed: the oldest settles first.
+        while self.uncommitted() >= self.in_flight_limit {
+            self.settle_oldest().await?;
+        }
         let acks = self.start_sends(&events).await;
         self.in_flight.push_back(InFlight {
             records,
@@ -263,12 +275,9 @@ impl Pipeline {
             events,
             acks,
             started: Instant::now(),
-            _budget: batch.budget,
+            budget: batch.budget,
         });
         self.count_queued();
-        while self.in_flight.len() >= self.in_flight_limit {
-            self.commit_after_acks().await?;
-        }
         Ok(())
     }
 
@@ -348,6 +357,9 @@ impl Pipeline {
     /// What the store (or a batch still in flight, which is newer) knows of an alert.
     fn previous(&self, id: &str) -> Result<Option<SeenRecord>, StoreError> {
         if let Some(record) = self.in_flight.iter().rev().find_map(|b| b.records.get(id)) {
+            return Ok(Some(*record));
+        }
+        if let Some(record) = self.committing.as_ref().and_then(|c| c.records.get(id)) {
             return Ok(Some(*record));
         }
         self.store.previous(id)
