@@ -3,7 +3,6 @@
 //! of every alert on the wire stays in batch order), and only then are its seen records, the
 //! entities' statuses and the cursors written to the store. Nothing else commits.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,6 +14,7 @@ use crate::shutdown::Shutdown;
 use crate::sinks::{OutEvent, Sink, SinkError};
 use crate::stats::{Counters, SinkCounters};
 use crate::store::{SeenRecord, StoreError};
+use std::collections::HashMap;
 
 /// A batch's store write, run on a blocking thread while the publisher prepares the next batch
 /// (the write ends in a flush to disk). Its records stay visible to dedup until it is done.
