@@ -13,17 +13,7 @@ use super::{Ack, Pipeline, PipelineError};
 use crate::shutdown::Shutdown;
 use crate::sinks::{OutEvent, Sink, SinkError};
 use crate::stats::{Counters, SinkCounters};
-use crate::store::{SeenRecord, StoreError};
-use std::collections::HashMap;
-
-/// A batch's store write, run on a blocking thread while the publisher prepares the next batch
-/// (the write ends in a flush to disk). Its records stay visible to dedup until it is done.
-pub(super) struct Committing {
-    write: tokio::task::JoinHandle<Result<(), StoreError>>,
-    pub(super) records: Arc<HashMap<String, SeenRecord>>,
-    feed_cursor_after: Option<i64>,
-    published: usize,
-}
+use crate::store::SeenRecord;
 
 impl Pipeline {
     /// Batches handed to the sinks and not committed yet.
@@ -43,45 +33,6 @@ impl Pipeline {
                 *ack = Ack::Done(outcome);
             }
         }
-    }
-
-    /// Batches handed to the sinks whose store write has not ended.
-    pub(super) fn uncommitted(&self) -> usize {
-        self.in_flight.len() + usize::from(self.committing.is_some())
-    }
-
-    /// Brings the oldest uncommitted batch to its end: the store write running, or else the
-    /// oldest batch in flight (its acknowledgements, then its write).
-    pub(super) async fn settle_oldest(&mut self) -> Result<(), PipelineError> {
-        if self.committing.is_some() {
-            return self.finish_commit().await;
-        }
-        self.commit_after_acks().await?;
-        self.finish_commit().await
-    }
-
-    /// Starts the oldest batch's store write if every acknowledgement of it is in now and no
-    /// other write runs; waits for nothing.
-    pub(super) async fn commit_if_acked(&mut self) -> Result<(), PipelineError> {
-        if self
-            .committing
-            .as_ref()
-            .is_some_and(|c| !c.write.is_finished())
-        {
-            return Ok(());
-        }
-        let Some(oldest) = self.in_flight.front_mut() else {
-            return self.finish_commit().await;
-        };
-        for ack in &mut oldest.acks {
-            if let Ack::Pending(pending) = ack {
-                match futures_util::FutureExt::now_or_never(pending.as_mut()) {
-                    Some(outcome) => *ack = Ack::Done(outcome),
-                    None => return self.finish_commit().await,
-                }
-            }
-        }
-        self.commit_after_acks().await
     }
 
     /// Commits the oldest batch in flight once its acknowledgements are in (see
@@ -108,40 +59,10 @@ impl Pipeline {
         if !failed.is_empty() {
             self.resend(batch.events.clone(), failed).await?;
         }
-        // Store writes stay in batch order: the one before ends first.
-        self.finish_commit().await?;
-        let records = Arc::new(std::mem::take(&mut batch.records));
-        let (store, written) = (self.store.clone(), records.clone());
-        let (statuses, cursor_after) = (std::mem::take(&mut batch.statuses), batch.cursor_after);
-        let budget = batch.budget.take();
-        let write = tokio::task::spawn_blocking(move || {
-            let seen: Vec<(&str, SeenRecord)> =
-                written.iter().map(|(id, r)| (id.as_str(), *r)).collect();
-            let outcome = store.commit(&seen, &statuses, cursor_after);
-            // Polls waiting for room get it once the batch is on disk, not before.
-            drop(budget);
-            outcome
-        });
-        self.committing = Some(Committing {
-            write,
-            records,
-            feed_cursor_after: batch.feed_cursor_after,
-            published: batch.published,
-        });
-        Ok(())
-    }
-
-    /// Waits for the store write running now, then moves what follows it: the feed's cursor,
-    /// the counts.
-    pub(super) async fn finish_commit(&mut self) -> Result<(), PipelineError> {
-        let Some(committing) = self.committing.take() else {
-            return Ok(());
-        };
-        committing
-            .write
-            .await
-            .map_err(PipelineError::CommitStopped)??;
-        if let Some(cursor) = committing.feed_cursor_after {
+        let seen: Vec<(String, SeenRecord)> = batch.records.drain().collect();
+        self.store
+            .commit(&seen, &batch.statuses, batch.cursor_after)?;
+        if let Some(cursor) = batch.feed_cursor_after {
             if self.store.feed_cursor()?.map_or(true, |was| cursor > was) {
                 self.counters.feed_cursor_moved.store(
                     chrono::Utc::now().timestamp().max(0) as u64,
@@ -152,7 +73,7 @@ impl Pipeline {
         }
         self.count_queued();
         self.counters
-            .add(&self.counters.alerts_published, committing.published as u64);
+            .add(&self.counters.alerts_published, batch.published as u64);
         Ok(())
     }
 

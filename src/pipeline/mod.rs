@@ -83,8 +83,6 @@ pub enum PipelineError {
     Normalize(#[from] normalize::NormalizeError),
     #[error("the poller stopped")]
     PollerStopped(#[source] tokio::task::JoinError),
-    #[error("the store's write of a batch stopped")]
-    CommitStopped(#[source] tokio::task::JoinError),
 }
 
 pub struct Pipeline {
@@ -98,8 +96,6 @@ pub struct Pipeline {
     stop: Shutdown,
     in_flight: VecDeque<InFlight>,
     in_flight_limit: usize,
-    /// The batch whose store write runs now, off the publisher's thread.
-    committing: Option<commit::Committing>,
     /// Set for `mde-watch backfill`.
     backfill: Option<Backfill>,
     /// Delivery attempts per batch before giving up (one-shot runs); the service never does.
@@ -157,7 +153,7 @@ struct InFlight {
     /// When it was handed over: publish latency runs from here to the acknowledgement.
     started: Instant,
     /// The batch's share of the queue's byte budget, held until the commit.
-    budget: Option<tokio::sync::OwnedSemaphorePermit>,
+    _budget: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// Where one sink stands with one batch.
@@ -195,7 +191,6 @@ impl Pipeline {
             stop: parts.stop,
             in_flight: VecDeque::new(),
             in_flight_limit: parts.in_flight_batches.max(1),
-            committing: None,
             backfill: None,
             give_up_after: None,
         }
@@ -225,7 +220,7 @@ impl Pipeline {
             while !self.in_flight.is_empty() {
                 self.commit_after_acks().await?;
             }
-            self.finish_commit().await
+            Ok(())
         }
         .instrument(span)
         .await;
@@ -233,9 +228,6 @@ impl Pipeline {
     }
 
     async fn process_inner(&mut self, batch: PolledBatch) -> Result<(), PipelineError> {
-        // The oldest batch's store write, when its acknowledgements are already in, runs while
-        // this batch is merged and encoded.
-        self.commit_if_acked().await?;
         let now = Utc::now();
         let now_secs = now.timestamp();
         let observed_at = time::format(now);
@@ -261,10 +253,6 @@ impl Pipeline {
         let published = to_emit.len();
         let events = self.encode(&to_emit, &observed_at)?;
         drop(to_emit);
-        // At most `in_flight_limit` batches out and not committed: the oldest settles first.
-        while self.uncommitted() >= self.in_flight_limit {
-            self.settle_oldest().await?;
-        }
         let acks = self.start_sends(&events).await;
         self.in_flight.push_back(InFlight {
             records,
@@ -275,9 +263,12 @@ impl Pipeline {
             events,
             acks,
             started: Instant::now(),
-            budget: batch.budget,
+            _budget: batch.budget,
         });
         self.count_queued();
+        while self.in_flight.len() >= self.in_flight_limit {
+            self.commit_after_acks().await?;
+        }
         Ok(())
     }
 
@@ -357,9 +348,6 @@ impl Pipeline {
     /// What the store (or a batch still in flight, which is newer) knows of an alert.
     fn previous(&self, id: &str) -> Result<Option<SeenRecord>, StoreError> {
         if let Some(record) = self.in_flight.iter().rev().find_map(|b| b.records.get(id)) {
-            return Ok(Some(*record));
-        }
-        if let Some(record) = self.committing.as_ref().and_then(|c| c.records.get(id)) {
             return Ok(Some(*record));
         }
         self.store.previous(id)

@@ -255,7 +255,7 @@ impl Store {
         Ok(())
     }
 
-    fn append<S: AsRef<str>>(&self, records: &[(S, SeenRecord)]) -> Result<(), StoreError> {
+    fn append(&self, records: &[(String, SeenRecord)]) -> Result<(), StoreError> {
         self.seen
             .append(records)
             .map_err(|err| log_error(&self.path, err))
@@ -268,9 +268,9 @@ impl Store {
     }
 
     /// Writes a batch of seen records and entity statuses, then flushes to disk.
-    pub fn commit<S: AsRef<str>>(
+    pub fn commit(
         &self,
-        seen: &[(S, SeenRecord)],
+        seen: &[(String, SeenRecord)],
         entities: &[(String, EntityStatus)],
         cursor: Option<u64>,
     ) -> Result<(), StoreError> {

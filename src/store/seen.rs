@@ -119,7 +119,7 @@ impl SeenLog {
     }
 
     /// Appends `records` as new segments (not flushed: the store flushes the whole commit).
-    pub fn append<S: AsRef<str>>(&self, records: &[(S, SeenRecord)]) -> Result<(), LogError> {
+    pub fn append(&self, records: &[(String, SeenRecord)]) -> Result<(), LogError> {
         if records.is_empty() {
             return Ok(());
         }
@@ -129,7 +129,7 @@ impl SeenLog {
         for chunk in records.chunks(SEGMENT_RECORDS) {
             let encoded = state
                 .encoder
-                .encode(chunk.iter().map(|(id, record)| (id.as_ref(), record)));
+                .encode(chunk.iter().map(|(id, record)| (id.as_str(), record)));
             batch.insert(&seq.to_be_bytes(), encoded);
             seq += 1;
         }
@@ -137,7 +137,7 @@ impl SeenLog {
         state.next_seq = seq;
         state.records += records.len() as u64;
         for (id, record) in records {
-            state.index.upsert(key_of(id.as_ref()), Seen::new(record));
+            state.index.upsert(key_of(id), Seen::new(record));
         }
         Ok(())
     }

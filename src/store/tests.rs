@@ -53,7 +53,9 @@ fn forgotten_ids_are_gone_across_reopen_and_the_rest_stay() {
             .collect();
         store.commit(&records, &[], None).unwrap();
         // Two versions of a5 in the log: both must go.
-        store.commit(&[("a5", record(20_001))], &[], None).unwrap();
+        store
+            .commit(&[("a5".into(), record(20_001))], &[], None)
+            .unwrap();
         let forgotten = store
             .forget(&["a5".into(), "a7".into(), "nope".into()], 0, 20_001 * DAY)
             .unwrap();
@@ -81,7 +83,7 @@ fn commit_survives_reopen() {
         };
         store
             .commit(
-                &[("a1", record(10))],
+                &[("a1".into(), record(10))],
                 &[("u:user1".into(), status)],
                 Some(7),
             )
@@ -105,9 +107,9 @@ fn exact_records_keep_what_the_index_rounds() {
         last_observed: 20_000 * DAY + 4_321,
     };
     store
-        .commit(&[("a1", exact), ("a2", record(5))], &[], None)
+        .commit(&[("a1".into(), exact), ("a2".into(), record(5))], &[], None)
         .unwrap();
-    store.commit(&[("a1", exact)], &[], None).unwrap();
+    store.commit(&[("a1".into(), exact)], &[], None).unwrap();
     let rounded = store.previous("a1").unwrap().unwrap();
     assert_eq!(rounded.last_observed, 20_000 * DAY);
     assert_eq!(rounded.last_update, Some(1_790_000_000_000_000));
@@ -129,7 +131,7 @@ fn the_newest_record_wins_and_compaction_keeps_only_it() {
             (0..600).map(|i| (format!("a{i}"), record(10))).collect();
         store.commit(&many, &[], None).unwrap();
         store
-            .commit(&[("a5", newer), ("a599", newer)], &[], None)
+            .commit(&[("a5".into(), newer), ("a599".into(), newer)], &[], None)
             .unwrap();
         assert_eq!(store.previous("a5").unwrap(), Some(newer));
         assert_eq!(store.stats().unwrap().log_records, 602);
@@ -157,7 +159,9 @@ fn retention_forgets_only_alerts_not_observed_since_the_cutoff() {
         .collect();
     store.commit(&records, &[], None).unwrap();
     // a3 was observed again later: it stays.
-    store.commit(&[("a3", record(900))], &[], None).unwrap();
+    store
+        .commit(&[("a3".into(), record(900))], &[], None)
+        .unwrap();
     assert_eq!(store.maintain(0, 1_000).unwrap(), None, "nothing due");
     let done = store.maintain(500 * DAY, 1_000 * DAY).unwrap().unwrap();
     assert_eq!(done.expired, 3);
@@ -217,7 +221,9 @@ fn a_damaged_segment_is_named() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = open(dir.path());
-        store.commit(&[("a1", record(1))], &[], None).unwrap();
+        store
+            .commit(&[("a1".into(), record(1))], &[], None)
+            .unwrap();
         let log = store.db.open_tree("log").unwrap();
         log.insert(9u64.to_be_bytes(), b"\x01\x00\x09da".as_slice())
             .unwrap();
