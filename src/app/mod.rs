@@ -222,7 +222,13 @@ impl Service {
         let entries = &self.config.watchlist.entries;
         let mut last_ok = Vec::with_capacity(entries.len());
         for entry in entries.iter() {
-            match self.store.entity(&entry.key())?.and_then(|s| s.last_ok) {
+            let status = self.store.entity(&entry.key()).unwrap_or_else(|err| {
+                // Damaged, it says nothing of where polls left off: the feed starts from its
+                // own look-back, as for an entry never read whole.
+                tracing::warn!(error = %crate::errors::Chain(&err), "entity status unreadable");
+                None
+            });
+            match status.and_then(|s| s.last_ok) {
                 Some(time) => last_ok.push(Some(time)),
                 // One entry never read whole decides it: no need to read the others.
                 None => return Ok(None),

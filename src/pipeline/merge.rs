@@ -43,7 +43,10 @@ impl Pipeline {
                 Err(err) => {
                     // A failed poll says nothing new about the entry's alerts: keep the last list
                     // and the time of the last poll that read them.
-                    let known = self.store.entity(&entry.key()).ok().flatten();
+                    let known = self.store.entity(&entry.key()).unwrap_or_else(|err| {
+                        tracing::warn!(error = %Chain(&err), "entity status unreadable; rewritten");
+                        None
+                    });
                     let (ids, last_ok) = known
                         .map(|status| (status.alert_ids, status.last_ok))
                         .unwrap_or_default();

@@ -42,6 +42,16 @@ pub enum StoreError {
         segment: String,
         detail: String,
     },
+    /// An entity's status that does not read back (or, in principle, does not serialize): named,
+    /// never taken for "not polled yet" or stored empty.
+    #[error("the status of watchlist entry '{key}' in the store at {path} cannot be {action}")]
+    EntityStatus {
+        path: String,
+        key: String,
+        action: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("store I/O failed at {path}")]
     Io {
         path: String,

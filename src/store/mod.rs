@@ -278,7 +278,8 @@ impl Store {
         if !entities.is_empty() {
             let mut batch = sled::Batch::default();
             for (key, status) in entities {
-                let encoded = serde_json::to_vec(status).unwrap_or_default();
+                let encoded = serde_json::to_vec(status)
+                    .map_err(|source| self.status_error(key, "written", source))?;
                 batch.insert(key.as_bytes(), encoded);
             }
             self.entities.apply_batch(batch).map_err(|e| self.io(e))?;
@@ -324,11 +325,26 @@ impl Store {
     }
 
     pub fn entity(&self, key: &str) -> Result<Option<EntityStatus>, StoreError> {
-        Ok(self
-            .entities
+        self.entities
             .get(key)
             .map_err(|e| self.io(e))?
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+            .map(|bytes| serde_json::from_slice(&bytes))
+            .transpose()
+            .map_err(|source| self.status_error(key, "read", source))
+    }
+
+    fn status_error(
+        &self,
+        key: &str,
+        action: &'static str,
+        source: serde_json::Error,
+    ) -> StoreError {
+        StoreError::EntityStatus {
+            path: self.path.display().to_string(),
+            key: key.to_string(),
+            action,
+            source,
+        }
     }
 
     /// Retention and compaction, when due: forgets alerts not observed in any response since

@@ -97,6 +97,31 @@ fn commit_survives_reopen() {
 }
 
 #[test]
+fn an_unreadable_entity_status_is_named_not_taken_for_never_polled() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store
+        .entities
+        .insert("u:user1", &b"{\"last_poll\":"[..])
+        .unwrap();
+    let err = store.entity("u:user1").unwrap_err();
+    assert!(
+        matches!(err, StoreError::EntityStatus { action: "read", .. }),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("'u:user1'") && text.contains(&dir.path().display().to_string()),
+        "{text}"
+    );
+    assert_eq!(
+        store.entity("u:user2").unwrap(),
+        None,
+        "never polled is still None"
+    );
+}
+
+#[test]
 fn exact_records_keep_what_the_index_rounds() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
