@@ -1,14 +1,12 @@
 //! Which watchlist entries an alert's own content names: its related user, logged-on users and
 //! evidence accounts against the watched users; its evidence hashes against the watched files.
 
-use std::collections::HashMap;
-
 use crate::defender::Alert;
 use crate::normalize::Match;
 use crate::watchlist::{write_entry_key, EntryKind, Watchlist};
 
 pub struct WatchIndex {
-    by_key: HashMap<String, Match>,
+    by_key: super::FastMap<String, Match>,
 }
 
 impl WatchIndex {

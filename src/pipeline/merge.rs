@@ -1,10 +1,10 @@
 //! A polled batch merged by alert id: one candidate per alert carrying every watchlist entry
 //! that reached it and every one its own content names; and each polled entry's status.
 
-use std::collections::HashMap;
+use hashbrown::HashTable;
 
 use super::matches::Lookup;
-use super::{Candidate, Pipeline};
+use super::{id_hash, Candidate, Matches, Pipeline};
 use crate::defender::{time, ApiError, EntryAlerts, PolledAlert};
 use crate::errors::Chain;
 use crate::normalize::{FoundBy, Match};
@@ -27,7 +27,7 @@ impl Pipeline {
             .sum();
         let mut merging = Merging {
             candidates: Vec::with_capacity(polled),
-            by_id: HashMap::with_capacity(polled),
+            by_id: HashTable::with_capacity(polled),
             lookup: Lookup::default(),
         };
         let mut statuses = Vec::with_capacity(results.len());
@@ -103,16 +103,18 @@ impl Pipeline {
             lookup,
         } = merging;
         for polled in alerts {
-            if let Some(&at) = by_id.get(polled.alert().id.as_ref()) {
+            let id = polled.alert().id.as_ref();
+            if let Some(&at) = find(by_id, candidates, id) {
                 self.counters.add(&self.counters.duplicates_suppressed, 1);
                 push_match(&mut candidates[at].matches, reached.clone());
                 continue;
             }
-            let mut matches = vec![reached.clone()];
+            let mut matches = Matches::new();
+            matches.push(reached.clone());
             for found in self.index.matches_in(polled.alert(), lookup) {
                 push_match(&mut matches, found.clone());
             }
-            by_id.insert(polled.alert().id.to_string(), candidates.len());
+            by_id.insert_unique(id_hash(id), candidates.len(), |&at| rehash(candidates, at));
             candidates.push(Candidate {
                 polled,
                 matches,
@@ -145,12 +147,13 @@ impl Pipeline {
                 continue;
             }
             self.counters.add(&self.counters.alerts_matched, 1);
-            if by_id.contains_key(polled.alert().id.as_ref()) {
+            let id = polled.alert().id.as_ref();
+            if find(by_id, candidates, id).is_some() {
                 self.counters.add(&self.counters.duplicates_suppressed, 1);
                 continue;
             }
-            by_id.insert(polled.alert().id.to_string(), candidates.len());
-            let matches = matches.to_vec();
+            by_id.insert_unique(id_hash(id), candidates.len(), |&at| rehash(candidates, at));
+            let matches = Matches::from(matches);
             candidates.push(Candidate {
                 polled,
                 matches,
@@ -164,8 +167,18 @@ impl Pipeline {
 /// the content match reuses from one alert to the next.
 struct Merging {
     candidates: Vec<Candidate>,
-    by_id: HashMap<String, usize>,
+    /// Indexes into `candidates`, hashed by their alert's id: the id is not copied.
+    by_id: HashTable<usize>,
     lookup: Lookup,
+}
+
+/// Where the alert `id` sits among `candidates`, if it is there.
+fn find<'t>(by_id: &'t HashTable<usize>, candidates: &[Candidate], id: &str) -> Option<&'t usize> {
+    by_id.find(id_hash(id), |&at| candidates[at].polled.alert().id == id)
+}
+
+fn rehash(candidates: &[Candidate], at: usize) -> u64 {
+    id_hash(&candidates[at].polled.alert().id)
 }
 
 impl Merging {
@@ -178,7 +191,7 @@ impl Merging {
     }
 }
 
-fn push_match(matches: &mut Vec<Match>, found: Match) {
+fn push_match(matches: &mut Matches, found: Match) {
     if !matches
         .iter()
         .any(|m| m.kind == found.kind && m.value.eq_ignore_ascii_case(&found.value))
