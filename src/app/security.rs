@@ -63,6 +63,9 @@ fn api(config: &Config) -> String {
         line.push_str(&format!(
             "; through the proxy {proxy} (HTTPS stays end to end through its CONNECT tunnel)"
         ));
+        if proxy.has_credentials() && proxy.in_clear() {
+            line.push_str("; the proxy's credentials go to it IN CLEAR (an http:// proxy)");
+        }
     }
     line
 }
@@ -188,5 +191,39 @@ otlp_endpoint = "http://127.0.0.1:4318"
             lines[4],
             "OTLP: http://127.0.0.1:4318, plain HTTP on this host"
         );
+    }
+
+    #[test]
+    fn a_proxy_is_shown_without_its_credentials_and_an_http_one_said_to_be_in_clear() {
+        let dir = crate::testing::with_secret_dir();
+        let head = crate::config::test_config_head!();
+        let sink = "[[sinks]]\ntype = \"file\"\npath = \"out.ndjson\"\n";
+        let with_proxy = |proxy: &str| {
+            let text = head.replace("[watchlist]", &format!("proxy = \"{proxy}\"\n[watchlist]"));
+            let config =
+                Config::from_toml(&format!("{text}{sink}"), "x.toml", dir.path(), false).unwrap();
+            assert!(
+                !format!("{config:?}").contains("s3cret"),
+                "Debug shows the password"
+            );
+            summary(&config).remove(0)
+        };
+        let line = with_proxy("http://alice:s3cret@proxy.corp:3128");
+        assert!(
+            line.ends_with(
+                "; through the proxy http://***@proxy.corp:3128 (HTTPS stays end to end through \
+                 its CONNECT tunnel); the proxy's credentials go to it IN CLEAR (an http:// proxy)"
+            ),
+            "{line}"
+        );
+        let line = with_proxy("https://alice:s3cret@proxy.corp:3128");
+        assert!(
+            line.ends_with(
+                "https://***@proxy.corp:3128 (HTTPS stays end to end through its CONNECT tunnel)"
+            ),
+            "{line}"
+        );
+        let line = with_proxy("http://proxy.corp:3128");
+        assert!(!line.contains("IN CLEAR"), "{line}");
     }
 }

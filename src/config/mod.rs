@@ -13,7 +13,7 @@ mod validate;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use secret::{Secret, SecretSource};
+pub use secret::{ProxyUrl, Secret, SecretSource};
 
 use crate::defender::cloud::Cloud;
 use crate::normalize::Format;
@@ -175,7 +175,8 @@ pub struct ApiConfig {
     pub token_endpoint: TokenEndpoint,
     pub timeout: Duration,
     pub connect_timeout: Duration,
-    pub proxy: Option<String>,
+    /// Shown without its credentials wherever it is printed.
+    pub proxy: Option<ProxyUrl>,
     pub max_retries: u32,
     pub backoff_base: Duration,
     pub backoff_max: Duration,

@@ -30,6 +30,59 @@ impl fmt::Display for Secret {
     }
 }
 
+/// The proxy's URL, which may carry its user and password: `Debug` and `Display` show it without
+/// them; only [`ProxyUrl::expose`] gives it whole, to the HTTP client.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProxyUrl(String);
+
+impl ProxyUrl {
+    pub fn new(value: impl Into<String>) -> Self {
+        ProxyUrl(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// It names a user (and maybe a password) that the proxy is sent.
+    pub fn has_credentials(&self) -> bool {
+        self.0.contains('@')
+    }
+
+    /// The hop to the proxy is plain HTTP: what is sent to the proxy itself (its credentials,
+    /// the CONNECT line) travels in clear; HTTPS inside the tunnel does not.
+    pub fn in_clear(&self) -> bool {
+        self.0
+            .get(..7)
+            .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
+    }
+}
+
+impl fmt::Debug for ProxyUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ProxyUrl({})", without_credentials(&self.0))
+    }
+}
+
+impl fmt::Display for ProxyUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&without_credentials(&self.0))
+    }
+}
+
+/// A URL as a message may show it: what stands before an `@` (a user and password) is
+/// replaced, whether or not the rest parses, so a credential never reaches a log or an error.
+pub fn without_credentials(value: &str) -> String {
+    let Some(at) = value.rfind('@') else {
+        return value.to_string();
+    };
+    let scheme = value
+        .find("://")
+        .filter(|&end| end < at)
+        .map_or(0, |end| end + 3);
+    format!("{}***{}", &value[..scheme], &value[at..])
+}
+
 /// One of the three places a secret may be kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretSource {

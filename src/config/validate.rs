@@ -350,7 +350,7 @@ impl Checker {
         );
         let ca_file = self.ca_file(raw.ca_file.as_deref());
         let token_endpoint = self.token_endpoint(raw.token_endpoint.as_deref());
-        let proxy = self.url("api.proxy", raw.proxy);
+        let proxy = self.url("api.proxy", raw.proxy).map(ProxyUrl::new);
         // The API's timings: key, value, default.
         #[rustfmt::skip]
         let timings = [
@@ -436,7 +436,8 @@ impl Checker {
                 Some(value.trim_end_matches('/').to_string())
             }
             _ => {
-                self.problem(format!("{key}: '{value}' is not an http(s) URL"));
+                let shown = super::secret::without_credentials(&value);
+                self.problem(format!("{key}: '{shown}' is not an http(s) URL"));
                 None
             }
         }

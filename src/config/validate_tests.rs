@@ -142,6 +142,26 @@ fn generous_limits_warn_loudly() {
 }
 
 #[test]
+fn a_proxy_url_refused_is_named_without_its_credentials() {
+    let dir = with_secret_dir();
+    for proxy in [
+        "socks5://alice:s3cret@proxy.corp.example:1080",
+        "http://alice:s3cret@proxy.corp.example:99999",
+        "alice:s3cret@proxy.corp.example",
+    ] {
+        let text = MINIMAL.replace("[watchlist]", &format!("proxy = \"{proxy}\"\n[watchlist]"));
+        let err = Config::from_toml(&text, "x.toml", dir.path(), false).unwrap_err();
+        let message = err.to_string();
+        says(&message, "api.proxy: '");
+        says(&message, "***@proxy.corp.example");
+        assert!(
+            !message.contains("s3cret") && !message.contains("alice"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
 fn secret_never_in_debug_output() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("secret.txt"), "TOPSECRET-VALUE").unwrap();

@@ -110,7 +110,7 @@ fn client_builder(
         builder = super::tls::trust_ca_file(builder, ca_file)?;
     }
     if let Some(proxy) = &api.proxy {
-        let proxy = reqwest::Proxy::all(proxy).map_err(|err| ApiError::Setup {
+        let proxy = reqwest::Proxy::all(proxy.expose()).map_err(|err| ApiError::Setup {
             // The proxy's URL may carry its credentials: never shown.
             what: "api.proxy is not a proxy URL reqwest accepts".into(),
             cause: SetupCause::Http(err.without_url()),
