@@ -50,10 +50,11 @@ use crate::watchlist::Entry;
 
 /// The maps a batch builds per alert, keyed by alert ids (from the API) and watchlist keys
 /// (from the config): FxHash, not SipHash, which was ~3% of the instructions per alert. Nobody
-/// who could choose colliding keys fills them; a lookup with a chosen key still costs one probe.
+/// who could choose colliding keys fills them, so their keys do not pile up in one place; a
+/// lookup of a value an alert carries (a crafted account name) costs what any lookup costs.
 type FastMap<K, V> = HashMap<K, V, fxhash::FxBuildHasher>;
 
-/// The hash an alert id has in a [`FastMap`] and in merge's index of a batch's alerts.
+/// An alert id's hash in merge's index of a batch's alerts (FxHash, as in [`FastMap`]).
 fn id_hash(id: &str) -> u64 {
     fxhash::FxBuildHasher::default().hash_one(id)
 }
