@@ -63,7 +63,13 @@ fn api(config: &Config) -> String {
         line.push_str(&format!(
             "; through the proxy {proxy} (HTTPS stays end to end through its CONNECT tunnel)"
         ));
-        if proxy.has_credentials() && proxy.in_clear() {
+        // Plain HTTP to the proxy: what it is sent itself (its credentials, the CONNECT line)
+        // travels in clear, unless it is on this host.
+        let in_clear = matches!(
+            exposure::url_reach(proxy.expose()),
+            Some(UrlReach::InClear { .. })
+        );
+        if proxy.has_credentials() && in_clear {
             line.push_str("; the proxy's credentials go to it IN CLEAR (an http:// proxy)");
         }
     }
@@ -225,5 +231,7 @@ otlp_endpoint = "http://127.0.0.1:4318"
         );
         let line = with_proxy("http://proxy.corp:3128");
         assert!(!line.contains("IN CLEAR"), "{line}");
+        let line = with_proxy("http://alice:s3cret@127.0.0.1:3128");
+        assert!(!line.contains("IN CLEAR"), "a proxy on this host: {line}");
     }
 }

@@ -48,14 +48,6 @@ impl ProxyUrl {
     pub fn has_credentials(&self) -> bool {
         self.0.contains('@')
     }
-
-    /// The hop to the proxy is plain HTTP: what is sent to the proxy itself (its credentials,
-    /// the CONNECT line) travels in clear; HTTPS inside the tunnel does not.
-    pub fn in_clear(&self) -> bool {
-        self.0
-            .get(..7)
-            .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
-    }
 }
 
 impl fmt::Debug for ProxyUrl {
