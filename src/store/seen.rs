@@ -124,18 +124,17 @@ impl SeenLog {
             return Ok(());
         }
         let mut state = self.lock();
-        let mut batch = sled::Batch::default();
-        let mut seq = state.next_seq;
+        // One insert per segment rather than a sled batch, which would seal and write the log
+        // buffer twice (see `Store::commit`). A segment written before a failure stays: its
+        // alerts were acknowledged, and the next sequence number is read back from the log.
         for chunk in records.chunks(SEGMENT_RECORDS) {
             let encoded = state
                 .encoder
                 .encode(chunk.iter().map(|(id, record)| (id.as_str(), record)));
-            batch.insert(&seq.to_be_bytes(), encoded);
-            seq += 1;
+            self.tree.insert(state.next_seq.to_be_bytes(), encoded)?;
+            state.next_seq += 1;
+            state.records += chunk.len() as u64;
         }
-        self.tree.apply_batch(batch)?;
-        state.next_seq = seq;
-        state.records += records.len() as u64;
         for (id, record) in records {
             state.index.upsert(key_of(id), Seen::new(record));
         }
