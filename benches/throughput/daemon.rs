@@ -66,7 +66,7 @@ pub fn bench_heavy() {
                  [[limits.window]]\ncalls = 1000000\nper = \"1s\"\n\
                  [watchlist]\nusers_file = \"users.txt\"\n\
                  [store]\npath = \"store\"\n\
-                 [[sinks]]\ntype = \"file\"\npath = \"alerts.ndjson\"\nformat = \"ecs\"\nmax_size = \"1GiB\"\n{}",
+                 [[sinks]]\ntype = \"file\"\npath = \"alerts.ndjson\"\nformat = \"ecs\"\nmax_size = \"1GiB\"\n[pipeline]\n{}",
                 sim::SIM_TENANT,
                 sim::SIM_CLIENT_ID,
                 std::env::var("BENCH_PIPELINE").unwrap_or_default().replace("\\n", "\n"),
@@ -139,7 +139,7 @@ pub fn bench_feed() {
              [watchlist]\nusers_file = \"users.txt\"\nfiles_file = \"hashes.txt\"\n\
              [source]\nmode = \"feed\"\npage_size = 10000\n\
              [store]\npath = \"store\"\n\
-             [[sinks]]\ntype = \"file\"\npath = \"alerts.ndjson\"\nformat = \"ecs\"\nmax_size = \"1GiB\"\n{}",
+             [[sinks]]\ntype = \"file\"\npath = \"alerts.ndjson\"\nformat = \"ecs\"\nmax_size = \"1GiB\"\n[pipeline]\n{}",
             sim::SIM_TENANT,
             sim::SIM_CLIENT_ID,
             std::env::var("BENCH_PIPELINE").unwrap_or_default().replace("\\n", "\n"),

@@ -191,7 +191,12 @@ async fn run_once(config_path: &Path) -> DaemonRun {
         if let Some((hwm, _)) = memory_kib(pid) {
             peak_kib = peak_kib.max(hwm);
         }
-        if child.try_wait().unwrap().is_some() {
+        if let Some(status) = child.try_wait().unwrap() {
+            // A failed run has no figures: printing NaN beside the targets would read as one.
+            assert!(
+                status.success(),
+                "mde-watch once failed ({status}); its error is printed above"
+            );
             let mut stdout = String::new();
             // The child is reaped by try_wait: its CPU is in RUSAGE_CHILDREN from here.
             use tokio::io::AsyncReadExt;
