@@ -50,17 +50,24 @@ async fn run_service(path: &Path) -> anyhow::Result<ExitCode> {
     let notifier = Notifier::from_env().context("systemd notification settings")?;
     let reload =
         Reload::on_sighup(path.to_path_buf()).context("cannot install the SIGHUP handler")?;
-    let otlp_target = config
-        .telemetry
-        .otlp_endpoint
-        .clone()
-        .map(|endpoint| (endpoint, config.telemetry.otlp_interval));
+    let otlp_target = config.telemetry.otlp_endpoint.clone().map(|endpoint| {
+        let telemetry = &config.telemetry;
+        (
+            endpoint,
+            telemetry.otlp_ca_file.clone(),
+            telemetry.otlp_interval,
+        )
+    });
     let service = Service::build(config, stop)?;
     let meters = match otlp_target {
-        Some((endpoint, interval)) => {
+        Some((endpoint, ca_file, interval)) => {
             let sources = service.telemetry_sources();
             let built = tokio::task::spawn_blocking(move || {
-                otlp::meter_provider(&endpoint, interval, sources)
+                let target = otlp::Target {
+                    endpoint: &endpoint,
+                    ca_file: ca_file.as_deref(),
+                };
+                otlp::meter_provider(target, interval, sources)
             })
             .await
             .context("starting the OTLP metrics exporter")??;

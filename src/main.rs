@@ -25,10 +25,16 @@ fn main() -> ExitCode {
     let tracer = match &cli.command {
         Command::Run(file) => Config::load(&file.config)
             .ok()
-            .and_then(|config| config.telemetry.otlp_endpoint),
+            .map(|config| config.telemetry),
         _ => None,
     }
-    .map(|endpoint| otlp::tracer_provider(&endpoint));
+    .and_then(|telemetry| {
+        let endpoint = telemetry.otlp_endpoint.as_deref()?;
+        Some(otlp::tracer_provider(otlp::Target {
+            endpoint,
+            ca_file: telemetry.otlp_ca_file.as_deref(),
+        }))
+    });
     let tracer = match tracer.transpose() {
         Ok(tracer) => tracer,
         Err(err) => {

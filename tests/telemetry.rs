@@ -7,8 +7,9 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
+use common::certs::TestCa;
 use common::*;
-use mde_watch::sim::{Faults, SimHandle, UniverseSpec};
+use mde_watch::sim::{Faults, SimHandle, SimTls, TlsListener, UniverseSpec};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -227,8 +228,10 @@ async fn a_non_loopback_listen_address_is_refused_by_name() {
     );
 }
 
-/// A stand-in OTLP/HTTP collector: keeps every request body by path.
-async fn otlp_receiver() -> (
+/// A stand-in OTLP/HTTP collector (HTTPS with `tls`): keeps every request body by path.
+async fn otlp_receiver(
+    tls: Option<&SimTls>,
+) -> (
     String,
     std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
     tokio::task::JoinHandle<()>,
@@ -245,10 +248,18 @@ async fn otlp_receiver() -> (
         .route("/v1/traces", axum::routing::post(keep))
         .with_state(seen.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
+    let address = listener.local_addr().unwrap();
+    let (url, server) = match tls {
+        Some(tls) => {
+            let listener = TlsListener::new(listener, tls).unwrap();
+            let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+            (format!("https://{address}"), server)
+        }
+        None => {
+            let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+            (format!("http://{address}"), server)
+        }
+    };
     (url, seen, server)
 }
 
@@ -272,7 +283,7 @@ fn metric_names(bodies: &[(String, String)]) -> std::collections::BTreeSet<Strin
 async fn otlp_receives_the_metrics_and_the_spans() {
     let Fixture { sim, watch, dir } =
         Fixture::start(universe_of(17, 6, 6), fast_limits(), 3, 3).await;
-    let (url, seen, server) = otlp_receiver().await;
+    let (url, seen, server) = otlp_receiver(None).await;
     let path = write_config(
         dir.path(),
         &sim,
@@ -328,5 +339,89 @@ async fn otlp_receives_the_metrics_and_the_spans() {
             traces.len()
         );
     }
+    server.abort();
+}
+
+/// Waits until `series` on the daemon's `/metrics` at `base` reaches `at_least`.
+async fn until_at_least(base: &str, series: &str, at_least: f64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some((200, text)) = get(&format!("{base}/metrics")).await {
+            if sample(&text, series) >= at_least {
+                return;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{series} never reached {at_least}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_over_https_trusts_otlp_ca_file_and_a_refused_export_is_said_and_counted() {
+    let Fixture { sim, watch, dir } =
+        Fixture::start(universe_of(17, 6, 6), fast_limits(), 3, 3).await;
+    let ca = TestCa::new(dir.path());
+    let served = ca.server("collector", 2);
+    let tls = SimTls {
+        certificate_pem: std::fs::read(&served.cert).unwrap(),
+        key_pem: std::fs::read(&served.key).unwrap(),
+    };
+    let (url, seen, server) = otlp_receiver(Some(&tls)).await;
+    let port = free_port();
+    let config = |ca_line: &str| {
+        format!(
+            "[schedule]\ncron = \"* * * * * *\"\n[telemetry]\nlisten = \"127.0.0.1:{port}\"\n\
+             otlp_endpoint = \"{url}\"\notlp_interval = \"1s\"\n{ca_line}"
+        )
+    };
+
+    // Without the private CA the collector's certificate is refused: said once when the
+    // exports start failing, with the reason, and every failure counted.
+    let path = write_config(dir.path(), &sim, &watch, &config(""));
+    let daemon = spawn(&["run"], &path, "info");
+    let base = format!("http://127.0.0.1:{port}");
+    let failed = "mdewatch_otlp_export_failures_total{signal=\"metrics\"}";
+    until_at_least(&base, failed, 2.0).await;
+    sigterm(&daemon);
+    let said = show(&stopped_cleanly(daemon).await);
+    let refusals = said
+        .lines()
+        .filter(|line| line.contains("OTLP export failed") && line.contains("signal=\"metrics\""))
+        .collect::<Vec<_>>();
+    assert_eq!(refusals.len(), 1, "{said}");
+    says(
+        refusals[0],
+        "not signed by a CA mde-watch trusts (the Mozilla roots built in, and telemetry.otlp_ca_file",
+    );
+    says(refusals[0], &format!("url=\"{url}/v1/metrics\""));
+    assert!(seen.lock().unwrap().is_empty(), "nothing gets through");
+
+    // With it, metrics and spans arrive, and nothing is said about exports.
+    let ca_line = format!("otlp_ca_file = \"{}\"\n", ca.pem.display());
+    let path = write_config(dir.path(), &sim, &watch, &config(&ca_line));
+    let daemon = spawn(&["run"], &path, "info");
+    // A sweep for its spans, and metrics exported after it.
+    until_at_least(&base, "mdewatch_sweeps_total", 1.0).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !metric_names(&seen.lock().unwrap()).contains("mdewatch_alerts_total") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no OTLP metrics over https"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    sigterm(&daemon);
+    let said = show(&stopped_cleanly(daemon).await);
+    assert!(!said.contains("OTLP export failed"), "{said}");
+    let bodies = seen.lock().unwrap().clone();
+    assert!(
+        bodies
+            .iter()
+            .any(|(path, body)| path == "/v1/traces" && body.contains("\"sweep\"")),
+        "no sweep span over https"
+    );
     server.abort();
 }

@@ -31,7 +31,14 @@ pub fn summary(config: &Config) -> Vec<String> {
         ));
     }
     if let Some(url) = &config.telemetry.otlp_endpoint {
-        lines.push(format!("OTLP: {}", url_line(url, "the Mozilla roots")));
+        let roots = match &config.telemetry.otlp_ca_file {
+            Some(path) => format!(
+                "the Mozilla roots and {} (telemetry.otlp_ca_file)",
+                path.display()
+            ),
+            None => "the Mozilla roots".to_string(),
+        };
+        lines.push(format!("OTLP: {}", url_line(url, &roots)));
     }
     lines
 }

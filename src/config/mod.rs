@@ -113,6 +113,8 @@ pub struct TelemetryConfig {
     /// OTLP/HTTP base URL; metrics go to `<url>/v1/metrics`, spans to `<url>/v1/traces`.
     pub otlp_endpoint: Option<String>,
     pub otlp_interval: Duration,
+    /// A private CA the collector's certificate may chain to, besides the built-in roots.
+    pub otlp_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -41,6 +41,9 @@ pub struct RawTelemetry {
     pub otlp_endpoint: Option<String>,
     /// How often metrics are pushed over OTLP.
     pub otlp_interval: Option<String>,
+    /// PEM file of the CA(s) an `https://` collector's certificate is checked against, besides
+    /// the built-in roots.
+    pub otlp_ca_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -251,10 +251,12 @@ impl Checker {
             raw.otlp_interval.as_deref(),
             Duration::from_secs(60),
         );
+        let otlp_ca_file = self.ca_file("telemetry.otlp_ca_file", raw.otlp_ca_file.as_deref());
         TelemetryConfig {
             listen,
             otlp_endpoint,
             otlp_interval,
+            otlp_ca_file,
         }
     }
 
@@ -348,7 +350,7 @@ impl Checker {
             allow_insecure_http,
             proof.certificate.is_some(),
         );
-        let ca_file = self.ca_file(raw.ca_file.as_deref());
+        let ca_file = self.ca_file("api.ca_file", raw.ca_file.as_deref());
         let token_endpoint = self.token_endpoint(raw.token_endpoint.as_deref());
         let proxy = self.url("api.proxy", raw.proxy).map(ProxyUrl::new);
         // The API's timings: key, value, default.

@@ -169,3 +169,20 @@ fn secret_never_in_debug_output() {
     let config = Config::from_toml(MINIMAL, "x.toml", dir.path(), false).unwrap();
     assert!(!format!("{config:?}").contains("TOPSECRET"));
 }
+
+#[test]
+fn an_otlp_ca_file_is_read_at_load_and_named_when_it_is_not_a_certificate() {
+    let dir = with_secret_dir();
+    let with = |file: &str| {
+        format!("{MINIMAL}\n[telemetry]\notlp_endpoint = \"https://collector.example:4318\"\notlp_ca_file = \"{file}\"\n")
+    };
+    std::fs::write(dir.path().join("not-a-ca.pem"), "hello\n").unwrap();
+    let err = Config::from_toml(&with("not-a-ca.pem"), "x.toml", dir.path(), false).unwrap_err();
+    says(&err.to_string(), "telemetry.otlp_ca_file: ");
+    says(&err.to_string(), "not-a-ca.pem holds no PEM certificate");
+    let err = Config::from_toml(&with("missing.pem"), "x.toml", dir.path(), false).unwrap_err();
+    says(&err.to_string(), "telemetry.otlp_ca_file: cannot read ");
+    says(&err.to_string(), "missing.pem");
+    let config = Config::from_toml(MINIMAL, "x.toml", dir.path(), false).unwrap();
+    assert_eq!(config.telemetry.otlp_ca_file, None);
+}

@@ -31,12 +31,17 @@ pub fn trust_ca_file(
         }))
 }
 
-/// Why the server's certificate was refused, when that is what `err` comes down to.
+/// Why the API's certificate was refused, when that is what `err` comes down to.
 pub fn refused_certificate(err: &(dyn Error + 'static)) -> Option<String> {
+    refused_certificate_for(err, "api.ca_file")
+}
+
+/// Why a server's certificate was refused, naming `ca_setting` as where a private CA goes.
+pub fn refused_certificate_for(err: &(dyn Error + 'static), ca_setting: &str) -> Option<String> {
     let mut next = Some(err);
     while let Some(err) = next {
         if let Some(tls) = err.downcast_ref::<TlsError>() {
-            return describe(tls);
+            return describe(tls, ca_setting);
         }
         // io::Error's `source()` skips the error it wraps (and the client nests two of them):
         // look inside it by hand.
@@ -48,7 +53,7 @@ pub fn refused_certificate(err: &(dyn Error + 'static)) -> Option<String> {
     None
 }
 
-fn describe(err: &TlsError) -> Option<String> {
+fn describe(err: &TlsError, ca_setting: &str) -> Option<String> {
     let TlsError::InvalidCertificate(why) = err else {
         return None;
     };
@@ -81,7 +86,7 @@ fn describe(err: &TlsError) -> Option<String> {
         CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
             "the server's certificate is not valid yet (is this host's clock right?)".to_string()
         }
-        CertificateError::UnknownIssuer => "the server's certificate is not signed by a CA mde-watch trusts (the Mozilla roots built in, and api.ca_file: set it to your private CA's certificate)".to_string(),
+        CertificateError::UnknownIssuer => format!("the server's certificate is not signed by a CA mde-watch trusts (the Mozilla roots built in, and {ca_setting}: set it to your private CA's certificate)"),
         other => format!("the server's certificate was refused: {other}"),
     };
     Some(text)

@@ -19,7 +19,7 @@ pub mod universe;
 pub use faults::{Fault, Faults};
 pub use server::{start, SimHandle};
 pub use stats::{most_in_any_span, SimStats, WindowPeak};
-pub use tls::SimTls;
+pub use tls::{SimTls, TlsListener};
 pub use universe::{epoch, Universe, UniverseSpec};
 
 use std::net::SocketAddr;

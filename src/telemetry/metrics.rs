@@ -10,6 +10,8 @@ use crate::schedule::limiter::Window;
 use crate::stats::{CallOutcome, Counters, Endpoint, LATENCY_BUCKETS};
 use crate::store::Store;
 
+use super::exports::{self, Signal};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Counter,
@@ -193,7 +195,18 @@ pub fn collect(sources: &Sources, now_ms: i64) -> Vec<Metric> {
         );
     }
     singles(&mut out, SWEEP_SINGLES, c);
+    out.push(otlp_failures());
     out
+}
+
+fn otlp_failures() -> Metric {
+    let failed = Signal::ALL.map(|signal| (signal.name(), exports::failures(signal) as f64));
+    metric(
+        "mdewatch_otlp_export_failures_total",
+        "OTLP exports the collector did not take (unreachable, refused, an error status), by signal.",
+        Kind::Counter,
+        by_label("signal", &failed),
+    )
 }
 
 fn api_calls(c: &Counters) -> Metric {

@@ -1,30 +1,47 @@
 //! OTLP over HTTP (JSON encoding) when `[telemetry] otlp_endpoint` is set: the same metric set
 //! as `/metrics`, pushed every `otlp_interval` to `<endpoint>/v1/metrics`, and the `sweep`,
-//! `poll` and `publish` spans to `<endpoint>/v1/traces`. The exporters use reqwest's blocking
-//! client on the SDK's own threads: build and shut them down outside the async runtime (or in
+//! `poll` and `publish` spans to `<endpoint>/v1/traces`. The exporters send through
+//! [`Collector`] (reqwest's blocking client on the SDK's own threads, `otlp_ca_file` trusted,
+//! failures logged and counted): build and shut them down outside the async runtime (or in
 //! `spawn_blocking`).
 
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use opentelemetry::metrics::{AsyncInstrument, Meter, MeterProvider as _};
 use opentelemetry::KeyValue;
 use opentelemetry_otlp::{
-    ExporterBuildError, MetricExporter, Protocol, SpanExporter, WithExportConfig,
+    ExporterBuildError, MetricExporter, Protocol, SpanExporter, WithExportConfig, WithHttpConfig,
 };
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 
+use super::exports::{ClientError, Collector, Signal};
 use super::metrics::{collect, Kind, Metric, Value};
 use super::Sources;
 
+/// How long one export may take.
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+
 #[derive(Debug, thiserror::Error)]
-#[error("telemetry.otlp_endpoint {endpoint}: the exporter could not be built")]
-pub struct OtlpError {
-    endpoint: String,
-    #[source]
-    source: ExporterBuildError,
+pub enum OtlpError {
+    #[error("telemetry.otlp_endpoint {endpoint}: the exporter could not be built")]
+    Exporter {
+        endpoint: String,
+        #[source]
+        source: ExporterBuildError,
+    },
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+/// Where OTLP goes: `[telemetry]`'s endpoint and the CA its certificate may chain to.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub endpoint: &'a str,
+    pub ca_file: Option<&'a Path>,
 }
 
 fn resource() -> Resource {
@@ -35,25 +52,36 @@ fn resource() -> Resource {
 }
 
 fn build_failed(endpoint: &str) -> impl Fn(ExporterBuildError) -> OtlpError + '_ {
-    move |source| OtlpError {
+    move |source| OtlpError::Exporter {
         endpoint: endpoint.to_string(),
         source,
     }
 }
 
-/// What both exporters share: OTLP over HTTP with JSON to `<endpoint><path>`, 10 s a push.
-fn http_json<B: WithExportConfig>(builder: B, endpoint: &str, path: &str) -> B {
-    builder
+/// What both exporters share: OTLP over HTTP with JSON to `<endpoint><path>`, 10 s a push,
+/// through a [`Collector`] of their own.
+fn http_json<B: WithExportConfig + WithHttpConfig>(
+    builder: B,
+    target: Target,
+    signal: Signal,
+) -> Result<B, OtlpError> {
+    let path = match signal {
+        Signal::Metrics => "/v1/metrics",
+        Signal::Traces => "/v1/traces",
+    };
+    let collector = Collector::new(signal, EXPORT_TIMEOUT, target.ca_file)?;
+    Ok(builder
         .with_protocol(Protocol::HttpJson)
-        .with_endpoint(format!("{endpoint}{path}"))
-        .with_timeout(Duration::from_secs(10))
+        .with_endpoint(format!("{}{path}", target.endpoint))
+        .with_timeout(EXPORT_TIMEOUT)
+        .with_http_client(collector))
 }
 
 /// Spans, batched and exported from the SDK's thread.
-pub fn tracer_provider(endpoint: &str) -> Result<SdkTracerProvider, OtlpError> {
-    let exporter = http_json(SpanExporter::builder().with_http(), endpoint, "/v1/traces")
+pub fn tracer_provider(target: Target) -> Result<SdkTracerProvider, OtlpError> {
+    let exporter = http_json(SpanExporter::builder().with_http(), target, Signal::Traces)?
         .build()
-        .map_err(build_failed(endpoint))?;
+        .map_err(build_failed(target.endpoint))?;
     Ok(SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
         .with_resource(resource())
@@ -62,17 +90,17 @@ pub fn tracer_provider(endpoint: &str) -> Result<SdkTracerProvider, OtlpError> {
 
 /// Every metric of [`collect`], observed at each export.
 pub fn meter_provider(
-    endpoint: &str,
+    target: Target,
     interval: Duration,
     sources: Sources,
 ) -> Result<SdkMeterProvider, OtlpError> {
     let exporter = http_json(
         MetricExporter::builder().with_http(),
-        endpoint,
-        "/v1/metrics",
-    )
+        target,
+        Signal::Metrics,
+    )?
     .build()
-    .map_err(build_failed(endpoint))?;
+    .map_err(build_failed(target.endpoint))?;
     let reader = PeriodicReader::builder(exporter)
         .with_interval(interval)
         .build();

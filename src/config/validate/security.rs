@@ -70,15 +70,15 @@ impl Checker {
         }
     }
 
-    /// `api.ca_file`: read now so a wrong path or a file without a certificate is said at `check`.
-    pub(super) fn ca_file(&mut self, written: Option<&str>) -> Option<PathBuf> {
+    /// A CA file (`api.ca_file`, `telemetry.otlp_ca_file`): read now so a wrong path or a file without a certificate is said at `check`.
+    pub(super) fn ca_file(&mut self, key: &str, written: Option<&str>) -> Option<PathBuf> {
         use rustls_pki_types::pem::PemObject;
         let path = self.path(written?);
         let shown = path.display().to_string();
         let certificates = match rustls_pki_types::CertificateDer::pem_file_iter(&path) {
             Ok(iter) => iter.collect::<Result<Vec<_>, _>>(),
             Err(err) => {
-                self.problem(format!("api.ca_file: cannot read {shown}: {err}"));
+                self.problem(format!("{key}: cannot read {shown}: {err}"));
                 return None;
             }
         };
@@ -86,12 +86,12 @@ impl Checker {
             Ok(certificates) if !certificates.is_empty() => Some(path),
             Ok(_) => {
                 self.problem(format!(
-                    "api.ca_file: {shown} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+                    "{key}: {shown} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
                 ));
                 None
             }
             Err(err) => {
-                self.problem(format!("api.ca_file: {shown}: {err}"));
+                self.problem(format!("{key}: {shown}: {err}"));
                 None
             }
         }

@@ -1,0 +1,166 @@
+//! The HTTP client both OTLP exporters send through: reqwest's blocking client (the SDK calls it
+//! from its own threads), trusting `telemetry.otlp_ca_file` besides the built-in roots, and the
+//! one place an export's outcome is logged and counted. The SDK alone would drop a failed export
+//! without a word (its internal logs are not built in), so a collector that is down, refuses the
+//! token or presents a certificate nobody trusts would look like an idle service.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
+
+use crate::errors::Chain;
+
+/// What an exporter sends: each has its own path on the collector and its own counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Metrics = 0,
+    Traces = 1,
+}
+
+impl Signal {
+    pub const ALL: [Signal; 2] = [Signal::Metrics, Signal::Traces];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Metrics => "metrics",
+            Signal::Traces => "traces",
+        }
+    }
+}
+
+/// Exports that failed, by signal, since the process started.
+static FAILED: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+/// Whether the last export of each signal failed: an outage is logged when it starts and when
+/// it ends, not at every export in between.
+static FAILING: [AtomicBool; 2] = [AtomicBool::new(false), AtomicBool::new(false)];
+
+/// Failed exports of `signal` so far (`mdewatch_otlp_export_failures_total`).
+pub fn failures(signal: Signal) -> u64 {
+    FAILED[signal as usize].load(Ordering::Relaxed)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("telemetry.otlp_ca_file: cannot read {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("telemetry.otlp_ca_file: {path} holds no PEM certificate reqwest reads")]
+    Certificates {
+        path: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("the OTLP HTTP client could not be built")]
+    Build(#[source] reqwest::Error),
+}
+
+/// The collector as one exporter sees it.
+#[derive(Debug)]
+pub struct Collector {
+    client: reqwest::blocking::Client,
+    signal: Signal,
+}
+
+impl Collector {
+    /// A client with `timeout` per export that also trusts the CAs in `ca_file`. Builds a
+    /// blocking client: call it outside the async runtime (or in `spawn_blocking`).
+    pub fn new(
+        signal: Signal,
+        timeout: Duration,
+        ca_file: Option<&Path>,
+    ) -> Result<Collector, ClientError> {
+        let mut builder = reqwest::blocking::Client::builder().timeout(timeout);
+        if let Some(path) = ca_file {
+            let shown = path.display().to_string();
+            let pem = std::fs::read(path).map_err(|source| ClientError::Read {
+                path: shown.clone(),
+                source,
+            })?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| {
+                ClientError::Certificates {
+                    path: shown,
+                    source,
+                }
+            })?;
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        Ok(Collector {
+            client: builder.build().map_err(ClientError::Build)?,
+            signal,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl HttpClient for Collector {
+    async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+        let url = request.uri().to_string();
+        let outcome = self.client.send_bytes(request).await;
+        match &outcome {
+            Ok(_) => ExportDone {
+                signal: self.signal,
+                url: &url,
+            }
+            .emit(),
+            Err(error) => ExportFailed {
+                signal: self.signal,
+                url: &url,
+                error: error.as_ref(),
+            }
+            .emit(),
+        }
+        outcome
+    }
+}
+
+/// An export the collector did not take (unreachable, refused, an error status).
+struct ExportFailed<'a> {
+    signal: Signal,
+    url: &'a str,
+    error: &'a (dyn std::error::Error + 'static),
+}
+
+impl ExportFailed<'_> {
+    fn emit(self) {
+        let index = self.signal as usize;
+        FAILED[index].fetch_add(1, Ordering::Relaxed);
+        if FAILING[index].swap(true, Ordering::Relaxed) {
+            tracing::debug!(signal = self.signal.name(), url = self.url, error = %Chain(self.error), "OTLP export failed again");
+            return;
+        }
+        let certificate =
+            crate::defender::tls::refused_certificate_for(self.error, "telemetry.otlp_ca_file");
+        tracing::warn!(
+            signal = self.signal.name(),
+            url = self.url,
+            certificate = certificate.as_deref(),
+            error = %Chain(self.error),
+            "OTLP export failed; counted in mdewatch_otlp_export_failures_total, said again when it works"
+        );
+    }
+}
+
+/// An export the collector took: ends an outage.
+struct ExportDone<'a> {
+    signal: Signal,
+    url: &'a str,
+}
+
+impl ExportDone<'_> {
+    fn emit(self) {
+        if FAILING[self.signal as usize].swap(false, Ordering::Relaxed) {
+            tracing::info!(
+                signal = self.signal.name(),
+                url = self.url,
+                "OTLP export works again"
+            );
+        }
+    }
+}
