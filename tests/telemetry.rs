@@ -381,6 +381,11 @@ async fn otlp_over_https_trusts_otlp_ca_file_and_a_refused_export_is_said_and_co
     // Without the private CA the collector's certificate is refused: said once when the
     // exports start failing, with the reason, and every failure counted.
     let path = write_config(dir.path(), &sim, &watch, &config(""));
+    let (checked, _) = run_err(&["check", "--connect"], &path).await;
+    says(
+        &show(&checked),
+        &format!("error: OTLP collector {url}/v1/metrics: no answer: the server's certificate is not signed by a CA mde-watch trusts"),
+    );
     let daemon = spawn(&["run"], &path, "info");
     let base = format!("http://127.0.0.1:{port}");
     let failed = "mdewatch_otlp_export_failures_total{signal=\"metrics\"}";
@@ -402,6 +407,19 @@ async fn otlp_over_https_trusts_otlp_ca_file_and_a_refused_export_is_said_and_co
     // With it, metrics and spans arrive, and nothing is said about exports.
     let ca_line = format!("otlp_ca_file = \"{}\"\n", ca.pem.display());
     let path = write_config(dir.path(), &sim, &watch, &config(&ca_line));
+    let checked = run_ok(&["check", "--connect"], &path).await;
+    says(
+        &show(&checked),
+        &format!("otlp: OK, {url}/v1/metrics took an empty export (200 OK)"),
+    );
+    says(
+        &show(&checked),
+        &format!(
+            "OTLP: {url} over TLS, certificate verified against the Mozilla roots and {} (telemetry.otlp_ca_file)",
+            ca.pem.display()
+        ),
+    );
+    assert!(seen.lock().unwrap().iter().any(|(_, body)| body == "{}"));
     let daemon = spawn(&["run"], &path, "info");
     // A sweep for its spans, and metrics exported after it.
     until_at_least(&base, "mdewatch_sweeps_total", 1.0).await;

@@ -1,5 +1,6 @@
 //! `mde-watch check`: validates everything without starting the service and prints the plan.
-//! Every problem goes on its own line; `--connect` also fetches a token and makes one API call.
+//! Every problem goes on its own line; `--connect` also reaches each sink and the OTLP collector,
+//! fetches a token and makes one API call.
 
 use std::io::Write;
 use std::path::Path;
@@ -162,6 +163,7 @@ fn sinks(config: &Config, out: &mut dyn Write) -> std::io::Result<()> {
 
 async fn try_connect(config: &Config, out: &mut dyn Write) -> std::io::Result<usize> {
     let mut failures = check_sinks(config, out).await?;
+    failures += check_otlp(config, out).await?;
     let counters = Arc::new(Counters::default());
     let gate = Arc::new(RateGate::new(&config.limits));
     let client = match DefenderClient::new(&config.api, gate, Shutdown::never(), counters) {
@@ -195,6 +197,32 @@ async fn try_connect(config: &Config, out: &mut dyn Write) -> std::io::Result<us
         }
     }
     Ok(failures)
+}
+
+/// Sends the OTLP collector an empty export, when one is configured; returns 1 if it failed.
+async fn check_otlp(config: &Config, out: &mut dyn Write) -> std::io::Result<usize> {
+    let Some(endpoint) = config.telemetry.otlp_endpoint.clone() else {
+        return Ok(0);
+    };
+    let ca_file = config.telemetry.otlp_ca_file.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        let target = crate::telemetry::otlp::Target {
+            endpoint: &endpoint,
+            ca_file: ca_file.as_deref(),
+        };
+        crate::telemetry::otlp::check_connection(target, std::time::Duration::from_secs(10))
+            .map_err(|err| Chain(&err).to_string())
+    })
+    .await
+    .unwrap_or_else(|err| Err(err.to_string()));
+    match checked {
+        Ok(what) => writeln!(out, "otlp: OK, {what}")?,
+        Err(err) => {
+            writeln!(out, "error: {err}")?;
+            return Ok(1);
+        }
+    }
+    Ok(0)
 }
 
 /// Reaches every sink that has something to reach; returns how many failed.

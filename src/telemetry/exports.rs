@@ -66,33 +66,41 @@ pub struct Collector {
     signal: Signal,
 }
 
+/// A blocking client with `timeout` per request that also trusts the CAs in `ca_file`. Call
+/// it, and drop what it returns, outside the async runtime (or in `spawn_blocking`).
+pub fn client(
+    timeout: Duration,
+    ca_file: Option<&Path>,
+) -> Result<reqwest::blocking::Client, ClientError> {
+    let mut builder = reqwest::blocking::Client::builder().timeout(timeout);
+    if let Some(path) = ca_file {
+        let shown = path.display().to_string();
+        let pem = std::fs::read(path).map_err(|source| ClientError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| {
+            ClientError::Certificates {
+                path: shown,
+                source,
+            }
+        })?;
+        for certificate in certificates {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    builder.build().map_err(ClientError::Build)
+}
+
 impl Collector {
-    /// A client with `timeout` per export that also trusts the CAs in `ca_file`. Builds a
-    /// blocking client: call it outside the async runtime (or in `spawn_blocking`).
+    /// The collector for `signal`'s exporter, through [`client`].
     pub fn new(
         signal: Signal,
         timeout: Duration,
         ca_file: Option<&Path>,
     ) -> Result<Collector, ClientError> {
-        let mut builder = reqwest::blocking::Client::builder().timeout(timeout);
-        if let Some(path) = ca_file {
-            let shown = path.display().to_string();
-            let pem = std::fs::read(path).map_err(|source| ClientError::Read {
-                path: shown.clone(),
-                source,
-            })?;
-            let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| {
-                ClientError::Certificates {
-                    path: shown,
-                    source,
-                }
-            })?;
-            for certificate in certificates {
-                builder = builder.add_root_certificate(certificate);
-            }
-        }
         Ok(Collector {
-            client: builder.build().map_err(ClientError::Build)?,
+            client: client(timeout, ca_file)?,
             signal,
         })
     }

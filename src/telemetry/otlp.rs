@@ -35,6 +35,50 @@ pub enum OtlpError {
     },
     #[error(transparent)]
     Client(#[from] ClientError),
+    #[error("OTLP collector {url}: no answer{}", reason(.certificate))]
+    Unreachable {
+        url: String,
+        /// Why the collector's certificate was refused, when it was.
+        certificate: Option<String>,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("OTLP collector {url}: answered {status} to an empty export")]
+    Refused {
+        url: String,
+        status: reqwest::StatusCode,
+    },
+}
+
+fn reason(certificate: &Option<String>) -> String {
+    certificate
+        .as_deref()
+        .map(|why| format!(": {why}"))
+        .unwrap_or_default()
+}
+
+/// `check --connect`: sends an empty metrics export (`{}`, which a collector takes and
+/// ignores) the way the exporter would, so the address, TLS and the CA are tried before the
+/// service starts. Blocking: call it in `spawn_blocking`.
+pub fn check_connection(target: Target, timeout: Duration) -> Result<String, OtlpError> {
+    let url = format!("{}/v1/metrics", target.endpoint);
+    let answer = super::exports::client(timeout, target.ca_file)?
+        .post(&url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body("{}")
+        .send()
+        .map_err(|source| OtlpError::Unreachable {
+            url: url.clone(),
+            certificate: crate::defender::tls::refused_certificate_for(
+                &source,
+                "telemetry.otlp_ca_file",
+            ),
+            source,
+        })?;
+    match answer.status() {
+        status if status.is_success() => Ok(format!("{url} took an empty export ({status})")),
+        status => Err(OtlpError::Refused { url, status }),
+    }
 }
 
 /// Where OTLP goes: `[telemetry]`'s endpoint and the CA its certificate may chain to.
