@@ -100,11 +100,17 @@ fn init_logging(
             .fmt_fields(mde_watch::logging::EscapedFields)
             .boxed(),
     };
-    let spans = tracer
-        .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer("mde-watch")));
+    // The spans have a filter of their own: with one filter for both, an operator who quiets
+    // the log (RUST_LOG=warn) would silently stop the traces too.
+    let span_levels =
+        tracing_subscriber::filter::Targets::new().with_target("mde_watch", tracing::Level::INFO);
+    let spans = tracer.map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("mde-watch"))
+            .with_filter(span_levels)
+    });
     tracing_subscriber::registry()
-        .with(filter)
-        .with(lines)
+        .with(lines.with_filter(filter))
         .with(spans)
         .init();
 }
