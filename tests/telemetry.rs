@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::certs::TestCa;
@@ -228,18 +228,14 @@ async fn a_non_loopback_listen_address_is_refused_by_name() {
     );
 }
 
+/// The request bodies a stand-in collector received, with their paths.
+type Bodies = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
 /// A stand-in OTLP/HTTP collector (HTTPS with `tls`): keeps every request body by path.
-async fn otlp_receiver(
-    tls: Option<&SimTls>,
-) -> (
-    String,
-    std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
-    tokio::task::JoinHandle<()>,
-) {
+async fn otlp_receiver(tls: Option<&SimTls>) -> (String, Bodies, tokio::task::JoinHandle<()>) {
     use axum::extract::State;
-    type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
-    let seen: Seen = Default::default();
-    async fn keep(State(seen): State<Seen>, uri: axum::http::Uri, body: String) -> &'static str {
+    let seen: Bodies = Default::default();
+    async fn keep(State(seen): State<Bodies>, uri: axum::http::Uri, body: String) -> &'static str {
         seen.lock().unwrap().push((uri.path().to_string(), body));
         "{}"
     }
@@ -359,17 +355,34 @@ async fn until_at_least(base: &str, series: &str, at_least: f64) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn otlp_over_https_trusts_otlp_ca_file_and_a_refused_export_is_said_and_counted() {
-    let Fixture { sim, watch, dir } =
-        Fixture::start(universe_of(17, 6, 6), fast_limits(), 3, 3).await;
-    let ca = TestCa::new(dir.path());
+/// The stand-in collector over HTTPS, its certificate from a private CA made in `dir`; the
+/// CA's PEM file last.
+async fn https_receiver(dir: &Path) -> (String, Bodies, tokio::task::JoinHandle<()>, PathBuf) {
+    let ca = TestCa::new(dir);
     let served = ca.server("collector", 2);
     let tls = SimTls {
         certificate_pem: std::fs::read(&served.cert).unwrap(),
         key_pem: std::fs::read(&served.key).unwrap(),
     };
     let (url, seen, server) = otlp_receiver(Some(&tls)).await;
+    (url, seen, server, ca.pem)
+}
+
+/// The only line of `said` that reports failed metrics exports.
+fn the_one_refusal(said: &str) -> &str {
+    let refusals = said
+        .lines()
+        .filter(|line| line.contains("OTLP export failed") && line.contains("signal=\"metrics\""))
+        .collect::<Vec<_>>();
+    assert_eq!(refusals.len(), 1, "{said}");
+    refusals[0]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_over_https_trusts_otlp_ca_file_and_a_refused_export_is_said_and_counted() {
+    let Fixture { sim, watch, dir } =
+        Fixture::start(universe_of(17, 6, 6), fast_limits(), 3, 3).await;
+    let (url, seen, server, ca_pem) = https_receiver(dir.path()).await;
     let port = free_port();
     let config = |ca_line: &str| {
         format!(
@@ -392,21 +405,17 @@ async fn otlp_over_https_trusts_otlp_ca_file_and_a_refused_export_is_said_and_co
     until_at_least(&base, failed, 2.0).await;
     sigterm(&daemon);
     let said = show(&stopped_cleanly(daemon).await);
-    let refusals = said
-        .lines()
-        .filter(|line| line.contains("OTLP export failed") && line.contains("signal=\"metrics\""))
-        .collect::<Vec<_>>();
-    assert_eq!(refusals.len(), 1, "{said}");
+    let refusal = the_one_refusal(&said);
     says(
-        refusals[0],
+        refusal,
         "not signed by a CA mde-watch trusts (the Mozilla roots built in, and telemetry.otlp_ca_file",
     );
-    says(refusals[0], &format!("url=\"{url}/v1/metrics\""));
+    says(refusal, &format!("url=\"{url}/v1/metrics\""));
     assert!(seen.lock().unwrap().is_empty(), "nothing gets through");
 
     // With it, metrics and spans arrive (the spans even with the log quieted to warnings),
     // and nothing is said about exports.
-    let ca_line = format!("otlp_ca_file = \"{}\"\n", ca.pem.display());
+    let ca_line = format!("otlp_ca_file = \"{}\"\n", ca_pem.display());
     let path = write_config(dir.path(), &sim, &watch, &config(&ca_line));
     let checked = run_ok(&["check", "--connect"], &path).await;
     says(
@@ -417,7 +426,7 @@ async fn otlp_over_https_trusts_otlp_ca_file_and_a_refused_export_is_said_and_co
         &show(&checked),
         &format!(
             "OTLP: {url} over TLS, certificate verified against the Mozilla roots and {} (telemetry.otlp_ca_file)",
-            ca.pem.display()
+            ca_pem.display()
         ),
     );
     assert!(seen.lock().unwrap().iter().any(|(_, body)| body == "{}"));

@@ -267,17 +267,12 @@ impl Store {
         Ok(self.seen.previous(alert_id))
     }
 
-    /// Writes a batch of seen records and entity statuses, flushes them to disk, then moves the
-    /// round-robin cursor.
-    ///
-    /// Plain inserts, not sled batches: sled seals and writes its log buffer twice for every
-    /// batch, and each write wakes all seven of its I/O threads, which was a tenth of a heavy
-    /// sweep's CPU. Nothing here needs a batch's all-or-nothing: every record written is of an
-    /// alert the sinks already acknowledged, so a crash halfway through costs duplicates of the
-    /// rest, never a loss. The cursor is what must not get ahead, so it is written after the
-    /// flush and reaches the disk with the next one (the next commit, sled's own flush within a
-    /// second, or the close); a crash before that polls the same entries again, whose alerts the
-    /// flushed records already name.
+    /// Writes a batch of seen records and entity statuses, flushes them, then moves the cursor.
+    /// Plain inserts: a sled batch seals and writes the log buffer twice, waking all seven of
+    /// sled's I/O threads each time, and no all-or-nothing is needed, as every record is of an
+    /// acknowledged alert (a crash halfway costs duplicates, never a loss). The cursor must not
+    /// get ahead, so it goes in after the flush and reaches the disk with the next one (a
+    /// commit, sled's own within a second, the close); a crash before only polls again.
     pub fn commit(
         &self,
         seen: &[(String, SeenRecord)],
