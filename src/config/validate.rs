@@ -252,6 +252,12 @@ impl Checker {
             Duration::from_secs(60),
         );
         let otlp_ca_file = self.ca_file("telemetry.otlp_ca_file", raw.otlp_ca_file.as_deref());
+        if otlp_ca_file.is_some() && otlp_endpoint.is_none() {
+            self.warnings.push(
+                "telemetry.otlp_ca_file is set but telemetry.otlp_endpoint is not: it is not used"
+                    .to_string(),
+            );
+        }
         TelemetryConfig {
             listen,
             otlp_endpoint,

@@ -185,4 +185,14 @@ fn an_otlp_ca_file_is_read_at_load_and_named_when_it_is_not_a_certificate() {
     says(&err.to_string(), "missing.pem");
     let config = Config::from_toml(MINIMAL, "x.toml", dir.path(), false).unwrap();
     assert_eq!(config.telemetry.otlp_ca_file, None);
+    // Without an endpoint the file is read (a wrong one is still an error) but said unused.
+    let certificate = include_bytes!("../../tests/fixtures/cert/app.pem");
+    std::fs::write(dir.path().join("ca.pem"), certificate).unwrap();
+    let text = format!("{MINIMAL}\n[telemetry]\notlp_ca_file = \"ca.pem\"\n");
+    let config = Config::from_toml(&text, "x.toml", dir.path(), false).unwrap();
+    assert!(
+        config.warnings.iter().any(|w| w.contains("telemetry.otlp_ca_file is set but telemetry.otlp_endpoint is not")),
+        "{:?}",
+        config.warnings
+    );
 }

@@ -1,8 +1,8 @@
 //! The HTTP client both OTLP exporters send through: reqwest's blocking client (the SDK calls it
 //! from its own threads), trusting `telemetry.otlp_ca_file` besides the built-in roots, and the
 //! one place an export's outcome is logged and counted. The SDK alone would drop a failed export
-//! without a word (its internal logs are not built in), so a collector that is down, refuses the
-//! token or presents a certificate nobody trusts would look like an idle service.
+//! without a word (its internal logs are not built in), so a collector that is down, answers with
+//! an error or presents a certificate nobody trusts would look like an idle service.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
