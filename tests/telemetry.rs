@@ -231,8 +231,12 @@ async fn a_non_loopback_listen_address_is_refused_by_name() {
 /// The request bodies a stand-in collector received, with their paths.
 type Bodies = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
 
-/// A stand-in OTLP/HTTP collector (HTTPS with `tls`): keeps every request body by path.
-async fn otlp_receiver(tls: Option<&SimTls>) -> (String, Bodies, tokio::task::JoinHandle<()>) {
+/// A stand-in OTLP/HTTP collector on `port` (0: any free one), HTTPS with `tls`: keeps every
+/// request body by path.
+async fn otlp_receiver(
+    port: u16,
+    tls: Option<&SimTls>,
+) -> (String, Bodies, tokio::task::JoinHandle<()>) {
     use axum::extract::State;
     let seen: Bodies = Default::default();
     async fn keep(State(seen): State<Bodies>, uri: axum::http::Uri, body: String) -> &'static str {
@@ -243,7 +247,9 @@ async fn otlp_receiver(tls: Option<&SimTls>) -> (String, Bodies, tokio::task::Jo
         .route("/v1/metrics", axum::routing::post(keep))
         .route("/v1/traces", axum::routing::post(keep))
         .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
     let address = listener.local_addr().unwrap();
     let (url, server) = match tls {
         Some(tls) => {
@@ -279,7 +285,7 @@ fn metric_names(bodies: &[(String, String)]) -> std::collections::BTreeSet<Strin
 async fn otlp_receives_the_metrics_and_the_spans() {
     let Fixture { sim, watch, dir } =
         Fixture::start(universe_of(17, 6, 6), fast_limits(), 3, 3).await;
-    let (url, seen, server) = otlp_receiver(None).await;
+    let (url, seen, server) = otlp_receiver(0, None).await;
     let path = write_config(
         dir.path(),
         &sim,
@@ -364,7 +370,7 @@ async fn https_receiver(dir: &Path) -> (String, Bodies, tokio::task::JoinHandle<
         certificate_pem: std::fs::read(&served.cert).unwrap(),
         key_pem: std::fs::read(&served.key).unwrap(),
     };
-    let (url, seen, server) = otlp_receiver(Some(&tls)).await;
+    let (url, seen, server) = otlp_receiver(0, Some(&tls)).await;
     (url, seen, server, ca.pem)
 }
 
@@ -372,7 +378,7 @@ async fn https_receiver(dir: &Path) -> (String, Bodies, tokio::task::JoinHandle<
 fn the_one_refusal(said: &str) -> &str {
     let refusals = said
         .lines()
-        .filter(|line| line.contains("OTLP export failed") && line.contains("signal=\"metrics\""))
+        .filter(|line| line.contains("OTLP export failed;") && line.contains("signal=\"metrics\""))
         .collect::<Vec<_>>();
     assert_eq!(refusals.len(), 1, "{said}");
     refusals[0]
@@ -451,5 +457,49 @@ async fn otlp_over_https_trusts_otlp_ca_file_and_a_refused_export_is_said_and_co
             .any(|(path, body)| path == "/v1/traces" && body.contains("\"sweep\"")),
         "no sweep span over https"
     );
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_otlp_outage_is_said_when_it_starts_and_when_it_ends() {
+    let Fixture { sim, watch, dir } =
+        Fixture::start(universe_of(17, 6, 6), fast_limits(), 3, 3).await;
+    // The collector's port is chosen now and served later: until then every export fails.
+    let collector = free_port();
+    let port = free_port();
+    let path = write_config(
+        dir.path(),
+        &sim,
+        &watch,
+        &format!(
+            "[schedule]\ncron = \"* * * * * *\"\n[telemetry]\nlisten = \"127.0.0.1:{port}\"\n\
+             otlp_endpoint = \"http://127.0.0.1:{collector}\"\notlp_interval = \"1s\"\n"
+        ),
+    );
+    let daemon = spawn(&["run"], &path, "info");
+    let failed = "mdewatch_otlp_export_failures_total{signal=\"metrics\"}";
+    until_at_least(&format!("http://127.0.0.1:{port}"), failed, 2.0).await;
+    let (_, seen, server) = otlp_receiver(collector, None).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !metric_names(&seen.lock().unwrap()).contains("mdewatch_alerts_total") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no OTLP metrics once the collector is up"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    sigterm(&daemon);
+    let said = show(&stopped_cleanly(daemon).await);
+    // Said once when it started (however many exports failed), once when it ended.
+    let refusal = the_one_refusal(&said);
+    says(refusal, "url=\"http://127.0.0.1:");
+    let back = said
+        .lines()
+        .filter(|line| {
+            line.contains("OTLP export works again") && line.contains("signal=\"metrics\"")
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(back.len(), 1, "{said}");
+    assert!(said.find(refusal) < said.find(back[0]), "{said}");
     server.abort();
 }
