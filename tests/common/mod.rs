@@ -7,6 +7,7 @@ pub mod certs;
 pub mod kafka;
 pub mod receivers;
 pub mod rsyslog;
+pub mod scrape;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
