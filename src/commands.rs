@@ -50,30 +50,19 @@ async fn run_service(path: &Path) -> anyhow::Result<ExitCode> {
     let notifier = Notifier::from_env().context("systemd notification settings")?;
     let reload =
         Reload::on_sighup(path.to_path_buf()).context("cannot install the SIGHUP handler")?;
-    let otlp_target = config.telemetry.otlp_endpoint.clone().map(|endpoint| {
-        let telemetry = &config.telemetry;
-        (
-            endpoint,
-            telemetry.otlp_ca_file.clone(),
-            telemetry.otlp_interval,
-        )
-    });
+    let telemetry = config.telemetry.clone();
     let service = Service::build(config, stop)?;
-    let meters = match otlp_target {
-        Some((endpoint, ca_file, interval)) => {
-            let sources = service.telemetry_sources();
-            let built = tokio::task::spawn_blocking(move || {
-                let target = otlp::Target {
-                    endpoint: &endpoint,
-                    ca_file: ca_file.as_deref(),
-                };
-                otlp::meter_provider(target, interval, sources)
-            })
-            .await
-            .context("starting the OTLP metrics exporter")??;
-            Some(built)
-        }
-        None => None,
+    let meters = if telemetry.otlp_endpoint.is_some() {
+        let sources = service.telemetry_sources();
+        tokio::task::spawn_blocking(move || {
+            otlp::Target::of(&telemetry)
+                .map(|target| otlp::meter_provider(target, telemetry.otlp_interval, sources))
+                .transpose()
+        })
+        .await
+        .context("starting the OTLP metrics exporter")??
+    } else {
+        None
     };
     let totals = service
         .run(std::sync::Arc::new(notifier), Some(reload))

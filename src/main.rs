@@ -28,13 +28,7 @@ fn main() -> ExitCode {
             .map(|config| config.telemetry),
         _ => None,
     }
-    .and_then(|telemetry| {
-        let endpoint = telemetry.otlp_endpoint.as_deref()?;
-        Some(otlp::tracer_provider(otlp::Target {
-            endpoint,
-            ca_file: telemetry.otlp_ca_file.as_deref(),
-        }))
-    });
+    .and_then(|telemetry| otlp::Target::of(&telemetry).map(otlp::tracer_provider));
     let tracer = match tracer.transpose() {
         Ok(tracer) => tracer,
         Err(err) => {

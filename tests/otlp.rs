@@ -17,21 +17,34 @@ use mde_watch::sim::{SimTls, TlsListener};
 type Bodies = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
 
 /// A stand-in OTLP/HTTP collector on `port` (0: any free one), HTTPS with `tls`: keeps every
-/// request body by path.
+/// request body by path. With `api_key`, a request without that `x-api-key` is answered 401
+/// and not kept.
 async fn otlp_receiver(
     port: u16,
     tls: Option<&SimTls>,
+    api_key: Option<&'static str>,
 ) -> (String, Bodies, tokio::task::JoinHandle<()>) {
     use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode, Uri};
     let seen: Bodies = Default::default();
-    async fn keep(State(seen): State<Bodies>, uri: axum::http::Uri, body: String) -> &'static str {
+    type Kept = (Bodies, Option<&'static str>);
+    async fn keep(
+        State((seen, api_key)): State<Kept>,
+        uri: Uri,
+        headers: HeaderMap,
+        body: String,
+    ) -> (StatusCode, &'static str) {
+        let given = headers.get("x-api-key").and_then(|v| v.to_str().ok());
+        if api_key.is_some_and(|key| given != Some(key)) {
+            return (StatusCode::UNAUTHORIZED, "{}");
+        }
         seen.lock().unwrap().push((uri.path().to_string(), body));
-        "{}"
+        (StatusCode::OK, "{}")
     }
     let app = axum::Router::new()
         .route("/v1/metrics", axum::routing::post(keep))
         .route("/v1/traces", axum::routing::post(keep))
-        .with_state(seen.clone());
+        .with_state((seen.clone(), api_key));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .unwrap();
@@ -70,7 +83,7 @@ fn metric_names(bodies: &[(String, String)]) -> std::collections::BTreeSet<Strin
 async fn otlp_receives_the_metrics_and_the_spans() {
     let Fixture { sim, watch, dir } =
         Fixture::start(universe_of(17, 6, 6), fast_limits(), 3, 3).await;
-    let (url, seen, server) = otlp_receiver(0, None).await;
+    let (url, seen, server) = otlp_receiver(0, None, None).await;
     let path = write_config(
         dir.path(),
         &sim,
@@ -138,7 +151,7 @@ async fn https_receiver(dir: &Path) -> (String, Bodies, tokio::task::JoinHandle<
         certificate_pem: std::fs::read(&served.cert).unwrap(),
         key_pem: std::fs::read(&served.key).unwrap(),
     };
-    let (url, seen, server) = otlp_receiver(0, Some(&tls)).await;
+    let (url, seen, server) = otlp_receiver(0, Some(&tls), None).await;
     (url, seen, server, ca.pem)
 }
 
@@ -247,7 +260,7 @@ async fn an_otlp_outage_is_said_when_it_starts_and_when_it_ends() {
     let daemon = spawn(&["run"], &path, "info");
     let failed = "mdewatch_otlp_export_failures_total{signal=\"metrics\"}";
     until_at_least(&format!("http://127.0.0.1:{port}"), failed, 2.0).await;
-    let (_, seen, server) = otlp_receiver(collector, None).await;
+    let (_, seen, server) = otlp_receiver(collector, None, None).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !metric_names(&seen.lock().unwrap()).contains("mdewatch_alerts_total") {
         assert!(
@@ -269,5 +282,56 @@ async fn an_otlp_outage_is_said_when_it_starts_and_when_it_ends() {
         .collect::<Vec<_>>();
     assert_eq!(back.len(), 1, "{said}");
     assert!(said.find(refusal) < said.find(back[0]), "{said}");
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_headers_from_a_private_file_reach_the_collector() {
+    let Fixture { sim, watch, dir } =
+        Fixture::start(universe_of(17, 6, 6), fast_limits(), 3, 3).await;
+    let (url, seen, server) = otlp_receiver(0, None, Some("k3y-for-otlp")).await;
+    let headers = dir.path().join("otlp-headers");
+    write_secret(&headers, "# the collector's key\nx-api-key: k3y-for-otlp\n");
+    let path = write_config(
+        dir.path(),
+        &sim,
+        &watch,
+        &format!(
+            "[telemetry]\notlp_endpoint = \"{url}\"\notlp_interval = \"1s\"\n\
+             otlp_headers_file = \"{}\"\n",
+            headers.display()
+        ),
+    );
+    let checked = show(&run_ok(&["check", "--connect"], &path).await);
+    says(
+        &checked,
+        &format!("otlp: OK, {url}/v1/metrics took an empty export (200 OK)"),
+    );
+    says(
+        &checked,
+        &format!("headers from {} (values not shown)", headers.display()),
+    );
+    assert!(!checked.contains("k3y-for-otlp"), "{checked}");
+    let daemon = spawn(&["run"], &path, "info");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !metric_names(&seen.lock().unwrap()).contains("mdewatch_alerts_total") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no OTLP metrics with the key"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    sigterm(&daemon);
+    let said = show(&stopped_cleanly(daemon).await);
+    assert!(!said.contains("OTLP export failed"), "{said}");
+    assert!(!said.contains("k3y-for-otlp"), "{said}");
+
+    // A wrong key: refused by the collector, said and counted like any failed export.
+    write_secret(&headers, "x-api-key: not-the-key\n");
+    let (checked, _) = run_err(&["check", "--connect"], &path).await;
+    says(
+        &show(&checked),
+        &format!("error: OTLP collector {url}/v1/metrics: answered 401 Unauthorized"),
+    );
     server.abort();
 }

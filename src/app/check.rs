@@ -201,15 +201,13 @@ async fn try_connect(config: &Config, out: &mut dyn Write) -> std::io::Result<us
 
 /// Sends the OTLP collector an empty export, when one is configured; returns 1 if it failed.
 async fn check_otlp(config: &Config, out: &mut dyn Write) -> std::io::Result<usize> {
-    let Some(endpoint) = config.telemetry.otlp_endpoint.clone() else {
+    if config.telemetry.otlp_endpoint.is_none() {
         return Ok(0);
-    };
-    let ca_file = config.telemetry.otlp_ca_file.clone();
+    }
+    let telemetry = config.telemetry.clone();
     let checked = tokio::task::spawn_blocking(move || {
-        let target = crate::telemetry::otlp::Target {
-            endpoint: &endpoint,
-            ca_file: ca_file.as_deref(),
-        };
+        let target = crate::telemetry::otlp::Target::of(&telemetry)
+            .ok_or_else(|| "no OTLP endpoint".to_string())?;
         crate::telemetry::otlp::check_connection(target, std::time::Duration::from_secs(10))
             .map_err(|err| Chain(&err).to_string())
     })

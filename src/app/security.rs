@@ -38,7 +38,14 @@ pub fn summary(config: &Config) -> Vec<String> {
             ),
             None => "the Mozilla roots".to_string(),
         };
-        lines.push(format!("OTLP: {}", url_line(url, &roots)));
+        let mut line = format!("OTLP: {}", url_line(url, &roots));
+        if let Some(file) = &config.telemetry.otlp_headers_file {
+            line.push_str(&format!(
+                "; headers from {} (values not shown)",
+                file.display()
+            ));
+        }
+        lines.push(line);
     }
     lines
 }

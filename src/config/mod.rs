@@ -2,6 +2,7 @@
 //! crate), validated into values the rest of the program can trust. Every problem is collected
 //! with the key (and file, or list-file line) it came from, so `check` can print them all at once.
 
+mod headers;
 mod raw;
 #[cfg(test)]
 mod test_head;
@@ -115,6 +116,10 @@ pub struct TelemetryConfig {
     pub otlp_interval: Duration,
     /// A private CA the collector's certificate may chain to, besides the built-in roots.
     pub otlp_ca_file: Option<PathBuf>,
+    /// Where `otlp_headers` were read from.
+    pub otlp_headers_file: Option<PathBuf>,
+    /// Sent with every export; the values never print.
+    pub otlp_headers: Vec<(String, secret::Secret)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

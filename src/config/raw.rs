@@ -44,6 +44,8 @@ pub struct RawTelemetry {
     /// PEM file of the CA(s) an `https://` collector's certificate is checked against, besides
     /// the built-in roots.
     pub otlp_ca_file: Option<String>,
+    /// A private file of `Name: value` lines sent with every export (an API key).
+    pub otlp_headers_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -258,11 +258,18 @@ impl Checker {
                     .to_string(),
             );
         }
+        let otlp_headers_file = raw.otlp_headers_file.as_deref().map(|file| self.path(file));
+        let otlp_headers = match &otlp_headers_file {
+            Some(path) => self.otlp_headers(path, otlp_endpoint.as_deref()),
+            None => Vec::new(),
+        };
         TelemetryConfig {
             listen,
             otlp_endpoint,
             otlp_interval,
             otlp_ca_file,
+            otlp_headers_file,
+            otlp_headers,
         }
     }
 

@@ -196,3 +196,65 @@ fn an_otlp_ca_file_is_read_at_load_and_named_when_it_is_not_a_certificate() {
         config.warnings
     );
 }
+
+#[test]
+fn an_otlp_headers_file_is_private_well_formed_and_never_sent_in_clear() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = with_secret_dir();
+    let write = |text: &str, mode: u32| {
+        let path = dir.path().join("otlp-headers");
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let with = |endpoint: &str| {
+        format!("{MINIMAL}\n[telemetry]\notlp_endpoint = \"{endpoint}\"\notlp_headers_file = \"otlp-headers\"\n")
+    };
+    write("x-api-key: hunter2\n", 0o600);
+    let config = Config::from_toml(
+        &with("https://collector.example"),
+        "x.toml",
+        dir.path(),
+        false,
+    )
+    .unwrap();
+    assert_eq!(config.telemetry.otlp_headers.len(), 1);
+    assert!(!format!("{config:?}").contains("hunter2"));
+
+    let err = Config::from_toml(
+        &with("http://collector.example"),
+        "x.toml",
+        dir.path(),
+        false,
+    )
+    .unwrap_err();
+    says(
+        &err.to_string(),
+        "telemetry.otlp_headers_file: its headers would go to collector.example in clear",
+    );
+    // This host's collector over http is fine.
+    Config::from_toml(&with("http://127.0.0.1:4318"), "x.toml", dir.path(), false).unwrap();
+
+    write("x-api-key: hunter2\n", 0o644);
+    let err = Config::from_toml(
+        &with("https://collector.example"),
+        "x.toml",
+        dir.path(),
+        false,
+    )
+    .unwrap_err();
+    says(&err.to_string(), "can be read by every local user");
+
+    write("x-api-key hunter2\n", 0o600);
+    let err = Config::from_toml(
+        &with("https://collector.example"),
+        "x.toml",
+        dir.path(),
+        false,
+    )
+    .unwrap_err();
+    says(
+        &err.to_string(),
+        "otlp-headers line 1: no ':' between a header's name and its value",
+    );
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}

@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
 
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::config::secret::Secret;
 use crate::errors::Chain;
 
 /// What an exporter sends: each has its own path on the collector and its own counts.
@@ -55,6 +58,8 @@ pub enum ClientError {
         #[source]
         source: reqwest::Error,
     },
+    #[error("telemetry.otlp_headers_file: header {name} cannot be sent")]
+    Header { name: String },
     #[error("the OTLP HTTP client could not be built")]
     Build(#[source] reqwest::Error),
 }
@@ -66,13 +71,17 @@ pub struct Collector {
     signal: Signal,
 }
 
-/// A blocking client with `timeout` per request that also trusts the CAs in `ca_file`. Call
-/// it, and drop what it returns, outside the async runtime (or in `spawn_blocking`).
+/// A blocking client with `timeout` per request that also trusts the CAs in `ca_file` and
+/// sends `headers` (marked sensitive, so no debug output of reqwest's shows them). Call it, and
+/// drop what it returns, outside the async runtime (or in `spawn_blocking`).
 pub fn client(
     timeout: Duration,
     ca_file: Option<&Path>,
+    headers: &[(String, Secret)],
 ) -> Result<reqwest::blocking::Client, ClientError> {
-    let mut builder = reqwest::blocking::Client::builder().timeout(timeout);
+    let mut builder = reqwest::blocking::Client::builder()
+        .timeout(timeout)
+        .default_headers(header_map(headers)?);
     if let Some(path) = ca_file {
         let shown = path.display().to_string();
         let pem = std::fs::read(path).map_err(|source| ClientError::Read {
@@ -92,15 +101,28 @@ pub fn client(
     builder.build().map_err(ClientError::Build)
 }
 
+fn header_map(headers: &[(String, Secret)]) -> Result<HeaderMap, ClientError> {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        let refused = || ClientError::Header { name: name.clone() };
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| refused())?;
+        let mut value = HeaderValue::from_str(value.expose()).map_err(|_| refused())?;
+        value.set_sensitive(true);
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
 impl Collector {
     /// The collector for `signal`'s exporter, through [`client`].
     pub fn new(
         signal: Signal,
         timeout: Duration,
         ca_file: Option<&Path>,
+        headers: &[(String, Secret)],
     ) -> Result<Collector, ClientError> {
         Ok(Collector {
-            client: client(timeout, ca_file)?,
+            client: client(timeout, ca_file, headers)?,
             signal,
         })
     }

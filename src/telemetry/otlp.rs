@@ -21,6 +21,8 @@ use opentelemetry_sdk::Resource;
 use super::exports::{ClientError, Collector, Signal};
 use super::metrics::{collect, Kind, Metric, Value};
 use super::Sources;
+use crate::config::secret::Secret;
+use crate::config::TelemetryConfig;
 
 /// How long one export may take.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -62,7 +64,7 @@ fn reason(certificate: &Option<String>) -> String {
 /// service starts. Blocking: call it in `spawn_blocking`.
 pub fn check_connection(target: Target, timeout: Duration) -> Result<String, OtlpError> {
     let url = format!("{}/v1/metrics", target.endpoint);
-    let answer = super::exports::client(timeout, target.ca_file)?
+    let answer = super::exports::client(timeout, target.ca_file, target.headers)?
         .post(&url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body("{}")
@@ -81,11 +83,24 @@ pub fn check_connection(target: Target, timeout: Duration) -> Result<String, Otl
     }
 }
 
-/// Where OTLP goes: `[telemetry]`'s endpoint and the CA its certificate may chain to.
+/// Where OTLP goes: `[telemetry]`'s endpoint, the CA its certificate may chain to, and the
+/// headers it wants.
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
     pub endpoint: &'a str,
     pub ca_file: Option<&'a Path>,
+    pub headers: &'a [(String, Secret)],
+}
+
+impl<'a> Target<'a> {
+    /// The target `[telemetry]` names, when it names an endpoint.
+    pub fn of(telemetry: &'a TelemetryConfig) -> Option<Target<'a>> {
+        Some(Target {
+            endpoint: telemetry.otlp_endpoint.as_deref()?,
+            ca_file: telemetry.otlp_ca_file.as_deref(),
+            headers: &telemetry.otlp_headers,
+        })
+    }
 }
 
 fn resource() -> Resource {
@@ -113,7 +128,7 @@ fn http_json<B: WithExportConfig + WithHttpConfig>(
         Signal::Metrics => "/v1/metrics",
         Signal::Traces => "/v1/traces",
     };
-    let collector = Collector::new(signal, EXPORT_TIMEOUT, target.ca_file)?;
+    let collector = Collector::new(signal, EXPORT_TIMEOUT, target.ca_file, target.headers)?;
     Ok(builder
         .with_protocol(Protocol::HttpJson)
         .with_endpoint(format!("{}{path}", target.endpoint))

@@ -70,6 +70,44 @@ impl Checker {
         }
     }
 
+    /// `telemetry.otlp_headers_file`: private like any secret file, every line a header, and never
+    /// sent in clear (the endpoint's `http://` is for this host only, when it carries them).
+    pub(super) fn otlp_headers(
+        &mut self,
+        path: &Path,
+        endpoint: Option<&str>,
+    ) -> Vec<(String, crate::config::secret::Secret)> {
+        const KEY: &str = "telemetry.otlp_headers_file";
+        let shown = path.display().to_string();
+        self.secret_file(KEY, path);
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(err) => {
+                self.problem(format!("{KEY}: cannot read {shown}: {err}"));
+                return Vec::new();
+            }
+        };
+        let headers = match super::super::headers::parse(&text) {
+            Ok(headers) => headers,
+            Err(problems) => {
+                for problem in problems {
+                    self.problem(format!("{KEY}: {shown} {problem}"));
+                }
+                return Vec::new();
+            }
+        };
+        match endpoint.map(exposure::url_reach) {
+            None => self.warnings.push(format!(
+                "{KEY} is set but telemetry.otlp_endpoint is not: it is not used"
+            )),
+            Some(Some(UrlReach::InClear { host })) => self.problem(format!(
+                "{KEY}: its headers would go to {host} in clear (telemetry.otlp_endpoint is http://); use https://"
+            )),
+            Some(_) => {}
+        }
+        headers
+    }
+
     /// A CA file (`api.ca_file`, `telemetry.otlp_ca_file`): read now so a wrong path or a file without a certificate is said at `check`.
     pub(super) fn ca_file(&mut self, key: &str, written: Option<&str>) -> Option<PathBuf> {
         use rustls_pki_types::pem::PemObject;
