@@ -63,6 +63,15 @@ async fn otlp_receiver(
     (url, seen, server)
 }
 
+/// Waits (at most 30 s) until the collector has received the metrics; `what` says otherwise.
+async fn until_metrics_arrive(seen: &Bodies, what: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !metric_names(&seen.lock().unwrap()).contains("mdewatch_alerts_total") {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Metric names in the OTLP/JSON bodies received on `/v1/metrics`.
 fn metric_names(bodies: &[(String, String)]) -> std::collections::BTreeSet<String> {
     let mut names = std::collections::BTreeSet::new();
@@ -220,14 +229,7 @@ async fn otlp_over_https_trusts_otlp_ca_file_and_a_refused_export_is_said_and_co
     let daemon = spawn(&["run"], &path, "warn");
     // A sweep for its spans, and metrics exported after it.
     until_at_least(&base, "mdewatch_sweeps_total", 1.0).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !metric_names(&seen.lock().unwrap()).contains("mdewatch_alerts_total") {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no OTLP metrics over https"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    until_metrics_arrive(&seen, "no OTLP metrics over https").await;
     sigterm(&daemon);
     let said = show(&stopped_cleanly(daemon).await);
     assert!(!said.contains("OTLP export failed"), "{said}");
@@ -261,14 +263,7 @@ async fn an_otlp_outage_is_said_when_it_starts_and_when_it_ends() {
     let failed = "mdewatch_otlp_export_failures_total{signal=\"metrics\"}";
     until_at_least(&format!("http://127.0.0.1:{port}"), failed, 2.0).await;
     let (_, seen, server) = otlp_receiver(collector, None, None).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !metric_names(&seen.lock().unwrap()).contains("mdewatch_alerts_total") {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no OTLP metrics once the collector is up"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    until_metrics_arrive(&seen, "no OTLP metrics once the collector is up").await;
     sigterm(&daemon);
     let said = show(&stopped_cleanly(daemon).await);
     // Said once when it started (however many exports failed), once when it ended.
@@ -313,14 +308,7 @@ async fn otlp_headers_from_a_private_file_reach_the_collector() {
     );
     assert!(!checked.contains("k3y-for-otlp"), "{checked}");
     let daemon = spawn(&["run"], &path, "info");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !metric_names(&seen.lock().unwrap()).contains("mdewatch_alerts_total") {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no OTLP metrics with the key"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    until_metrics_arrive(&seen, "no OTLP metrics with the key").await;
     sigterm(&daemon);
     let said = show(&stopped_cleanly(daemon).await);
     assert!(!said.contains("OTLP export failed"), "{said}");

@@ -206,55 +206,33 @@ fn an_otlp_headers_file_is_private_well_formed_and_never_sent_in_clear() {
         std::fs::write(&path, text).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
     };
-    let with = |endpoint: &str| {
-        format!("{MINIMAL}\n[telemetry]\notlp_endpoint = \"{endpoint}\"\notlp_headers_file = \"otlp-headers\"\n")
+    let load = |endpoint: &str| {
+        let text = format!("{MINIMAL}\n[telemetry]\notlp_endpoint = \"{endpoint}\"\notlp_headers_file = \"otlp-headers\"\n");
+        Config::from_toml(&text, "x.toml", dir.path(), false)
     };
+    let refused = |endpoint: &str| load(endpoint).unwrap_err().to_string();
     write("x-api-key: hunter2\n", 0o600);
-    let config = Config::from_toml(
-        &with("https://collector.example"),
-        "x.toml",
-        dir.path(),
-        false,
-    )
-    .unwrap();
+    let config = load("https://collector.example").unwrap();
     assert_eq!(config.telemetry.otlp_headers.len(), 1);
     assert!(!format!("{config:?}").contains("hunter2"));
-
-    let err = Config::from_toml(
-        &with("http://collector.example"),
-        "x.toml",
-        dir.path(),
-        false,
-    )
-    .unwrap_err();
     says(
-        &err.to_string(),
+        &refused("http://collector.example"),
         "telemetry.otlp_headers_file: its headers would go to collector.example in clear",
     );
     // This host's collector over http is fine.
-    Config::from_toml(&with("http://127.0.0.1:4318"), "x.toml", dir.path(), false).unwrap();
+    load("http://127.0.0.1:4318").unwrap();
 
     write("x-api-key: hunter2\n", 0o644);
-    let err = Config::from_toml(
-        &with("https://collector.example"),
-        "x.toml",
-        dir.path(),
-        false,
-    )
-    .unwrap_err();
-    says(&err.to_string(), "can be read by every local user");
+    says(
+        &refused("https://collector.example"),
+        "can be read by every local user",
+    );
 
     write("x-api-key hunter2\n", 0o600);
-    let err = Config::from_toml(
-        &with("https://collector.example"),
-        "x.toml",
-        dir.path(),
-        false,
-    )
-    .unwrap_err();
+    let said = refused("https://collector.example");
     says(
-        &err.to_string(),
+        &said,
         "otlp-headers line 1: no ':' between a header's name and its value",
     );
-    assert!(!err.to_string().contains("hunter2"), "{err}");
+    assert!(!said.contains("hunter2"), "{said}");
 }
