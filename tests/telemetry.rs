@@ -11,6 +11,7 @@ use common::kafka::free_port;
 use common::scrape::{get, sample};
 use common::*;
 use mde_watch::sim::{Faults, SimHandle, UniverseSpec};
+
 /// Waits until `url` answers with `status`; the last body.
 async fn until_status(url: &str, status: u16, what: &str) -> String {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
