@@ -1,7 +1,7 @@
 //! SIGHUP: the config and its list files are read again. A valid new watchlist replaces the old
 //! one (entries it adds are polled at once, ahead of the round-robin; entries it drops are not
 //! polled again); an invalid one is refused with every problem logged, and the old one runs on.
-//! Other settings (API, sinks, store, limits) are read at start only: a change to them is named
+//! Other settings (API, sinks, store, limits, telemetry) are read at start only: a change to them is named
 //! in the log as waiting for a restart.
 
 use std::path::PathBuf;
@@ -97,6 +97,10 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.collector != new.collector {
         changed.push("collector");
     }
+    // The listener and the OTLP exporters are built once, at start.
+    if differs(&old.telemetry, &new.telemetry) {
+        changed.push("telemetry");
+    }
     changed
 }
 
@@ -123,6 +127,20 @@ mod tests {
         let change = WatchlistChange::between(&list(&["a", "b", "c"]), &list(&["d", "b", "e"]));
         assert_eq!(values(&change.added), ["d", "e"]);
         assert_eq!(values(&change.removed), ["a", "c"]);
+    }
+
+    #[test]
+    fn a_changed_telemetry_section_waits_for_the_restart() {
+        let dir = crate::testing::with_secret_dir();
+        let load = |telemetry: &str| {
+            let sink = "[[sinks]]\ntype = \"file\"\npath = \"out.ndjson\"\n";
+            let text = format!("{}{sink}{telemetry}", crate::config::test_config_head!());
+            Config::from_toml(&text, "x.toml", dir.path(), false).unwrap()
+        };
+        let before = load("[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318\"\n");
+        let after = load("[telemetry]\notlp_endpoint = \"http://127.0.0.1:4319\"\n");
+        assert_eq!(needs_restart(&before, &after), ["telemetry"]);
+        assert!(needs_restart(&before, &before).is_empty());
     }
 
     #[test]
