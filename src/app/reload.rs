@@ -1,8 +1,8 @@
 //! SIGHUP: the config and its list files are read again. A valid new watchlist replaces the old
 //! one (entries it adds are polled at once, ahead of the round-robin; entries it drops are not
 //! polled again); an invalid one is refused with every problem logged, and the old one runs on.
-//! Other settings (API, sinks, store, limits, telemetry) are read at start only: a change to them is named
-//! in the log as waiting for a restart.
+//! Other settings (API, sinks, store, limits, telemetry) are read at start only: a change to them
+//! is named in the log as waiting for a restart.
 
 use std::path::PathBuf;
 
