@@ -4,6 +4,7 @@
 //! next attempt would meet the same certificate.
 
 use std::error::Error;
+use std::path::Path;
 
 use rustls::{CertificateError, Error as TlsError};
 
@@ -12,23 +13,59 @@ use super::errors::{ApiError, SetupCause};
 /// Trusts every certificate in the PEM file at `path` besides the built-in roots.
 pub fn trust_ca_file(
     builder: reqwest::ClientBuilder,
-    path: &std::path::Path,
+    path: &Path,
 ) -> Result<reqwest::ClientBuilder, ApiError> {
-    let shown = path.display();
-    let pem = std::fs::read(path).map_err(|err| ApiError::Setup {
-        what: format!("api.ca_file: cannot read {shown}"),
-        cause: SetupCause::Io(err),
+    let certificates = ca_certificates("api.ca_file", path).map_err(|err| {
+        let what = err.to_string();
+        let cause = match err {
+            CaFileError::Read { source, .. } => SetupCause::Io(source),
+            CaFileError::Certificates { source, .. } => SetupCause::Http(source),
+        };
+        ApiError::Setup { what, cause }
     })?;
-    let certificates =
-        reqwest::Certificate::from_pem_bundle(&pem).map_err(|err| ApiError::Setup {
-            what: format!("api.ca_file: {shown} holds no PEM certificate reqwest reads"),
-            cause: SetupCause::Http(err),
-        })?;
     Ok(certificates
         .into_iter()
         .fold(builder, |builder, certificate| {
             builder.add_root_certificate(certificate)
         }))
+}
+
+/// Why the CA file named by `setting` gave no certificates.
+#[derive(Debug, thiserror::Error)]
+pub enum CaFileError {
+    #[error("{setting}: cannot read {path}")]
+    Read {
+        setting: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{setting}: {path} holds no PEM certificate reqwest reads")]
+    Certificates {
+        setting: &'static str,
+        path: String,
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
+/// The certificates in the PEM file at `path`, the value of `setting` (named in the errors).
+/// One reader for every client that trusts a private CA: the API's and the OTLP exporters'.
+pub fn ca_certificates(
+    setting: &'static str,
+    path: &Path,
+) -> Result<Vec<reqwest::Certificate>, CaFileError> {
+    let shown = || path.display().to_string();
+    let pem = std::fs::read(path).map_err(|source| CaFileError::Read {
+        setting,
+        path: shown(),
+        source,
+    })?;
+    reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| CaFileError::Certificates {
+        setting,
+        path: shown(),
+        source,
+    })
 }
 
 /// Why the API's certificate was refused, when that is what `err` comes down to.
@@ -131,5 +168,21 @@ mod tests {
         let other = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
         assert_eq!(refused_certificate(&other), None);
         assert_eq!(refused_certificate(&TlsError::HandshakeNotComplete), None);
+    }
+
+    #[test]
+    fn a_ca_file_error_names_its_setting_and_path() {
+        let missing = Path::new("/nonexistent/ca.pem");
+        let err = ca_certificates("telemetry.otlp_ca_file", missing).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "telemetry.otlp_ca_file: cannot read /nonexistent/ca.pem"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let broken = dir.path().join("ca.pem");
+        std::fs::write(&broken, "-----BEGIN CERTIFICATE-----\nnot base64!\n").unwrap();
+        let err = ca_certificates("api.ca_file", &broken).unwrap_err();
+        says(&err.to_string(), "api.ca_file: ");
+        says(&err.to_string(), "holds no PEM certificate reqwest reads");
     }
 }

@@ -13,6 +13,7 @@ use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::config::secret::Secret;
+use crate::defender::tls::{ca_certificates, CaFileError};
 use crate::errors::Chain;
 
 /// What an exporter sends: each has its own path on the collector and its own counts.
@@ -46,18 +47,8 @@ pub fn failures(signal: Signal) -> u64 {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("telemetry.otlp_ca_file: cannot read {path}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("telemetry.otlp_ca_file: {path} holds no PEM certificate reqwest reads")]
-    Certificates {
-        path: String,
-        #[source]
-        source: reqwest::Error,
-    },
+    #[error(transparent)]
+    CaFile(#[from] CaFileError),
     #[error("telemetry.otlp_headers_file: header {name} cannot be sent")]
     Header { name: String },
     #[error("the OTLP HTTP client could not be built")]
@@ -83,18 +74,7 @@ pub fn client(
         .timeout(timeout)
         .default_headers(header_map(headers)?);
     if let Some(path) = ca_file {
-        let shown = path.display().to_string();
-        let pem = std::fs::read(path).map_err(|source| ClientError::Read {
-            path: shown.clone(),
-            source,
-        })?;
-        let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| {
-            ClientError::Certificates {
-                path: shown,
-                source,
-            }
-        })?;
-        for certificate in certificates {
+        for certificate in ca_certificates("telemetry.otlp_ca_file", path)? {
             builder = builder.add_root_certificate(certificate);
         }
     }
