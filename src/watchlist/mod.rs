@@ -129,7 +129,10 @@ pub fn write_entry_key(kind: EntryKind, value: &str, key: &mut String) {
         EntryKind::File => "f:",
     });
     if value.is_ascii() {
-        key.extend(value.bytes().map(|b| b.to_ascii_lowercase() as char));
+        // Copied whole and lowered in place: a char at a time cost ~1% of a heavy sweep.
+        let start = key.len();
+        key.push_str(value);
+        key[start..].make_ascii_lowercase();
     } else {
         match kind {
             EntryKind::User => key.push_str(&value.to_lowercase()),
