@@ -154,7 +154,13 @@ fn kafka_line(brokers: &str, transport: &Transport) -> String {
     let protocol = &transport.protocol;
     if transport.encrypted() {
         if transport.unverified.is_empty() {
-            format!("kafka {brokers} over TLS ({protocol}{sasl}), brokers' certificates verified")
+            let roots = match &transport.ca_location {
+                Some(location) => format!("{location} (ssl.ca.location)"),
+                None => "OpenSSL's default CA store".to_string(),
+            };
+            format!(
+                "kafka {brokers} over TLS ({protocol}{sasl}), brokers' certificates verified against {roots}"
+            )
         } else {
             format!(
                 "kafka {brokers} over TLS ({protocol}{sasl}) WITHOUT verifying the brokers ({})",
@@ -205,7 +211,7 @@ otlp_endpoint = "http://127.0.0.1:4318"
         );
         assert_eq!(
             lines[3],
-            "sink kafka-1: kafka kafka.corp:9093 over TLS (SASL_SSL, SASL SCRAM-SHA-512), brokers' certificates verified"
+            "sink kafka-1: kafka kafka.corp:9093 over TLS (SASL_SSL, SASL SCRAM-SHA-512), brokers' certificates verified against OpenSSL's default CA store"
         );
         assert_eq!(
             lines[4],

@@ -196,6 +196,12 @@ pub fn collect(sources: &Sources, now_ms: i64) -> Vec<Metric> {
     }
     singles(&mut out, SWEEP_SINGLES, c);
     out.push(otlp_failures());
+    out.push(metric(
+        "mdewatch_kafka_client_errors_total",
+        "Errors librdkafka reported of the Kafka sinks' brokers (unreachable, a refused certificate, a failed login).",
+        Kind::Counter,
+        one(crate::sinks::kafka::context::client_errors() as f64),
+    ));
     out
 }
 

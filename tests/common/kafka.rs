@@ -39,14 +39,20 @@ pub fn free_port() -> u16 {
 impl Tansu {
     pub fn start() -> Tansu {
         let port = free_port();
+        Tansu::listening(port, port)
+    }
+
+    /// tansu on `port`, telling clients to connect to `advertised` (both on 127.0.0.1).
+    fn listening(port: u16, advertised: u16) -> Tansu {
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised = format!("tcp://127.0.0.1:{advertised}");
         let child = Command::new(tansu_binary())
             .args([
                 "broker",
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
                 "--storage-engine",
                 "memory://tansu/",
             ])
@@ -123,15 +129,29 @@ pub fn consume_all(
     expected: usize,
     timeout: Duration,
 ) -> Vec<Consumed> {
-    let consumer: BaseConsumer = ClientConfig::new()
+    consume_all_with(brokers, &[], topic, expected, timeout)
+}
+
+/// [`consume_all`] with librdkafka `properties` (TLS, for a broker behind a [`TlsFront`]).
+pub fn consume_all_with(
+    brokers: &str,
+    properties: &[(&str, &str)],
+    topic: &str,
+    expected: usize,
+    timeout: Duration,
+) -> Vec<Consumed> {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", brokers)
         .set(
             "group.id",
             format!("mde-watch-test-{}", super::kafka::free_port()),
         )
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
+        .set("enable.auto.commit", "false");
+    for (key, value) in properties {
+        config.set(*key, *value);
+    }
+    let consumer: BaseConsumer = config.create().unwrap();
     let metadata = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .unwrap();
@@ -188,4 +208,55 @@ pub fn kafka_sink(brokers: &str, topic: &str, extra: &str) -> String {
     format!(
         "[[sinks]]\ntype = \"kafka\"\nname = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"{topic}\"\nformat = \"ecs\"\n{extra}\n"
     )
+}
+
+/// tansu behind TLS. tansu 0.6 cannot serve TLS itself (`--cert` and `--key` refuse each
+/// other), so a front in the test terminates TLS with `certificate` and passes the bytes on to
+/// tansu's plain port; tansu advertises the front, so every connection a client opens, the
+/// bootstrap one and those to the broker it learns from the metadata, is TLS.
+pub struct TlsFront {
+    pub tansu: Tansu,
+    pub port: u16,
+    forwarding: tokio::task::JoinHandle<()>,
+}
+
+impl TlsFront {
+    pub async fn start(certificate: &super::certs::Issued) -> TlsFront {
+        let front = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = front.local_addr().unwrap().port();
+        let tansu = Tansu::listening(free_port(), port);
+        let tls = mde_watch::sim::SimTls {
+            certificate_pem: std::fs::read(&certificate.cert).unwrap(),
+            key_pem: std::fs::read(&certificate.key).unwrap(),
+        };
+        let mut listener = mde_watch::sim::TlsListener::new(front, &tls).unwrap();
+        let plain = tansu.port;
+        let forwarding = tokio::spawn(async move {
+            loop {
+                let (mut client, _) = axum::serve::Listener::accept(&mut listener).await;
+                tokio::spawn(async move {
+                    if let Ok(mut broker) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", plain)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut broker).await;
+                    }
+                });
+            }
+        });
+        TlsFront {
+            tansu,
+            port,
+            forwarding,
+        }
+    }
+
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        self.forwarding.abort();
+    }
 }

@@ -3,31 +3,34 @@
 
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, Producer};
 
 use super::client_config;
+use super::context::{Brokers, ClientError, SinkContext};
 use super::KafkaSettings;
 use crate::sinks::{Doing, Failure};
 
 /// Ok with the partition count, or a sentence an operator can act on (with librdkafka's error).
 pub fn check_connection(config: &KafkaSettings, timeout: Duration) -> Result<usize, Failure> {
+    // A producer, as the sink's own: its polls hand librdkafka's errors, with their reasons,
+    // to the context (a consumer's polls return only their codes).
+    let brokers = Brokers::new("check");
     let mut client = client_config(config);
-    // A metadata-only client: producer settings would only draw warnings from a consumer.
-    for key in [
-        "enable.idempotence",
-        "acks",
-        "compression.type",
-        "message.timeout.ms",
-    ] {
-        client.remove(key);
-    }
-    let consumer: BaseConsumer = client
-        .create()
+    // A producer's metadata request would create a missing topic: the check reports it instead.
+    client.set("allow.auto.create.topics", "false");
+    let producer: BaseProducer<SinkContext> = client
+        .create_with_context(SinkContext(brokers.clone()))
         .doing(|| "the Kafka settings are not accepted")?;
-    let metadata = consumer
+    let metadata = producer
+        .client()
         .fetch_metadata(Some(&config.topic), timeout)
-        .map_err(|err| Failure::new(describe(&err, config, timeout), err))?;
+        .map_err(|err| {
+            // One event a turn, log lines among them: a tenth of a second serves them all.
+            producer.poll(Duration::from_millis(100));
+            let said = brokers.error_since(0);
+            Failure::new(describe(&err, said.as_ref(), config, timeout), err)
+        })?;
     let topic = metadata
         .topics()
         .iter()
@@ -55,7 +58,26 @@ pub fn check_connection(config: &KafkaSettings, timeout: Duration) -> Result<usi
     Ok(topic.partitions().len())
 }
 
-fn describe(err: &KafkaError, config: &KafkaSettings, timeout: Duration) -> String {
+/// What went wrong, from the metadata request's error and the last error librdkafka reported
+/// on the way (the request itself only times out when the TLS handshake fails).
+fn describe(
+    err: &KafkaError,
+    said: Option<&ClientError>,
+    config: &KafkaSettings,
+    timeout: Duration,
+) -> String {
+    if let Some(said) = said.filter(|said| said.is_settings()) {
+        let what = match said.code {
+            Some(RDKafkaErrorCode::SSL) => "the TLS handshake with",
+            _ => "authentication with",
+        };
+        return format!(
+            "{what} the brokers at {} failed: {} ({})",
+            config.brokers,
+            said.reason,
+            said.hint().unwrap_or_default()
+        );
+    }
     let code = err.rdkafka_error_code();
     match code {
         Some(RDKafkaErrorCode::SaslAuthenticationFailed) | Some(RDKafkaErrorCode::Authentication) => format!(
@@ -66,9 +88,10 @@ fn describe(err: &KafkaError, config: &KafkaSettings, timeout: Duration) -> Stri
             format!("not authorized at {}", config.brokers)
         }
         Some(RDKafkaErrorCode::AllBrokersDown) | Some(RDKafkaErrorCode::BrokerTransportFailure) | Some(RDKafkaErrorCode::OperationTimedOut) | None => format!(
-            "cannot reach the Kafka brokers at {} within {}s (are the addresses, ports and security.protocol right?)",
+            "cannot reach the Kafka brokers at {} within {}s (are the addresses, ports and security.protocol right?){}",
             config.brokers,
-            timeout.as_secs()
+            timeout.as_secs(),
+            said.map(|said| format!("; librdkafka: {}", said.reason)).unwrap_or_default()
         ),
         Some(_) => format!("Kafka brokers at {}", config.brokers),
     }

@@ -4,6 +4,7 @@
 //! pipeline retries, so nothing undelivered is ever committed.
 
 mod connect;
+pub mod context;
 pub mod security;
 pub mod settings;
 
@@ -19,6 +20,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
+use self::context::{Brokers, SinkContext};
 use super::{Choice, Doing, Failure, OutEvent, Pending, Sink, SinkError, SinkId};
 use crate::normalize::Format;
 
@@ -46,7 +48,9 @@ pub struct KafkaSink {
     topic: String,
     flush_timeout: Duration,
     client: ClientConfig,
-    producer: FutureProducer,
+    producer: FutureProducer<SinkContext>,
+    /// What librdkafka reported of the brokers, shared by every producer this sink makes.
+    brokers: Arc<Brokers>,
     /// Set when a delivery failed: the producer is renewed before the next batch goes out.
     failed: Arc<AtomicBool>,
 }
@@ -54,8 +58,9 @@ pub struct KafkaSink {
 impl KafkaSink {
     pub fn new(name: &str, format: Format, config: &KafkaSettings) -> Result<KafkaSink, SinkError> {
         let client = client_config(config);
-        let producer: FutureProducer = client
-            .create()
+        let brokers = Brokers::new(name);
+        let producer: FutureProducer<SinkContext> = client
+            .create_with_context(SinkContext(brokers.clone()))
             .doing(|| format!("cannot create the Kafka producer for {}", config.brokers))
             .map_err(|failure| failure.of(name))?;
         Ok(KafkaSink {
@@ -64,6 +69,7 @@ impl KafkaSink {
             flush_timeout: config.flush_timeout,
             client,
             producer,
+            brokers,
             failed: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -77,7 +83,11 @@ impl KafkaSink {
         if let Some((code, reason)) = self.producer.client().fatal_error() {
             tracing::warn!(sink = %self.id.name, ?code, %reason, "Kafka producer hit a fatal error");
         }
-        match self.client.create::<FutureProducer>() {
+        match self
+            .client
+            .create_with_context::<_, FutureProducer<SinkContext>>(SinkContext(
+                self.brokers.clone(),
+            )) {
             Ok(producer) => self.producer = producer,
             Err(err) => {
                 tracing::error!(sink = %self.id.name, error = %err, "cannot recreate the Kafka producer; keeping the old one")
@@ -124,6 +134,7 @@ impl Sink for KafkaSink {
         let producer = self.producer.clone();
         let topic = self.topic.clone();
         let timeout = self.flush_timeout.min(Duration::from_secs(10));
+        let mark = self.brokers.mark();
         let fetched = tokio::task::spawn_blocking(move || {
             producer
                 .client()
@@ -143,14 +154,17 @@ impl Sink for KafkaSink {
                 tracing::info!(sink = %self.id.name, topic = %self.topic, partitions, "Kafka brokers reached");
                 Ok(())
             }
-            Err(err) => Err(self.fail(Failure::new(
-                format!(
+            Err(err) => {
+                let mut doing = format!(
                     "cannot read the metadata of topic {} within {}s",
                     self.topic,
                     timeout.as_secs()
-                ),
-                err,
-            ))),
+                );
+                if let Some(error) = self.brokers.error_since(mark) {
+                    doing.push_str(&format!(" (librdkafka: {})", error.reason));
+                }
+                Err(self.fail(Failure::new(doing, err)))
+            }
         }
     }
 
@@ -162,6 +176,7 @@ impl Sink for KafkaSink {
         if self.failed.swap(false, Ordering::AcqRel) {
             self.renew_producer();
         }
+        let mark = self.brokers.mark();
         let mut deliveries = Vec::with_capacity(events.len());
         for event in events {
             let mut record = FutureRecord::to(&self.topic)
@@ -193,10 +208,11 @@ impl Sink for KafkaSink {
                 }
             }
         }
-        let (sink, topic, failed_flag) = (
+        let (sink, topic, failed_flag, brokers) = (
             self.id.name.clone(),
             self.topic.clone(),
             self.failed.clone(),
+            self.brokers.clone(),
         );
         Box::pin(async move {
             let total = deliveries.len();
@@ -217,12 +233,16 @@ impl Sink for KafkaSink {
                 }
             }
             let Some(cause) = first_error else {
+                brokers.delivered();
                 return Ok(());
             };
             failed_flag.store(true, Ordering::Release);
-            let doing = format!(
+            let mut doing = format!(
                 "{failed} of {total} message(s) not acknowledged by the brokers of topic {topic}"
             );
+            if let Some(error) = brokers.error_since(mark) {
+                doing.push_str(&format!(" (librdkafka: {})", error.reason));
+            }
             let failure = match cause {
                 Some(err) => Failure::new(doing, err),
                 None => Failure::plain(format!("{doing} (the producer was dropped)")),

@@ -17,16 +17,20 @@ pub struct Transport {
     pub mechanism: Option<String>,
     /// The properties that turn certificate verification off, as `name = value`.
     pub unverified: Vec<String>,
+    /// `ssl.ca.location` as written: the CAs the brokers' certificates are checked against
+    /// (OpenSSL's default store when unset).
+    pub ca_location: Option<String>,
 }
 
 impl Transport {
     pub fn of(properties: &BTreeMap<String, String>) -> Transport {
-        let get = |name: &str| {
+        let written = |name: &str| {
             properties
                 .iter()
                 .find(|(key, _)| key.eq_ignore_ascii_case(name))
-                .map(|(_, value)| value.trim().to_ascii_uppercase())
+                .map(|(_, value)| value.trim())
         };
+        let get = |name: &str| written(name).map(str::to_ascii_uppercase);
         let protocol = get("security.protocol").unwrap_or_else(|| "PLAINTEXT".into());
         let mechanism = protocol.starts_with("SASL_").then(|| {
             get("sasl.mechanisms")
@@ -44,6 +48,7 @@ impl Transport {
             protocol,
             mechanism,
             unverified,
+            ca_location: written("ssl.ca.location").map(str::to_string),
         }
     }
 
