@@ -236,3 +236,55 @@ fn an_otlp_headers_file_is_private_well_formed_and_never_sent_in_clear() {
     );
     assert!(!said.contains("hunter2"), "{said}");
 }
+
+#[test]
+fn a_kafka_password_file_is_private_read_once_and_never_shown() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = with_secret_dir();
+    let write = |text: &str, mode: u32| {
+        let path = dir.path().join("kafka-password");
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let load = |inline: &str| {
+        let text = format!(
+            "{MINIMAL}\n[[sinks]]\ntype = \"kafka\"\nbrokers = \"kafka.example:9093\"\ntopic = \"alerts\"\n\
+             password_file = \"kafka-password\"\n[sinks.librdkafka]\n\"security.protocol\" = \"SASL_SSL\"\n\
+             \"sasl.mechanism\" = \"PLAIN\"\n{inline}"
+        );
+        Config::from_toml(&text, "x.toml", dir.path(), false)
+    };
+    let refused = |inline: &str| load(inline).unwrap_err().to_string();
+    write("Endpoint=sb://ns.example/;SharedAccessKey=hunter2\n", 0o600);
+    let config = load("").unwrap();
+    let kafka = config
+        .sinks
+        .iter()
+        .find_map(|sink| match &sink.kind {
+            crate::config::SinkKind::Kafka(kafka) => Some(kafka),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        kafka.librdkafka.get("sasl.password"),
+        Some("Endpoint=sb://ns.example/;SharedAccessKey=hunter2"),
+        "the file's content without its newline"
+    );
+    assert!(!format!("{config:?}").contains("hunter2"));
+
+    let said = refused("\"sasl.password\" = \"inline\"\n");
+    says(
+        &said,
+        "sinks[1].password_file: the SASL password is also in sinks[1].librdkafka.\"sasl.password\"",
+    );
+    write("hunter2\n", 0o644);
+    let said = refused("");
+    says(&said, "sinks[1].password_file: ");
+    says(&said, "can be read by every local user");
+    write("\n", 0o600);
+    says(&refused(""), "kafka-password is empty");
+    std::fs::remove_file(dir.path().join("kafka-password")).unwrap();
+    let said = refused("");
+    says(&said, "sinks[1].password_file: cannot read ");
+    assert!(!said.contains("hunter2"), "{said}");
+}

@@ -109,13 +109,53 @@ impl Checker {
 
     fn kafka_sink(&mut self, key: &str, mut table: KafkaTable) -> Named {
         let (name, format) = (table.name.take(), table.format.take());
-        let checked = crate::sinks::kafka::settings::check(key, table);
+        let password_file = table.password_file.take().map(|file| self.path(&file));
+        let mut checked = crate::sinks::kafka::settings::check(key, table);
         self.take(checked.problems, checked.warnings);
         for (property, path) in checked.settings.librdkafka.key_files() {
             let path = self.path(path);
             self.secret_file(&format!("{key}.librdkafka.\"{property}\""), &path);
         }
+        if let Some(path) = password_file {
+            if let Some(password) = self.kafka_password(key, &path, &checked.settings.librdkafka) {
+                (checked.settings.librdkafka.0).insert("sasl.password".into(), password);
+            }
+        }
         (name, format, SinkKind::Kafka(checked.settings))
+    }
+
+    /// The SASL password in `path` (`KEY.password_file`): private like any secret file, read
+    /// now, never shown; set once, so not also in the librdkafka table.
+    fn kafka_password(
+        &mut self,
+        key: &str,
+        path: &std::path::Path,
+        properties: &crate::sinks::kafka::settings::LibrdkafkaProperties,
+    ) -> Option<String> {
+        let setting = format!("{key}.password_file");
+        let shown = path.display();
+        if properties.get("sasl.password").is_some() {
+            self.problem(format!(
+                "{setting}: the SASL password is also in {key}.librdkafka.\"sasl.password\"; keep it in the file only"
+            ));
+        }
+        self.secret_file(&setting, path);
+        if !self.read_secret {
+            return None;
+        }
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(err) => {
+                self.problem(format!("{setting}: cannot read {shown}: {}", err.kind()));
+                return None;
+            }
+        };
+        let password = text.trim_end_matches(['\r', '\n']);
+        if password.is_empty() {
+            self.problem(format!("{setting}: {shown} is empty"));
+            return None;
+        }
+        Some(password.to_string())
     }
 
     fn syslog_sink(&mut self, key: &str, mut table: SyslogTable) -> Named {

@@ -67,6 +67,14 @@ impl LibrdkafkaProperties {
             .map(|(key, value)| (key.as_str(), value.as_str()))
     }
 
+    /// The value of `name` (property names are case-insensitive in librdkafka).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
     pub fn is_secret(key: &str) -> bool {
         ["password", "secret", "key.pem", "token"]
             .iter()
@@ -109,6 +117,9 @@ pub struct KafkaTable {
     pub message_timeout: Option<String>,
     /// How long shutdown waits for the producer to drain.
     pub flush_timeout: Option<String>,
+    /// A private file holding the SASL password (`sasl.password`): for Event Hubs, its
+    /// connection string. Read at load; the config itself then holds no secret.
+    pub password_file: Option<String>,
     /// librdkafka properties passed through as-is (SASL, TLS, tuning).
     #[serde(default)]
     pub librdkafka: BTreeMap<String, String>,
@@ -173,6 +184,7 @@ mod tests {
             compression: None,
             message_timeout: None,
             flush_timeout: None,
+            password_file: None,
             librdkafka: BTreeMap::new(),
         }
     }
