@@ -229,9 +229,10 @@ async fn check_sinks(config: &Config, out: &mut dyn Write) -> std::io::Result<us
     for sink in &config.sinks {
         let checked = match &sink.kind {
             SinkKind::Kafka(kafka) => {
-                let kafka = kafka.clone();
+                let (kafka, name) = (kafka.clone(), sink.name.clone());
                 tokio::task::spawn_blocking(move || {
                     crate::sinks::kafka::check_connection(
+                        &name,
                         &kafka,
                         std::time::Duration::from_secs(10),
                     )

@@ -11,11 +11,16 @@ use super::context::{Brokers, ClientError, SinkContext};
 use super::KafkaSettings;
 use crate::sinks::{Doing, Failure};
 
-/// Ok with the partition count, or a sentence an operator can act on (with librdkafka's error).
-pub fn check_connection(config: &KafkaSettings, timeout: Duration) -> Result<usize, Failure> {
+/// Ok with the partition count, or a sentence an operator can act on (with librdkafka's error);
+/// `sink` names the sink in what librdkafka's errors log meanwhile.
+pub fn check_connection(
+    sink: &str,
+    config: &KafkaSettings,
+    timeout: Duration,
+) -> Result<usize, Failure> {
     // A producer, as the sink's own: its polls hand librdkafka's errors, with their reasons,
     // to the context (a consumer's polls return only their codes).
-    let brokers = Brokers::new("check");
+    let brokers = Brokers::new(sink);
     let mut client = client_config(config);
     // A producer's metadata request would create a missing topic: the check reports it instead.
     client.set("allow.auto.create.topics", "false");
