@@ -20,7 +20,11 @@ pub fn summary(config: &Config) -> Vec<String> {
             SinkKind::Stdout => "stdout (wherever it is sent)".to_string(),
             SinkKind::Syslog(syslog) => syslog_line(syslog),
             SinkKind::Kafka(kafka) => {
-                kafka_line(&kafka.brokers, &Transport::of(&kafka.librdkafka.0))
+                let line = kafka_line(&kafka.brokers, &Transport::of(&kafka.librdkafka.0));
+                match &kafka.password_file {
+                    Some(file) => format!("{line}; SASL password from {}", file.display()),
+                    None => line,
+                }
             }
         };
         format!("sink {}: {how}", sink.name)

@@ -271,6 +271,19 @@ fn a_kafka_password_file_is_private_read_once_and_never_shown() {
         "the file's content without its newline"
     );
     assert!(!format!("{config:?}").contains("hunter2"));
+    assert_eq!(
+        kafka.password_file.as_deref(),
+        Some(dir.path().join("kafka-password").as_path())
+    );
+    let summary = crate::app::security::summary(&config).join("\n");
+    says(
+        &summary,
+        &format!(
+            "SASL password from {}",
+            dir.path().join("kafka-password").display()
+        ),
+    );
+    assert!(!summary.contains("hunter2"), "{summary}");
 
     let said = refused("\"sasl.password\" = \"inline\"\n");
     says(

@@ -120,6 +120,7 @@ impl Checker {
             if let Some(password) = self.kafka_password(key, &path, &checked.settings.librdkafka) {
                 (checked.settings.librdkafka.0).insert("sasl.password".into(), password);
             }
+            checked.settings.password_file = Some(path);
         }
         (name, format, SinkKind::Kafka(checked.settings))
     }

@@ -43,6 +43,9 @@ pub struct KafkaSettings {
     /// How long shutdown waits for the producer to drain.
     pub flush_timeout: Duration,
     pub librdkafka: LibrdkafkaProperties,
+    /// Where `sasl.password` was read from (`password_file`): said by the security summary, and
+    /// compared by a reload (the password itself prints redacted).
+    pub password_file: Option<std::path::PathBuf>,
 }
 
 /// Passed-through librdkafka properties. `Debug` hides the values of anything that looks like a
@@ -163,6 +166,7 @@ pub fn check(key: &str, table: KafkaTable) -> Checked<KafkaSettings> {
         message_timeout,
         flush_timeout,
         librdkafka,
+        password_file: None,
     };
     Checked {
         settings,
