@@ -11,7 +11,6 @@ use std::time::Duration;
 use common::certs::TestCa;
 use common::kafka::{consume_all_with, kafka_sink, TlsFront};
 use common::*;
-use mde_watch::config::Config;
 
 const TOPIC: &str = "mde-alerts";
 
@@ -24,18 +23,47 @@ fn tls_properties(ca: Option<&std::path::Path>) -> String {
     table
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn alerts_reach_a_broker_over_tls_that_ssl_ca_location_trusts() {
+/// A broker behind TLS with the topic in `partitions`, its test CA, and the emulator with
+/// `users` users and `files` files watched, in a config whose Kafka sink has `extra(ca)`.
+/// Everything lives as long as this does: bind it whole.
+struct TlsSetup {
+    front: TlsFront,
+    ca: TestCa,
+    fixture: Fixture,
+    config: std::path::PathBuf,
+    _certificates: tempfile::TempDir,
+}
+
+async fn tls_setup(
+    partitions: u32,
+    (users, files): (usize, usize),
+    extra: impl Fn(&TestCa) -> String,
+) -> TlsSetup {
     let certificates = tempfile::tempdir().unwrap();
     let ca = TestCa::new(certificates.path());
     let front = TlsFront::start(&ca.server("broker", 1)).await;
-    front.tansu.create_topic(TOPIC, 2);
-    let Fixture { sim, watch, dir } =
-        Fixture::start(universe_of(7, 20, 20), fast_limits(), 6, 6).await;
-    let sink = kafka_sink(&front.brokers(), TOPIC, &tls_properties(Some(&ca.pem)));
-    let config = write_config(dir.path(), &sim, &watch, &sink);
+    front.tansu.create_topic(TOPIC, partitions);
+    let fixture = Fixture::start(universe_of(7, 20, 20), fast_limits(), users, files).await;
+    let sink = kafka_sink(&front.brokers(), TOPIC, &extra(&ca));
+    let config = write_config(fixture.dir.path(), &fixture.sim, &fixture.watch, &sink);
+    TlsSetup {
+        front,
+        ca,
+        fixture,
+        config,
+        _certificates: certificates,
+    }
+}
 
-    let checked = stdout_of(&["check", "--connect"], &config).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_reach_a_broker_over_tls_that_ssl_ca_location_trusts() {
+    let setup = tls_setup(2, (6, 6), |ca| tls_properties(Some(&ca.pem))).await;
+    let TlsSetup {
+        front, ca, config, ..
+    } = &setup;
+    let Fixture { sim, watch, .. } = &setup.fixture;
+
+    let checked = stdout_of(&["check", "--connect"], config).await;
     says(&checked, "kafka: OK");
     says(
         &checked,
@@ -46,7 +74,7 @@ async fn alerts_reach_a_broker_over_tls_that_ssl_ca_location_trusts() {
         ),
     );
 
-    run_ok(&["once"], &config).await;
+    run_ok(&["once"], config).await;
     let expected = sim.expected_ids(&watch.users, &watch.files);
     assert!(!expected.is_empty());
     let brokers = front.brokers();
@@ -67,21 +95,11 @@ async fn alerts_reach_a_broker_over_tls_that_ssl_ca_location_trusts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_certificate_from_an_unknown_ca_is_named_and_nothing_is_committed() {
-    let certificates = tempfile::tempdir().unwrap();
-    let ca = TestCa::new(certificates.path());
-    let front = TlsFront::start(&ca.server("broker", 1)).await;
-    front.tansu.create_topic(TOPIC, 1);
-    let Fixture { sim, watch, dir } =
-        Fixture::start(universe_of(7, 20, 20), fast_limits(), 3, 0).await;
     let short = "message_timeout = \"2s\"\nflush_timeout = \"2s\"\n";
-    let sink = kafka_sink(
-        &front.brokers(),
-        TOPIC,
-        &format!("{short}{}", tls_properties(None)),
-    );
-    let config = write_config(dir.path(), &sim, &watch, &sink);
+    let setup = tls_setup(1, (3, 0), |_| format!("{short}{}", tls_properties(None))).await;
+    let TlsSetup { front, config, .. } = &setup;
 
-    let output = run(&["check", "--connect"], &config).await;
+    let output = run(&["check", "--connect"], config).await;
     assert!(!output.status.success(), "{}", show(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
     says(
@@ -95,19 +113,7 @@ async fn a_broker_certificate_from_an_unknown_ca_is_named_and_nothing_is_committ
     says(&stdout, "ssl.ca.location");
 
     // The running daemon says it too, once, and commits nothing while it cannot deliver.
-    let mut daemon = spawn(&["run"], &config, "warn");
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    assert!(
-        daemon.try_wait().unwrap().is_none(),
-        "run survives a refused certificate"
-    );
-    sigterm(&daemon);
-    let output = tokio::time::timeout(Duration::from_secs(30), daemon.wait_with_output())
-        .await
-        .expect("stops")
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    let stderr = run_undeliverable(config, Duration::from_secs(5)).await;
     let said = "Kafka client error; counted in mdewatch_kafka_client_errors_total";
     says(&stderr, said);
     says(&stderr, "code=\"SSL\"");
@@ -117,6 +123,4 @@ async fn a_broker_certificate_from_an_unknown_ca_is_named_and_nothing_is_committ
         1,
         "said once, repeats at debug: {stderr}"
     );
-    let store = mde_watch::store::Store::open(&Config::load(&config).unwrap().store).unwrap();
-    assert!(store.seen_ids().unwrap().is_empty());
 }

@@ -199,13 +199,9 @@ fn an_otlp_ca_file_is_read_at_load_and_named_when_it_is_not_a_certificate() {
 
 #[test]
 fn an_otlp_headers_file_is_private_well_formed_and_never_sent_in_clear() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = with_secret_dir();
-    let write = |text: &str, mode: u32| {
-        let path = dir.path().join("otlp-headers");
-        std::fs::write(&path, text).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-    };
+    let write =
+        |text: &str, mode: u32| write_with_mode(&dir.path().join("otlp-headers"), text, mode);
     let load = |endpoint: &str| {
         let text = format!("{MINIMAL}\n[telemetry]\notlp_endpoint = \"{endpoint}\"\notlp_headers_file = \"otlp-headers\"\n");
         Config::from_toml(&text, "x.toml", dir.path(), false)
@@ -239,13 +235,9 @@ fn an_otlp_headers_file_is_private_well_formed_and_never_sent_in_clear() {
 
 #[test]
 fn a_kafka_password_file_is_private_read_once_and_never_shown() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = with_secret_dir();
-    let write = |text: &str, mode: u32| {
-        let path = dir.path().join("kafka-password");
-        std::fs::write(&path, text).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-    };
+    let write =
+        |text: &str, mode: u32| write_with_mode(&dir.path().join("kafka-password"), text, mode);
     let load = |inline: &str| {
         let text = format!(
             "{MINIMAL}\n[[sinks]]\ntype = \"kafka\"\nbrokers = \"kafka.example:9093\"\ntopic = \"alerts\"\n\
@@ -300,4 +292,11 @@ fn a_kafka_password_file_is_private_read_once_and_never_shown() {
     let said = refused("");
     says(&said, "sinks[1].password_file: cannot read ");
     assert!(!said.contains("hunter2"), "{said}");
+}
+
+/// Writes `text` at `path` with permission bits `mode` (a secret file as an operator left it).
+fn write_with_mode(path: &std::path::Path, text: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }

@@ -399,3 +399,20 @@ pub fn assert_within_limits(sim: &SimHandle) {
         );
     }
 }
+
+/// Runs the daemon on `config` for `running` while a sink cannot deliver: it must keep
+/// running, stop cleanly on SIGTERM and have committed nothing. Returns what it logged.
+pub async fn run_undeliverable(config: &std::path::Path, running: Duration) -> String {
+    let mut daemon = spawn(&["run"], config, "warn");
+    tokio::time::sleep(running).await;
+    assert!(
+        daemon.try_wait().unwrap().is_none(),
+        "run must not exit because a sink cannot deliver"
+    );
+    sigterm(&daemon);
+    let output = stopped_cleanly(daemon).await;
+    let config = mde_watch::config::Config::load(config).unwrap();
+    let store = mde_watch::store::Store::open(&config.store).unwrap();
+    assert!(store.seen_ids().unwrap().is_empty(), "nothing is committed");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
