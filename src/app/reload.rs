@@ -71,12 +71,12 @@ impl WatchlistChange {
 
 /// The sections of `new` that differ from `old` but only apply at the next start.
 pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
-    // Debug output compares every field; secrets print redacted on both sides, so a changed
-    // secret file is compared by where it comes from, which is what the config holds.
+    // Debug output compares every field; secrets print redacted on both sides, so they are
+    // also compared by value: a secret rotated in its file, then a SIGHUP, is named too.
     let mut changed = Vec::new();
     let differs =
         |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") != format!("{b:?}");
-    if differs(&old.api, &new.api) {
+    if differs(&old.api, &new.api) || old.api.secret != new.api.secret {
         changed.push("api");
     }
     if differs(&old.limits, &new.limits) {
@@ -88,7 +88,7 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     if differs(&old.store, &new.store) {
         changed.push("store");
     }
-    if differs(&old.sinks, &new.sinks) {
+    if differs(&old.sinks, &new.sinks) || old.sinks != new.sinks {
         changed.push("sinks");
     }
     if differs(&old.pipeline, &new.pipeline) || old.updates != new.updates {
@@ -98,7 +98,9 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         changed.push("collector");
     }
     // The listener and the OTLP exporters are built once, at start.
-    if differs(&old.telemetry, &new.telemetry) {
+    if differs(&old.telemetry, &new.telemetry)
+        || old.telemetry.otlp_headers != new.telemetry.otlp_headers
+    {
         changed.push("telemetry");
     }
     changed
@@ -141,6 +143,23 @@ mod tests {
         let after = load("[telemetry]\notlp_endpoint = \"http://127.0.0.1:4319\"\n");
         assert_eq!(needs_restart(&before, &after), ["telemetry"]);
         assert!(needs_restart(&before, &before).is_empty());
+    }
+
+    #[test]
+    fn a_secret_rotated_in_its_file_waits_for_the_restart() {
+        let dir = crate::testing::with_secret_dir();
+        std::fs::write(dir.path().join("kafka-password"), "old-password\n").unwrap();
+        crate::testing::private(&dir.path().join("kafka-password"));
+        let load = || {
+            let sink = "[[sinks]]\ntype = \"kafka\"\nbrokers = \"127.0.0.1:9092\"\ntopic = \"t\"\npassword_file = \"kafka-password\"\n";
+            let text = format!("{}{sink}", crate::config::test_config_head!());
+            Config::from_toml(&text, "x.toml", dir.path(), false).unwrap()
+        };
+        let before = load();
+        assert!(needs_restart(&before, &load()).is_empty());
+        std::fs::write(dir.path().join("secret.txt"), "rotated\n").unwrap();
+        std::fs::write(dir.path().join("kafka-password"), "new-password\n").unwrap();
+        assert_eq!(needs_restart(&before, &load()), ["api", "sinks"]);
     }
 
     #[test]
