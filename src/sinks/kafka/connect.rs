@@ -86,7 +86,7 @@ fn describe(
     let code = err.rdkafka_error_code();
     match code {
         Some(RDKafkaErrorCode::SaslAuthenticationFailed) | Some(RDKafkaErrorCode::Authentication) => format!(
-            "authentication with the brokers at {} failed: check sasl.mechanism, sasl.username and sasl.password",
+            "authentication with the brokers at {} failed: check sasl.mechanism, sasl.username and the password (password_file or sasl.password)",
             config.brokers
         ),
         Some(RDKafkaErrorCode::TopicAuthorizationFailed) | Some(RDKafkaErrorCode::ClusterAuthorizationFailed) => {

@@ -49,7 +49,7 @@ impl ClientError {
             ),
             Some(
                 RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed,
-            ) => Some("check sasl.mechanism, sasl.username and sasl.password"),
+            ) => Some("check sasl.mechanism, sasl.username and the password (password_file or sasl.password)"),
             _ => None,
         }
     }
