@@ -88,7 +88,8 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     if differs(&old.store, &new.store) {
         changed.push("store");
     }
-    if differs(&old.sinks, &new.sinks) || old.sinks != new.sinks {
+    // Sinks compare whole: their settings are PartialEq, secrets included.
+    if old.sinks != new.sinks {
         changed.push("sinks");
     }
     if differs(&old.pipeline, &new.pipeline) || old.updates != new.updates {

@@ -70,6 +70,15 @@ impl Checker {
         }
     }
 
+    /// The text of the secret file at `key`: its mode checked like any secret file's, a file
+    /// that cannot be read named (never its content).
+    pub(super) fn secret_text(&mut self, key: &str, path: &Path) -> Option<String> {
+        self.secret_file(key, path);
+        std::fs::read_to_string(path)
+            .map_err(|err| self.problem(format!("{key}: cannot read {}: {err}", path.display())))
+            .ok()
+    }
+
     /// `telemetry.otlp_headers_file`: private like any secret file, every line a header, and never
     /// sent in clear (the endpoint's `http://` is for this host only, when it carries them).
     pub(super) fn otlp_headers(
@@ -79,13 +88,8 @@ impl Checker {
     ) -> Vec<(String, crate::config::secret::Secret)> {
         const KEY: &str = "telemetry.otlp_headers_file";
         let shown = path.display().to_string();
-        self.secret_file(KEY, path);
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(err) => {
-                self.problem(format!("{KEY}: cannot read {shown}: {err}"));
-                return Vec::new();
-            }
+        let Some(text) = self.secret_text(KEY, path) else {
+            return Vec::new();
         };
         let headers = match super::super::headers::parse(&text) {
             Ok(headers) => headers,

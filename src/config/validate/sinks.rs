@@ -140,17 +140,11 @@ impl Checker {
                 "{setting}: the SASL password is also in {key}.librdkafka.\"sasl.password\"; keep it in the file only"
             ));
         }
-        self.secret_file(&setting, path);
         if !self.read_secret {
+            self.secret_file(&setting, path);
             return None;
         }
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(err) => {
-                self.problem(format!("{setting}: cannot read {shown}: {}", err.kind()));
-                return None;
-            }
-        };
+        let text = self.secret_text(&setting, path)?;
         let password = text.trim_end_matches(['\r', '\n']);
         if password.is_empty() {
             self.problem(format!("{setting}: {shown} is empty"));

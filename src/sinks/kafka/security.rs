@@ -24,12 +24,7 @@ pub struct Transport {
 
 impl Transport {
     pub fn of(properties: &BTreeMap<String, String>) -> Transport {
-        let written = |name: &str| {
-            properties
-                .iter()
-                .find(|(key, _)| key.eq_ignore_ascii_case(name))
-                .map(|(_, value)| value.trim())
-        };
+        let written = |name: &str| property(properties, name).map(str::trim);
         let get = |name: &str| written(name).map(str::to_ascii_uppercase);
         let protocol = get("security.protocol").unwrap_or_else(|| "PLAINTEXT".into());
         let mechanism = protocol.starts_with("SASL_").then(|| {
@@ -61,6 +56,14 @@ impl Transport {
     fn sends_credential(&self) -> bool {
         matches!(self.mechanism.as_deref(), Some("PLAIN" | "OAUTHBEARER"))
     }
+}
+
+/// The value of property `name` (names are case-insensitive in librdkafka).
+pub fn property<'a>(properties: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
+    properties
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.as_str())
 }
 
 /// The problems and warnings of the sink at `key` (`sinks[N]`) sending to `brokers`.

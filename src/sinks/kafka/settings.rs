@@ -72,10 +72,7 @@ impl LibrdkafkaProperties {
 
     /// The value of `name` (property names are case-insensitive in librdkafka).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
+        super::security::property(&self.0, name)
     }
 
     pub fn is_secret(key: &str) -> bool {
