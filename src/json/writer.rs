@@ -10,11 +10,39 @@ use super::escape::escape_into;
 pub struct JsonWriter<'b> {
     out: &'b mut Vec<u8>,
     comma: bool,
+    /// The addresses of the JSON text the event is built from (see [`JsonWriter::for_text`]).
+    source: std::ops::Range<usize>,
 }
 
 impl<'b> JsonWriter<'b> {
     pub fn new(out: &'b mut Vec<u8>) -> JsonWriter<'b> {
-        JsonWriter { out, comma: false }
+        JsonWriter {
+            out,
+            comma: false,
+            source: 0..0,
+        }
+    }
+
+    /// A writer for an event built from `source`, JSON text the scan checked (an alert as
+    /// received). The view of an alert borrows a string from that text only where it was sent
+    /// without escapes, and the scan refuses raw control characters, so such a string has no
+    /// byte to escape: [`JsonWriter::str`] copies it as it is. Strings anywhere else (decoded,
+    /// built, constants) are escaped as always. Most strings of an event are borrowed ones;
+    /// their escape scan was ~8% of the instructions spent on an ECS event.
+    pub fn for_text(out: &'b mut Vec<u8>, source: &str) -> JsonWriter<'b> {
+        let start = source.as_ptr() as usize;
+        JsonWriter {
+            out,
+            comma: false,
+            source: start..start + source.len(),
+        }
+    }
+
+    /// Whether `value` lies inside the source text (is a slice of it).
+    #[inline(always)]
+    fn borrowed(&self, value: &str) -> bool {
+        let start = value.as_ptr() as usize;
+        start >= self.source.start && start + value.len() <= self.source.end
     }
 
     #[inline(always)]
@@ -94,7 +122,18 @@ impl<'b> JsonWriter<'b> {
     #[inline]
     pub fn str(&mut self, value: &str) -> &mut Self {
         self.separate();
-        escape_into(self.out, value);
+        if self.borrowed(value) {
+            debug_assert!(
+                super::escape::first_escape(value.as_bytes()).is_none(),
+                "string {value:?} of the source needs escaping"
+            );
+            self.out.reserve(value.len() + 2);
+            self.out.push(b'"');
+            self.out.extend_from_slice(value.as_bytes());
+            self.out.push(b'"');
+        } else {
+            escape_into(self.out, value);
+        }
         self.comma = true;
         self
     }
@@ -191,6 +230,26 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             r#"{"a":-1,"b":["x","y"],"c":{"e":"q\"","f":true},"g\n":{"h":[1]},"i":"127.0.0.1","j":[]}"#
+        );
+    }
+
+    #[test]
+    fn strings_of_the_source_are_copied_and_the_others_escaped() {
+        let source = r#"{"a":"plain","b":"tab\there"}"#;
+        let plain = &source[6..11];
+        assert_eq!(plain, "plain");
+        // What the view holds for "b": decoded, owned, outside the source.
+        let decoded = String::from("tab\there");
+        let mut out = Vec::new();
+        let mut w = JsonWriter::for_text(&mut out, source);
+        w.begin_array()
+            .str(plain)
+            .str(&decoded)
+            .str("q\"")
+            .end_array();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"["plain","tab\there","q\""]"#
         );
     }
 }

@@ -24,7 +24,7 @@ pub fn encode(polled: &PolledAlert, context: &EventContext) -> serde_json::Resul
     let alert = polled.alert();
     // ECS events are a little larger than the alert they come from: size the buffer once.
     let mut out = Vec::with_capacity(polled.len() + 1024);
-    let mut w = JsonWriter::new(&mut out);
+    let mut w = JsonWriter::for_text(&mut out, polled.text());
     w.begin_object();
     let created = alert
         .alert_creation_time
@@ -329,5 +329,35 @@ mod tests {
         let mut out = Vec::new();
         threat(&mut JsonWriter::new(&mut out), &[]);
         assert!(out.is_empty(), "no techniques, no threat");
+    }
+
+    proptest::proptest! {
+        /// Strings sent without escapes are copied from the alert's text unscanned, the others
+        /// escaped: either way the event reads back as the value sent.
+        #[test]
+        fn every_string_reads_back_as_sent(
+            title in "\\PC*|[\"\\\\\n\u{1}a-z]{0,20}",
+            user in "[a-z]{0,8}|[\"\\\\\t\u{7f}\u{e9}a-z]{1,20}",
+            host in "[a-z.]{1,30}",
+        ) {
+            let alert = serde_json::json!({
+                "id": "da1", "title": title, "computerDnsName": host,
+                "relatedUser": {"userName": user, "domainName": "CONTOSO"},
+                "alertCreationTime": "2024-01-01T00:00:00Z",
+            });
+            let polled = PolledAlert::parse(alert.to_string()).unwrap();
+            let context = EventContext::new(&[], "t", "c", Change::New, "2024-01-01T00:00:01Z");
+            let event: serde_json::Value =
+                serde_json::from_slice(&encode(&polled, &context).unwrap()).unwrap();
+            proptest::prop_assert_eq!(event["message"].as_str(), Some(title.as_str()));
+            proptest::prop_assert_eq!(event["rule"]["name"].as_str(), Some(title.as_str()));
+            proptest::prop_assert_eq!(event["host"]["name"].as_str(), Some(host.as_str()));
+            let short = host.split('.').next().unwrap_or_default();
+            proptest::prop_assert_eq!(event["host"]["hostname"].as_str(), Some(short));
+            if !user.is_empty() {
+                proptest::prop_assert_eq!(event["user"]["name"].as_str(), Some(user.as_str()));
+                proptest::prop_assert_eq!(&event["related"]["user"][0], user.as_str());
+            }
+        }
     }
 }
