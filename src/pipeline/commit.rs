@@ -13,7 +13,7 @@ use super::{Ack, Pipeline, PipelineError};
 use crate::shutdown::Shutdown;
 use crate::sinks::{OutEvent, Sink, SinkError};
 use crate::stats::{Counters, SinkCounters};
-use crate::store::SeenRecord;
+use crate::store::{SeenKey, SeenRecord};
 
 impl Pipeline {
     /// Batches handed to the sinks and not committed yet.
@@ -59,9 +59,13 @@ impl Pipeline {
         if !failed.is_empty() {
             self.resend(batch.events.clone(), failed).await?;
         }
-        let seen: Vec<(String, SeenRecord)> = batch.records.drain().collect();
+        let seen: Vec<(SeenKey, String, SeenRecord)> = batch
+            .records
+            .drain()
+            .map(|(key, (id, record))| (key, id, record))
+            .collect();
         self.store
-            .commit(&seen, &batch.statuses, batch.cursor_after)?;
+            .commit_keyed(&seen, &batch.statuses, batch.cursor_after)?;
         if let Some(cursor) = batch.feed_cursor_after {
             if self.store.feed_cursor()?.map_or(true, |was| cursor > was) {
                 self.counters.feed_cursor_moved.store(

@@ -45,7 +45,9 @@ use crate::normalize::{self, Change, FoundBy, Match};
 use crate::shutdown::Shutdown;
 use crate::sinks::{OutEvent, Pending, Sink, SinkError};
 use crate::stats::{Counters, SinkCounters};
-use crate::store::{decide, AlertDigest, Decision, EntityStatus, SeenRecord, Store, StoreError};
+use crate::store::{
+    decide, AlertDigest, Decision, EntityStatus, SeenKey, SeenRecord, Store, StoreError,
+};
 use crate::watchlist::Entry;
 
 /// The maps a batch builds per alert, keyed by alert ids (from the API) and watchlist keys
@@ -152,9 +154,12 @@ impl Backfill {
     }
 }
 
+/// What a batch will commit of each alert, by its id's key (hashed once, when judged).
+type Records = FastMap<SeenKey, (String, SeenRecord)>;
+
 /// A batch handed to the sinks, committed once every sink acknowledged it.
 struct InFlight {
-    records: FastMap<String, SeenRecord>,
+    records: Records,
     statuses: Vec<(String, EntityStatus)>,
     cursor_after: Option<u64>,
     feed_cursor_after: Option<i64>,
@@ -248,7 +253,7 @@ impl Pipeline {
         let observed_at = time::format(now);
         let (candidates, statuses) = self.merge(batch.results, batch.feed, &observed_at);
 
-        let mut records: FastMap<String, SeenRecord> =
+        let mut records: Records =
             FastMap::with_capacity_and_hasher(candidates.len(), Default::default());
         let mut to_emit: Vec<(Candidate, Change)> = Vec::with_capacity(candidates.len());
         let (statuses, cursor_after, feed_cursor_after) = match self.backfill {
@@ -295,11 +300,12 @@ impl Pipeline {
         &self,
         candidate: Candidate,
         now_secs: i64,
-        records: &mut FastMap<String, SeenRecord>,
+        records: &mut Records,
         to_emit: &mut Vec<(Candidate, Change)>,
     ) -> Result<(), StoreError> {
         let digest = AlertDigest::of(candidate.polled.alert());
-        let previous = self.previous(&candidate.polled.alert().id)?;
+        let key = SeenKey::of(&candidate.polled.alert().id);
+        let previous = self.previous(key)?;
         let decision = decide(&digest, previous.as_ref());
         let first_observed = previous.map_or(now_secs, |p| p.first_observed);
         let record = SeenRecord {
@@ -312,31 +318,29 @@ impl Pipeline {
         match decision {
             Decision::New => {
                 self.counters.add(&self.counters.alerts_new, 1);
-                records.insert(id, record);
+                records.insert(key, (id, record));
                 to_emit.push((candidate, Change::New));
             }
             Decision::Changed if self.updates == UpdatePolicy::Emit => {
                 self.counters.add(&self.counters.alerts_changed, 1);
-                records.insert(id, record);
+                records.insert(key, (id, record));
                 to_emit.push((candidate, Change::Updated));
             }
             Decision::Changed => {
                 self.counters.add(&self.counters.alerts_changed, 1);
                 self.counters.add(&self.counters.changes_ignored, 1);
-                records.insert(id, record);
+                records.insert(key, (id, record));
             }
             Decision::Unchanged => {
                 self.counters.add(&self.counters.alerts_unchanged, 1);
                 self.counters.add(&self.counters.duplicates_suppressed, 1);
                 let previous = previous.unwrap_or(record);
                 if now_secs - previous.last_observed >= TOUCH_EVERY_SECS {
-                    records.insert(
-                        id,
-                        SeenRecord {
-                            last_observed: now_secs,
-                            ..previous
-                        },
-                    );
+                    let touched = SeenRecord {
+                        last_observed: now_secs,
+                        ..previous
+                    };
+                    records.insert(key, (id, touched));
                 }
             }
         }
@@ -362,11 +366,12 @@ impl Pipeline {
     }
 
     /// What the store (or a batch still in flight, which is newer) knows of an alert.
-    fn previous(&self, id: &str) -> Result<Option<SeenRecord>, StoreError> {
-        if let Some(record) = self.in_flight.iter().rev().find_map(|b| b.records.get(id)) {
+    fn previous(&self, key: SeenKey) -> Result<Option<SeenRecord>, StoreError> {
+        let mut newest_first = self.in_flight.iter().rev();
+        if let Some((_, record)) = newest_first.find_map(|b| b.records.get(&key)) {
             return Ok(Some(*record));
         }
-        self.store.previous(id)
+        self.store.previous_of(key)
     }
 
     /// Publishes every polled alert created at or after `since`, seen or not, and writes nothing

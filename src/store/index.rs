@@ -17,6 +17,21 @@ pub fn key_of(id: &str) -> u64 {
     hasher.finish()
 }
 
+/// An alert id's key, hashed once when its alert is judged and carried to the commit: the
+/// lookup, the batch still in flight and the index all use it, so the id is not hashed again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SeenKey(u64);
+
+impl SeenKey {
+    pub fn of(id: &str) -> SeenKey {
+        SeenKey(key_of(id))
+    }
+
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
 const SECONDS_PER_DAY: i64 = 86_400;
 
 /// What the index knows of one alert. Packed: 14 bytes instead of 16.

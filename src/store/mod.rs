@@ -13,6 +13,7 @@ mod segment;
 
 pub use decide::{decide, Decision};
 pub use error::{OpenCause, StoreError};
+pub use index::SeenKey;
 pub use record::{fingerprint, AlertDigest, SeenRecord};
 pub use seen::Compaction;
 
@@ -239,7 +240,7 @@ impl Store {
                 segment: format!("schema 1 record {id}"),
                 detail: format!("{} bytes, expected 32", value.len()),
             })?;
-            chunk.push((id, record));
+            chunk.push((SeenKey::of(&id), id, record));
             if chunk.len() >= MIGRATION_CHUNK {
                 self.append(&chunk)?;
                 chunk.clear();
@@ -255,7 +256,7 @@ impl Store {
         Ok(())
     }
 
-    fn append(&self, records: &[(String, SeenRecord)]) -> Result<(), StoreError> {
+    fn append(&self, records: &[(SeenKey, String, SeenRecord)]) -> Result<(), StoreError> {
         self.seen
             .append(records)
             .map_err(|err| log_error(&self.path, err))
@@ -264,7 +265,12 @@ impl Store {
     /// What the store remembers of `alert_id` (update time in whole seconds, last observed to
     /// the day: see `index.rs`).
     pub fn previous(&self, alert_id: &str) -> Result<Option<SeenRecord>, StoreError> {
-        Ok(self.seen.previous(alert_id))
+        self.previous_of(SeenKey::of(alert_id))
+    }
+
+    /// [`Store::previous`] of an id already hashed.
+    pub fn previous_of(&self, key: SeenKey) -> Result<Option<SeenRecord>, StoreError> {
+        Ok(self.seen.previous(key))
     }
 
     /// Writes a batch of seen records and entity statuses, flushes them, then moves the cursor.
@@ -276,6 +282,20 @@ impl Store {
     pub fn commit(
         &self,
         seen: &[(String, SeenRecord)],
+        entities: &[(String, EntityStatus)],
+        cursor: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let keyed: Vec<_> = seen
+            .iter()
+            .map(|(id, record)| (SeenKey::of(id), id.clone(), *record))
+            .collect();
+        self.commit_keyed(&keyed, entities, cursor)
+    }
+
+    /// [`Store::commit`] of records whose ids were hashed when they were judged.
+    pub fn commit_keyed(
+        &self,
+        seen: &[(SeenKey, String, SeenRecord)],
         entities: &[(String, EntityStatus)],
         cursor: Option<u64>,
     ) -> Result<(), StoreError> {
@@ -387,7 +407,7 @@ impl Store {
     pub fn forget(&self, ids: &[String], cutoff: i64, now: i64) -> Result<Vec<String>, StoreError> {
         let known: Vec<String> = ids
             .iter()
-            .filter(|id| self.seen.previous(id).is_some())
+            .filter(|id| self.seen.previous(SeenKey::of(id)).is_some())
             .cloned()
             .collect();
         if known.is_empty() {

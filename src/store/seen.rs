@@ -4,7 +4,7 @@
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use super::index::{key_of, Seen, SeenIndex};
+use super::index::{key_of, Seen, SeenIndex, SeenKey};
 use super::record::SeenRecord;
 use super::segment::{self, SEGMENT_RECORDS};
 
@@ -114,12 +114,12 @@ impl SeenLog {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub fn previous(&self, alert_id: &str) -> Option<SeenRecord> {
-        self.lock().index.get(key_of(alert_id)).map(Seen::record)
+    pub fn previous(&self, key: SeenKey) -> Option<SeenRecord> {
+        self.lock().index.get(key.get()).map(Seen::record)
     }
 
     /// Appends `records` as new segments (not flushed: the store flushes the whole commit).
-    pub fn append(&self, records: &[(String, SeenRecord)]) -> Result<(), LogError> {
+    pub fn append(&self, records: &[(SeenKey, String, SeenRecord)]) -> Result<(), LogError> {
         if records.is_empty() {
             return Ok(());
         }
@@ -130,13 +130,13 @@ impl SeenLog {
         for chunk in records.chunks(SEGMENT_RECORDS) {
             let encoded = state
                 .encoder
-                .encode(chunk.iter().map(|(id, record)| (id.as_str(), record)));
+                .encode(chunk.iter().map(|(_, id, record)| (id.as_str(), record)));
             self.tree.insert(state.next_seq.to_be_bytes(), encoded)?;
             state.next_seq += 1;
             state.records += chunk.len() as u64;
         }
-        for (id, record) in records {
-            state.index.upsert(key_of(id), Seen::new(record));
+        for (key, _, record) in records {
+            state.index.upsert(key.get(), Seen::new(record));
         }
         Ok(())
     }
