@@ -263,6 +263,6 @@ async fn bad_kafka_settings_are_explained_and_run_survives_them() {
 
     // `run` with an unreachable broker keeps running, commits nothing, and stops cleanly.
     let path = write_config(dir.path(), &sim, &watch, &kafka_sink(&nobody, TOPIC, short));
-    let stderr = run_undeliverable(&path, Duration::from_secs(4)).await;
+    let stderr = run_undeliverable(&path, Duration::from_secs(4), async {}).await;
     says(&stderr, "sink failed; retrying");
 }

@@ -112,8 +112,18 @@ async fn a_broker_certificate_from_an_unknown_ca_is_named_and_nothing_is_committ
     says(&stdout, "certificate verify failed");
     says(&stdout, "ssl.ca.location");
 
-    // The running daemon says it too, once, and commits nothing while it cannot deliver.
-    let stderr = run_undeliverable(config, Duration::from_secs(5)).await;
+    // The running daemon says it too, once, counts it on /metrics, and commits nothing while
+    // it cannot deliver.
+    let port = common::kafka::free_port();
+    let metrics = format!("\n[telemetry]\nlisten = \"127.0.0.1:{port}\"\n");
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(config)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, metrics.as_bytes()))
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let counted = scrape::until_at_least(&base, "mdewatch_kafka_client_errors_total", 1.0);
+    let stderr = run_undeliverable(config, Duration::from_secs(5), counted).await;
     let said = "Kafka client error; counted in mdewatch_kafka_client_errors_total";
     says(&stderr, said);
     says(&stderr, "code=\"SSL\"");

@@ -400,11 +400,16 @@ pub fn assert_within_limits(sim: &SimHandle) {
     }
 }
 
-/// Runs the daemon on `config` for `running` while a sink cannot deliver: it must keep
-/// running, stop cleanly on SIGTERM and have committed nothing. Returns what it logged.
-pub async fn run_undeliverable(config: &std::path::Path, running: Duration) -> String {
+/// Runs the daemon on `config` for `running` while a sink cannot deliver, with `meanwhile`
+/// (a look at its metrics) beside it: it must keep running, stop cleanly on SIGTERM and have
+/// committed nothing. Returns what it logged.
+pub async fn run_undeliverable(
+    config: &std::path::Path,
+    running: Duration,
+    meanwhile: impl std::future::Future<Output = ()>,
+) -> String {
     let mut daemon = spawn(&["run"], config, "warn");
-    tokio::time::sleep(running).await;
+    tokio::join!(tokio::time::sleep(running), meanwhile);
     assert!(
         daemon.try_wait().unwrap().is_none(),
         "run must not exit because a sink cannot deliver"
