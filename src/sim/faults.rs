@@ -24,6 +24,9 @@ pub struct Faults {
     pub token_dies_after_ms: Option<u64>,
     /// Answer every alert call 403, as for an app registration without Alert.Read.All.
     pub forbidden: bool,
+    /// The app's secret was rotated: the token endpoint takes this one, and no longer the one
+    /// configured (tokens already issued keep working, as Entra ID's do).
+    pub client_secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

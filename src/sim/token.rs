@@ -103,6 +103,14 @@ fn check_assertion(
     Ok(())
 }
 
+/// The secret the app has now: the configured one, unless a test rotated it.
+fn current_secret(state: &SimState) -> String {
+    lock(&state.faults)
+        .client_secret
+        .clone()
+        .unwrap_or_else(|| state.config.client_secret.clone())
+}
+
 /// Checks a token request; on success returns the lifetime to advertise.
 fn issue(
     state: &SimState,
@@ -148,7 +156,7 @@ fn issue(
                 ));
             }
         }
-        None if form.get("client_secret") != Some(&config.client_secret) => {
+        None if form.get("client_secret") != Some(&current_secret(state)) => {
             return Err(token_error(
                 StatusCode::UNAUTHORIZED,
                 "invalid_client",
