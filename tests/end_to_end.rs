@@ -142,6 +142,56 @@ async fn token_expiring_mid_run_is_renewed_without_failing_the_sweep() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_rotated_in_its_file_is_read_again_when_the_old_one_is_refused() {
+    let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 10, 10).await;
+    // Tokens die quickly, so the running daemon asks for new ones after the rotation.
+    let short_tokens = Faults {
+        token_dies_after_ms: Some(1200),
+        ..Faults::default()
+    };
+    sim.set_faults(short_tokens.clone());
+    let config = write_config(
+        dir.path(),
+        &sim,
+        &watch,
+        "[schedule]\ncron = \"* * * * * *\"\n",
+    );
+    let output = dir.path().join("alerts.ndjson");
+    let daemon = spawn(&["run"], &config, "info");
+    let first = sim.expected_ids(&watch.users, &watch.files);
+    written_within_a_minute(&output, &first).await;
+
+    // The operator writes the new secret into the file, then deletes the old one in Entra ID.
+    let rotated = "rotated-secret-value";
+    write_secret(&dir.path().join("secret"), rotated);
+    sim.set_faults(Faults {
+        client_secret: Some(rotated.into()),
+        ..short_tokens
+    });
+    let refused_before = sim.stats().served_401;
+    sim.advance(std::time::Duration::from_secs(12 * 3600));
+    let later = sim.expected_ids(&watch.users, &watch.files);
+    assert!(later.len() > first.len(), "virtual time brings new alerts");
+    written_within_a_minute(&output, &later).await;
+
+    sigterm(&daemon);
+    let stopped = stopped_cleanly(daemon).await;
+    let stderr = String::from_utf8_lossy(&stopped.stderr);
+    says(
+        &stderr,
+        "the token endpoint refused the client secret in use; read a new one from its file",
+    );
+    says(&stderr, "api.client_secret_file");
+    assert!(!stderr.contains(rotated), "the secret leaked: {stderr}");
+    assert!(
+        sim.stats().served_401 > refused_before,
+        "no token died after the rotation: {:?}",
+        sim.stats()
+    );
+    assert!(id_counts(&events(&output)).values().all(|&n| n == 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v1_token_endpoint_with_string_lifetimes_works() {
     let Fixture { sim, watch, dir } = Fixture::start(universe(), fast_limits(), 3, 3).await;
     let config = write_config(dir.path(), &sim, &watch, "");

@@ -1,8 +1,9 @@
 //! OAuth 2.0 client credentials against the cloud's login host (docs/microsoft-api.md §2). The token is
 //! cached and refreshed ahead of its expiry; `expires_in` may be a number (v2) or a string (v1).
-//! The secret is only ever put in the form body of the token request.
+//! The secret is only ever put in the form body of the token request; one the endpoint refuses
+//! is read again from its file (`rotation.rs`).
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -11,6 +12,7 @@ use tokio::time::Instant;
 
 use super::errors::{backoff, ApiError, TokenFailure};
 use super::lenient;
+use super::rotation::{self, Reread, SecretFile, SecretReread};
 use crate::config::{ApiConfig, Secret, TokenEndpoint};
 use crate::errors::Chain;
 
@@ -83,7 +85,9 @@ pub struct TokenProvider {
     http: reqwest::Client,
     url: String,
     client_id: String,
-    secret: Option<Secret>,
+    /// Replaced when the token endpoint refuses it and its file holds another (`rotation.rs`).
+    secret: std::sync::Mutex<Option<Secret>>,
+    secret_file: Option<SecretFile>,
     certificate: Option<crate::config::CertificateCredential>,
     endpoint: TokenEndpoint,
     audience: String,
@@ -105,7 +109,12 @@ impl TokenProvider {
             http,
             url: format!("{}/{tenant}/{path}", api.login_base),
             client_id: api.client_id.clone(),
-            secret: api.secret.clone(),
+            secret: std::sync::Mutex::new(api.secret.clone()),
+            // A certificate proves the app instead: its secret, if any, is never sent.
+            secret_file: match api.certificate {
+                Some(_) => None,
+                None => api.secret_source.as_ref().and_then(SecretFile::of),
+            },
             certificate: api.certificate.clone(),
             endpoint: api.token_endpoint,
             audience: api.audience.clone(),
@@ -153,10 +162,15 @@ impl TokenProvider {
 
     async fn request_with_retries(&self) -> Result<IssuedToken, ApiError> {
         let mut attempt = 0;
+        let mut reread = false;
         loop {
             match self.request_once().await {
                 Ok(token) => return Ok(token),
                 Err(failure) => {
+                    if !reread && rotation::refused_secret(&failure) && self.secret_rotated() {
+                        reread = true;
+                        continue;
+                    }
                     if !failure.retryable() || attempt >= self.max_retries {
                         return Err(ApiError::Token {
                             url: self.url.clone(),
@@ -173,10 +187,34 @@ impl TokenProvider {
         }
     }
 
+    /// Reads the refused secret's file again: true when it now holds another secret, which
+    /// replaces the one in use.
+    fn secret_rotated(&self) -> bool {
+        let Some(file) = &self.secret_file else {
+            return false;
+        };
+        let mut secret = self.secret.lock().unwrap_or_else(PoisonError::into_inner);
+        let (outcome, fresh) = rotation::compare(secret.as_ref(), file.read());
+        SecretReread {
+            file,
+            outcome: &outcome,
+        }
+        .emit();
+        if fresh.is_some() {
+            *secret = fresh;
+        }
+        outcome == Reread::New
+    }
+
     /// One token request; the error says whether trying again could help.
     async fn request_once(&self) -> Result<IssuedToken, TokenFailure> {
+        let secret = self
+            .secret
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         // The app proves itself with its certificate's signature, or with its secret.
-        let (proof_field, proof) = match (&self.certificate, &self.secret) {
+        let (proof_field, proof) = match (&self.certificate, &secret) {
             (Some(credential), _) => {
                 let jti = format!("{:032x}", rand::random::<u128>());
                 let jwt = super::certificate::assertion(

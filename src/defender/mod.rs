@@ -12,6 +12,7 @@ mod lenient;
 mod nested;
 pub mod odata;
 mod page;
+pub mod rotation;
 pub mod stream;
 pub mod time;
 pub mod tls;
