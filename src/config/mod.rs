@@ -14,7 +14,7 @@ mod validate;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use secret::{ProxyUrl, Secret, SecretSource};
+pub use secret::{ProxyUrl, Secret, SecretFile, SecretSource};
 
 use crate::defender::cloud::Cloud;
 use crate::normalize::Format;

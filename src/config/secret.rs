@@ -3,6 +3,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::exposure::{self, Finding};
+
 /// A secret string. `Debug` and `Display` print `***`; only [`Secret::expose`] reveals it, and
 /// only the token request calls that.
 #[derive(Clone, PartialEq, Eq)]
@@ -125,6 +127,42 @@ pub fn resolve(source: &SecretSource, credentials_dir: Option<&Path>) -> Result<
     Ok(Secret::new(trimmed))
 }
 
+/// A client secret's file, read again while the daemon runs when the token endpoint refuses the
+/// secret in use (`defender/rotation.rs`). An environment variable cannot change under a running
+/// process and systemd copies a credential when the service starts: neither has one.
+#[derive(Debug, Clone)]
+pub struct SecretFile {
+    source: SecretSource,
+    path: PathBuf,
+}
+
+impl SecretFile {
+    pub fn of(source: &SecretSource) -> Option<SecretFile> {
+        match source {
+            SecretSource::File(path) => Some(SecretFile {
+                source: source.clone(),
+                path: path.clone(),
+            }),
+            SecretSource::Env(_) | SecretSource::Credential(_) => None,
+        }
+    }
+
+    pub fn source(&self) -> &SecretSource {
+        &self.source
+    }
+
+    /// The secret as the file holds it now. A file every local user can read is refused, as at
+    /// start; errors name the file, never its content.
+    pub fn read(&self) -> Result<Secret, String> {
+        if let Some(Finding::Problem(problem)) =
+            exposure::secret_file_on_disk("api.client_secret_file", &self.path)
+        {
+            return Err(problem);
+        }
+        resolve(&self.source, None)
+    }
+}
+
 fn read_secret_file(path: &Path, source: &SecretSource) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|err| {
         format!(
@@ -158,6 +196,23 @@ mod tests {
         assert_eq!(from_cred.expose(), "s3cret");
         let missing = resolve(&SecretSource::Credential("mde".into()), None).unwrap_err();
         says(&missing, "CREDENTIALS_DIRECTORY");
+    }
+
+    #[test]
+    fn a_secret_file_is_read_again_and_a_public_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "rotated\n").unwrap();
+        crate::testing::private(&path);
+        let file = SecretFile::of(&SecretSource::File(path.clone())).unwrap();
+        assert!(file.read().unwrap() == Secret::new("rotated"));
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let refused = file.read().unwrap_err();
+        says(&refused, "every local user");
+        assert!(!refused.contains("rotated"), "{refused}");
+        assert!(SecretFile::of(&SecretSource::Env("X".into())).is_none());
+        assert!(SecretFile::of(&SecretSource::Credential("c".into())).is_none());
     }
 
     #[test]

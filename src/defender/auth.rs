@@ -12,8 +12,8 @@ use tokio::time::Instant;
 
 use super::errors::{backoff, ApiError, TokenFailure};
 use super::lenient;
-use super::rotation::{self, Reread, SecretFile, SecretReread};
-use crate::config::{ApiConfig, Secret, TokenEndpoint};
+use super::rotation::{self, Reread, SecretReread};
+use crate::config::{ApiConfig, Secret, SecretFile, TokenEndpoint};
 use crate::errors::Chain;
 
 /// A token as the endpoint returned it.
@@ -196,7 +196,7 @@ impl TokenProvider {
         let mut secret = self.secret.lock().unwrap_or_else(PoisonError::into_inner);
         let (outcome, fresh) = rotation::compare(secret.as_ref(), file.read());
         SecretReread {
-            file,
+            source: file.source(),
             outcome: &outcome,
         }
         .emit();

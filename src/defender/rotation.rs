@@ -7,50 +7,15 @@
 //! cannot change under a running process, and systemd copies a credential when the service
 //! starts: those are not read again (the unit's credential needs `systemctl restart`).
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::errors::TokenFailure;
-use crate::config::secret::{self, Secret, SecretSource};
-use crate::exposure::{self, Finding};
 
 static REREADS: AtomicU64 = AtomicU64::new(0);
 
 /// Times the client secret was read again after the token endpoint refused it.
 pub fn rereads() -> u64 {
     REREADS.load(Ordering::Relaxed)
-}
-
-/// Where the secret in use came from, to read it again.
-#[derive(Debug, Clone)]
-pub struct SecretFile {
-    source: SecretSource,
-    path: PathBuf,
-}
-
-impl SecretFile {
-    /// None for a secret that cannot change while the process runs (an environment variable, a
-    /// systemd credential).
-    pub fn of(source: &SecretSource) -> Option<SecretFile> {
-        match source {
-            SecretSource::File(path) => Some(SecretFile {
-                source: source.clone(),
-                path: path.clone(),
-            }),
-            SecretSource::Env(_) | SecretSource::Credential(_) => None,
-        }
-    }
-
-    /// The secret as its file holds it now. A file every local user can read is refused, as at
-    /// start; errors name the file, never its content.
-    pub fn read(&self) -> Result<Secret, String> {
-        if let Some(Finding::Problem(problem)) =
-            exposure::secret_file_on_disk("api.client_secret_file", &self.path)
-        {
-            return Err(problem);
-        }
-        secret::resolve(&self.source, None)
-    }
 }
 
 /// Whether the token endpoint's answer may mean the secret itself was refused: Entra ID says
@@ -76,8 +41,8 @@ pub enum Reread {
     Failed(String),
 }
 
-/// Decides what a fresh read means against the secret in use. Pure.
-pub fn compare(in_use: Option<&Secret>, read: Result<Secret, String>) -> (Reread, Option<Secret>) {
+/// Decides what a fresh read of a secret (`config::Secret`) means against the one in use. Pure.
+pub fn compare<S: PartialEq>(in_use: Option<&S>, read: Result<S, String>) -> (Reread, Option<S>) {
     match read {
         Ok(fresh) if in_use != Some(&fresh) => (Reread::New, Some(fresh)),
         Ok(_) => (Reread::Same, None),
@@ -87,14 +52,15 @@ pub fn compare(in_use: Option<&Secret>, read: Result<Secret, String>) -> (Reread
 
 /// One re-read of the secret: counted, and said (the new secret at info, a failed read at warn).
 pub struct SecretReread<'a> {
-    pub file: &'a SecretFile,
+    /// Where it was read from (`config::SecretSource`, which names the file and the setting).
+    pub source: &'a dyn std::fmt::Display,
     pub outcome: &'a Reread,
 }
 
 impl SecretReread<'_> {
     pub fn emit(self) {
         REREADS.fetch_add(1, Ordering::Relaxed);
-        let source = &self.file.source;
+        let source = self.source;
         match self.outcome {
             Reread::New => tracing::info!(
                 %source,
@@ -119,11 +85,12 @@ mod tests {
 
     #[test]
     fn only_a_different_secret_is_tried() {
-        let old = Secret::new("old");
-        let (outcome, fresh) = compare(Some(&old), Ok(Secret::new("new")));
+        let old = "old";
+        let (outcome, fresh) = compare(Some(&old), Ok("new"));
         assert_eq!(outcome, Reread::New);
-        assert!(fresh == Some(Secret::new("new")));
-        assert_eq!(compare(Some(&old), Ok(Secret::new("old"))).0, Reread::Same);
+        assert_eq!(fresh, Some("new"));
+        assert_eq!(compare(Some(&old), Ok("old")).0, Reread::Same);
+        assert_eq!(compare(None, Ok("new")).0, Reread::New);
         let failed = compare(Some(&old), Err("unreadable".into()));
         assert_eq!(failed.0, Reread::Failed("unreadable".into()));
         assert!(failed.1.is_none());
@@ -139,22 +106,5 @@ mod tests {
         assert!(refused_secret(&refused(400)));
         assert!(!refused_secret(&refused(503)));
         assert!(!refused_secret(&TokenFailure::NoSecret));
-    }
-
-    #[test]
-    fn a_rotated_file_is_read_and_a_public_one_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("secret");
-        std::fs::write(&path, "rotated\n").unwrap();
-        crate::testing::private(&path);
-        let file = SecretFile::of(&SecretSource::File(path.clone())).unwrap();
-        assert!(file.read().unwrap() == Secret::new("rotated"));
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let refused = file.read().err().unwrap();
-        assert!(refused.contains("every local user"), "{refused}");
-        assert!(!refused.contains("rotated"), "{refused}");
-        assert!(SecretFile::of(&SecretSource::Env("X".into())).is_none());
-        assert!(SecretFile::of(&SecretSource::Credential("c".into())).is_none());
     }
 }
