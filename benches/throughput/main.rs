@@ -15,7 +15,7 @@ use mde_watch::defender::odata::parse_page;
 use mde_watch::normalize::{encode, Change, EventContext, Format, Match};
 use mde_watch::schedule::limiter::Window;
 use mde_watch::sim::{self, SimConfig, UniverseSpec};
-use mde_watch::store::{decide, fingerprint, AlertDigest, SeenRecord, Store};
+use mde_watch::store::{decide, fingerprint, AlertDigest, SeenKey, SeenRecord, Store};
 use mde_watch::watchlist::EntryKind;
 
 mod daemon;

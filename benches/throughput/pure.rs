@@ -132,13 +132,15 @@ pub fn bench_store() {
                 last_update: Some(1_790_000_000_000_000 + n as i64),
                 fingerprint: fingerprint(&[Some("New")]) ^ n as u32 ^ fingerprint(&[Some("New")]),
             };
-            let previous = store.previous(&id).unwrap();
+            // As the pipeline judges: the id hashed once, its key carried to the commit.
+            let key = SeenKey::of(&id);
+            let previous = store.previous_of(key).unwrap();
             if decide(&digest, previous.as_ref()) != mde_watch::store::Decision::Unchanged {
                 new_alerts += 1;
-                records.push((id, record(n)));
+                records.push((key, id, record(n)));
             }
         }
-        store.commit(&records, &[], None).unwrap();
+        store.commit_keyed(&records, &[], None).unwrap();
     }
     let elapsed = started.elapsed();
     store.flush().unwrap();
