@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use common::*;
-use mde_watch::sim::{self, SimConfig, SimHandle};
+use mde_watch::sim::{self, Faults, SimConfig, SimHandle};
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(
@@ -118,6 +118,57 @@ async fn a_wrong_key_an_expired_certificate_and_an_unregistered_one_each_say_so(
         said.contains("AADSTS700027") && said.contains("not registered"),
         "{said}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_certificate_in_its_files_is_read_again_when_the_old_one_is_refused() {
+    let sim = start("app.pem").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with(dir.path(), &sim, "app.pem", "app.key");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[schedule]\ncron = \"* * * * * *\"\n");
+    std::fs::write(&config, text).unwrap();
+    // Tokens die quickly, so the running daemon asks for new ones after the renewal.
+    let short_tokens = Faults {
+        token_dies_after_ms: Some(1200),
+        ..Faults::default()
+    };
+    sim.set_faults(short_tokens.clone());
+    let watch = Watch::first(&sim, 5, 5);
+    let output = dir.path().join("alerts.ndjson");
+    let daemon = spawn(&["run"], &config, "info");
+    let first = sim.expected_ids(&watch.users, &watch.files);
+    written_within_a_minute(&output, &first).await;
+
+    // The operator writes the renewed certificate and its key over the old files, then the
+    // app registration drops the old certificate.
+    std::fs::write(dir.path().join("app.pem"), fixture("other.pem")).unwrap();
+    std::fs::write(dir.path().join("app.key"), fixture("other.key")).unwrap();
+    sim.set_faults(Faults {
+        certificate_pem: Some(fixture("other.pem")),
+        ..short_tokens
+    });
+    // Every token issued before the rotation has died by now: what appears next can only be
+    // fetched with one the new credential obtained.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    sim.advance(std::time::Duration::from_secs(12 * 3600));
+    let later = sim.expected_ids(&watch.users, &watch.files);
+    assert!(later.len() > first.len(), "virtual time brings new alerts");
+    written_within_a_minute(&output, &later).await;
+
+    sigterm(&daemon);
+    let stderr = String::from_utf8_lossy(&stopped_cleanly(daemon).await.stderr).into_owned();
+    says(
+        &stderr,
+        "the token endpoint refused the certificate in use; a different one was read again",
+    );
+    says(&stderr, "app.key (api.private_key_file)");
+    let key = String::from_utf8(fixture("other.key")).unwrap();
+    assert!(
+        !stderr.contains(key.lines().nth(1).unwrap()),
+        "the key never shows"
+    );
+    assert!(id_counts(&events(&output)).values().all(|&n| n == 1));
 }
 
 /// `mde-watch ARGS --config CONFIG` as systemd starts it with `LoadCredential=`.

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use secret::{ProxyUrl, Secret, SecretFile, SecretSource};
+pub use validate::certificate::CertificateFiles;
 
 use crate::defender::cloud::Cloud;
 use crate::normalize::Format;
@@ -156,6 +157,8 @@ pub struct CertificateCredential {
     pub path: std::path::PathBuf,
     /// Where the key was read from, for `check`.
     pub key_source: String,
+    /// The key's file (`api.private_key_file`); None for a systemd credential.
+    pub key_file: Option<std::path::PathBuf>,
     pub algorithm: crate::defender::certificate::Algorithm,
 }
 

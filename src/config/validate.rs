@@ -1,6 +1,6 @@
 //! Turns the raw TOML (plus environment overrides) into a [`Config`], collecting every problem.
 
-mod certificate;
+pub(super) mod certificate;
 mod proof;
 mod sections;
 mod security;

@@ -1,7 +1,7 @@
 //! OAuth 2.0 client credentials against the cloud's login host (docs/microsoft-api.md §2). The token is
 //! cached and refreshed ahead of its expiry; `expires_in` may be a number (v2) or a string (v1).
-//! The secret is only ever put in the form body of the token request; one the endpoint refuses
-//! is read again from its file (`rotation.rs`).
+//! The secret is only ever put in the form body of the token request; a secret or certificate
+//! the endpoint refuses is read again from its files (`rotation.rs`).
 
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
@@ -12,8 +12,10 @@ use tokio::time::Instant;
 
 use super::errors::{backoff, ApiError, TokenFailure};
 use super::lenient;
-use super::rotation::{self, Reread, SecretReread};
-use crate::config::{ApiConfig, Secret, SecretFile, TokenEndpoint};
+use super::rotation::{self, CredentialReread, Reread};
+use crate::config::{
+    ApiConfig, CertificateCredential, CertificateFiles, Secret, SecretFile, TokenEndpoint,
+};
 use crate::errors::Chain;
 
 /// A token as the endpoint returned it.
@@ -85,10 +87,12 @@ pub struct TokenProvider {
     http: reqwest::Client,
     url: String,
     client_id: String,
-    /// Replaced when the token endpoint refuses it and its file holds another (`rotation.rs`).
+    /// The credential in use, replaced when the token endpoint refuses it and its files hold
+    /// another (`rotation.rs`): a certificate, else a secret.
     secret: std::sync::Mutex<Option<Secret>>,
     secret_file: Option<SecretFile>,
-    certificate: Option<crate::config::CertificateCredential>,
+    certificate: std::sync::Mutex<Option<CertificateCredential>>,
+    certificate_files: Option<CertificateFiles>,
     endpoint: TokenEndpoint,
     audience: String,
     margin: Duration,
@@ -115,7 +119,8 @@ impl TokenProvider {
                 Some(_) => None,
                 None => api.secret_source.as_ref().and_then(SecretFile::of),
             },
-            certificate: api.certificate.clone(),
+            certificate: std::sync::Mutex::new(api.certificate.clone()),
+            certificate_files: api.certificate.as_ref().and_then(CertificateFiles::of),
             endpoint: api.token_endpoint,
             audience: api.audience.clone(),
             margin: api.token_refresh_margin,
@@ -167,7 +172,7 @@ impl TokenProvider {
             match self.request_once().await {
                 Ok(token) => return Ok(token),
                 Err(failure) => {
-                    if !reread && rotation::refused_secret(&failure) && self.secret_rotated() {
+                    if !reread && rotation::refused_secret(&failure) && self.credential_rotated() {
                         reread = true;
                         continue;
                     }
@@ -187,23 +192,27 @@ impl TokenProvider {
         }
     }
 
-    /// Reads the refused secret's file again: true when it now holds another secret, which
+    /// Reads the refused credential's files again: true when they now hold another one, which
     /// replaces the one in use.
-    fn secret_rotated(&self) -> bool {
-        let Some(file) = &self.secret_file else {
-            return false;
-        };
-        let mut secret = self.secret.lock().unwrap_or_else(PoisonError::into_inner);
-        let (outcome, fresh) = rotation::compare(secret.as_ref(), file.read());
-        SecretReread {
-            source: file.source(),
-            outcome: &outcome,
+    fn credential_rotated(&self) -> bool {
+        if let Some(files) = &self.certificate_files {
+            let mut in_use = self
+                .certificate
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let (outcome, fresh) = rotation::compare(files.read(), |fresh| {
+                in_use.as_ref().map(|c| &c.certificate.thumbprint)
+                    == Some(&fresh.certificate.thumbprint)
+            });
+            return adopt(&mut in_use, "certificate", &files.source(), outcome, fresh);
         }
-        .emit();
-        if fresh.is_some() {
-            *secret = fresh;
+        if let Some(file) = &self.secret_file {
+            let mut in_use = self.secret.lock().unwrap_or_else(PoisonError::into_inner);
+            let (outcome, fresh) =
+                rotation::compare(file.read(), |fresh| in_use.as_ref() == Some(fresh));
+            return adopt(&mut in_use, "client secret", file.source(), outcome, fresh);
         }
-        outcome == Reread::New
+        false
     }
 
     /// One token request; the error says whether trying again could help.
@@ -213,8 +222,13 @@ impl TokenProvider {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
+        let certificate = self
+            .certificate
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         // The app proves itself with its certificate's signature, or with its secret.
-        let (proof_field, proof) = match (&self.certificate, &secret) {
+        let (proof_field, proof) = match (&certificate, &secret) {
             (Some(credential), _) => {
                 let jti = format!("{:032x}", rand::random::<u128>());
                 let jwt = super::certificate::assertion(
@@ -277,6 +291,26 @@ impl TokenProvider {
             description: describe_token_error(status, &body),
         })
     }
+}
+
+/// Says what a re-read gave and puts a different credential in place of the refused one.
+fn adopt<C>(
+    in_use: &mut Option<C>,
+    what: &'static str,
+    source: &dyn std::fmt::Display,
+    outcome: Reread,
+    fresh: Option<C>,
+) -> bool {
+    CredentialReread {
+        what,
+        source,
+        outcome: &outcome,
+    }
+    .emit();
+    if fresh.is_some() {
+        *in_use = fresh;
+    }
+    outcome == Reread::New
 }
 
 #[cfg(test)]

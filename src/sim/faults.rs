@@ -27,6 +27,9 @@ pub struct Faults {
     /// The app's secret was rotated: the token endpoint takes this one, and no longer the one
     /// configured (tokens already issued keep working, as Entra ID's do).
     pub client_secret: Option<String>,
+    /// The app's certificate was renewed: the token endpoint takes assertions signed for this
+    /// one (PEM), and no longer for the one configured.
+    pub certificate_pem: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

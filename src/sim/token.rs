@@ -36,9 +36,11 @@ fn token_error(
 
 /// Checks a client assertion as Entra ID does: the certificate it names (`x5t`) is the one
 /// registered and still valid, the signature is its key's, and the claims are for this app and
-/// this endpoint, now. The error is the AADSTS description.
+/// this endpoint, now (`registered`: the app's certificate, PEM, as it stands now). The error is
+/// the AADSTS description.
 fn check_assertion(
     config: &SimConfig,
+    registered: Option<&[u8]>,
     form: &HashMap<String, String>,
     jwt: &str,
     token_url: &str,
@@ -49,11 +51,7 @@ fn check_assertion(
     {
         return Err("AADSTS50027: client_assertion_type is missing or not jwt-bearer.".into());
     }
-    let Some(certificate) = config
-        .certificate_pem
-        .as_deref()
-        .and_then(|pem| Certificate::from_pem(pem).ok())
-    else {
+    let Some(certificate) = registered.and_then(|pem| Certificate::from_pem(pem).ok()) else {
         return Err("AADSTS700027: No certificate is registered on the application.".into());
     };
     let Some(parsed) = parse_assertion(jwt) else {
@@ -147,7 +145,13 @@ fn issue(
     match form.get("client_assertion") {
         Some(jwt) => {
             let token_url = format!("{}/{tenant}/oauth2/v2.0/token", state.base_url);
-            if let Err(description) = check_assertion(config, form, jwt, &token_url) {
+            let registered = lock(&state.faults)
+                .certificate_pem
+                .clone()
+                .or_else(|| config.certificate_pem.clone());
+            if let Err(description) =
+                check_assertion(config, registered.as_deref(), form, jwt, &token_url)
+            {
                 return Err(token_error(
                     StatusCode::UNAUTHORIZED,
                     "invalid_client",

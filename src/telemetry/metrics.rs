@@ -203,8 +203,8 @@ pub fn collect(sources: &Sources, now_ms: i64) -> Vec<Metric> {
         one(crate::sinks::kafka::context::client_errors() as f64),
     ));
     out.push(metric(
-        "mdewatch_client_secret_rereads_total",
-        "Times the client secret was read again from its file after the token endpoint refused it.",
+        "mdewatch_credential_rereads_total",
+        "Times the client secret or certificate was read again from its files after the token endpoint refused it.",
         Kind::Counter,
         one(crate::defender::rotation::rereads() as f64),
     ));

@@ -2,12 +2,13 @@
 //! certificate credentials, read and checked at load so that a wrong key, a certificate that
 //! is expired or not yet valid, or one about to expire is said at `check`, naming the key.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::Checker;
 use crate::config::CertificateCredential;
 use crate::defender::certificate::{Algorithm, Certificate, Signer};
+use crate::exposure::{self, Finding};
 
 /// Where the private key is read from.
 enum KeySource {
@@ -119,52 +120,116 @@ impl Checker {
             signer: Arc::new(signer),
             path,
             key_source: key_source.to_string(),
+            key_file: match &key_source {
+                KeySource::File(path) => Some(path.clone()),
+                KeySource::Credential(_) => None,
+            },
             algorithm,
         })
     }
 
-    fn read_certificate(&mut self, path: &PathBuf) -> Option<Certificate> {
-        let shown = path.display();
-        let pem = match std::fs::read(path) {
-            Ok(pem) => pem,
-            Err(err) => {
-                self.problem(format!("api.certificate_file: cannot read {shown}: {err}"));
-                return None;
-            }
-        };
-        let certificate = match Certificate::from_pem(&pem) {
-            Ok(certificate) => certificate,
-            Err(err) => {
-                self.problem(format!("api.certificate_file: {shown}: {err}"));
-                return None;
-            }
-        };
+    fn read_certificate(&mut self, path: &Path) -> Option<Certificate> {
         let now = chrono::Utc::now();
-        let day = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
-        if certificate.not_after <= now {
-            self.problem(format!(
-                "api.certificate_file: the certificate in {shown} (thumbprint {}) expired on {}: Entra ID refuses what it signs; renew it and upload the new one to the app registration",
-                certificate.thumbprint,
-                day(certificate.not_after)
-            ));
-            return None;
-        }
-        if certificate.not_before > now {
-            self.problem(format!(
-                "api.certificate_file: the certificate in {shown} (thumbprint {}) is not valid before {}",
-                certificate.thumbprint,
-                day(certificate.not_before)
-            ));
-            return None;
-        }
+        let certificate = certificate_in(path, now)
+            .map_err(|problem| self.problem(problem))
+            .ok()?;
+        let shown = path.display();
         let left = (certificate.not_after - now).num_days();
         if left < EXPIRY_WARNING_DAYS {
             self.warnings.push(format!(
                 "the certificate in {shown} (thumbprint {}) expires on {}, in {left} day(s): renew it and upload the new one to the app registration",
                 certificate.thumbprint,
-                day(certificate.not_after)
+                day(&certificate.not_after)
             ));
         }
         Some(certificate)
+    }
+}
+
+fn day(time: &chrono::DateTime<chrono::Utc>) -> String {
+    time.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// The certificate in `path`, read and checked against its validity window at `now`. The
+/// error is the config's problem, naming the setting and the file.
+fn certificate_in(path: &Path, now: chrono::DateTime<chrono::Utc>) -> Result<Certificate, String> {
+    let shown = path.display();
+    let pem = std::fs::read(path)
+        .map_err(|err| format!("api.certificate_file: cannot read {shown}: {err}"))?;
+    let certificate = Certificate::from_pem(&pem)
+        .map_err(|err| format!("api.certificate_file: {shown}: {err}"))?;
+    if certificate.not_after <= now {
+        return Err(format!(
+            "api.certificate_file: the certificate in {shown} (thumbprint {}) expired on {}: Entra ID refuses what it signs; renew it and upload the new one to the app registration",
+            certificate.thumbprint,
+            day(&certificate.not_after)
+        ));
+    }
+    if certificate.not_before > now {
+        return Err(format!(
+            "api.certificate_file: the certificate in {shown} (thumbprint {}) is not valid before {}",
+            certificate.thumbprint,
+            day(&certificate.not_before)
+        ));
+    }
+    Ok(certificate)
+}
+
+/// A certificate credential's files, read again while the daemon runs when the token endpoint
+/// refuses the certificate in use (`defender/rotation.rs`): the renewed certificate and its key
+/// written over the old ones. A key handed over as a systemd credential is copied when the
+/// service starts: such a credential has none.
+#[derive(Debug, Clone)]
+pub struct CertificateFiles {
+    certificate: PathBuf,
+    key: PathBuf,
+    algorithm: Algorithm,
+    shown: String,
+}
+
+impl CertificateFiles {
+    pub fn of(credential: &CertificateCredential) -> Option<CertificateFiles> {
+        let key = credential.key_file.clone()?;
+        Some(CertificateFiles {
+            shown: format!(
+                "files {} (api.certificate_file) and {} (api.private_key_file)",
+                credential.path.display(),
+                key.display()
+            ),
+            certificate: credential.path.clone(),
+            key,
+            algorithm: credential.algorithm,
+        })
+    }
+
+    /// Where the credential is read from, for the log.
+    pub fn source(&self) -> &str {
+        &self.shown
+    }
+
+    /// The certificate and key as the files hold them now, checked as at start: the key private
+    /// to its owner and the certificate's own, the certificate within its validity window.
+    /// Errors never hold the key.
+    pub fn read(&self) -> Result<CertificateCredential, String> {
+        if let Some(Finding::Problem(problem)) =
+            exposure::secret_file_on_disk("api.private_key_file", &self.key)
+        {
+            return Err(problem);
+        }
+        let certificate = certificate_in(&self.certificate, chrono::Utc::now())?;
+        let key_source = KeySource::File(self.key.clone());
+        let key = key_source
+            .read(None)
+            .map_err(|err| format!("api: private key from {key_source}: {err}"))?;
+        let signer = Signer::from_pem(&key, &certificate)
+            .map_err(|err| format!("api: private key from {key_source}: {err}"))?;
+        Ok(CertificateCredential {
+            certificate: Arc::new(certificate),
+            signer: Arc::new(signer),
+            path: self.certificate.clone(),
+            key_source: key_source.to_string(),
+            key_file: Some(self.key.clone()),
+            algorithm: self.algorithm,
+        })
     }
 }
