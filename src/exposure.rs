@@ -121,6 +121,15 @@ pub fn secret_file_on_disk(key: &str, path: &Path) -> Option<Finding> {
     secret_file(key, path, mode_of(path).ok()?)
 }
 
+/// [`secret_file_on_disk`] for a file read again while the daemon runs: refused, with the
+/// problem, when every local user can read it (a group-readable one was warned of at start).
+pub fn private_enough(key: &str, path: &Path) -> Result<(), String> {
+    match secret_file_on_disk(key, path) {
+        Some(Finding::Problem(problem)) => Err(problem),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

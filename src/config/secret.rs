@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::exposure::{self, Finding};
+use crate::exposure;
 
 /// A secret string. `Debug` and `Display` print `***`; only [`Secret::expose`] reveals it, and
 /// only the token request calls that.
@@ -154,11 +154,7 @@ impl SecretFile {
     /// The secret as the file holds it now. A file every local user can read is refused, as at
     /// start; errors name the file, never its content.
     pub fn read(&self) -> Result<Secret, String> {
-        if let Some(Finding::Problem(problem)) =
-            exposure::secret_file_on_disk("api.client_secret_file", &self.path)
-        {
-            return Err(problem);
-        }
+        exposure::private_enough("api.client_secret_file", &self.path)?;
         resolve(&self.source, None)
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::Checker;
 use crate::config::CertificateCredential;
 use crate::defender::certificate::{Algorithm, Certificate, Signer};
-use crate::exposure::{self, Finding};
+use crate::exposure;
 
 /// Where the private key is read from.
 enum KeySource {
@@ -211,11 +211,7 @@ impl CertificateFiles {
     /// to its owner and the certificate's own, the certificate within its validity window.
     /// Errors never hold the key.
     pub fn read(&self) -> Result<CertificateCredential, String> {
-        if let Some(Finding::Problem(problem)) =
-            exposure::secret_file_on_disk("api.private_key_file", &self.key)
-        {
-            return Err(problem);
-        }
+        exposure::private_enough("api.private_key_file", &self.key)?;
         let certificate = certificate_in(&self.certificate, chrono::Utc::now())?;
         let key_source = KeySource::File(self.key.clone());
         let key = key_source
