@@ -172,7 +172,10 @@ impl TokenProvider {
             match self.request_once().await {
                 Ok(token) => return Ok(token),
                 Err(failure) => {
-                    if !reread && rotation::refused_secret(&failure) && self.credential_rotated() {
+                    if !reread
+                        && rotation::refused_credential(&failure)
+                        && self.credential_rotated()
+                    {
                         reread = true;
                         continue;
                     }

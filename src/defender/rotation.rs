@@ -23,7 +23,7 @@ pub fn rereads() -> u64 {
 /// Whether the token endpoint's answer may mean the credential itself was refused: Entra ID
 /// says 401 for an unknown secret (AADSTS7000215) or certificate (AADSTS700027) and 400 for an
 /// expired secret (AADSTS7000222).
-pub fn refused_secret(failure: &TokenFailure) -> bool {
+pub fn refused_credential(failure: &TokenFailure) -> bool {
     matches!(
         failure,
         TokenFailure::Refused {
@@ -102,14 +102,14 @@ mod tests {
     }
 
     #[test]
-    fn refusals_of_the_secret_are_told_from_other_failures() {
+    fn refusals_of_the_credential_are_told_from_other_failures() {
         let refused = |status| TokenFailure::Refused {
             status,
             description: String::new(),
         };
-        assert!(refused_secret(&refused(401)));
-        assert!(refused_secret(&refused(400)));
-        assert!(!refused_secret(&refused(503)));
-        assert!(!refused_secret(&TokenFailure::NoSecret));
+        assert!(refused_credential(&refused(401)));
+        assert!(refused_credential(&refused(400)));
+        assert!(!refused_credential(&refused(503)));
+        assert!(!refused_credential(&TokenFailure::NoSecret));
     }
 }
