@@ -164,6 +164,7 @@ async fn a_secret_rotated_in_its_file_is_read_again_when_the_old_one_is_refused(
     // The operator writes the new secret into the file, then deletes the old one in Entra ID.
     let rotated = "rotated-secret-value";
     write_secret(&dir.path().join("secret"), rotated);
+    let refused_before = sim.stats().served_401;
     sim.set_faults(Faults {
         client_secret: Some(rotated.into()),
         ..short_tokens
@@ -171,7 +172,6 @@ async fn a_secret_rotated_in_its_file_is_read_again_when_the_old_one_is_refused(
     // Every token issued before the rotation has died by now: what appears next can only be
     // fetched with one the new credential obtained.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    let refused_before = sim.stats().served_401;
     sim.advance(std::time::Duration::from_secs(12 * 3600));
     let later = sim.expected_ids(&watch.users, &watch.files);
     assert!(later.len() > first.len(), "virtual time brings new alerts");
