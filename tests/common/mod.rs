@@ -421,3 +421,27 @@ pub async fn run_undeliverable(
     assert!(store.seen_ids().unwrap().is_empty(), "nothing is committed");
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// The end of a credential rotation test: the emulator takes only the new credential
+/// (`rotated`, its faults from now on); once every token issued before has died, virtual time
+/// brings new alerts, which can only be fetched with a token the new credential obtained. Waits
+/// until they are written, stops `daemon` and returns what it logged.
+pub async fn deliver_after_rotation(
+    sim: &SimHandle,
+    watch: &Watch,
+    output: &Path,
+    rotated: mde_watch::sim::Faults,
+    daemon: tokio::process::Child,
+) -> String {
+    let before = sim.expected_ids(&watch.users, &watch.files);
+    sim.set_faults(rotated);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    sim.advance(Duration::from_secs(12 * 3600));
+    let later = sim.expected_ids(&watch.users, &watch.files);
+    assert!(later.len() > before.len(), "virtual time brings new alerts");
+    written_within_a_minute(output, &later).await;
+    sigterm(&daemon);
+    let stopped = stopped_cleanly(daemon).await;
+    assert!(id_counts(&events(output)).values().all(|&n| n == 1));
+    String::from_utf8_lossy(&stopped.stderr).into_owned()
+}
