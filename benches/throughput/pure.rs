@@ -230,7 +230,7 @@ pub fn bench_stages() {
             let mut reader = mde_watch::defender::stream::PageReader::new();
             for chunk in page.as_bytes().chunks(64 * 1024) {
                 reader
-                    .feed(chunk, &mut |bytes| {
+                    .feed(chunk, &mut |bytes: &[u8]| {
                         std::hint::black_box(bytes);
                     })
                     .unwrap();

@@ -11,6 +11,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use bytes::Bytes;
+
 use super::{evidence, lenient, nested};
 use crate::json::scan::{self, Cursor, Kind};
 
@@ -74,6 +76,27 @@ impl<'a> Alert<'a> {
             cursor.finish().map_err(ReadError::Malformed)?;
             return Err(ReadError::NotAnObject(kind));
         }
+        let alert = Alert::read_object(&mut cursor)?;
+        cursor.finish().map_err(ReadError::Malformed)?;
+        Ok(alert)
+    }
+
+    /// Reads the alert object that starts `text` (more may follow it): the alert, and the
+    /// length of its text. For reading an alert where it lies in a larger buffer.
+    pub fn read_prefix(text: &'a str) -> Result<(Alert<'a>, usize), ReadError> {
+        let mut cursor = Cursor::new(text);
+        if cursor.peek() != Some(b'{') {
+            return Err(ReadError::Malformed(scan::Syntax {
+                at: cursor.position(),
+                expected: "an alert object",
+            }));
+        }
+        let alert = Alert::read_object(&mut cursor)?;
+        Ok((alert, cursor.position()))
+    }
+
+    /// Reads the object the cursor is at, up to its closing brace.
+    fn read_object(cursor: &mut Cursor<'a>) -> Result<Alert<'a>, ReadError> {
         cursor.open().map_err(ReadError::Malformed)?;
         let mut alert = Alert {
             members: Vec::with_capacity(USUAL_MEMBERS),
@@ -90,12 +113,12 @@ impl<'a> Alert<'a> {
             let value = if name == "evidence" {
                 // Read in place, in the same pass: the items' bytes are walked once.
                 let start = cursor.position();
-                evidence::read(&mut cursor, &mut alert.evidence, &mut device).map_err(
-                    |failure| match failure {
+                evidence::read(cursor, &mut alert.evidence, &mut device).map_err(|failure| {
+                    match failure {
                         evidence::Failure::Syntax(err) => ReadError::Malformed(err),
                         evidence::Failure::Value(source) => failed(source),
-                    },
-                )?;
+                    }
+                })?;
                 cursor.since(start)
             } else {
                 let (value, kind) = cursor.skip().map_err(ReadError::Malformed)?;
@@ -108,7 +131,6 @@ impl<'a> Alert<'a> {
             };
             alert.members.push((name, value));
         }
-        cursor.finish().map_err(ReadError::Malformed)?;
         match id {
             Some(id) if !id.trim().is_empty() => alert.id = id,
             _ => return Err(ReadError::NoId),
@@ -224,6 +246,9 @@ pub enum ReadError {
     NotAnObject(Kind),
     #[error("alert has an empty or null id")]
     NoId,
+    /// Bytes that are not UTF-8: the response it came in is broken.
+    #[error("not UTF-8 text")]
+    NotText(#[source] std::str::Utf8Error),
     /// A member no lenient reading can make sense of (an escape that decodes to no character).
     #[error("member {member} cannot be read")]
     Member {
@@ -246,33 +271,77 @@ fn kind_name(kind: Kind) -> &'static str {
 
 /// An alert as received: its text, and the view of it parsed once.
 pub struct PolledAlert {
-    // Declared before `text`, so it is dropped first: it borrows from `text`. Boxed: the view
+    // Declared before the bytes they borrow from, so they are dropped first. Boxed: the view
     // is ~750 bytes, and an alert moves from page to batch to candidate to the publish list;
     // moving a pointer instead saved the copies (and the page faults of the growing vectors).
     view: Box<Alert<'static>>,
-    text: Box<str>,
+    /// `bytes` as text (checked UTF-8 when the alert was read).
+    text: &'static str,
+    /// The alert's own copy of its text, or its slice of the response chunk it was read in.
+    bytes: Bytes,
 }
 
 impl PolledAlert {
     /// Parses one alert object, keeping its text. The error says whether the text is not JSON
     /// (a broken response) or not an alert (this one is skipped).
     pub fn parse(text: impl Into<Box<str>>) -> Result<PolledAlert, ReadError> {
-        let mut text: Box<str> = text.into();
+        let text: Box<str> = text.into();
+        PolledAlert::owning(Bytes::from(text.into_boxed_bytes()))
+    }
+
+    /// [`PolledAlert::parse`] of a copy of `bytes`, which must be UTF-8 text
+    /// ([`ReadError::NotText`] otherwise).
+    pub fn from_bytes(bytes: &[u8]) -> Result<PolledAlert, ReadError> {
+        PolledAlert::owning(Bytes::copy_from_slice(bytes))
+    }
+
+    fn owning(mut bytes: Bytes) -> Result<PolledAlert, ReadError> {
+        let mut text = std::str::from_utf8(&bytes).map_err(ReadError::NotText)?;
         // NDJSON needs one line per event; whitespace inside JSON strings is always escaped, so
-        // only a pretty-printed alert has raw line breaks, and only that one needs compacting.
-        if memchr::memchr2(b'\n', b'\r', text.as_bytes()).is_some() {
-            text = crate::json::compact(&text).into();
+        // only a pretty-printed alert has raw line breaks, and only that one needs compacting
+        // (a break left inside a string is no JSON, which the reading then says).
+        let compacted;
+        if has_line_break(text) {
+            compacted = Bytes::from(crate::json::compact(text));
+            bytes = compacted.clone();
+            text = match std::str::from_utf8(&compacted) {
+                Ok(text) => text,
+                Err(err) => return Err(ReadError::NotText(err)),
+            };
         }
-        let view: Alert<'_> = Alert::read(&text)?;
-        // SAFETY: `view` borrows from the heap buffer of `text`, which this struct owns, never
-        // changes, and drops after `view` (field order); moving the struct moves the `Box`, not
-        // the buffer. `alert()` hands the view out only for the lifetime of a borrow of `self`.
-        let view: Alert<'static> =
-            unsafe { std::mem::transmute::<Alert<'_>, Alert<'static>>(view) };
+        // SAFETY: `bytes` is kept beside the text and the view (see `detach`).
+        let text = unsafe { detach(text) };
+        let view = Alert::read(text)?;
         Ok(PolledAlert {
             view: Box::new(view),
             text,
+            bytes,
         })
+    }
+
+    /// Reads the alert that starts `text`, where it lies: `text` is checked text inside
+    /// `chunk`'s bytes. Some(alert, its length) when the alert is whole there, single-line and
+    /// readable; None leaves it to [`PolledAlert::from_bytes`] (cut by the chunk's end,
+    /// broken, not an alert, or pretty-printed), so every failure is told as that reading tells
+    /// it. The alert shares the chunk's bytes instead of copying them.
+    pub fn in_place(chunk: &Bytes, text: &str) -> Option<(PolledAlert, usize)> {
+        let at = (text.as_ptr() as usize).checked_sub(chunk.as_ptr() as usize)?;
+        if at + text.len() > chunk.len() {
+            return None;
+        }
+        // SAFETY: what is kept of the text is kept with its slice of `chunk` (see `detach`).
+        let rest = unsafe { detach(text) };
+        let (view, len) = Alert::read_prefix(rest).ok()?;
+        let text = rest.get(..len)?;
+        if has_line_break(text) {
+            return None;
+        }
+        let alert = PolledAlert {
+            view: Box::new(view),
+            text,
+            bytes: chunk.slice(at..at + len),
+        };
+        Some((alert, len))
     }
 
     /// The parsed view, borrowing from this alert.
@@ -282,22 +351,39 @@ impl PolledAlert {
 
     /// The alert's JSON text as received (compacted if it came pretty-printed).
     pub fn text(&self) -> &str {
-        &self.text
+        self.text
     }
 
     /// Bytes of JSON this alert holds.
     pub fn len(&self) -> usize {
-        self.text.len()
+        self.bytes.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.text.is_empty()
+        self.bytes.is_empty()
     }
+}
+
+/// `text` as if it lived for ever, for a [`PolledAlert`] to keep beside the buffer it borrows.
+///
+/// # Safety
+/// `text` must lie in the buffer of a `Bytes` that the `PolledAlert` keeping the result (and
+/// the view read from it) also keeps, declared after them so it is dropped last. A `Bytes`
+/// never moves or changes its buffer while a handle to it exists, so moving the struct moves
+/// the handle, not the text; `alert()` and `text()` hand them out only for the lifetime of a
+/// borrow of the struct. A result not kept that way must not outlive the call that made it.
+unsafe fn detach(text: &str) -> &'static str {
+    // SAFETY: the caller keeps the buffer alive for as long as the result is used.
+    unsafe { std::mem::transmute::<&str, &'static str>(text) }
+}
+
+fn has_line_break(text: &str) -> bool {
+    memchr::memchr2(b'\n', b'\r', text.as_bytes()).is_some()
 }
 
 impl Clone for PolledAlert {
     fn clone(&self) -> Self {
-        match PolledAlert::parse(self.text.clone()) {
+        match PolledAlert::parse(self.text) {
             Ok(alert) => alert,
             // The text parsed once; it parses again.
             Err(_) => unreachable!("an alert's own text reads again"),

@@ -4,6 +4,7 @@
 pub mod alert;
 pub mod auth;
 pub mod certificate;
+mod chunk;
 pub mod client;
 pub mod cloud;
 pub mod errors;

@@ -60,10 +60,10 @@ pub fn parse_page(body: &[u8]) -> Result<Page, String> {
 pub fn read_alert(index: usize, bytes: &[u8]) -> Result<Result<PolledAlert, String>, String> {
     let malformed =
         |err: String| format!("response body is not valid JSON (alert #{index}: {err})");
-    let text = std::str::from_utf8(bytes).map_err(|err| malformed(err.to_string()))?;
-    match PolledAlert::parse(text) {
+    match PolledAlert::from_bytes(bytes) {
         Ok(alert) => Ok(Ok(alert)),
         Err(ReadError::Malformed(err)) => Err(malformed(err.to_string())),
+        Err(ReadError::NotText(err)) => Err(malformed(err.to_string())),
         Err(unreadable) => Ok(Err(format!(
             "alert #{index} in the response: {}",
             crate::errors::Chain(&unreadable)

@@ -4,7 +4,7 @@
 
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::odata::read_alert;
+use super::chunk::ChunkAlerts;
 use super::stream::{PageReader, StreamError};
 use super::PolledAlert;
 use crate::watchlist::Entry;
@@ -156,28 +156,19 @@ pub(super) async fn read_page(
 ) -> Result<PageRead, PageError> {
     let mut reader = PageReader::new();
     let mut page = EntryAlerts::default();
-    let mut index = 0usize;
-    let mut fresh: Vec<PolledAlert> = Vec::new();
+    let mut read = ChunkAlerts::default();
     loop {
         let chunk = match response.chunk().await {
             Ok(Some(chunk)) => chunk,
             Ok(None) => break,
             Err(err) => return Err(PageError::Cut(err.without_url())),
         };
-        let mut malformed = None;
-        reader.feed(&chunk, &mut |bytes| {
-            match read_alert(index, bytes) {
-                Ok(Ok(alert)) => fresh.push(alert),
-                Ok(Err(reason)) => page.rejected.push(reason),
-                Err(reason) => {
-                    malformed.get_or_insert(reason);
-                }
-            }
-            index += 1;
-        })?;
-        if let Some(reason) = malformed {
+        read.feed(&mut reader, &chunk)?;
+        if let Some(reason) = read.malformed.take() {
             return Err(PageError::Malformed(reason));
         }
+        page.rejected.append(&mut read.rejected);
+        let fresh = &mut read.alerts;
         if fresh.is_empty() {
             continue;
         }
@@ -188,9 +179,9 @@ pub(super) async fn read_page(
         page.ids
             .extend(fresh.iter().map(|a| a.alert().id.to_string()));
         if entry.is_none() {
-            note_update_times(&mut page, &fresh);
+            note_update_times(&mut page, fresh);
         }
-        page.alerts.append(&mut fresh);
+        page.alerts.append(fresh);
         if let Some(intake) = intake {
             let held = page.held.as_ref().map_or(0, |h| h.num_permits());
             if held >= intake.piece_bytes() && !hand_over(intake, entry, &mut page).await {

@@ -4,12 +4,36 @@
 //! the element being read and the `@odata.nextLink`. Pure: no I/O, no clock.
 //!
 //! This reads the envelope's structure only (objects, arrays, strings, escapes, scalars); each
-//! element is then parsed, and so validated, on its own. Anything the envelope cannot be (not an
+//! element is then parsed, and so validated, on its own. An element may be offered to its reader
+//! first ([`Elements::in_place`]): one whole in the chunk is then parsed where it lies, the
+//! parse finding its end, instead of being scanned here and parsed again. Anything the envelope cannot be (not an
 //! object, no `value` array, stray bytes between elements, a body that ends early) is an error
 //! for the whole response, as for `odata::parse_page`, which reads a whole body the same way.
 
 use crate::json::blocks;
 use crate::json::escape::first_escape;
+/// Where a [`PageReader`] puts the elements of `value` it finds.
+pub trait Elements {
+    /// An element that starts at byte `at` of `chunk`: read where it lies when it ends in the
+    /// chunk, returning the index just past its last byte (and then read once, and whole); None
+    /// leaves it to the reader, which gathers it, across chunks if need be, for
+    /// [`Elements::whole`].
+    fn in_place(&mut self, chunk: &[u8], at: usize) -> Option<usize>;
+    /// An element gathered whole.
+    fn whole(&mut self, bytes: &[u8]);
+}
+
+/// A function given every element whole.
+impl<F: FnMut(&[u8])> Elements for F {
+    fn in_place(&mut self, _: &[u8], _: usize) -> Option<usize> {
+        None
+    }
+
+    fn whole(&mut self, bytes: &[u8]) {
+        self(bytes)
+    }
+}
+
 /// What the envelope had besides its elements.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Envelope {
@@ -244,15 +268,11 @@ impl PageReader {
         self.pending.len()
     }
 
-    /// Reads one chunk; `element` is called with each `value` element completed in it.
-    pub fn feed(
-        &mut self,
-        chunk: &[u8],
-        element: &mut dyn FnMut(&[u8]),
-    ) -> Result<(), StreamError> {
+    /// Reads one chunk; each `value` element completed in it goes to `elements`.
+    pub fn feed(&mut self, chunk: &[u8], elements: &mut dyn Elements) -> Result<(), StreamError> {
         let mut at = 0;
         while at < chunk.len() {
-            at = self.step(chunk, at, element)?;
+            at = self.step(chunk, at, elements)?;
         }
         self.consumed += chunk.len() as u64;
         Ok(())
@@ -271,7 +291,7 @@ impl PageReader {
         &mut self,
         chunk: &[u8],
         at: usize,
-        element: &mut dyn FnMut(&[u8]),
+        elements: &mut dyn Elements,
     ) -> Result<usize, StreamError> {
         let b = chunk[at];
         match self.state {
@@ -306,8 +326,8 @@ impl PageReader {
                 Ok(at + 1)
             }
             State::Colon => Err(self.unexpected(b, "':'")),
-            State::Value => self.start_value(b, chunk, at, element),
-            State::InValue => self.scan_value(chunk, at, at, element),
+            State::Value => self.start_value(b, chunk, at, elements),
+            State::InValue => self.scan_value(chunk, at, at, elements),
             State::AfterValue => match b {
                 b',' => {
                     self.state = State::Key { first: false };
@@ -323,13 +343,19 @@ impl PageReader {
                 }
                 b',' | b']' | b'}' | b':' => Err(self.unexpected(b, "an element")),
                 _ => {
+                    let read = elements.in_place(chunk, at);
+                    if let Some(end) = read.filter(|&end| end > at && end <= chunk.len()) {
+                        self.elements += 1;
+                        self.state = State::AfterElement;
+                        return Ok(end);
+                    }
                     self.pending.clear();
                     self.scan = Scan::start(b);
                     self.state = State::InElement;
-                    self.scan_value(chunk, at, at + 1, element)
+                    self.scan_value(chunk, at, at + 1, elements)
                 }
             },
-            State::InElement => self.scan_value(chunk, at, at, element),
+            State::InElement => self.scan_value(chunk, at, at, elements),
             State::AfterElement => match b {
                 b',' => {
                     self.state = State::Element { first: false };
@@ -361,7 +387,7 @@ impl PageReader {
         b: u8,
         chunk: &[u8],
         at: usize,
-        element: &mut dyn FnMut(&[u8]),
+        elements: &mut dyn Elements,
     ) -> Result<usize, StreamError> {
         if self.member == "value" {
             if self.seen_value {
@@ -382,7 +408,7 @@ impl PageReader {
         self.pending.clear();
         self.scan = Scan::start(b);
         self.state = State::InValue;
-        self.scan_value(chunk, at, at + 1, element)
+        self.scan_value(chunk, at, at + 1, elements)
     }
 
     fn read_key(&mut self, chunk: &[u8], from: usize) -> Result<usize, StreamError> {
@@ -415,7 +441,7 @@ impl PageReader {
         chunk: &[u8],
         start: usize,
         from: usize,
-        element: &mut dyn FnMut(&[u8]),
+        elements: &mut dyn Elements,
     ) -> Result<usize, StreamError> {
         let in_element = self.state == State::InElement;
         match self.scan.run(chunk, from) {
@@ -436,7 +462,7 @@ impl PageReader {
                     &self.pending
                 };
                 if in_element {
-                    element(whole);
+                    elements.whole(whole);
                     self.elements += 1;
                     self.state = State::AfterElement;
                 } else {

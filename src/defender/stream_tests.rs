@@ -7,7 +7,7 @@ fn read(chunks: &[&[u8]]) -> Result<(Vec<String>, Envelope), StreamError> {
     let mut reader = PageReader::new();
     let mut out = Vec::new();
     for chunk in chunks {
-        reader.feed(chunk, &mut |e| {
+        reader.feed(chunk, &mut |e: &[u8]| {
             out.push(String::from_utf8(e.to_vec()).unwrap())
         })?;
     }
@@ -62,7 +62,9 @@ fn broken_envelopes_are_errors() {
     assert!(elements.is_empty() && envelope.next_link.is_none());
 }
 
-use crate::defender::odata::{parse_page, read_alert};
+use crate::defender::chunk::ChunkAlerts;
+use crate::defender::odata::parse_page;
+use bytes::Bytes;
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -123,27 +125,27 @@ proptest! {
     fn streaming_reads_what_a_whole_body_parse_reads(
         (body, count) in page(),
         cuts in proptest::collection::vec(any::<proptest::sample::Index>(), 0..8),
+        in_place in any::<bool>(),
     ) {
         let mut points: Vec<usize> = cuts.iter().map(|i| i.index(body.len() + 1)).collect();
         points.push(0);
         points.push(body.len());
         points.sort_unstable();
         let mut reader = PageReader::new();
-        let mut alerts = Vec::new();
-        let mut index = 0;
+        // In place, or every alert copied out of its chunk.
+        let mut read = ChunkAlerts::sharing_from(if in_place { 0 } else { usize::MAX });
         for pair in points.windows(2) {
-            reader.feed(&body[pair[0]..pair[1]], &mut |bytes| {
-                alerts.push(read_alert(index, bytes).unwrap());
-                index += 1;
-            }).unwrap();
+            read.feed(&mut reader, &Bytes::copy_from_slice(&body[pair[0]..pair[1]])).unwrap();
         }
         let envelope = reader.finish().unwrap();
         let whole = parse_page(&body).unwrap();
-        prop_assert_eq!(alerts.len(), count);
+        prop_assert_eq!(read.alerts.len(), count);
+        prop_assert!(read.rejected.is_empty() && read.malformed.is_none());
         prop_assert_eq!(envelope.next_link, whole.next_link);
-        let streamed: Vec<(String, String)> = alerts
-            .into_iter()
-            .map(|a| a.map(|a| (a.alert().id.to_string(), a.text().to_string())).unwrap())
+        let streamed: Vec<(String, String)> = read
+            .alerts
+            .iter()
+            .map(|a| (a.alert().id.to_string(), a.text().to_string()))
             .collect();
         let reference: Vec<(String, String)> = whole
             .alerts
@@ -165,9 +167,7 @@ proptest! {
     ) {
         let cut = cut.index(body.len());
         let mut reader = PageReader::new();
-        let fed = reader.feed(&body[..cut], &mut |bytes| {
-            let _ = read_alert(0, bytes);
-        });
+        let fed = ChunkAlerts::sharing_from(0).feed(&mut reader, &Bytes::copy_from_slice(&body[..cut]));
         prop_assert!(fed.is_err() || reader.finish().is_err(), "a cut at {} read as complete", cut);
 
         let mut damaged = body.clone();
@@ -188,21 +188,20 @@ proptest! {
 /// Reads chunks to the end: the ids of the alerts, or the response's error.
 fn stream_all(chunks: &[&[u8]]) -> Result<Vec<String>, String> {
     let mut reader = PageReader::new();
-    let mut ids = Vec::new();
-    let mut malformed = None;
+    let mut read = ChunkAlerts::sharing_from(0);
     for chunk in chunks {
-        reader
-            .feed(chunk, &mut |bytes| match read_alert(0, bytes) {
-                Ok(Ok(alert)) => ids.push(alert.alert().id.to_string()),
-                Ok(Err(_)) => {}
-                Err(reason) => {
-                    malformed.get_or_insert(reason);
-                }
-            })
+        read.feed(&mut reader, &Bytes::copy_from_slice(chunk))
             .map_err(|e| e.to_string())?;
+        if let Some(reason) = read.malformed.take() {
+            return Err(reason);
+        }
     }
     reader.finish().map_err(|e| e.to_string())?;
-    malformed.map_or(Ok(ids), Err)
+    Ok(read
+        .alerts
+        .iter()
+        .map(|a| a.alert().id.to_string())
+        .collect())
 }
 
 proptest! {
