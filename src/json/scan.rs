@@ -323,6 +323,10 @@ fn end_of_text(bytes: &[u8], at: usize) -> Result<(), Syntax> {
 
 #[inline]
 fn skip_ws(bytes: &[u8], mut at: usize) -> usize {
+    // Compact JSON has none: every byte above the space is no white space, one comparison.
+    if bytes.get(at).is_some_and(|&b| b > b' ') {
+        return at;
+    }
     while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(at) {
         at += 1;
     }
