@@ -68,6 +68,8 @@ impl<'a> Alert<'a> {
     /// Reads an alert from its JSON text in one checked pass. Broken JSON is
     /// [`ReadError::Malformed`] (the response it came in is broken); JSON that is not an alert
     /// (not an object, no id, a member no reading can make sense of) is one of the others.
+    /// A null is no value: it leaves a field empty, and never empties one that a member of the
+    /// same name (sent twice) filled before it.
     pub fn read(text: &'a str) -> Result<Alert<'a>, ReadError> {
         let mut cursor = Cursor::new(text);
         if cursor.peek() != Some(b'{') {
@@ -151,6 +153,10 @@ impl<'a> Alert<'a> {
 
     /// Reads the member `name` into its typed field, if it has one; others are kept only as sent.
     fn take(&mut self, name: &str, value: &'a str, kind: Kind) -> serde_json::Result<()> {
+        if kind == Kind::Null {
+            // Every field starts empty: no name to match.
+            return Ok(());
+        }
         let slot = match name {
             "incidentId" => return lenient::number_of(value, kind).map(|v| self.incident_id = v),
             "investigationId" => {
@@ -481,6 +487,26 @@ mod tests {
         // Defender's values are left as sent.
         let defender = Alert::read(r#"{"id":"a","status":"InProgress"}"#).unwrap();
         assert!(matches!(defender.status, Some(Cow::Borrowed("InProgress"))));
+    }
+
+    #[test]
+    fn a_null_never_empties_a_field_a_value_filled() {
+        let alert = Alert::read(
+            r#"{"id":"a","title":"t","title":null,"severity":null,
+                "evidence":[{"sha1":"aa","sha1":null,"fileName":null}]}"#,
+        )
+        .unwrap();
+        assert_eq!(alert.title.as_deref(), Some("t"));
+        assert_eq!(alert.severity, None);
+        assert_eq!(alert.evidence[0].sha1.as_deref(), Some("aa"));
+        assert_eq!(alert.evidence[0].file_name, None);
+        let titles: Vec<&str> = alert
+            .members
+            .iter()
+            .filter(|(name, _)| name == "title")
+            .map(|(_, raw)| *raw)
+            .collect();
+        assert_eq!(titles, [r#""t""#, "null"], "both kept as sent");
     }
 
     #[test]

@@ -193,6 +193,10 @@ fn item<'a>(cursor: &mut Cursor<'a>) -> Result<EvidenceItem<'a>, Failure> {
     while let Some(member) = cursor.next_member()? {
         let name = lenient::name_of(member.name, member.name_escaped)?;
         let (value, kind) = (member.value, member.kind);
+        if kind == Kind::Null {
+            // Every field starts empty, and most of Defender's are sent null: no name to match.
+            continue;
+        }
         match name.as_ref() {
             "processId" => item.process_id = lenient::number_of(value, kind)?,
             "userAccount" => item.user_account = details(value, kind)?,
