@@ -127,15 +127,35 @@ impl<'b> JsonWriter<'b> {
                 super::escape::first_escape(value.as_bytes()).is_none(),
                 "string {value:?} of the source needs escaping"
             );
-            self.out.reserve(value.len() + 2);
-            self.out.push(b'"');
-            self.out.extend_from_slice(value.as_bytes());
-            self.out.push(b'"');
+            self.quoted(value);
         } else {
             escape_into(self.out, value);
         }
         self.comma = true;
         self
+    }
+
+    /// A string the program holds as a constant (a format's fixed values: `"alert"`, a
+    /// product's name, this build's version): it has no byte to escape, so it is copied as it
+    /// is (the golden files would show one that had).
+    #[inline]
+    pub fn lit(&mut self, value: &'static str) -> &mut Self {
+        debug_assert!(
+            super::escape::first_escape(value.as_bytes()).is_none(),
+            "constant {value:?} needs escaping"
+        );
+        self.separate();
+        self.quoted(value);
+        self.comma = true;
+        self
+    }
+
+    #[inline(always)]
+    fn quoted(&mut self, value: &str) {
+        self.out.reserve(value.len() + 2);
+        self.out.push(b'"');
+        self.out.extend_from_slice(value.as_bytes());
+        self.out.push(b'"');
     }
 
     #[inline]
@@ -184,6 +204,19 @@ impl<'b> JsonWriter<'b> {
             self.key(key).str(value);
         }
         self
+    }
+
+    /// `"key":["a","b"]` of constants (see [`JsonWriter::lit`]).
+    pub fn lit_array(
+        &mut self,
+        key: &'static str,
+        values: impl IntoIterator<Item = &'static str>,
+    ) -> &mut Self {
+        self.key(key).begin_array();
+        for value in values {
+            self.lit(value);
+        }
+        self.end_array()
     }
 
     /// `"key":["a","b"]`.

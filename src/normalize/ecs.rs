@@ -39,7 +39,7 @@ pub fn encode(polled: &PolledAlert, context: &EventContext) -> serde_json::Resul
     w.key("ecs")
         .begin_object()
         .key("version")
-        .str(ECS_VERSION)
+        .lit(ECS_VERSION)
         .end_object();
     event(&mut w, alert, context, created.as_deref());
     w.key("rule")
@@ -70,9 +70,9 @@ pub fn encode(polled: &PolledAlert, context: &EventContext) -> serde_json::Resul
     w.key("observer")
         .begin_object()
         .key("vendor")
-        .str("Microsoft")
+        .lit("Microsoft")
         .key("product")
-        .str(super::product::of(alert).name)
+        .lit(super::product::of(alert).name)
         .end_object();
     if context.verbatim {
         w.key("microsoft").begin_object().key("defender_endpoint");
@@ -89,20 +89,20 @@ fn event(w: &mut JsonWriter, alert: &Alert, context: &EventContext, created: Opt
     w.key("event")
         .begin_object()
         .key("kind")
-        .str("alert")
-        .str_array("category", categories(alert).iter().copied())
-        .str_array("type", ["info"])
+        .lit("alert")
+        .lit_array("category", categories(alert).iter().copied())
+        .lit_array("type", ["info"])
         .key("action")
-        .str(match context.change {
+        .lit(match context.change {
             Change::New => "alert-created",
             Change::Updated => "alert-updated",
         })
         .key("provider")
-        .str(super::product::of(alert).provider)
+        .lit(super::product::of(alert).provider)
         .key("module")
-        .str("mde_watch")
+        .lit("mde_watch")
         .key("dataset")
-        .str("mde_watch.alert")
+        .lit("mde_watch.alert")
         .key("id")
         .str(&alert.id)
         .key("severity")
@@ -194,7 +194,7 @@ fn threat(w: &mut JsonWriter, techniques: &[Cow<'_, str>]) {
     w.key("threat")
         .begin_object()
         .key("framework")
-        .str("MITRE ATT&CK")
+        .lit("MITRE ATT&CK")
         .key("technique")
         .begin_object()
         .str_array("id", ids);

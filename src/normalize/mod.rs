@@ -239,7 +239,7 @@ fn write_provenance(w: &mut crate::json::JsonWriter, context: &EventContext) {
     for found in context.matches {
         w.begin_object()
             .key("kind")
-            .str(found.kind.as_str())
+            .lit(found.kind.as_str())
             .key("value")
             .str(&found.value)
             .opt_str("original", found.original.as_deref())
@@ -253,11 +253,11 @@ fn write_provenance(w: &mut crate::json::JsonWriter, context: &EventContext) {
         .key("tenant_id")
         .str(context.tenant_id)
         .key("change")
-        .str(context.change.as_str())
+        .lit(context.change.as_str())
         .key("found_by")
-        .str(context.found_by.as_str())
+        .lit(context.found_by.as_str())
         .key("version")
-        .str(crate::VERSION);
+        .lit(crate::VERSION);
     if context.truncated {
         w.key("truncated").bool(true);
     }
