@@ -212,11 +212,7 @@ impl<'b> JsonWriter<'b> {
         key: &'static str,
         values: impl IntoIterator<Item = &'static str>,
     ) -> &mut Self {
-        self.key(key).begin_array();
-        for value in values {
-            self.lit(value);
-        }
-        self.end_array()
+        self.array(key, values, JsonWriter::lit)
     }
 
     /// `"key":["a","b"]`.
@@ -225,9 +221,19 @@ impl<'b> JsonWriter<'b> {
         key: &'static str,
         values: impl IntoIterator<Item = &'v str>,
     ) -> &mut Self {
+        self.array(key, values, JsonWriter::str)
+    }
+
+    #[inline]
+    fn array<'v>(
+        &mut self,
+        key: &'static str,
+        values: impl IntoIterator<Item = &'v str>,
+        write: for<'w> fn(&'w mut Self, &'v str) -> &'w mut Self,
+    ) -> &mut Self {
         self.key(key).begin_array();
         for value in values {
-            self.str(value);
+            write(self, value);
         }
         self.end_array()
     }
