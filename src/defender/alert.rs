@@ -301,19 +301,16 @@ impl PolledAlert {
         PolledAlert::owning(Bytes::copy_from_slice(bytes))
     }
 
-    fn owning(mut bytes: Bytes) -> Result<PolledAlert, ReadError> {
-        let mut text = std::str::from_utf8(&bytes).map_err(ReadError::NotText)?;
+    fn owning(bytes: Bytes) -> Result<PolledAlert, ReadError> {
+        let text = std::str::from_utf8(&bytes).map_err(ReadError::NotText)?;
         // NDJSON needs one line per event; whitespace inside JSON strings is always escaped, so
-        // only a pretty-printed alert has raw line breaks, and only that one needs compacting
-        // (a break left inside a string is no JSON, which the reading then says).
-        let compacted;
+        // only a pretty-printed alert has raw line breaks, and only that one needs compacting.
+        // A break still there after is inside a string: no JSON, as the reading then says.
         if has_line_break(text) {
-            compacted = Bytes::from(crate::json::compact(text));
-            bytes = compacted.clone();
-            text = match std::str::from_utf8(&compacted) {
-                Ok(text) => text,
-                Err(err) => return Err(ReadError::NotText(err)),
-            };
+            let compact = crate::json::compact(text);
+            if !has_line_break(&compact) {
+                return PolledAlert::owning(Bytes::from(compact));
+            }
         }
         // SAFETY: `bytes` is kept beside the text and the view (see `detach`).
         let text = unsafe { detach(text) };

@@ -4,14 +4,16 @@
 //! the element being read and the `@odata.nextLink`. Pure: no I/O, no clock.
 //!
 //! This reads the envelope's structure only (objects, arrays, strings, escapes, scalars); each
-//! element is then parsed, and so validated, on its own. An element may be offered to its reader
-//! first ([`Elements::in_place`]): one whole in the chunk is then parsed where it lies, the
-//! parse finding its end, instead of being scanned here and parsed again. Anything the envelope cannot be (not an
-//! object, no `value` array, stray bytes between elements, a body that ends early) is an error
-//! for the whole response, as for `odata::parse_page`, which reads a whole body the same way.
+//! element is then parsed, and so validated, on its own. An element may be offered to its
+//! reader first ([`Elements::in_place`]): one whole in the chunk is then parsed where it lies,
+//! the parse finding its end, instead of being scanned here and parsed again. Anything the
+//! envelope cannot be (not an object, no `value` array, stray bytes between elements, a body
+//! that ends early) is an error for the whole response, as for `odata::parse_page`, which reads
+//! a whole body the same way.
 
 use crate::json::blocks;
 use crate::json::escape::first_escape;
+
 /// Where a [`PageReader`] puts the elements of `value` it finds.
 pub trait Elements {
     /// An element that starts at byte `at` of `chunk`: read where it lies when it ends in the
