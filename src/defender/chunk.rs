@@ -50,7 +50,7 @@ impl ChunkAlerts {
     /// Feeds one chunk of the body to `reader`, reading the alerts it completes.
     pub fn feed(&mut self, reader: &mut PageReader, chunk: &Bytes) -> Result<(), StreamError> {
         if chunk.len() < self.shared_min {
-            return reader.feed(chunk, &mut Copied(self));
+            return reader.feed(chunk, &mut |bytes: &[u8]| self.read_copy(bytes));
         }
         reader.feed(
             chunk,
@@ -74,19 +74,6 @@ impl ChunkAlerts {
     }
 }
 
-/// Every element read from its own copy.
-struct Copied<'a>(&'a mut ChunkAlerts);
-
-impl Elements for Copied<'_> {
-    fn in_place(&mut self, _: &[u8], _: usize) -> Option<usize> {
-        None
-    }
-
-    fn whole(&mut self, bytes: &[u8]) {
-        self.0.read_copy(bytes)
-    }
-}
-
 /// Elements read where they lie in `chunk` when they can be.
 struct InPlace<'a> {
     chunk: &'a Bytes,
@@ -97,7 +84,7 @@ struct InPlace<'a> {
 }
 
 impl Elements for InPlace<'_> {
-    fn in_place(&mut self, _: &[u8], at: usize) -> Option<usize> {
+    fn in_place(&mut self, at: usize) -> Option<usize> {
         let chunk = self.chunk;
         let (from, text) = *self.text.get_or_insert_with(|| (at, text_from(chunk, at)));
         let (alert, len) = PolledAlert::in_place(chunk, text.get(at.checked_sub(from)?..)?)?;

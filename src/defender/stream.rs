@@ -16,18 +16,18 @@ use crate::json::escape::first_escape;
 
 /// Where a [`PageReader`] puts the elements of `value` it finds.
 pub trait Elements {
-    /// An element that starts at byte `at` of `chunk`: read where it lies when it ends in the
-    /// chunk, returning the index just past its last byte (and then read once, and whole); None
-    /// leaves it to the reader, which gathers it, across chunks if need be, for
+    /// An element that starts at byte `at` of the chunk being fed: read where it lies when it
+    /// ends in the chunk, returning the index just past its last byte (and then read once, and
+    /// whole); None leaves it to the reader, which gathers it, across chunks if need be, for
     /// [`Elements::whole`].
-    fn in_place(&mut self, chunk: &[u8], at: usize) -> Option<usize>;
+    fn in_place(&mut self, at: usize) -> Option<usize>;
     /// An element gathered whole.
     fn whole(&mut self, bytes: &[u8]);
 }
 
 /// A function given every element whole.
 impl<F: FnMut(&[u8])> Elements for F {
-    fn in_place(&mut self, _: &[u8], _: usize) -> Option<usize> {
+    fn in_place(&mut self, _: usize) -> Option<usize> {
         None
     }
 
@@ -345,7 +345,7 @@ impl PageReader {
                 }
                 b',' | b']' | b'}' | b':' => Err(self.unexpected(b, "an element")),
                 _ => {
-                    let read = elements.in_place(chunk, at);
+                    let read = elements.in_place(at);
                     if let Some(end) = read.filter(|&end| end > at && end <= chunk.len()) {
                         self.elements += 1;
                         self.state = State::AfterElement;
