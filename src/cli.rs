@@ -143,6 +143,9 @@ pub(crate) struct SimArgs {
     /// The private key (PEM) of --tls-cert.
     #[arg(long, requires = "tls_cert")]
     pub(crate) tls_key: Option<std::path::PathBuf>,
+    /// Answer plain JSON even to a client that accepts deflate (Defender deflates its answers).
+    #[arg(long)]
+    pub(crate) plain: bool,
 }
 
 #[derive(Subcommand)]

@@ -324,6 +324,7 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<ExitCode> {
         },
         faults,
         speed: args.speed,
+        deflate: !args.plain,
         certificate_pem: match &args.certificate {
             Some(path) => {
                 let pem = std::fs::read(path)

@@ -5,14 +5,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Extension;
 
-use super::answer::{admit_call, api_error, truncated, ODATA_CONTENT_TYPE, ODATA_CONTEXT};
-use super::faults::Fault;
+use super::answer::{admit_call, api_error, page_answer, Wire, ODATA_CONTEXT};
 use super::state::{lock, Audience, SimState};
 use super::universe::Universe;
 use super::{feed, graph};
@@ -152,17 +151,13 @@ async fn serve_feed(
         body.extend_from_slice(link.as_bytes());
     }
     body.push(b'}');
-    let body = Bytes::from(body);
     lock(&state.clock).offset_secs += state.config.advance_per_feed_call;
-    if fault == Fault::Truncated {
-        return truncated(body);
-    }
-    let mut response = Response::new(Body::from(body));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(ODATA_CONTENT_TYPE),
-    );
-    response
+    // Defender deflates its answers (§4); what Graph does is not recorded, so it answers plain.
+    let wire = match dialect {
+        feed::Dialect::Defender => Wire::for_request(state, headers),
+        feed::Dialect::Graph => Wire::Plain,
+    };
+    page_answer(wire.encode(Bytes::from(body)), wire, fault)
 }
 
 /// This query's URL (`route_url`) with `$skip` set to `skip`, as the API writes

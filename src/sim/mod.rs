@@ -53,6 +53,9 @@ pub struct SimConfig {
     pub advance_per_feed_call: f64,
     /// Serve HTTPS with this certificate instead of plain HTTP.
     pub tls: Option<SimTls>,
+    /// Deflate Defender's alert pages for a client that accepts it, as Defender does (§4);
+    /// false answers plain JSON to everyone.
+    pub deflate: bool,
 }
 
 impl Default for SimConfig {
@@ -70,6 +73,7 @@ impl Default for SimConfig {
             speed: 0.0,
             advance_per_feed_call: 0.0,
             tls: None,
+            deflate: true,
         }
     }
 }

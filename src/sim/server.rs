@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
@@ -15,8 +15,8 @@ use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use super::answer::{admit_call, api_error, truncated, ODATA_CONTENT_TYPE, ODATA_CONTEXT};
-use super::faults::{Fault, Faults};
+use super::answer::{admit_call, api_error, page_answer, Wire, ODATA_CONTEXT};
+use super::faults::Faults;
 use super::feed::Dialect;
 use super::feed_route::feed_alerts;
 use super::graph;
@@ -100,16 +100,20 @@ impl SimHandle {
         }
     }
 
-    /// Renders every user's page ahead (time frozen), so that serving is a copy of bytes:
-    /// benchmarks measure the client, not the server.
+    /// Renders (and deflates, when it answers deflated) every user's page ahead (time frozen),
+    /// so that serving is a copy of bytes: benchmarks measure the client, not the server.
     pub fn warm_user_pages(&self) {
         let now = self.state.virtual_now_secs();
         let universe = &self.state.universe;
+        let wire = match self.state.config.deflate {
+            true => Wire::Deflate,
+            false => Wire::Plain,
+        };
         let mut pages = lock(&self.state.pages);
         for user in 1..=universe.spec.users {
             let name = Universe::user_name(user);
-            let body = page(universe, universe.alerts_of_user(&name), now);
-            pages.insert((Collection::Users, name), (now, body));
+            let body = wire.encode(page(universe, universe.alerts_of_user(&name), now));
+            pages.insert((Collection::Users, name, wire), (now, body));
         }
     }
 
@@ -285,7 +289,8 @@ async fn alerts(
         }
     };
     let now = state.virtual_now_secs();
-    let key = (collection, id);
+    let wire = Wire::for_request(&state, &headers);
+    let key = (collection, id, wire);
     let cached = lock(&state.pages)
         .get(&key)
         .filter(|(at, _)| *at == now)
@@ -293,7 +298,7 @@ async fn alerts(
     let body = match cached {
         Some(body) => body,
         None => {
-            let body = page(&state.universe, indexes, now);
+            let body = wire.encode(page(&state.universe, indexes, now));
             // Frozen time (benchmarks, most tests) serves every entity from here after once.
             if state.config.speed == 0.0 {
                 lock(&state.pages).insert(key, (now, body.clone()));
@@ -301,17 +306,7 @@ async fn alerts(
             body
         }
     };
-    if fault == Fault::Truncated {
-        return truncated(body);
-    }
-    let mut response = Response::new(Body::from(body));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(ODATA_CONTENT_TYPE),
-    );
-    headers.insert("OData-Version", HeaderValue::from_static("4.0"));
-    response
+    page_answer(body, wire, fault)
 }
 
 /// An entity's collection page at virtual time `now`.

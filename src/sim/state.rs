@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use tokio::time::Instant;
 
+use super::answer::Wire;
 use super::faults::Faults;
 use super::stats::CallLog;
 use super::universe::{mix, Universe};
@@ -28,13 +29,17 @@ pub(super) struct SimState {
     pub(super) tokens: Mutex<HashMap<String, (Instant, Audience)>>,
     pub(super) accepted: Mutex<VecDeque<Instant>>,
     pub(super) log: Mutex<CallLog>,
-    /// Whole response bodies by (collection, entity), with the virtual second they render: an
-    /// entity asked again while nothing of it changed is served without building its page
-    /// again, so a benchmark's server is not its bottleneck even with 100 MB answers.
-    pub(super) pages: Mutex<HashMap<(Collection, String), (u64, Bytes)>>,
+    /// Whole response bodies by (collection, entity, wire), with the virtual second they
+    /// render: an entity asked again while nothing of it changed is served without building
+    /// (or deflating) its page again, so a benchmark's server is not its bottleneck even with
+    /// 100 MB answers.
+    pub(super) pages: Mutex<HashMap<PageKey, (u64, Bytes)>>,
     /// Where this emulator answers (`@odata.nextLink` points there).
     pub(super) base_url: String,
 }
+
+/// A cached page: which collection, which entity, how it goes on the wire.
+pub(super) type PageKey = (Collection, String, Wire);
 
 pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
