@@ -1,9 +1,10 @@
 //! The alerts in one response's chunks, as the [`PageReader`] finds them. An alert whole in a
 //! large chunk is read where it lies, in the one pass that also finds its end, and keeps a
 //! slice of the chunk instead of a copy; one cut by a chunk's end, or in a small chunk, is
-//! gathered by the reader and read from its own copy. Pure: chunks in, alerts out.
+//! gathered by the reader and read from its own copy. Small chunks are gathered into large ones
+//! first ([`Gathered`]). Pure: chunks in, alerts out.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::odata::read_alert;
 use super::stream::{Elements, PageReader, StreamError};
@@ -13,6 +14,51 @@ use super::PolledAlert;
 /// for a small answer (one alert in a connection's read buffer of some KiB) is mostly not the
 /// alert; a large chunk is mostly alerts that are kept and let go together.
 pub const SHARED_CHUNK_MIN: usize = 64 * 1024;
+
+/// A body's chunks as they are read: one of at least [`SHARED_CHUNK_MIN`] bytes as it came,
+/// smaller ones copied together until they make one that large. A deflated answer arrives 4 KiB
+/// at a time (reqwest's inflating buffer); gathered, its alerts are read in place like a plain
+/// answer's, for one copy of its bytes instead of a copy of each alert after a pass to find
+/// where it ends. What is gathered and not yet read (under 64 KiB a poll) is not in the budget.
+#[derive(Debug)]
+pub struct Gathered {
+    gathering: BytesMut,
+    min: usize,
+}
+
+impl Default for Gathered {
+    fn default() -> Self {
+        Gathered::up_to(SHARED_CHUNK_MIN)
+    }
+}
+
+impl Gathered {
+    /// Gathers small chunks into chunks of at least `min` bytes.
+    pub fn up_to(min: usize) -> Gathered {
+        Gathered {
+            gathering: BytesMut::new(),
+            min,
+        }
+    }
+
+    /// The next chunk to read, once there is one.
+    pub fn push(&mut self, chunk: Bytes) -> Option<Bytes> {
+        if self.gathering.is_empty() {
+            if chunk.len() >= self.min {
+                return Some(chunk);
+            }
+            // Room for one small chunk past `min`, so that the last one rarely moves it all.
+            self.gathering = BytesMut::with_capacity(self.min + (16 << 10));
+        }
+        self.gathering.extend_from_slice(&chunk);
+        (self.gathering.len() >= self.min).then(|| self.gathering.split().freeze())
+    }
+
+    /// What is gathered at the body's end.
+    pub fn rest(&mut self) -> Option<Bytes> {
+        (!self.gathering.is_empty()).then(|| self.gathering.split().freeze())
+    }
+}
 
 /// What the chunks fed so far held.
 #[derive(Debug)]
@@ -147,5 +193,45 @@ mod tests {
             !inside(&small.alerts[0], &first),
             "a small chunk is copied from"
         );
+    }
+
+    #[test]
+    fn small_chunks_are_gathered_into_one_read_in_place_and_a_large_one_passes() {
+        let alerts: Vec<String> = (0..40)
+            .map(|i| format!(r#"{{"id":"da{i}","title":"{}"}}"#, "x".repeat(30)))
+            .collect();
+        let body = format!(r#"{{"value":[{}]}}"#, alerts.join(","));
+        let mut gathered = Gathered::up_to(1024);
+        let mut chunks = Vec::new();
+        for piece in body.as_bytes().chunks(100) {
+            chunks.extend(gathered.push(Bytes::copy_from_slice(piece)));
+        }
+        chunks.extend(gathered.rest());
+        assert!(chunks.len() >= 2, "{} chunks", chunks.len());
+        assert!(chunks[..chunks.len() - 1]
+            .iter()
+            .all(|c| (1024..1124).contains(&c.len())));
+        assert_eq!(
+            chunks.concat(),
+            body.as_bytes(),
+            "every byte once, in order"
+        );
+
+        let mut reader = PageReader::new();
+        let mut read = ChunkAlerts::sharing_from(1024);
+        for chunk in &chunks {
+            read.feed(&mut reader, chunk).unwrap();
+        }
+        reader.finish().unwrap();
+        let texts: Vec<&str> = read.alerts.iter().map(PolledAlert::text).collect();
+        assert_eq!(texts, alerts);
+        assert!(inside(&read.alerts[1], &chunks[0]), "read where it lies");
+
+        let large = Bytes::from(vec![b' '; 2048]);
+        assert_eq!(
+            gathered.push(large.clone()).unwrap().as_ptr(),
+            large.as_ptr()
+        );
+        assert!(gathered.rest().is_none());
     }
 }

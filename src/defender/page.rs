@@ -4,7 +4,7 @@
 
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::chunk::ChunkAlerts;
+use super::chunk::{ChunkAlerts, Gathered};
 use super::stream::{PageReader, StreamError};
 use super::PolledAlert;
 use crate::watchlist::Entry;
@@ -159,10 +159,17 @@ pub(super) async fn read_page(
     let mut read = ChunkAlerts::default();
     // Budget a wait took beyond its ask, for the chunks that follow; given back with the page.
     let mut spare = None;
+    let mut gathered = Gathered::default();
     loop {
         let chunk = match response.chunk().await {
-            Ok(Some(chunk)) => chunk,
-            Ok(None) => break,
+            Ok(Some(chunk)) => match gathered.push(chunk) {
+                Some(chunk) => chunk,
+                None => continue,
+            },
+            Ok(None) => match gathered.rest() {
+                Some(chunk) => chunk,
+                None => break,
+            },
             Err(err) => return Err(PageError::Cut(err.without_url())),
         };
         read.feed(&mut reader, &chunk)?;
