@@ -1,7 +1,8 @@
-//! One entry whose answer holds 50,000 alerts (a ~100 MB body) under a 1 MiB byte budget: every
-//! alert is delivered once, and the daemon's peak resident memory stays far below the body's
-//! size, so a return to reading whole responses fails this test. In its own test binary so that
-//! the peak read from the kernel (RUSAGE_CHILDREN) is that daemon's alone.
+//! One entry whose answer holds 50,000 alerts (a ~100 MB body, deflated as Defender sends it)
+//! under a 1 MiB byte budget: every alert is delivered once, and the daemon's peak resident
+//! memory stays far below the body's size, so a return to reading whole responses fails this
+//! test. In its own test binary so that the peak read from the kernel (RUSAGE_CHILDREN) is that
+//! daemon's alone.
 
 mod common;
 
@@ -67,6 +68,11 @@ async fn a_100_mb_answer_streams_through_a_1_mib_budget() {
     assert!(
         id_counts(&written).values().all(|&n| n == 1),
         "an alert was written twice"
+    );
+    assert_eq!(
+        sim.stats().served_deflated,
+        1,
+        "the answer went deflated, as Defender sends it"
     );
     println!("peak RSS of mde-watch once: {peak_mib} MiB for a 50,000-alert answer");
     assert!(

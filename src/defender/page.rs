@@ -281,3 +281,7 @@ pub(super) async fn hand_over(
     };
     intake.hand_over(entry, piece).await
 }
+
+#[cfg(test)]
+#[path = "page_tests.rs"]
+mod tests;

@@ -146,6 +146,7 @@ impl Wire {
             .flat_map(|value| value.split(','))
             .any(accepts_deflate);
         if state.config.deflate && accepts {
+            lock(&state.log).served_deflated += 1;
             Wire::Deflate
         } else {
             Wire::Plain

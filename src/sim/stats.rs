@@ -20,6 +20,8 @@ pub struct CallLog {
     pub served_429: u64,
     pub served_401: u64,
     pub faults_injected: u64,
+    /// Alert pages sent deflated.
+    pub served_deflated: u64,
     /// Arrival time of every alert-endpoint call, accepted or not.
     pub arrivals: Vec<Instant>,
     /// The entity of every alert-endpoint call, in arrival order (`user:<id>`, `file:<sha1>`).
@@ -45,6 +47,9 @@ pub struct SimStats {
     pub served_429: u64,
     pub served_401: u64,
     pub faults_injected: u64,
+    /// Alert pages sent deflated (to a client that accepts it).
+    #[serde(default)]
+    pub served_deflated: u64,
     pub max_in_any_60s: usize,
     pub max_in_any_3600s: usize,
     /// The peak for each limit window the emulator enforces.
@@ -61,6 +66,7 @@ impl CallLog {
             served_429: self.served_429,
             served_401: self.served_401,
             faults_injected: self.faults_injected,
+            served_deflated: self.served_deflated,
             max_in_any_60s: most_in_any_span(&self.arrivals, Duration::from_secs(60)),
             max_in_any_3600s: most_in_any_span(&self.arrivals, Duration::from_secs(3600)),
             windows: limits
