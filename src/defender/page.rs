@@ -101,6 +101,9 @@ pub trait Intake: Send + Sync {
 pub enum PageError {
     #[error("response body cut short")]
     Cut(#[source] reqwest::Error),
+    /// No byte of the body came within `api.timeout` (the duration, as written).
+    #[error("no byte of the response body within {0}")]
+    Stalled(String),
     #[error(transparent)]
     Stream(#[from] StreamError),
     /// An element of `value` is not JSON (the text says which, without echoing it).
@@ -148,11 +151,13 @@ pub(super) async fn read_capped(
 
 /// Reads a collection as it streams: each alert parsed when its last byte is in, budget taken
 /// for the alerts kept, and pieces handed to `intake` (when there is one) once they reach its
-/// piece size or when the budget has no room, before waiting for it.
+/// piece size or when the budget has no room, before waiting for it. A read that waits longer
+/// than `timeout` for bytes fails the page.
 pub(super) async fn read_page(
     mut response: reqwest::Response,
     entry: Option<&Entry>,
     intake: Option<&dyn Intake>,
+    timeout: std::time::Duration,
 ) -> Result<PageRead, PageError> {
     let mut reader = PageReader::new();
     let mut page = EntryAlerts::default();
@@ -161,7 +166,10 @@ pub(super) async fn read_page(
     let mut spare = None;
     let mut gathered = Gathered::default();
     loop {
-        let chunk = match response.chunk().await {
+        // The timer is set only when the read waits: most chunks are in already.
+        let next = tokio::time::timeout(timeout, response.chunk()).await;
+        let next = next.map_err(|_| PageError::Stalled(crate::units::format_duration(timeout)))?;
+        let chunk = match next {
             Ok(Some(chunk)) => match gathered.push(chunk) {
                 Some(chunk) => chunk,
                 None => continue,

@@ -102,3 +102,57 @@ async fn a_poll_that_waited_resumes_with_a_piece_and_spends_it_before_asking_aga
     assert_eq!(page.held.as_ref().map(|h| h.num_permits()), Some(410));
     assert_eq!(intake.budget.available_permits(), 1000 - 410);
 }
+
+/// Serves one answer on loopback: its headers, then `pieces` of the body `gap` apart, then
+/// holds the connection open.
+async fn slow_server(body: &'static str, pieces: usize, gap: std::time::Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = Vec::new();
+        while !request.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            if socket.read(&mut byte).await.unwrap() == 0 {
+                return;
+            }
+            request.push(byte[0]);
+        }
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+        socket.write_all(head.as_bytes()).await.unwrap();
+        let step = body.len().div_ceil(pieces);
+        for piece in body.as_bytes().chunks(step).take(pieces) {
+            socket.write_all(piece).await.unwrap();
+            tokio::time::sleep(gap).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    });
+    url
+}
+
+const BODY: &str = r#"{"value":[{"id":"da1"},{"id":"da2"},{"id":"da3"},{"id":"da4"}]}"#;
+
+#[tokio::test]
+async fn a_body_that_stops_coming_fails_the_page_after_the_timeout() {
+    // Half the body, then nothing: the page fails, it does not wait forever.
+    let url = slow_server(BODY, 2, std::time::Duration::from_secs(30)).await;
+    let response = reqwest::get(url).await.unwrap();
+    let read = read_page(response, None, None, std::time::Duration::from_millis(300)).await;
+    assert!(
+        matches!(read, Err(PageError::Stalled(ref after)) if after == "300ms"),
+        "{:?}",
+        read.map(|page| page.found.ids)
+    );
+}
+
+#[tokio::test]
+async fn a_body_that_keeps_coming_is_read_however_long_it_takes() {
+    // Five pieces 150 ms apart: 600 ms in all, each wait under the 400 ms timeout.
+    let url = slow_server(BODY, 5, std::time::Duration::from_millis(150)).await;
+    let response = reqwest::get(url).await.unwrap();
+    let read = read_page(response, None, None, std::time::Duration::from_millis(400))
+        .await
+        .unwrap();
+    assert_eq!(read.found.ids, ["da1", "da2", "da3", "da4"]);
+}
