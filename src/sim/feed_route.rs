@@ -11,9 +11,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Extension;
 
-use super::answer::{admit_call, api_error, page_answer, Wire, ODATA_CONTEXT};
+use super::answer::{admit_call, api_error, page_answer, wire_for, ODATA_CONTEXT};
 use super::state::{lock, Audience, SimState};
 use super::universe::Universe;
+use super::wire::Wire;
 use super::{feed, graph};
 
 /// `GET /api/alerts` (Defender's names) and `GET /v1.0/security/alerts_v2` (Graph's shape,
@@ -154,7 +155,7 @@ async fn serve_feed(
     lock(&state.clock).offset_secs += state.config.advance_per_feed_call;
     // Defender deflates its answers (§4); what Graph does is not recorded, so it answers plain.
     let wire = match dialect {
-        feed::Dialect::Defender => Wire::for_request(state, headers),
+        feed::Dialect::Defender => wire_for(state, headers),
         feed::Dialect::Graph => Wire::Plain,
     };
     page_answer(wire.encode(Bytes::from(body)), wire, fault)

@@ -15,6 +15,7 @@ mod stats;
 mod tls;
 mod token;
 pub mod universe;
+mod wire;
 
 pub use faults::{Fault, Faults};
 pub use server::{start, SimHandle};

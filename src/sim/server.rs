@@ -15,7 +15,7 @@ use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use super::answer::{admit_call, api_error, page_answer, Wire, ODATA_CONTEXT};
+use super::answer::{admit_call, api_error, page_answer, wire_for, ODATA_CONTEXT};
 use super::faults::Faults;
 use super::feed::Dialect;
 use super::feed_route::feed_alerts;
@@ -24,6 +24,7 @@ use super::state::{lock, Audience, Clock, Collection, SimState};
 use super::stats::{CallLog, SimStats};
 use super::token::{token, TokenVersion};
 use super::universe::Universe;
+use super::wire::Wire;
 use super::SimConfig;
 
 /// Every answer's `Date` is the emulator's virtual clock, the one its alerts' times are on, as
@@ -289,7 +290,7 @@ async fn alerts(
         }
     };
     let now = state.virtual_now_secs();
-    let wire = Wire::for_request(&state, &headers);
+    let wire = wire_for(&state, &headers);
     let key = (collection, id, wire);
     let cached = lock(&state.pages)
         .get(&key)

@@ -8,10 +8,10 @@ use std::time::Duration;
 use axum::body::Bytes;
 use tokio::time::Instant;
 
-use super::answer::Wire;
 use super::faults::Faults;
 use super::stats::CallLog;
 use super::universe::{mix, Universe};
+use super::wire::Wire;
 use super::SimConfig;
 
 pub(super) struct Clock {
