@@ -3,7 +3,6 @@
 //! of every alert on the wire stays in batch order), and only then are its seen records, the
 //! entities' statuses and the cursors written to the store. Nothing else commits.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tracing::Instrument;
@@ -11,7 +10,7 @@ use tracing::Instrument;
 use super::events::{EventsSent, SinkAcked, SinkFailed, Then};
 use super::{Ack, Pipeline, PipelineError};
 use crate::shutdown::Shutdown;
-use crate::sinks::{OutEvent, Sink, SinkError};
+use crate::sinks::{Events, Sink, SinkError};
 use crate::stats::{Counters, SinkCounters};
 use crate::store::{SeenKey, SeenRecord};
 
@@ -88,7 +87,7 @@ impl Pipeline {
     /// and nothing is pending on a sink while it is retried.
     async fn resend(
         &mut self,
-        events: Vec<Arc<[OutEvent]>>,
+        events: Vec<Events>,
         failed: Vec<usize>,
     ) -> Result<(), PipelineError> {
         let mut resent = failed.clone();
@@ -177,7 +176,7 @@ impl Pipeline {
 /// nothing of the batch is committed.
 async fn send_until_acked(
     sink: &mut dyn Sink,
-    events: &[OutEvent],
+    events: &Events,
     stop: &Shutdown,
     counters: &Counters,
     sink_counters: Option<&SinkCounters>,

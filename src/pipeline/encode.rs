@@ -2,12 +2,11 @@
 //! with a size limit where an event is over it.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use super::events::EventShrunk;
 use super::{Candidate, Pipeline, PipelineError};
 use crate::normalize::{self, Change, EventContext, Format, Severity};
-use crate::sinks::{OutEvent, Sink};
+use crate::sinks::{Events, OutEvent, Sink};
 
 impl Pipeline {
     /// Encodes once per format; a sink with a size limit gets its own copy where an event is over.
@@ -15,8 +14,8 @@ impl Pipeline {
         &self,
         to_emit: &[(Candidate, Change)],
         observed_at: &str,
-    ) -> Result<Vec<Arc<[OutEvent]>>, PipelineError> {
-        let mut encoded: HashMap<Format, Arc<[OutEvent]>> = HashMap::new();
+    ) -> Result<Vec<Events>, PipelineError> {
+        let mut encoded: HashMap<Format, Events> = HashMap::new();
         let mut per_sink = Vec::with_capacity(self.sinks.len());
         for sink in &self.sinks {
             let format = sink.format();
@@ -28,7 +27,7 @@ impl Pipeline {
                         let context = self.context(candidate, *change, observed_at);
                         events.push(out_event(format, candidate, &context)?);
                     }
-                    let events: Arc<[OutEvent]> = events.into();
+                    let events: Events = events.into();
                     encoded.insert(format, events.clone());
                     events
                 }

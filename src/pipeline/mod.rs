@@ -43,7 +43,7 @@ use crate::defender::{time, ApiError, EntryAlerts, PolledAlert};
 use crate::errors::Chain;
 use crate::normalize::{self, Change, FoundBy, Match};
 use crate::shutdown::Shutdown;
-use crate::sinks::{OutEvent, Pending, Sink, SinkError};
+use crate::sinks::{Events, Pending, Sink, SinkError};
 use crate::stats::{Counters, SinkCounters};
 use crate::store::{
     decide, AlertDigest, Decision, EntityStatus, SeenKey, SeenRecord, Store, StoreError,
@@ -165,7 +165,7 @@ struct InFlight {
     feed_cursor_after: Option<i64>,
     published: usize,
     /// What each sink was given, kept for a resend.
-    events: Vec<Arc<[OutEvent]>>,
+    events: Vec<Events>,
     acks: Vec<Ack>,
     /// When it was handed over: publish latency runs from here to the acknowledgement.
     started: Instant,
@@ -348,7 +348,7 @@ impl Pipeline {
     }
 
     /// Hands each sink its events; their acknowledgements are awaited when the batch commits.
-    async fn start_sends(&mut self, events: &[Arc<[OutEvent]>]) -> Vec<Ack> {
+    async fn start_sends(&mut self, events: &[Events]) -> Vec<Ack> {
         let mut acks = Vec::with_capacity(self.sinks.len());
         for (i, (sink, events)) in self.sinks.iter_mut().zip(events).enumerate() {
             EventsSent {

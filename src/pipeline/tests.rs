@@ -10,7 +10,7 @@ use super::*;
 use crate::config::StoreConfig;
 use crate::defender::EntryAlerts;
 use crate::normalize::Format;
-use crate::sinks::{Failure, SinkId};
+use crate::sinks::{Events, Failure, SinkId};
 use crate::watchlist::{EntryKind, Watchlist};
 
 /// What the sink was handed, one line per handover: how many alerts the store held at that
@@ -31,11 +31,11 @@ impl Sink for ScriptedSink {
         &self.id
     }
 
-    async fn send(&mut self, events: &[OutEvent]) -> Result<(), SinkError> {
+    async fn send(&mut self, events: &Events) -> Result<(), SinkError> {
         self.start(events).await.await
     }
 
-    async fn start(&mut self, events: &[OutEvent]) -> Pending {
+    async fn start(&mut self, events: &Events) -> Pending {
         let held = self
             .store
             .seen_ids()

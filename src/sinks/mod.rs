@@ -21,9 +21,15 @@ pub use syslog::SyslogSink;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use crate::config::{SinkConfig, SinkKind};
 use crate::normalize::{Format, Severity};
+
+/// A batch's events for one sink, shared: the pipeline keeps them to send again until every
+/// sink acknowledged them, and a sink that writes on a thread of its own (the file sink) holds
+/// them there instead of copying them.
+pub type Events = Arc<[OutEvent]>;
 
 /// One encoded event and what a sink may need to route or label it.
 #[derive(Debug, Clone)]
@@ -103,11 +109,11 @@ pub trait Sink: Send {
         Ok(())
     }
     /// Makes `events` durable. Returning Ok is the acknowledgement.
-    async fn send(&mut self, events: &[OutEvent]) -> Result<(), SinkError>;
+    async fn send(&mut self, events: &Events) -> Result<(), SinkError>;
     /// Hands `events` over and returns their acknowledgement without waiting for it, so the
     /// pipeline can prepare the next batch meanwhile. Sinks whose acknowledgement is the write
     /// itself keep this default: the returned acknowledgement is already settled.
-    async fn start(&mut self, events: &[OutEvent]) -> Pending {
+    async fn start(&mut self, events: &Events) -> Pending {
         let outcome = self.send(events).await;
         Box::pin(std::future::ready(outcome))
     }

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use super::{Doing, OutEvent, Sink, SinkError, SinkId};
+use super::{Doing, Events, Sink, SinkError, SinkId};
 use crate::normalize::Format;
 
 pub struct StdoutSink {
@@ -23,7 +23,7 @@ impl Sink for StdoutSink {
         &self.id
     }
 
-    async fn send(&mut self, events: &[OutEvent]) -> Result<(), SinkError> {
+    async fn send(&mut self, events: &Events) -> Result<(), SinkError> {
         let mut out = std::io::stdout().lock();
         let result = events
             .iter()

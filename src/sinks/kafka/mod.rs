@@ -21,7 +21,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
 use self::context::{Brokers, SinkContext};
-use super::{Choice, Doing, Failure, OutEvent, Pending, Sink, SinkError, SinkId};
+use super::{Choice, Doing, Events, Failure, OutEvent, Pending, Sink, SinkError, SinkId};
 use crate::normalize::Format;
 
 /// librdkafka settings mde-watch sets unless the operator's table says otherwise.
@@ -168,17 +168,17 @@ impl Sink for KafkaSink {
         }
     }
 
-    async fn send(&mut self, events: &[OutEvent]) -> Result<(), SinkError> {
+    async fn send(&mut self, events: &Events) -> Result<(), SinkError> {
         self.start(events).await.await
     }
 
-    async fn start(&mut self, events: &[OutEvent]) -> Pending {
+    async fn start(&mut self, events: &Events) -> Pending {
         if self.failed.swap(false, Ordering::AcqRel) {
             self.renew_producer();
         }
         let mark = self.brokers.mark();
         let mut deliveries = Vec::with_capacity(events.len());
-        for event in events {
+        for event in events.iter() {
             let mut record = FutureRecord::to(&self.topic)
                 .key(event.alert_id.as_str())
                 .payload(event.payload.as_slice())

@@ -19,7 +19,7 @@ use chrono::{TimeZone, Utc};
 
 use self::frame::{Framing, Rfc5424};
 use self::transport::Connection;
-use super::{Choice, Failure, OutEvent, Sink, SinkError, SinkId};
+use super::{Choice, Events, Failure, OutEvent, Sink, SinkError, SinkId};
 use crate::normalize::Format;
 
 /// `check --connect`: opens the transport (TCP connect, TLS handshake, unix socket) and says
@@ -159,7 +159,7 @@ impl Sink for SyslogSink {
         Some(self.config.max_message.saturating_sub(header - 1))
     }
 
-    async fn send(&mut self, events: &[OutEvent]) -> Result<(), SinkError> {
+    async fn send(&mut self, events: &Events) -> Result<(), SinkError> {
         if self.connection.is_none() {
             let connection = Connection::open(&self.config)
                 .await
@@ -177,7 +177,7 @@ impl Sink for SyslogSink {
             Some(framing) => {
                 let mut buffer =
                     Vec::with_capacity(events.iter().map(|e| e.payload.len() + 160).sum());
-                for event in events {
+                for event in events.iter() {
                     frame::frame(framing, &self.message(event), &mut buffer);
                 }
                 if let Some(connection) = self.connection.as_mut() {
@@ -185,7 +185,7 @@ impl Sink for SyslogSink {
                 }
             }
             None => {
-                for event in events {
+                for event in events.iter() {
                     let message = self.message(event);
                     if let Some(connection) = self.connection.as_mut() {
                         outcome = connection.send_datagram(&message).await;
