@@ -74,6 +74,15 @@ async fn a_100_mb_answer_streams_through_a_1_mib_budget() {
         1,
         "the answer went deflated, as Defender sends it"
     );
+    // The entry's status keeps the first 1,000 ids and the whole count, and says so when listed.
+    let listed = run_ok(&["state", "list", "--entity", "user1"], &config).await;
+    let lines = String::from_utf8_lossy(&listed.stdout).lines().count();
+    assert_eq!(lines, mde_watch::defender::IDS_KEPT, "{}", show(&listed));
+    let said = String::from_utf8_lossy(&listed.stderr);
+    assert!(
+        said.contains("alerts=50000") && said.contains("kept=1000"),
+        "{said}"
+    );
     println!("peak RSS of mde-watch once: {peak_mib} MiB for a 50,000-alert answer");
     assert!(
         peak_mib < 128,

@@ -134,8 +134,8 @@ pub fn list(
     Ok(n)
 }
 
-/// `state list --entity E`: the alerts the entry's last successful poll returned, as the
-/// store knows them. `entity` is a user name, a SHA-1, or a key (`u:user1`, `f:<sha1>`).
+/// `state list --entity E`: the alerts the entry's last successful poll returned (the first
+/// [`crate::defender::IDS_KEPT`] of them), as the store knows them. `entity` is a user name, a SHA-1, or a key (`u:user1`, `f:<sha1>`).
 pub fn entity_alerts(
     store: &Store,
     entity: &str,
@@ -160,6 +160,14 @@ pub fn entity_alerts(
             "no entry '{entity}' has been polled into this store"
         ))
     })?;
+    if status.alerts as usize > status.alert_ids.len() {
+        tracing::warn!(
+            entity = %entity,
+            alerts = status.alerts,
+            kept = status.alert_ids.len(),
+            "the entry's last poll read more alerts than its status keeps the ids of: only the first are listed (`state list` lists every alert)"
+        );
+    }
     let from = since.map_or(i64::MIN, |t| t.timestamp());
     let records: std::collections::HashMap<String, SeenRecord> = store
         .exact_records(&status.alert_ids)?

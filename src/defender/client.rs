@@ -242,7 +242,7 @@ impl DefenderClient {
                 None => break,
             }
         }
-        tracing::debug!(alerts = result.ids.len(), calls = result.calls, "polled");
+        tracing::debug!(alerts = result.read, calls = result.calls, "polled");
         Ok(result)
     }
 

@@ -21,7 +21,7 @@ pub mod tls;
 pub use alert::{Alert, Evidence, PolledAlert};
 pub use client::DefenderClient;
 pub use errors::ApiError;
-pub use page::{EntryAlerts, Intake};
+pub use page::{EntryAlerts, Intake, IDS_KEPT};
 
 /// Sent on every request, in the form Microsoft asks partners to use (docs/microsoft-api.md §1).
 pub fn user_agent() -> String {

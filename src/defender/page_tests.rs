@@ -156,3 +156,40 @@ async fn a_body_that_keeps_coming_is_read_however_long_it_takes() {
         .unwrap();
     assert_eq!(read.found.ids, ["da1", "da2", "da3", "da4"]);
 }
+
+#[tokio::test]
+async fn an_answer_keeps_the_first_ids_and_counts_every_alert() {
+    let alerts: Vec<String> = (0..IDS_KEPT + 200)
+        .map(|n| format!(r#"{{"id":"da{n}"}}"#))
+        .collect();
+    let body = format!(r#"{{"value":[{}]}}"#, alerts.join(","));
+    let body: &'static str = Box::leak(body.into_boxed_str());
+    let url = slow_server(body, 3, std::time::Duration::from_millis(10)).await;
+    let response = reqwest::get(url).await.unwrap();
+    let read = read_page(response, None, None, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    let first: Vec<String> = (0..IDS_KEPT).map(|n| format!("da{n}")).collect();
+    assert_eq!(read.found.ids, first);
+    assert_eq!(read.found.read, (IDS_KEPT + 200) as u64);
+    assert_eq!(
+        read.found.alerts.len(),
+        IDS_KEPT + 200,
+        "every alert is kept"
+    );
+
+    // A further page adds its count, and ids only while there is room.
+    let mut whole = EntryAlerts {
+        ids: vec!["a".into(); IDS_KEPT - 1],
+        read: 5_000,
+        ..EntryAlerts::default()
+    };
+    whole.absorb(EntryAlerts {
+        ids: vec!["b".into(), "c".into()],
+        read: 7,
+        ..EntryAlerts::default()
+    });
+    assert_eq!(whole.ids.len(), IDS_KEPT);
+    assert_eq!(whole.ids.last().map(String::as_str), Some("b"));
+    assert_eq!(whole.read, 5_007);
+}

@@ -53,7 +53,7 @@ impl Pipeline {
                     (format!("error: {}", Chain(&err)), 0, ids, last_ok)
                 }
                 Ok(found) => {
-                    let count = found.ids.len() as u32;
+                    let count = u32::try_from(found.read).unwrap_or(u32::MAX);
                     let alert_ids = found.ids;
                     self.counters
                         .add(&self.counters.alerts_received, found.alerts.len() as u64);

@@ -118,6 +118,7 @@ fn batch(user: &str, ids: &[&str]) -> PolledBatch {
             entry,
             Ok(EntryAlerts {
                 ids: alerts.iter().map(|a| a.alert().id.to_string()).collect(),
+                read: alerts.len() as u64,
                 alerts,
                 calls: 1,
                 ..EntryAlerts::default()
