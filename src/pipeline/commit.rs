@@ -63,14 +63,8 @@ impl Pipeline {
             .drain()
             .map(|(key, (id, record))| (key, id, record))
             .collect();
-        // The commit waits for sled's flush: on a blocking thread, so the polls that share the
-        // runtime's one thread read on meanwhile (their answers' throughput depends on it).
-        let store = self.store.clone();
-        let statuses = std::mem::take(&mut batch.statuses);
-        let cursor = batch.cursor_after;
-        tokio::task::spawn_blocking(move || store.commit_keyed(&seen, &statuses, cursor))
-            .await
-            .map_err(PipelineError::CommitStopped)??;
+        self.store
+            .commit_keyed(&seen, &batch.statuses, batch.cursor_after)?;
         if let Some(cursor) = batch.feed_cursor_after {
             if self.store.feed_cursor()?.map_or(true, |was| cursor > was) {
                 self.counters.feed_cursor_moved.store(

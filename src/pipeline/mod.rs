@@ -97,8 +97,6 @@ pub enum PipelineError {
     Normalize(#[from] normalize::NormalizeError),
     #[error("the poller stopped")]
     PollerStopped(#[source] tokio::task::JoinError),
-    #[error("the store's commit stopped")]
-    CommitStopped(#[source] tokio::task::JoinError),
 }
 
 pub struct Pipeline {
