@@ -96,15 +96,11 @@ async fn heavy_run(users: usize, per_user: u32, deflate: bool) -> DaemonRun {
     std::fs::write(dir.path().join("users.txt"), users_list).unwrap();
     write_secret(&dir.path().join("secret"));
     let config = format!(
-        "[api]\ntenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret_file = \"secret\"\nbase_url = \"{url}\"\nlogin_url = \"{url}\"\n\
-         [[limits.window]]\ncalls = 1000000\nper = \"1s\"\n\
-         [watchlist]\nusers_file = \"users.txt\"\n\
+        "{}[watchlist]\nusers_file = \"users.txt\"\n\
          [store]\npath = \"store\"\n\
          [[sinks]]\ntype = \"file\"\npath = \"alerts.ndjson\"\nformat = \"ecs\"\nmax_size = \"1GiB\"\n[pipeline]\n{}",
-        sim::SIM_TENANT,
-        sim::SIM_CLIENT_ID,
-        std::env::var("BENCH_PIPELINE").unwrap_or_default().replace("\\n", "\n"),
-        url = emulator.base_url(),
+        api_tables(&emulator, ""),
+        bench_pipeline(),
     );
     let config_path = dir.path().join("mde-watch.toml");
     std::fs::write(&config_path, config).unwrap();
@@ -155,16 +151,12 @@ pub fn bench_feed() {
         std::fs::write(dir.path().join("hashes.txt"), files).unwrap();
         write_secret(&dir.path().join("secret"));
         let config = format!(
-            "[api]\ntenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret_file = \"secret\"\nbase_url = \"{url}\"\nlogin_url = \"{url}\"\ntimeout = \"60s\"\n\
-             [[limits.window]]\ncalls = 1000000\nper = \"1s\"\n\
-             [watchlist]\nusers_file = \"users.txt\"\nfiles_file = \"hashes.txt\"\n\
+            "{}[watchlist]\nusers_file = \"users.txt\"\nfiles_file = \"hashes.txt\"\n\
              [source]\nmode = \"feed\"\npage_size = 10000\n\
              [store]\npath = \"store\"\n\
              [[sinks]]\ntype = \"file\"\npath = \"alerts.ndjson\"\nformat = \"ecs\"\nmax_size = \"1GiB\"\n[pipeline]\n{}",
-            sim::SIM_TENANT,
-            sim::SIM_CLIENT_ID,
-            std::env::var("BENCH_PIPELINE").unwrap_or_default().replace("\\n", "\n"),
-            url = emulator.base_url(),
+            api_tables(&emulator, "timeout = \"60s\"\n"),
+            bench_pipeline(),
         );
         let config_path = dir.path().join("mde-watch.toml");
         std::fs::write(&config_path, config).unwrap();

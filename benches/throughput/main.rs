@@ -97,6 +97,25 @@ fn children_cpu_secs() -> (f64, f64) {
     (secs(usage.ru_utime), secs(usage.ru_stime))
 }
 
+/// The start of every benchmark daemon's config: `[api]` for `emulator` (with `api_extra` keys)
+/// and a window no sweep reaches.
+fn api_tables(emulator: &sim::SimHandle, api_extra: &str) -> String {
+    format!(
+        "[api]\ntenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret_file = \"secret\"\nbase_url = \"{url}\"\nlogin_url = \"{url}\"\n{api_extra}\
+         [[limits.window]]\ncalls = 1000000\nper = \"1s\"\n",
+        sim::SIM_TENANT,
+        sim::SIM_CLIENT_ID,
+        url = emulator.base_url(),
+    )
+}
+
+/// `BENCH_PIPELINE`'s keys for the daemon's `[pipeline]` table, `\n` read as a line break.
+fn bench_pipeline() -> String {
+    std::env::var("BENCH_PIPELINE")
+        .unwrap_or_default()
+        .replace("\\n", "\n")
+}
+
 /// Writes a 10,000-entry watchlist and a config for `emulator` with `sinks` (TOML) and
 /// `extra` TOML into `dir`, with `prefill` ids already in the store; returns the config path.
 fn daemon_config(
@@ -114,18 +133,14 @@ fn daemon_config(
     std::fs::write(dir.join("hashes.txt"), files).unwrap();
     write_secret(&dir.join("secret"));
     let config = format!(
-        "[api]\ntenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret_file = \"secret\"\nbase_url = \"{url}\"\nlogin_url = \"{url}\"\n\
-         [[limits.window]]\ncalls = 1000000\nper = \"1s\"\n\
-         [watchlist]\nusers_file = \"users.txt\"\nfiles_file = \"hashes.txt\"\n\
+        "{api}[watchlist]\nusers_file = \"users.txt\"\nfiles_file = \"hashes.txt\"\n\
          [store]\npath = \"store\"\ncache = \"{cache}\"\n\
          [pipeline]\nbatch_entries = {batch}\nconcurrency = 8\n{pipeline}\n{sinks}\n{extra}",
-        sim::SIM_TENANT,
-        sim::SIM_CLIENT_ID,
-        url = emulator.base_url(),
+        api = api_tables(emulator, ""),
         cache = std::env::var("BENCH_STORE_CACHE").unwrap_or_else(|_| "8MiB".into()),
         batch = std::env::var("BENCH_BATCH").unwrap_or_else(|_| "64".into()),
         // e.g. BENCH_PIPELINE='in_flight_batches = 4\nqueue_bytes = "8MiB"'
-        pipeline = std::env::var("BENCH_PIPELINE").unwrap_or_default().replace("\\n", "\n"),
+        pipeline = bench_pipeline(),
     );
     let config_path = dir.join("mde-watch.toml");
     std::fs::write(&config_path, config).unwrap();
