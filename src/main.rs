@@ -70,11 +70,13 @@ fn main() -> ExitCode {
 /// thread: an alert is then read, judged, encoded and freed on the core that received it, with
 /// no hand-over between threads. Measured on the heavy benchmark against tokio's multi-thread
 /// runtime: ~10% less CPU an alert and 5–9 MiB less peak memory, end to end and feed included
-/// (benches/README.md, Dec 4 night), throughput still over the target. What blocks stays off
-/// it (the file sink's writes and syncs on its own thread, Kafka on librdkafka's, exports and
-/// `check --connect` in `spawn_blocking`) except a batch's commit to the store, which the polls
-/// wait out as the publisher did before. The emulator is a server meant never to be the
-/// bottleneck: it keeps a thread per core.
+/// (benches/README.md, Dec 4 night); 100,000 alerts/s or more on the heavy shapes but the
+/// deflated 200×500 one (97,000–107,000). What blocks stays off it (the file sink's writes and
+/// syncs on its own thread, Kafka on librdkafka's, exports and `check --connect` in
+/// `spawn_blocking`) but a batch's commit to the store: the polls wait it out with the
+/// publisher, the backpressure the end-to-end memory figure relies on (off the thread it cost
+/// 8 MiB of peak). The emulator is a server meant never to be the bottleneck: it keeps a thread
+/// per core.
 fn runtime_for(command: &Command) -> tokio::runtime::Builder {
     match command {
         Command::Sim(_) => tokio::runtime::Builder::new_multi_thread(),

@@ -135,7 +135,8 @@ pub fn list(
 }
 
 /// `state list --entity E`: the alerts the entry's last successful poll returned (the first
-/// [`crate::defender::IDS_KEPT`] of them), as the store knows them. `entity` is a user name, a SHA-1, or a key (`u:user1`, `f:<sha1>`).
+/// [`crate::defender::IDS_KEPT`] of them), as the store knows them. `entity` is a user name, a
+/// SHA-1, or a key (`u:user1`, `f:<sha1>`).
 pub fn entity_alerts(
     store: &Store,
     entity: &str,
