@@ -105,7 +105,7 @@ async fn a_poll_that_waited_resumes_with_a_piece_and_spends_it_before_asking_aga
 
 /// Serves one answer on loopback: its headers, then `pieces` of the body `gap` apart, then
 /// holds the connection open.
-async fn slow_server(body: &'static str, pieces: usize, gap: std::time::Duration) -> String {
+async fn slow_server(body: String, pieces: usize, gap: std::time::Duration) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
@@ -136,7 +136,7 @@ const BODY: &str = r#"{"value":[{"id":"da1"},{"id":"da2"},{"id":"da3"},{"id":"da
 #[tokio::test]
 async fn a_body_that_stops_coming_fails_the_page_after_the_timeout() {
     // Half the body, then nothing: the page fails, it does not wait forever.
-    let url = slow_server(BODY, 2, std::time::Duration::from_secs(30)).await;
+    let url = slow_server(BODY.into(), 2, std::time::Duration::from_secs(30)).await;
     let response = reqwest::get(url).await.unwrap();
     let read = read_page(response, None, None, std::time::Duration::from_millis(300)).await;
     assert!(
@@ -149,7 +149,7 @@ async fn a_body_that_stops_coming_fails_the_page_after_the_timeout() {
 #[tokio::test]
 async fn a_body_that_keeps_coming_is_read_however_long_it_takes() {
     // Five pieces 150 ms apart: 600 ms in all, each wait under the 400 ms timeout.
-    let url = slow_server(BODY, 5, std::time::Duration::from_millis(150)).await;
+    let url = slow_server(BODY.into(), 5, std::time::Duration::from_millis(150)).await;
     let response = reqwest::get(url).await.unwrap();
     let read = read_page(response, None, None, std::time::Duration::from_millis(400))
         .await
@@ -163,7 +163,6 @@ async fn an_answer_keeps_the_first_ids_and_counts_every_alert() {
         .map(|n| format!(r#"{{"id":"da{n}"}}"#))
         .collect();
     let body = format!(r#"{{"value":[{}]}}"#, alerts.join(","));
-    let body: &'static str = Box::leak(body.into_boxed_str());
     let url = slow_server(body, 3, std::time::Duration::from_millis(10)).await;
     let response = reqwest::get(url).await.unwrap();
     let read = read_page(response, None, None, std::time::Duration::from_secs(5))
