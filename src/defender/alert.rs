@@ -225,10 +225,7 @@ impl Alert<'_> {
     /// When the alert was created, else last updated, in epoch milliseconds (None when neither
     /// time reads).
     pub fn created_or_updated_ms(&self) -> Option<i64> {
-        let read = |text: Option<&str>| {
-            text.and_then(super::time::parse)
-                .map(|t| t.timestamp_millis())
-        };
+        let read = |text: Option<&str>| text.and_then(super::time::millis);
         read(self.alert_creation_time.as_deref()).or_else(|| read(self.last_update_time.as_deref()))
     }
 

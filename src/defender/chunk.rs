@@ -148,6 +148,10 @@ impl Elements for InPlace<'_> {
 /// character the next chunk completes, or no text at all, which the copying reading reports).
 fn text_from(chunk: &[u8], at: usize) -> &str {
     let bytes = chunk.get(at..).unwrap_or_default();
+    // The fast check says only whether the whole is text; std's finds where it stops.
+    if let Ok(text) = simdutf8::basic::from_utf8(bytes) {
+        return text;
+    }
     match std::str::from_utf8(bytes) {
         Ok(text) => text,
         Err(err) => std::str::from_utf8(&bytes[..err.valid_up_to()]).unwrap_or_default(),

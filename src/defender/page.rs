@@ -22,7 +22,7 @@ pub struct EntryAlerts {
     /// Alerts in the response that could not be read.
     pub rejected: Vec<String>,
     /// The ids of the first [`IDS_KEPT`] alerts the entry's response held, handed over or not
-    /// (complete results).
+    /// (complete results; none for a feed query).
     pub ids: Vec<String>,
     /// Alerts the entry's response held, handed over or not, unreadable ones left out.
     pub read: u64,
@@ -204,12 +204,15 @@ pub(super) async fn read_page(
             let bytes = fresh.iter().map(|a| a.len()).sum();
             take_budget(intake, entry, &mut page, &mut spare, bytes).await?;
         }
-        let room = IDS_KEPT.saturating_sub(page.ids.len());
-        page.ids
-            .extend(fresh.iter().take(room).map(|a| a.alert().id.to_string()));
         page.read += fresh.len() as u64;
-        if entry.is_none() {
-            note_update_times(&mut page, fresh);
+        match entry {
+            // An entry's status lists them; a feed query's alerts belong to no entry.
+            Some(_) => {
+                let room = IDS_KEPT.saturating_sub(page.ids.len());
+                page.ids
+                    .extend(fresh.iter().take(room).map(|a| a.alert().id.to_string()));
+            }
+            None => note_update_times(&mut page, fresh),
         }
         page.alerts.append(fresh);
         if let Some(intake) = intake {
@@ -272,8 +275,7 @@ fn note_update_times(page: &mut EntryAlerts, fresh: &[PolledAlert]) {
             .alert()
             .last_update_time
             .as_deref()
-            .and_then(super::time::parse)
-            .map(super::time::to_micros);
+            .and_then(super::time::micros);
         page.earliest_update = earlier(page.earliest_update, updated);
         page.latest_update = later(page.latest_update, updated);
         page.update_times.extend(updated);

@@ -4,6 +4,7 @@ use futures_util::FutureExt;
 use tokio::sync::Semaphore;
 
 use super::*;
+use crate::watchlist::EntryKind;
 
 /// Budget from a semaphore; a hand-over only counts the alerts given.
 struct FakeIntake {
@@ -151,9 +152,15 @@ async fn a_body_that_keeps_coming_is_read_however_long_it_takes() {
     // Five pieces 150 ms apart: 600 ms in all, each wait under the 400 ms timeout.
     let url = slow_server(BODY.into(), 5, std::time::Duration::from_millis(150)).await;
     let response = reqwest::get(url).await.unwrap();
-    let read = read_page(response, None, None, std::time::Duration::from_millis(400))
-        .await
-        .unwrap();
+    let entry = Entry::for_test(EntryKind::User, "user1");
+    let read = read_page(
+        response,
+        Some(&entry),
+        None,
+        std::time::Duration::from_millis(400),
+    )
+    .await
+    .unwrap();
     assert_eq!(read.found.ids, ["da1", "da2", "da3", "da4"]);
 }
 
@@ -165,7 +172,8 @@ async fn an_answer_keeps_the_first_ids_and_counts_every_alert() {
     let body = format!(r#"{{"value":[{}]}}"#, alerts.join(","));
     let url = slow_server(body, 3, std::time::Duration::from_millis(10)).await;
     let response = reqwest::get(url).await.unwrap();
-    let read = read_page(response, None, None, std::time::Duration::from_secs(5))
+    let entry = Entry::for_test(EntryKind::User, "user1");
+    let read = read_page(response, Some(&entry), None, std::time::Duration::from_secs(5))
         .await
         .unwrap();
     let first: Vec<String> = (0..IDS_KEPT).map(|n| format!("da{n}")).collect();
@@ -191,4 +199,16 @@ async fn an_answer_keeps_the_first_ids_and_counts_every_alert() {
     assert_eq!(whole.ids.len(), IDS_KEPT);
     assert_eq!(whole.ids.last().map(String::as_str), Some("b"));
     assert_eq!(whole.read, 5_007);
+}
+
+#[tokio::test]
+async fn a_feed_query_counts_its_alerts_and_keeps_no_ids() {
+    let url = slow_server(BODY.into(), 1, std::time::Duration::from_millis(1)).await;
+    let response = reqwest::get(url).await.unwrap();
+    let read = read_page(response, None, None, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(read.found.ids.is_empty(), "{:?}", read.found.ids);
+    assert_eq!(read.found.read, 4);
+    assert_eq!(read.found.alerts.len(), 4);
 }

@@ -12,11 +12,23 @@ pub fn parse(text: &str) -> Option<DateTime<Utc>> {
     })
 }
 
-/// The shape every Defender time has, `2026-11-22T09:47:21.1627922Z`, read directly: an event
-/// reads five or six of them, and chrono's general RFC 3339 parser cost more than the rest of
-/// the alert's dates. Anything else (an offset, a leap second, more than nine digits) is left
-/// to chrono: None here means "not this shape", not "not a time".
-fn utc(text: &[u8]) -> Option<DateTime<Utc>> {
+/// A time in Defender's own shape, `2026-11-22T09:47:21.1627922Z`, its fields checked as chrono
+/// checks them (a real day of a real month, no leap second): an event reads five or six of them,
+/// and chrono's general RFC 3339 parser cost more than the rest of the alert's dates. None means
+/// "not this shape" (an offset, a leap second, more than nine digits), not "not a time": chrono
+/// has the last word on those.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fields {
+    year: u32,
+    month: u32,
+    day: u32,
+    hour: u32,
+    minute: u32,
+    second: u32,
+    nanos: u32,
+}
+
+fn fields(text: &[u8]) -> Option<Fields> {
     let (head, fraction) = match text {
         [head @ .., b'Z'] if head.len() == 19 => (head, &[][..]),
         [head @ .., b'Z'] if head.len() > 20 && head[19] == b'.' => (&head[..19], &head[20..]),
@@ -36,16 +48,83 @@ fn utc(text: &[u8]) -> Option<DateTime<Utc>> {
         nanos = nanos * 10 + u32::from(b.is_ascii_digit().then(|| b - b'0')?);
     }
     nanos *= 10u32.pow(9 - fraction.len() as u32);
-    let date =
-        chrono::NaiveDate::from_ymd_opt(digits(0..4)? as i32, digits(5..7)?, digits(8..10)?)?;
-    let second = digits(17..19)?;
-    // 60 is a leap second: chrono's own reading of it stands.
-    if second > 59 {
-        return None;
+    let found = Fields {
+        year: digits(0..4)?,
+        month: digits(5..7)?,
+        day: digits(8..10)?,
+        hour: digits(11..13)?,
+        minute: digits(14..16)?,
+        // 60 is a leap second: chrono's own reading of it stands.
+        second: digits(17..19)?,
+        nanos,
+    };
+    let real_day = (1..=12).contains(&found.month)
+        && found.day >= 1
+        && found.day <= days_in_month(found.year, found.month);
+    (real_day && found.hour < 24 && found.minute < 60 && found.second < 60).then_some(found)
+}
+
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
     }
-    let time =
-        chrono::NaiveTime::from_hms_nano_opt(digits(11..13)?, digits(14..16)?, second, nanos)?;
+}
+
+impl Fields {
+    /// Days from 1970-01-01 to the date (proleptic Gregorian; H. Hinnant's `days_from_civil`).
+    fn days_since_epoch(self) -> i64 {
+        let (month, day) = (i64::from(self.month), i64::from(self.day));
+        // Years counted from March, so that a leap day ends its year.
+        let year = i64::from(self.year) - i64::from(month <= 2);
+        let era = year.div_euclid(400);
+        let year_of_era = year - era * 400;
+        let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+        let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+        era * 146_097 + day_of_era - 719_468
+    }
+
+    fn micros(self) -> i64 {
+        let seconds = self.days_since_epoch() * 86_400
+            + i64::from(self.hour * 3600 + self.minute * 60 + self.second);
+        seconds * 1_000_000 + i64::from(self.nanos / 1_000)
+    }
+}
+
+fn utc(text: &[u8]) -> Option<DateTime<Utc>> {
+    let found = fields(text)?;
+    let date = chrono::NaiveDate::from_ymd_opt(found.year as i32, found.month, found.day)?;
+    let time = chrono::NaiveTime::from_hms_nano_opt(
+        found.hour,
+        found.minute,
+        found.second,
+        found.nanos,
+    )?;
     Some(date.and_time(time).and_utc())
+}
+
+/// Whether `text` is a time in Defender's own UTC shape (`…Z`), which goes out as sent: what
+/// [`parse`] reads, without building a date.
+pub fn is_utc_as_sent(text: &str) -> bool {
+    fields(text.as_bytes()).is_some()
+}
+
+/// [`parse`] then [`to_micros`], without building a date for Defender's own shape.
+pub fn micros(text: &str) -> Option<i64> {
+    match fields(text.as_bytes()) {
+        Some(found) => Some(found.micros()),
+        None => parse(text).map(to_micros),
+    }
+}
+
+/// Milliseconds since the epoch of a time [`parse`] reads.
+pub fn millis(text: &str) -> Option<i64> {
+    match fields(text.as_bytes()) {
+        Some(found) => Some(found.micros().div_euclid(1_000)),
+        None => parse(text).map(|t| t.timestamp_millis()),
+    }
 }
 
 /// RFC 3339 in UTC with as many fractional digits as needed (0, 3, 6 or 9).
@@ -103,6 +182,9 @@ mod tests {
                 proptest::prop_assert_eq!(Some(direct), chrono, "{}", text);
             }
             proptest::prop_assert_eq!(parse(&text), chrono, "{}", text);
+            proptest::prop_assert_eq!(micros(&text), chrono.map(to_micros), "{}", text);
+            proptest::prop_assert_eq!(millis(&text), chrono.map(|t| t.timestamp_millis()), "{}", text);
+            proptest::prop_assert_eq!(is_utc_as_sent(&text), utc(text.as_bytes()).is_some(), "{}", text);
         }
     }
 
@@ -118,5 +200,31 @@ mod tests {
         }
         assert_eq!(parse("yesterday"), None);
         assert_eq!(parse(""), None);
+        assert_eq!(micros("yesterday"), None);
+    }
+
+    #[test]
+    fn the_direct_reading_knows_the_calendar() {
+        for (text, real) in [
+            ("2024-02-29T00:00:00Z", true),
+            ("2000-02-29T00:00:00Z", true),
+            ("1900-02-29T00:00:00Z", false),
+            ("2026-02-29T00:00:00Z", false),
+            ("2026-04-31T00:00:00Z", false),
+            ("2026-12-31T23:59:59.9999999Z", true),
+            ("2026-00-10T00:00:00Z", false),
+            ("2026-01-00T00:00:00Z", false),
+            ("2026-01-01T24:00:00Z", false),
+        ] {
+            assert_eq!(is_utc_as_sent(text), real, "{text}");
+            let chrono = DateTime::parse_from_rfc3339(text).ok().map(|t| t.to_utc());
+            assert_eq!(micros(text), chrono.map(to_micros), "{text}");
+        }
+        assert_eq!(micros("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(millis("1969-12-31T23:59:59.9995Z"), Some(-1));
+        assert_eq!(micros("2026-11-22T09:47:21.1627922Z"), Some(1_795_340_841_162_792));
+        // Outside the direct reading's shape: chrono reads it, with its offset.
+        assert_eq!(micros("2026-11-22T10:47:21.1627922+01:00"), Some(1_795_340_841_162_792));
+        assert!(!is_utc_as_sent(" 2026-11-22T09:47:21Z"));
     }
 }

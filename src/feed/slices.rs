@@ -110,7 +110,7 @@ pub fn entity_polls_left_off<'a>(
 ) -> Option<i64> {
     let mut oldest: Option<i64> = None;
     for time in last_ok {
-        let micros = crate::defender::time::to_micros(crate::defender::time::parse(time?)?);
+        let micros = crate::defender::time::micros(time?)?;
         oldest = Some(oldest.map_or(micros, |was| was.min(micros)));
     }
     oldest

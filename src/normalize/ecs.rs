@@ -163,6 +163,9 @@ fn entities(w: &mut JsonWriter, alert: &Alert) {
 /// verbatim, in the vendor namespace or the raw format). A valid UTC time ending in `Z` is
 /// already what ECS takes (Elasticsearch reads up to 9 fractional digits), so it goes out as is.
 fn normalized_time(text: &str) -> Option<Cow<'_, str>> {
+    if time::is_utc_as_sent(text) {
+        return Some(Cow::Borrowed(text));
+    }
     let parsed = time::parse(text)?;
     if text.ends_with('Z') {
         Some(Cow::Borrowed(text))

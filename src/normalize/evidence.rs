@@ -21,7 +21,7 @@ pub fn url<'a>(alert: &'a Alert<'a>) -> Option<&'a str> {
 
 /// Milliseconds since the epoch of a Defender timestamp, when it is readable.
 pub fn millis(text: Option<&str>) -> Option<i64> {
-    text.and_then(time::parse).map(|t| t.timestamp_millis())
+    text.and_then(time::millis)
 }
 
 /// Windows paths: Defender gives the folder and the name apart; most schemas want the full path.

@@ -18,8 +18,7 @@ impl AlertDigest {
             last_update: alert
                 .last_update_time
                 .as_deref()
-                .and_then(time::parse)
-                .map(time::to_micros),
+                .and_then(time::micros),
             fingerprint: fingerprint(&[
                 alert.status.as_deref(),
                 alert.classification.as_deref(),
