@@ -173,9 +173,14 @@ async fn an_answer_keeps_the_first_ids_and_counts_every_alert() {
     let url = slow_server(body, 3, std::time::Duration::from_millis(10)).await;
     let response = reqwest::get(url).await.unwrap();
     let entry = Entry::for_test(EntryKind::User, "user1");
-    let read = read_page(response, Some(&entry), None, std::time::Duration::from_secs(5))
-        .await
-        .unwrap();
+    let read = read_page(
+        response,
+        Some(&entry),
+        None,
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
     let first: Vec<String> = (0..IDS_KEPT).map(|n| format!("da{n}")).collect();
     assert_eq!(read.found.ids, first);
     assert_eq!(read.found.read, (IDS_KEPT + 200) as u64);

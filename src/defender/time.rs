@@ -29,33 +29,35 @@ struct Fields {
 }
 
 fn fields(text: &[u8]) -> Option<Fields> {
-    let (head, fraction) = match text {
-        [head @ .., b'Z'] if head.len() == 19 => (head, &[][..]),
-        [head @ .., b'Z'] if head.len() > 20 && head[19] == b'.' => (&head[..19], &head[20..]),
+    // Fixed places in a fixed-size head: every index is checked at compile time.
+    let (head, rest) = text.split_first_chunk::<19>()?;
+    let fraction = match rest {
+        [b'Z'] => &[][..],
+        [b'.', fraction @ .., b'Z'] if !fraction.is_empty() && fraction.len() <= 9 => fraction,
         _ => return None,
     };
-    let digits = |range: std::ops::Range<usize>| -> Option<u32> {
-        head[range].iter().try_fold(0u32, |n, &b| {
-            b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
-        })
-    };
-    let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
-    if separators.iter().any(|&(at, sep)| head[at] != sep) || fraction.len() > 9 {
+    let separators = [head[4], head[7], head[10], head[13], head[16]];
+    if separators != *b"--T::" {
         return None;
     }
+    let digit = |b: u8| {
+        let d = b.wrapping_sub(b'0');
+        (d < 10).then_some(u32::from(d))
+    };
+    let two = |at: usize| Some(digit(head[at])? * 10 + digit(head[at + 1])?);
     let mut nanos = 0u32;
     for &b in fraction {
-        nanos = nanos * 10 + u32::from(b.is_ascii_digit().then(|| b - b'0')?);
+        nanos = nanos * 10 + digit(b)?;
     }
     nanos *= 10u32.pow(9 - fraction.len() as u32);
     let found = Fields {
-        year: digits(0..4)?,
-        month: digits(5..7)?,
-        day: digits(8..10)?,
-        hour: digits(11..13)?,
-        minute: digits(14..16)?,
+        year: two(0)? * 100 + two(2)?,
+        month: two(5)?,
+        day: two(8)?,
+        hour: two(11)?,
+        minute: two(14)?,
         // 60 is a leap second: chrono's own reading of it stands.
-        second: digits(17..19)?,
+        second: two(17)?,
         nanos,
     };
     let real_day = (1..=12).contains(&found.month)
@@ -96,12 +98,8 @@ impl Fields {
 fn utc(text: &[u8]) -> Option<DateTime<Utc>> {
     let found = fields(text)?;
     let date = chrono::NaiveDate::from_ymd_opt(found.year as i32, found.month, found.day)?;
-    let time = chrono::NaiveTime::from_hms_nano_opt(
-        found.hour,
-        found.minute,
-        found.second,
-        found.nanos,
-    )?;
+    let time =
+        chrono::NaiveTime::from_hms_nano_opt(found.hour, found.minute, found.second, found.nanos)?;
     Some(date.and_time(time).and_utc())
 }
 
@@ -222,9 +220,15 @@ mod tests {
         }
         assert_eq!(micros("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(millis("1969-12-31T23:59:59.9995Z"), Some(-1));
-        assert_eq!(micros("2026-11-22T09:47:21.1627922Z"), Some(1_795_340_841_162_792));
+        assert_eq!(
+            micros("2026-11-22T09:47:21.1627922Z"),
+            Some(1_795_340_841_162_792)
+        );
         // Outside the direct reading's shape: chrono reads it, with its offset.
-        assert_eq!(micros("2026-11-22T10:47:21.1627922+01:00"), Some(1_795_340_841_162_792));
+        assert_eq!(
+            micros("2026-11-22T10:47:21.1627922+01:00"),
+            Some(1_795_340_841_162_792)
+        );
         assert!(!is_utc_as_sent(" 2026-11-22T09:47:21Z"));
     }
 }

@@ -35,15 +35,20 @@ pub fn full_path(directory: Option<&str>, name: Option<&str>) -> Option<String> 
 
 /// `user:user1,file:6532…`: the matches in one compact string, for formats without arrays.
 pub fn matches_text(matches: &[super::Match]) -> String {
-    // Written into one string: it is made for every event of every batch.
-    let mut text = String::with_capacity(matches.iter().map(|m| m.value.len() + 6).sum());
+    let mut text = Vec::with_capacity(matches.iter().map(|m| m.value.len() + 6).sum());
+    write_matches(&mut text, matches);
+    String::from_utf8(text).unwrap_or_default()
+}
+
+/// [`matches_text`] written at the end of `out` (an event's own buffer: it is made for every
+/// event of every batch).
+pub fn write_matches(out: &mut Vec<u8>, matches: &[super::Match]) {
     for (i, found) in matches.iter().enumerate() {
         if i > 0 {
-            text.push(',');
+            out.push(b',');
         }
-        text.push_str(found.kind.as_str());
-        text.push(':');
-        text.push_str(&found.value);
+        out.extend_from_slice(found.kind.as_str().as_bytes());
+        out.push(b':');
+        out.extend_from_slice(found.value.as_bytes());
     }
-    text
 }

@@ -34,7 +34,7 @@ impl Pipeline {
             };
             let over = |event: &OutEvent| {
                 sink.payload_limit(event)
-                    .is_some_and(|limit| event.payload.len() > limit)
+                    .is_some_and(|limit| event.payload().len() > limit)
             };
             per_sink.push(if events.iter().any(over) {
                 self.fit(sink.as_ref(), &events, to_emit, observed_at)?
@@ -76,7 +76,7 @@ impl Pipeline {
         let mut fitted = Vec::with_capacity(events.len());
         for (event, (candidate, change)) in events.iter().zip(to_emit) {
             let limit = match sink.payload_limit(event) {
-                Some(limit) if event.payload.len() > limit => limit,
+                Some(limit) if event.payload().len() > limit => limit,
                 _ => {
                     fitted.push(event.clone());
                     continue;
@@ -87,17 +87,14 @@ impl Pipeline {
                 normalize::encode_within(sink.format(), &candidate.polled, &context, limit)?;
             EventShrunk {
                 sink: sink.name(),
-                alert_id: &event.alert_id,
-                bytes: event.payload.len(),
+                alert_id: event.alert_id(),
+                bytes: event.payload().len(),
                 shrunk_to: shrunk.payload.len(),
                 limit,
                 fits: shrunk.fits,
             }
             .emit(&self.counters);
-            fitted.push(OutEvent {
-                payload: shrunk.payload,
-                ..event.clone()
-            });
+            fitted.push(event.with_payload(shrunk.payload));
         }
         Ok(fitted)
     }
@@ -124,13 +121,12 @@ fn out_event(
             _ => "user",
         }
     };
-    let time_ms = alert.created_or_updated_ms();
-    Ok(OutEvent {
-        alert_id: alert.id.to_string(),
-        payload: normalize::encode(format, &candidate.polled, context)?,
-        severity: Severity::parse(alert.severity.as_deref()),
-        match_kinds: kinds,
-        matches: normalize::matches_text(&candidate.matches),
-        time_ms,
-    })
+    Ok(OutEvent::new(
+        normalize::encode(format, &candidate.polled, context)?,
+        &alert.id,
+        |out| normalize::write_matches(out, &candidate.matches),
+        Severity::parse(alert.severity.as_deref()),
+        kinds,
+        alert.created_or_updated_ms(),
+    ))
 }

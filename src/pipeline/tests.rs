@@ -41,7 +41,7 @@ impl Sink for ScriptedSink {
             .seen_ids()
             .map(|ids| ids.len())
             .unwrap_or(usize::MAX);
-        let ids = events.iter().map(|e| e.alert_id.clone()).collect();
+        let ids = events.iter().map(|e| e.alert_id().to_string()).collect();
         self.handovers.lock().unwrap().push((held, ids));
         let outcome = match self.script.pop_front().unwrap_or(true) {
             true => Ok(()),

@@ -34,29 +34,88 @@ pub type Events = Arc<[OutEvent]>;
 /// One encoded event and what a sink may need to route or label it.
 #[derive(Debug, Clone)]
 pub struct OutEvent {
-    pub alert_id: String,
-    pub payload: Vec<u8>,
+    /// The payload, then the alert id, then the matches: one allocation an event, not three
+    /// (the id and matches are a few dozen bytes; an event is made for every alert published).
+    bytes: Vec<u8>,
+    payload_len: usize,
+    alert_id_len: usize,
     pub severity: Severity,
     /// "user", "file" or "user,file": the kinds of watchlist match.
     pub match_kinds: &'static str,
-    /// `user:user1,file:6532…`: every match, for transports that carry it beside the payload.
-    pub matches: String,
     /// Alert creation (or update) time, milliseconds since the epoch.
     pub time_ms: Option<i64>,
+}
+
+impl OutEvent {
+    /// The event `payload` of alert `alert_id`, found by `matches` (as [`OutEvent::matches`]
+    /// says), written into `payload`'s own buffer.
+    pub fn new(
+        mut payload: Vec<u8>,
+        alert_id: &str,
+        matches: impl FnOnce(&mut Vec<u8>),
+        severity: Severity,
+        match_kinds: &'static str,
+        time_ms: Option<i64>,
+    ) -> OutEvent {
+        let payload_len = payload.len();
+        payload.extend_from_slice(alert_id.as_bytes());
+        matches(&mut payload);
+        OutEvent {
+            bytes: payload,
+            payload_len,
+            alert_id_len: alert_id.len(),
+            severity,
+            match_kinds,
+            time_ms,
+        }
+    }
+
+    /// The same event with another payload (a shrunk one).
+    pub fn with_payload(&self, payload: Vec<u8>) -> OutEvent {
+        let alert_id = self.alert_id();
+        let matches = self.matches();
+        OutEvent::new(
+            payload,
+            alert_id,
+            |out| out.extend_from_slice(matches.as_bytes()),
+            self.severity,
+            self.match_kinds,
+            self.time_ms,
+        )
+    }
+
+    /// The encoded event.
+    pub fn payload(&self) -> &[u8] {
+        self.bytes.get(..self.payload_len).unwrap_or_default()
+    }
+
+    pub fn alert_id(&self) -> &str {
+        self.text(self.payload_len, self.payload_len + self.alert_id_len)
+    }
+
+    /// `user:user1,file:6532…`: every match, for transports that carry it beside the payload.
+    pub fn matches(&self) -> &str {
+        self.text(self.payload_len + self.alert_id_len, self.bytes.len())
+    }
+
+    /// Written from `&str`s by [`OutEvent::new`], so always text.
+    fn text(&self, from: usize, to: usize) -> &str {
+        std::str::from_utf8(self.bytes.get(from..to).unwrap_or_default()).unwrap_or_default()
+    }
 }
 
 #[cfg(test)]
 impl OutEvent {
     /// The event of one alert about `user`, for the sinks' tests.
     pub(crate) fn of_user(alert_id: &str, user: &str, severity: Severity, payload: &str) -> Self {
-        OutEvent {
-            alert_id: alert_id.into(),
-            payload: payload.as_bytes().to_vec(),
+        OutEvent::new(
+            payload.as_bytes().to_vec(),
+            alert_id,
+            |out| out.extend_from_slice(format!("user:{user}").as_bytes()),
             severity,
-            match_kinds: "user",
-            matches: format!("user:{user}"),
-            time_ms: None,
-        }
+            "user",
+            None,
+        )
     }
 }
 
@@ -148,4 +207,27 @@ pub fn build(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_keeps_its_payload_id_and_matches_apart() {
+        let event = OutEvent::of_user("da1_2", "é1", Severity::High, "{\"a\":1}");
+        assert_eq!(event.payload(), b"{\"a\":1}");
+        assert_eq!(event.alert_id(), "da1_2");
+        assert_eq!(event.matches(), "user:é1");
+        let shrunk = event.with_payload(b"{}".to_vec());
+        assert_eq!(
+            (shrunk.payload(), shrunk.alert_id(), shrunk.matches()),
+            (&b"{}"[..], "da1_2", "user:é1")
+        );
+        let empty = OutEvent::new(Vec::new(), "", |_| {}, Severity::Low, "user", None);
+        assert_eq!(
+            (empty.payload(), empty.alert_id(), empty.matches()),
+            (&b""[..], "", "")
+        );
+    }
 }

@@ -28,7 +28,7 @@ impl Sink for StdoutSink {
         let result = events
             .iter()
             .try_for_each(|event| {
-                out.write_all(&event.payload)
+                out.write_all(event.payload())
                     .and_then(|_| out.write_all(b"\n"))
             })
             .and_then(|_| out.flush());

@@ -15,10 +15,7 @@ pub struct AlertDigest {
 impl AlertDigest {
     pub fn of(alert: &Alert) -> AlertDigest {
         AlertDigest {
-            last_update: alert
-                .last_update_time
-                .as_deref()
-                .and_then(time::micros),
+            last_update: alert.last_update_time.as_deref().and_then(time::micros),
             fingerprint: fingerprint(&[
                 alert.status.as_deref(),
                 alert.classification.as_deref(),

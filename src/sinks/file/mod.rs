@@ -134,7 +134,7 @@ const LINES_PER_WRITE: usize = 512;
 
 /// The bytes of `events` as lines: each payload and a newline.
 fn lines_len(events: &[OutEvent]) -> u64 {
-    events.iter().map(|e| e.payload.len() as u64 + 1).sum()
+    events.iter().map(|e| e.payload().len() as u64 + 1).sum()
 }
 
 /// Writes each event's payload and a newline, in place, however few bytes each write takes.
@@ -146,8 +146,8 @@ fn write_lines(out: &mut impl Write, events: &[OutEvent]) -> std::io::Result<()>
         slices.clear();
         for (n, event) in events[line..].iter().take(LINES_PER_WRITE).enumerate() {
             let skip = if n == 0 { done } else { 0 };
-            if skip < event.payload.len() {
-                slices.push(IoSlice::new(&event.payload[skip..]));
+            if skip < event.payload().len() {
+                slices.push(IoSlice::new(&event.payload()[skip..]));
             }
             slices.push(IoSlice::new(b"\n"));
         }
@@ -158,7 +158,7 @@ fn write_lines(out: &mut impl Write, events: &[OutEvent]) -> std::io::Result<()>
             Err(err) => return Err(err),
         };
         while written > 0 {
-            let left = events[line].payload.len() + 1 - done;
+            let left = events[line].payload().len() + 1 - done;
             if written < left {
                 done += written;
                 break;

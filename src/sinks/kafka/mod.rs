@@ -180,8 +180,8 @@ impl Sink for KafkaSink {
         let mut deliveries = Vec::with_capacity(events.len());
         for event in events.iter() {
             let mut record = FutureRecord::to(&self.topic)
-                .key(event.alert_id.as_str())
-                .payload(event.payload.as_slice())
+                .key(event.alert_id())
+                .payload(event.payload())
                 .headers(headers(self.id.format, event));
             if let Some(time_ms) = event.time_ms {
                 record = record.timestamp(time_ms);

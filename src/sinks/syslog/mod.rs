@@ -49,14 +49,14 @@ pub fn size_warning(
     hostname: &str,
 ) -> Option<String> {
     let sink = SyslogSink::new("check", format, config, tenant, hostname);
-    let event = OutEvent {
-        alert_id: "da638996440411627922_-193431444".into(),
-        payload: Vec::new(),
-        severity: crate::normalize::Severity::High,
-        match_kinds: "user",
-        matches: "user:user1".into(),
-        time_ms: Some(0),
-    };
+    let event = OutEvent::new(
+        Vec::new(),
+        "da638996440411627922_-193431444",
+        |out| out.extend_from_slice(b"user:user1"),
+        crate::normalize::Severity::High,
+        "user",
+        Some(0),
+    );
     let room = sink.payload_limit(&event)?;
     let header = config.max_message - room;
     let (whole, fits, fits_shrunk) =
@@ -112,7 +112,7 @@ impl SyslogSink {
 
     /// One syslog message for one event, without transport framing.
     pub fn message(&self, event: &OutEvent) -> Vec<u8> {
-        self.message_with(event, &event.payload)
+        self.message_with(event, event.payload())
     }
 
     fn message_with(&self, event: &OutEvent, payload: &[u8]) -> Vec<u8> {
@@ -120,9 +120,9 @@ impl SyslogSink {
         match self.config.protocol {
             SyslogProtocol::Rfc5424 => {
                 let params = [
-                    ("alertId", event.alert_id.as_str()),
+                    ("alertId", event.alert_id()),
                     ("tenant", self.tenant.as_str()),
-                    ("match", event.matches.as_str()),
+                    ("match", event.matches()),
                 ];
                 Rfc5424 {
                     pri,
@@ -176,7 +176,7 @@ impl Sink for SyslogSink {
         match framing {
             Some(framing) => {
                 let mut buffer =
-                    Vec::with_capacity(events.iter().map(|e| e.payload.len() + 160).sum());
+                    Vec::with_capacity(events.iter().map(|e| e.payload().len() + 160).sum());
                 for event in events.iter() {
                     frame::frame(framing, &self.message(event), &mut buffer);
                 }
@@ -286,8 +286,10 @@ mod tests {
     fn payload_room_is_the_cap_less_this_events_header() {
         let sink = sink(SyslogTransport::Tcp, 8192);
         let short = event("x");
-        let mut long = event("x");
-        long.matches = format!("user:{}", "u".repeat(500));
+        let long = OutEvent {
+            time_ms: Some(1_795_340_841_162),
+            ..OutEvent::of_user("da1", &"u".repeat(500), Severity::High, "x")
+        };
         let room = sink.payload_limit(&short).unwrap();
         assert_eq!(room + sink.message(&short).len() - 1, 8192);
         assert_eq!(
