@@ -40,6 +40,15 @@ pub fn matches_text(matches: &[super::Match]) -> String {
     String::from_utf8(text).unwrap_or_default()
 }
 
+/// The length of [`matches_text`].
+pub fn matches_len(matches: &[super::Match]) -> usize {
+    let each: usize = matches
+        .iter()
+        .map(|m| m.kind.as_str().len() + 1 + m.value.len())
+        .sum();
+    each + matches.len().saturating_sub(1)
+}
+
 /// [`matches_text`] written at the end of `out` (an event's own buffer: it is made for every
 /// event of every batch).
 pub fn write_matches(out: &mut Vec<u8>, matches: &[super::Match]) {

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-pub use evidence::{matches_text, write_matches};
+pub use evidence::{matches_len, matches_text, write_matches};
 pub use fit::{encode_within, Fitted};
 pub use severity::Severity;
 pub use text::{shorten, TRUNCATION_MARK};

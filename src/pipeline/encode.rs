@@ -124,7 +124,7 @@ fn out_event(
     Ok(OutEvent::new(
         normalize::encode(format, &candidate.polled, context)?,
         &alert.id,
-        |out| normalize::write_matches(out, &candidate.matches),
+        &candidate.matches,
         Severity::parse(alert.severity.as_deref()),
         kinds,
         alert.created_or_updated_ms(),

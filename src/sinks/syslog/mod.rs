@@ -52,7 +52,11 @@ pub fn size_warning(
     let event = OutEvent::new(
         Vec::new(),
         "da638996440411627922_-193431444",
-        |out| out.extend_from_slice(b"user:user1"),
+        &[crate::normalize::Match::new(
+            crate::watchlist::EntryKind::User,
+            "user1",
+            None,
+        )],
         crate::normalize::Severity::High,
         "user",
         Some(0),
