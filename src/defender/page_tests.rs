@@ -147,20 +147,20 @@ async fn a_body_that_stops_coming_fails_the_page_after_the_timeout() {
     );
 }
 
+/// `url`'s answer read as a user's poll reads it (its ids kept for the status).
+async fn read_for_user(url: &str, timeout: std::time::Duration) -> PageRead {
+    let response = reqwest::get(url).await.unwrap();
+    let entry = Entry::for_test(EntryKind::User, "user1");
+    read_page(response, Some(&entry), None, timeout)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_body_that_keeps_coming_is_read_however_long_it_takes() {
     // Five pieces 150 ms apart: 600 ms in all, each wait under the 400 ms timeout.
     let url = slow_server(BODY.into(), 5, std::time::Duration::from_millis(150)).await;
-    let response = reqwest::get(url).await.unwrap();
-    let entry = Entry::for_test(EntryKind::User, "user1");
-    let read = read_page(
-        response,
-        Some(&entry),
-        None,
-        std::time::Duration::from_millis(400),
-    )
-    .await
-    .unwrap();
+    let read = read_for_user(&url, std::time::Duration::from_millis(400)).await;
     assert_eq!(read.found.ids, ["da1", "da2", "da3", "da4"]);
 }
 
@@ -171,16 +171,7 @@ async fn an_answer_keeps_the_first_ids_and_counts_every_alert() {
         .collect();
     let body = format!(r#"{{"value":[{}]}}"#, alerts.join(","));
     let url = slow_server(body, 3, std::time::Duration::from_millis(10)).await;
-    let response = reqwest::get(url).await.unwrap();
-    let entry = Entry::for_test(EntryKind::User, "user1");
-    let read = read_page(
-        response,
-        Some(&entry),
-        None,
-        std::time::Duration::from_secs(5),
-    )
-    .await
-    .unwrap();
+    let read = read_for_user(&url, std::time::Duration::from_secs(5)).await;
     let first: Vec<String> = (0..IDS_KEPT).map(|n| format!("da{n}")).collect();
     assert_eq!(read.found.ids, first);
     assert_eq!(read.found.read, (IDS_KEPT + 200) as u64);
