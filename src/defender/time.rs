@@ -12,11 +12,7 @@ pub fn parse(text: &str) -> Option<DateTime<Utc>> {
     })
 }
 
-/// A time in Defender's own shape, `2026-11-22T09:47:21.1627922Z`, its fields checked as chrono
-/// checks them (a real day of a real month, no leap second): an event reads five or six of them,
-/// and chrono's general RFC 3339 parser cost more than the rest of the alert's dates. None means
-/// "not this shape" (an offset, a leap second, more than nine digits), not "not a time": chrono
-/// has the last word on those.
+/// The fields of a time in Defender's own shape, `2026-11-22T09:47:21.1627922Z`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Fields {
     year: u32,
@@ -28,6 +24,10 @@ struct Fields {
     nanos: u32,
 }
 
+/// Reads a time in Defender's own shape, its fields checked as chrono checks them (a real day
+/// of a real month, no leap second): an event reads five of them, and chrono's general RFC 3339
+/// parser cost more than the rest of the alert's dates. None means "not this shape" (an offset,
+/// a leap second, more than nine digits), not "not a time": chrono has the last word on those.
 fn fields(text: &[u8]) -> Option<Fields> {
     // Fixed places in a fixed-size head: every index is checked at compile time.
     let (head, rest) = text.split_first_chunk::<19>()?;
