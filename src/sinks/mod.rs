@@ -76,8 +76,8 @@ impl OutEvent {
         time_ms: Option<i64>,
     ) -> OutEvent {
         let payload_len = payload.len();
-        // Exactly: a full buffer would otherwise double for a few dozen bytes (it did for a
-        // quarter of the end-to-end benchmark's events, 2 MiB more at the peak).
+        // Exactly: a full buffer would otherwise double for a few dozen bytes (a quarter of
+        // the end-to-end benchmark's ECS buffers were full).
         payload.reserve_exact(alert_id.len() + matches.len());
         payload.extend_from_slice(alert_id.as_bytes());
         match matches {
