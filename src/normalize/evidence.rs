@@ -35,7 +35,7 @@ pub fn full_path(directory: Option<&str>, name: Option<&str>) -> Option<String> 
 
 /// `user:user1,file:6532…`: the matches in one compact string, for formats without arrays.
 pub fn matches_text(matches: &[super::Match]) -> String {
-    let mut text = Vec::with_capacity(matches.iter().map(|m| m.value.len() + 6).sum());
+    let mut text = Vec::with_capacity(matches_len(matches));
     write_matches(&mut text, matches);
     String::from_utf8(text).unwrap_or_default()
 }

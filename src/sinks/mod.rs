@@ -50,27 +50,9 @@ impl OutEvent {
     /// The event `payload` of alert `alert_id`, found by `matches`, which are written after
     /// it in its own buffer.
     pub fn new(
-        payload: Vec<u8>,
-        alert_id: &str,
-        matches: &[Match],
-        severity: Severity,
-        match_kinds: &'static str,
-        time_ms: Option<i64>,
-    ) -> OutEvent {
-        OutEvent::with_tail(
-            payload,
-            alert_id,
-            MatchesText::Of(matches),
-            severity,
-            match_kinds,
-            time_ms,
-        )
-    }
-
-    fn with_tail(
         mut payload: Vec<u8>,
         alert_id: &str,
-        matches: MatchesText,
+        matches: &[Match],
         severity: Severity,
         match_kinds: &'static str,
         time_ms: Option<i64>,
@@ -78,12 +60,9 @@ impl OutEvent {
         let payload_len = payload.len();
         // Exactly: a full buffer would otherwise double for a few dozen bytes (a quarter of
         // the end-to-end benchmark's ECS buffers were full).
-        payload.reserve_exact(alert_id.len() + matches.len());
+        payload.reserve_exact(alert_id.len() + crate::normalize::matches_len(matches));
         payload.extend_from_slice(alert_id.as_bytes());
-        match matches {
-            MatchesText::Of(matches) => crate::normalize::write_matches(&mut payload, matches),
-            MatchesText::Written(text) => payload.extend_from_slice(text.as_bytes()),
-        }
+        crate::normalize::write_matches(&mut payload, matches);
         OutEvent {
             bytes: payload,
             payload_len,
@@ -95,15 +74,19 @@ impl OutEvent {
     }
 
     /// The same event with another payload (a shrunk one).
-    pub fn with_payload(&self, payload: Vec<u8>) -> OutEvent {
-        OutEvent::with_tail(
-            payload,
-            self.alert_id(),
-            MatchesText::Written(self.matches()),
-            self.severity,
-            self.match_kinds,
-            self.time_ms,
-        )
+    pub fn with_payload(&self, mut payload: Vec<u8>) -> OutEvent {
+        let tail = self.bytes.get(self.payload_len..).unwrap_or_default();
+        let payload_len = payload.len();
+        payload.reserve_exact(tail.len());
+        payload.extend_from_slice(tail);
+        OutEvent {
+            bytes: payload,
+            payload_len,
+            alert_id_len: self.alert_id_len,
+            severity: self.severity,
+            match_kinds: self.match_kinds,
+            time_ms: self.time_ms,
+        }
     }
 
     /// The encoded event.
@@ -123,21 +106,6 @@ impl OutEvent {
     /// Written from `&str`s by [`OutEvent::new`], so always text.
     fn text(&self, from: usize, to: usize) -> &str {
         std::str::from_utf8(self.bytes.get(from..to).unwrap_or_default()).unwrap_or_default()
-    }
-}
-
-/// An event's matches, as the pipeline has them or as an event wrote them.
-enum MatchesText<'a> {
-    Of(&'a [Match]),
-    Written(&'a str),
-}
-
-impl MatchesText<'_> {
-    fn len(&self) -> usize {
-        match self {
-            MatchesText::Of(matches) => crate::normalize::matches_len(matches),
-            MatchesText::Written(text) => text.len(),
-        }
     }
 }
 
