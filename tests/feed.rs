@@ -311,10 +311,37 @@ async fn alerts_appearing_between_pages_are_never_skipped() {
 
 /// 5xx, 429s, cut-short and malformed answers in the middle of a feed poll, then a SIGKILL while
 /// a poll runs and a restart on the same store: nothing lost, duplicates no more than the
-/// batches in flight hold, and a poll after a clean run publishes nothing.
+/// batches in flight hold (every commit flushed), and a poll after a clean run publishes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_and_a_kill_mid_poll_lose_nothing() {
-    let sim = start_sim(universe_of(51, 80, 40), fast_limits()).await;
+    let (written, page_size) = kill_mid_poll_and_restart(51, "0s").await;
+    let duplicates: usize = id_counts(&written).values().map(|n| n - 1).sum();
+    // What a kill can repeat: the batches handed to the sink and not committed, at most
+    // in_flight_batches (2). A batch is one answer of at most a page, except for a slice of one
+    // microsecond, which is paged whole into one batch: as many as share that instant.
+    let largest_batch = largest_batch(&written, page_size);
+    assert!(
+        duplicates <= 2 * largest_batch,
+        "{duplicates} duplicates (batches of up to {largest_batch})"
+    );
+}
+
+/// The same kill with commits left waiting for their flush (a second, the longest interval):
+/// what sled had not flushed is sent again, and nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_before_commits_are_flushed_loses_nothing() {
+    kill_mid_poll_and_restart(52, "1s").await;
+}
+
+/// Runs the service on a faulty feed with `[store] flush_interval`, kills it once it has
+/// published something, runs `once` on the same store, and checks that every expected alert
+/// was written and that a clean restart adds nothing. Returns the events written and the page
+/// size.
+async fn kill_mid_poll_and_restart(
+    seed: u64,
+    flush_interval: &str,
+) -> (Vec<serde_json::Value>, usize) {
+    let sim = start_sim(universe_of(seed, 80, 40), fast_limits()).await;
     sim.set_faults(mde_watch::sim::Faults {
         error_rate: 0.15,
         throttle_rate: 0.05,
@@ -328,6 +355,13 @@ async fn faults_and_a_kill_mid_poll_lose_nothing() {
     let page_size = 10;
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &sim, &watch, &feed_source(page_size));
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text.replacen(
+        "[store]\n",
+        &format!("[store]\nflush_interval = \"{flush_interval}\"\n"),
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
     let expected = sim.expected_ids(&watch.users, &watch.files);
 
     // A service killed once its first poll has published something: some batches committed,
@@ -359,27 +393,17 @@ async fn faults_and_a_kill_mid_poll_lose_nothing() {
     );
 
     run_ok(&["once"], &config).await;
-    let written = events(&dir.path().join("alerts.ndjson"));
+    let written = events(&out);
     assert_eq!(ids(&written), expected, "nothing lost");
-    let duplicates: usize = id_counts(&written).values().map(|n| n - 1).sum();
-    // What a kill can repeat: the batches handed to the sink and not committed, at most
-    // in_flight_batches (2). A batch is one answer of at most a page, except for a slice of one
-    // microsecond, which is paged whole into one batch: as many as share that instant.
-    let largest_batch = largest_batch(&written, page_size);
-    assert!(
-        duplicates <= 2 * largest_batch,
-        "{duplicates} duplicates (batches of up to {largest_batch})"
-    );
     assert!(sim.stats().faults_injected >= 5, "{:?}", sim.stats());
-
-    let output = dir.path().join("alerts.ndjson");
     once_adds_nothing(
         &config,
-        &output,
+        &out,
         written.len(),
         "a clean restart publishes nothing",
     )
     .await;
+    (written, page_size)
 }
 
 /// The most alerts one batch can hold: a page, or every alert sharing one `lastUpdateTime`

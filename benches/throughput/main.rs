@@ -148,6 +148,7 @@ fn daemon_config(
         path: dir.join("store"),
         retention: Duration::from_secs(86_400),
         cache_bytes: 16 << 20,
+        flush_interval: Duration::ZERO,
     };
     pure::fill(&Store::open(&store_config).unwrap(), prefill);
     config_path

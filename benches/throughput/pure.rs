@@ -100,6 +100,7 @@ pub fn bench_store() {
         path,
         retention: Duration::from_secs(86_400 * 90),
         cache_bytes: 16 << 20,
+        flush_interval: Duration::ZERO,
     };
     let stored = 1_000_000u64;
     let fill_started = Instant::now();

@@ -204,6 +204,8 @@ pub struct StoreConfig {
     pub path: PathBuf,
     pub retention: Duration,
     pub cache_bytes: u64,
+    /// How long a commit may wait for sled's flush (`store/group.rs`).
+    pub flush_interval: Duration,
 }
 
 /// What to do when an alert already shipped comes back changed.

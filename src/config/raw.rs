@@ -116,6 +116,7 @@ pub struct RawStore {
     pub path: Option<String>,
     pub retention: Option<String>,
     pub cache: Option<String>,
+    pub flush_interval: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]

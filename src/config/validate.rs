@@ -15,6 +15,9 @@ use crate::schedule::limiter;
 use crate::units::parse_duration;
 
 const DEFAULT_QUEUE_BYTES: u64 = 2 << 20;
+/// How long a store commit may wait for its flush (`store/group.rs`): a crash re-sends at most
+/// this much more than the batches in flight; one flush a batch cost ~1 µs an alert.
+const DEFAULT_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
 pub(super) fn from_toml(
     text: &str,

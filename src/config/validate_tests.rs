@@ -20,6 +20,7 @@ fn minimal_config_gets_documented_defaults() {
     assert_eq!(config.schedule.cron, "0 */5 * * * *");
     assert_eq!(config.api.api_base, "https://api.security.microsoft.com");
     assert_eq!(config.store.retention, Duration::from_secs(90 * 86_400));
+    assert_eq!(config.store.flush_interval, Duration::from_millis(100));
     assert_eq!(config.updates, UpdatePolicy::Ignore);
     assert_eq!(config.pipeline.queue_bytes, 2 << 20);
     let SinkKind::File(file) = &config.sinks[0].kind else {
@@ -124,6 +125,27 @@ fn queue_bytes_are_read_and_checked() {
     );
     let err = Config::from_toml(&with("lots"), "x.toml", dir.path(), false).unwrap_err();
     assert!(err.to_string().contains("pipeline.queue_bytes"), "{err}");
+}
+
+#[test]
+fn the_store_flush_interval_is_at_most_a_second() {
+    let dir = with_secret_dir();
+    let with = |value: &str| format!("{MINIMAL}\n[store]\nflush_interval = \"{value}\"\n");
+    let config = Config::from_toml(&with("0s"), "x.toml", dir.path(), false).unwrap();
+    assert_eq!(config.store.flush_interval, Duration::ZERO);
+    let config = Config::from_toml(&with("250ms"), "x.toml", dir.path(), false).unwrap();
+    assert_eq!(config.store.flush_interval, Duration::from_millis(250));
+    let err = Config::from_toml(&with("5s"), "x.toml", dir.path(), false).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("store.flush_interval: '5s' is longer than a second"),
+        "{err}"
+    );
+    let err = Config::from_toml(&with("soon"), "x.toml", dir.path(), false).unwrap_err();
+    assert!(
+        err.to_string().contains("store.flush_interval: 'soon'"),
+        "{err}"
+    );
 }
 
 #[test]

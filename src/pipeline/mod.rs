@@ -240,6 +240,8 @@ impl Pipeline {
             while !self.in_flight.is_empty() {
                 self.commit_after_acks().await?;
             }
+            // A sweep's end is durable before the service idles until the next tick.
+            self.store.flush_behind()?;
             Ok(())
         }
         .instrument(span)

@@ -70,6 +70,7 @@ fn harness(in_flight: usize, script: &[bool]) -> Harness {
             path: dir.path().join("store"),
             retention: Duration::from_secs(86_400),
             cache_bytes: 1 << 20,
+            flush_interval: Duration::ZERO,
         })
         .unwrap(),
     );

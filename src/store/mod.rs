@@ -1,12 +1,13 @@
 //! The sled store (0.34): the seen alerts (an append-only `log` of segments, indexed in memory,
 //! see `seen.rs`), `entities` (per watchlist entry: last poll, outcome, alert count) and `meta`
 //! (schema version, round-robin cursor, recent API calls, last retention pass). Alerts are
-//! committed only after every sink acknowledged them, and each commit is flushed, so a `kill -9`
-//! costs duplicates, never losses.
+//! committed only after every sink acknowledged them and flushed at most `flush_interval` later
+//! (`group.rs`), so a `kill -9` costs duplicates, never losses.
 
 mod db;
 mod decide;
 mod error;
+mod group;
 mod index;
 mod record;
 mod seen;
@@ -19,12 +20,15 @@ pub use record::{fingerprint, AlertDigest, SeenRecord};
 pub use seen::Compaction;
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::StoreConfig;
 use db::{create_private_dir, open_db, reopen_db, Trees};
 use error::log_error;
+use group::GroupCommit;
 use seen::SeenLog;
 
 /// 1: one sled key per alert (`seen` tree). 2: segments in the `log` tree, indexed in memory.
@@ -89,6 +93,8 @@ pub struct Store {
     seen: SeenLog,
     entities: sled::Tree,
     meta: sled::Tree,
+    /// Commits written and not flushed yet, and the cursor that waits for their flush.
+    group: Mutex<GroupCommit>,
 }
 
 impl Store {
@@ -146,6 +152,7 @@ impl Store {
             seen,
             entities,
             meta,
+            group: Mutex::new(GroupCommit::new(config.flush_interval)),
         };
         if migrate {
             store.migrate_from_v1()?;
@@ -216,12 +223,15 @@ impl Store {
         Ok(self.seen.previous(key))
     }
 
-    /// Writes a batch of seen records and entity statuses, flushes them, then moves the cursor.
-    /// Plain inserts: a sled batch seals and writes the log buffer twice, waking all seven of
-    /// sled's I/O threads each time, and no all-or-nothing is needed, as every record is of an
-    /// acknowledged alert (a crash halfway costs duplicates, never a loss). The cursor must not
-    /// get ahead, so it goes in after the flush and reaches the disk with the next one (a
-    /// commit, sled's own within a second, the close); a crash before only polls again.
+    /// Writes a batch of seen records and entity statuses, and moves the cursor once they are
+    /// durable: the commit is flushed when the last flush is `flush_interval` old, else by a
+    /// later commit, [`Store::flush_behind`] (a sweep's end), shutdown or sled's own flush
+    /// within a second (`group.rs`). Plain inserts: a sled batch seals and writes the log
+    /// buffer twice, waking all seven of sled's I/O threads each time, and no all-or-nothing is
+    /// needed, as every record is of an acknowledged alert (a crash halfway costs duplicates,
+    /// never a loss). The cursor must not get ahead, so it goes in after the flush and reaches
+    /// the disk with the next one (a commit, sled's own within a second, the close); a crash
+    /// before only polls again.
     pub fn commit(
         &self,
         seen: &[(String, SeenRecord)],
@@ -250,8 +260,28 @@ impl Store {
                 .insert(key.as_bytes(), encoded)
                 .map_err(|e| self.io(e))?;
         }
-        self.flush()?;
-        if let Some(cursor) = cursor {
+        let due = self.group().committed(Instant::now(), cursor);
+        if due {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Flushes what was committed since the last flush, if anything was (a sweep's end).
+    pub fn flush_behind(&self) -> Result<(), StoreError> {
+        let behind = self.group().behind();
+        if behind {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Makes everything written durable, then writes the cursor that waited for it.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        // Held across the flush: a commit noted meanwhile waits for the next one.
+        let mut group = self.group();
+        self.db.flush().map_err(|e| self.io(e))?;
+        if let Some(cursor) = group.flushed(Instant::now()) {
             self.meta
                 .insert(CURSOR_KEY, &cursor.to_be_bytes())
                 .map_err(|e| self.io(e))?;
@@ -259,8 +289,12 @@ impl Store {
         Ok(())
     }
 
-    pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(|e| self.io(e))
+    /// The group commit's state; a panic elsewhere while it was held leaves nothing half-done
+    /// in it worth refusing.
+    fn group(&self) -> std::sync::MutexGuard<'_, GroupCommit> {
+        self.group
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Moves the feed's cursor, once everything its poll read is committed (after [`Store::commit`]

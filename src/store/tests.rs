@@ -9,6 +9,7 @@ fn config(dir: &Path) -> StoreConfig {
         path: dir.join("store"),
         retention: Duration::from_secs(86_400),
         cache_bytes: 1 << 20,
+        flush_interval: Duration::ZERO,
     }
 }
 
@@ -94,6 +95,43 @@ fn commit_survives_reopen() {
     assert_eq!(store.previous("a2").unwrap(), None);
     assert_eq!(store.cursor().unwrap(), 7);
     assert_eq!(store.entity("u:user1").unwrap().unwrap().alerts, 1);
+}
+
+#[test]
+fn commits_within_the_flush_interval_share_one_flush_and_the_cursor_waits_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig {
+        flush_interval: Duration::from_secs(3_600),
+        ..config(dir.path())
+    };
+    // A new store flushes its schema at open: the interval runs from there.
+    let store = Store::open(&config).unwrap();
+    store
+        .commit(&[("a1".into(), record(20_000))], &[], Some(1))
+        .unwrap();
+    store
+        .commit(&[("a2".into(), record(20_000))], &[], Some(2))
+        .unwrap();
+    store
+        .commit(&[("a3".into(), record(20_000))], &[], None)
+        .unwrap();
+    assert!(
+        store.previous("a3").unwrap().is_some(),
+        "judged against at once"
+    );
+    assert_eq!(store.cursor().unwrap(), 0, "the cursor waits for its flush");
+    store.flush_behind().unwrap();
+    assert_eq!(store.cursor().unwrap(), 2);
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(store.seen_ids().unwrap().len(), 3);
+    assert_eq!(store.cursor().unwrap(), 2);
+
+    // Flushed every commit: the cursor moves with each.
+    store
+        .commit(&[("a4".into(), record(20_000))], &[], Some(5))
+        .unwrap();
+    assert_eq!(store.cursor().unwrap(), 5);
 }
 
 #[test]

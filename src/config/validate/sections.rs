@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::super::raw::{RawPipeline, RawSchedule, RawStore, RawUpdates, RawWatchlist};
-use super::{Checker, DEFAULT_QUEUE_BYTES};
+use super::{Checker, DEFAULT_FLUSH_INTERVAL, DEFAULT_QUEUE_BYTES};
 use crate::config::*;
 use crate::schedule::cron;
 use crate::units::parse_bytes;
@@ -54,7 +54,21 @@ impl Checker {
                     16 << 20
                 }),
             },
+            flush_interval: self.flush_interval(raw.flush_interval.as_deref()),
         }
+    }
+
+    /// `store.flush_interval`: at most a second, the interval sled flushes at on its own.
+    fn flush_interval(&mut self, value: Option<&str>) -> Duration {
+        let interval = self.duration("store.flush_interval", value, DEFAULT_FLUSH_INTERVAL);
+        if interval > Duration::from_secs(1) {
+            self.problem(format!(
+                "store.flush_interval: '{}' is longer than a second, and the store flushes every second anyway (0s flushes every commit)",
+                value.unwrap_or_default()
+            ));
+            return DEFAULT_FLUSH_INTERVAL;
+        }
+        interval
     }
 
     pub(super) fn updates(&mut self, raw: RawUpdates) -> UpdatePolicy {
