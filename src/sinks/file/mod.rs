@@ -1,4 +1,5 @@
-//! NDJSON files: appended, fsynced per batch (the acknowledgement), created with mode 0640,
+//! NDJSON files: appended, fsynced before a batch is acknowledged (batches handed over while
+//! the last sync ran share the next one: `writer.rs`), created with mode 0640,
 //! rotated by size keeping N old files (`alerts.ndjson.1` is the newest of those). A reader
 //! only ever sees whole lines: a batch that fails midway (a full disk) is cut back off the file
 //! before the error is reported, and a file left ending in a partial line (a crash mid-write, a
@@ -115,17 +116,20 @@ impl Appendable for File {
     }
 }
 
-/// Appends `events`, a line each, to a file `start` bytes long, whole or not at all: on any
-/// failure (a write cut short by a full disk, a failed fsync) the file is cut back to `start`.
-/// Returns the write error, and the cut's own error if that failed too (the next open repairs
-/// the file then).
+/// Appends the events of `batches`, a line each, to a file `start` bytes long, under one sync,
+/// whole or not at all: on any failure (a write cut short by a full disk, a failed fsync) the
+/// file is cut back to `start`. Returns the write error, and the cut's own error if that
+/// failed too (the next open repairs the file then).
 fn append_whole(
     file: &mut impl Appendable,
     start: u64,
-    events: &[OutEvent],
+    batches: &[&[OutEvent]],
     fsync: bool,
 ) -> Result<(), (std::io::Error, Option<std::io::Error>)> {
-    let written = write_lines(file, events).and_then(|()| if fsync { file.sync() } else { Ok(()) });
+    let written = batches
+        .iter()
+        .try_for_each(|events| write_lines(file, events))
+        .and_then(|()| if fsync { file.sync() } else { Ok(()) });
     written.map_err(|err| (err, file.cut_to(start).err()))
 }
 
@@ -197,12 +201,13 @@ fn repair_torn_tail(mut file: &File) -> std::io::Result<u64> {
 }
 
 impl FileState {
-    fn write(&mut self, events: &[OutEvent]) -> Result<(), Failure> {
-        let bytes = lines_len(events);
+    /// Appends `batches` whole, under one sync, or none of them.
+    fn write(&mut self, batches: &[&[OutEvent]]) -> Result<(), Failure> {
+        let bytes: u64 = batches.iter().map(|events| lines_len(events)).sum();
         if self.max_size > 0 && self.size > 0 && self.size + bytes > self.max_size {
             self.rotate()?;
         }
-        match append_whole(&mut self.file, self.size, events, self.fsync) {
+        match append_whole(&mut self.file, self.size, batches, self.fsync) {
             Ok(()) => {
                 self.size += bytes;
                 Ok(())
@@ -311,6 +316,7 @@ mod tests {
     struct FullDisk {
         bytes: Vec<u8>,
         room: usize,
+        syncs: usize,
     }
 
     impl Write for FullDisk {
@@ -334,6 +340,7 @@ mod tests {
             Ok(())
         }
         fn sync(&mut self) -> std::io::Result<()> {
+            self.syncs += 1;
             Ok(())
         }
     }
@@ -397,12 +404,13 @@ mod tests {
         let mut disk = FullDisk {
             bytes: b"{\"a\":1}\n".to_vec(),
             room: 12,
+            syncs: 0,
         };
         let start = disk.bytes.len() as u64;
         let (err, cut) = append_whole(
             &mut disk,
             start,
-            &[event("{\"b\":2}"), event("{\"c\":3}")],
+            &[&[event("{\"b\":2}"), event("{\"c\":3}")]],
             true,
         )
         .unwrap_err();
@@ -416,11 +424,31 @@ mod tests {
         append_whole(
             &mut disk,
             start,
-            &[event("{\"b\":2}"), event("{\"c\":3}")],
+            &[&[event("{\"b\":2}"), event("{\"c\":3}")]],
             true,
         )
         .unwrap();
         assert_eq!(disk.bytes, b"{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n");
+    }
+
+    #[test]
+    fn batches_written_together_share_one_sync_and_fail_together() {
+        let mut disk = FullDisk {
+            bytes: Vec::new(),
+            room: 1 << 20,
+            syncs: 0,
+        };
+        let (first, second) = ([event("{\"a\":1}")], [event("{\"b\":2}"), event("{}")]);
+        append_whole(&mut disk, 0, &[&first, &second], true).unwrap();
+        assert_eq!(disk.bytes, b"{\"a\":1}\n{\"b\":2}\n{}\n");
+        assert_eq!(disk.syncs, 1);
+
+        // The second batch fills the disk: the first goes too, both are sent again.
+        let start = disk.bytes.len() as u64;
+        disk.room = 10;
+        append_whole(&mut disk, start, &[&first, &second], true).unwrap_err();
+        assert_eq!(disk.bytes.len() as u64, start, "the group taken back whole");
+        assert_eq!(disk.syncs, 1, "nothing synced");
     }
 
     #[test]
