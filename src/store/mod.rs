@@ -278,7 +278,8 @@ impl Store {
 
     /// Makes everything written durable, then writes the cursor that waited for it.
     pub fn flush(&self) -> Result<(), StoreError> {
-        // Held across the flush: a commit noted meanwhile waits for the next one.
+        // Held across the flush: a cursor noted during it would be written before its records
+        // were flushed.
         let mut group = self.group();
         self.db.flush().map_err(|e| self.io(e))?;
         if let Some(cursor) = group.flushed(Instant::now()) {
