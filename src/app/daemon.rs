@@ -156,6 +156,9 @@ impl Service {
         for warning in &new.warnings {
             tracing::warn!("{warning}");
         }
+        if reload::credential_rotated(&self.config, &new) {
+            tracing::info!("a new API credential is in its files: it is taken when Entra ID refuses the one in use, no restart needed");
+        }
         let later = reload::needs_restart(&self.config, &new);
         if !later.is_empty() {
             tracing::warn!(sections = %later.join(", "), "changed settings take effect at the next restart; only the watchlist is applied on reload");

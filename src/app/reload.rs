@@ -2,13 +2,15 @@
 //! one (entries it adds are polled at once, ahead of the round-robin; entries it drops are not
 //! polled again); an invalid one is refused with every problem logged, and the old one runs on.
 //! Other settings (API, sinks, store, limits, telemetry) are read at start only: a change to them
-//! is named in the log as waiting for a restart.
+//! is named in the log as waiting for a restart. A new API credential in the files the daemon
+//! reads it from is not such a change: it is taken when Entra ID refuses the one in use
+//! (`defender/rotation.rs`), and the log says so.
 
 use std::path::PathBuf;
 
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
-use crate::config::Config;
+use crate::config::{ApiConfig, CertificateFiles, Config, SecretFile};
 use crate::watchlist::{Entry, Watchlist};
 
 /// SIGHUPs, and the file to read again on each.
@@ -76,7 +78,8 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     let mut changed = Vec::new();
     let differs =
         |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") != format!("{b:?}");
-    if differs(&old.api, &new.api) || old.api.secret != new.api.secret {
+    let credential_waits = credential_differs(&old.api, &new.api) && !read_again(&new.api);
+    if api_settings(&old.api) != api_settings(&new.api) || credential_waits {
         changed.push("api");
     }
     if differs(&old.limits, &new.limits) {
@@ -105,6 +108,48 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         changed.push("telemetry");
     }
     changed
+}
+
+/// Whether a reload brings an API credential other than the one in use, with nothing else of
+/// `[api]` changed, in files the token provider reads again when the one in use is refused.
+pub fn credential_rotated(old: &Config, new: &Config) -> bool {
+    api_settings(&old.api) == api_settings(&new.api)
+        && credential_differs(&old.api, &new.api)
+        && read_again(&new.api)
+}
+
+/// `[api]` without the credential's value (its files' paths stay: a moved file needs a restart).
+fn api_settings(api: &ApiConfig) -> String {
+    let mut api = api.clone();
+    api.secret = None;
+    let files = api
+        .certificate
+        .take()
+        .map(|c| (c.path, c.key_file, c.algorithm));
+    format!("{api:?} {files:?}")
+}
+
+/// Whether the secret or the certificate differs by value (both print redacted or shortened).
+fn credential_differs(old: &ApiConfig, new: &ApiConfig) -> bool {
+    let thumbprint = |api: &ApiConfig| {
+        api.certificate
+            .as_ref()
+            .map(|c| c.certificate.thumbprint.clone())
+    };
+    old.secret != new.secret || thumbprint(old) != thumbprint(new)
+}
+
+/// Whether the token provider reads this credential's files again (not an environment
+/// variable, not a systemd credential copied at start).
+fn read_again(api: &ApiConfig) -> bool {
+    match &api.certificate {
+        Some(certificate) => CertificateFiles::of(certificate).is_some(),
+        None => api
+            .secret_source
+            .as_ref()
+            .and_then(SecretFile::of)
+            .is_some(),
+    }
 }
 
 #[cfg(test)]
@@ -147,7 +192,7 @@ mod tests {
     }
 
     #[test]
-    fn a_secret_rotated_in_its_file_waits_for_the_restart() {
+    fn a_secret_rotated_in_its_file_is_taken_when_refused_but_a_sinks_waits_for_the_restart() {
         let dir = crate::testing::with_secret_dir();
         std::fs::write(dir.path().join("kafka-password"), "old-password\n").unwrap();
         crate::testing::private(&dir.path().join("kafka-password"));
@@ -158,9 +203,18 @@ mod tests {
         };
         let before = load();
         assert!(needs_restart(&before, &load()).is_empty());
+        assert!(!credential_rotated(&before, &load()));
         std::fs::write(dir.path().join("secret.txt"), "rotated\n").unwrap();
         std::fs::write(dir.path().join("kafka-password"), "new-password\n").unwrap();
-        assert_eq!(needs_restart(&before, &load()), ["api", "sinks"]);
+        let after = load();
+        assert_eq!(needs_restart(&before, &after), ["sinks"]);
+        assert!(credential_rotated(&before, &after));
+
+        // The same secret from the environment: nothing reads it again.
+        let mut from_env = after.clone();
+        from_env.api.secret_source = Some(crate::config::SecretSource::Env("MDE_SECRET".into()));
+        assert_eq!(needs_restart(&before, &from_env), ["api", "sinks"]);
+        assert!(!credential_rotated(&before, &from_env));
     }
 
     #[test]
