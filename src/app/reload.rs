@@ -192,7 +192,7 @@ mod tests {
     }
 
     #[test]
-    fn a_secret_rotated_in_its_file_is_taken_when_refused_but_a_sinks_waits_for_the_restart() {
+    fn an_api_secret_rotated_in_its_file_is_taken_when_refused_a_sink_password_waits() {
         let dir = crate::testing::with_secret_dir();
         std::fs::write(dir.path().join("kafka-password"), "old-password\n").unwrap();
         crate::testing::private(&dir.path().join("kafka-password"));

@@ -1,7 +1,7 @@
 //! The file sink's writer thread. Batches are appended and synced there, one after another in
-//! the order they were handed over (those waiting when a sync ends share the next one), so the publisher encodes the next batch while this one syncs
-//! (waiting for each sync on the publisher's path cost about a third of the heavy benchmark's
-//! sweep, benches/README.md). A batch's acknowledgement resolves when its write is durable.
+//! the order they were handed over (those waiting when a sync ends share the next one), so the
+//! publisher encodes the next batch while this one syncs (waiting for each sync on the
+//! publisher's path cost about a third of the heavy benchmark's sweep, benches/README.md). A batch's acknowledgement resolves when its write is durable.
 //! The thread ends when the sink is dropped, after the writes already handed over.
 
 use std::sync::mpsc;
@@ -62,8 +62,9 @@ pub(super) fn writer_gone() -> Failure {
     Failure::plain("the file sink's writer thread stopped")
 }
 
-/// Batches written under one sync at most: the pipeline keeps only `in_flight_batches` handed
-/// over, so this bounds nothing in practice but a resend's burst.
+/// Batches written under one sync at most. The pipeline hands over at most `in_flight_batches`
+/// (2) before it waits, so a group rarely holds more than two; this only keeps one bounded
+/// whatever hands batches over.
 const MOST_IN_ONE_SYNC: usize = 16;
 
 fn run(mut state: FileState, queue: mpsc::Receiver<Job>) {
