@@ -455,6 +455,8 @@ impl Store {
             }
         }
         self.commit(&fresh, &[], None)?;
+        // Durable before the command reports it, whatever the flush interval.
+        self.flush_behind()?;
         Ok(fresh.len())
     }
 
