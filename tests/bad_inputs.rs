@@ -63,6 +63,7 @@ fn good_config_passes_and_prints_the_plan() {
     assert!(output.status.success(), "{}", common::show(&output));
     says(&stdout, "plan: 2 entries (1 users, 1 files)");
     says(&stdout, "cron fires every 5m");
+    says(&stdout, "(retention 90d, commits flushed within 100ms)");
 }
 
 #[test]

@@ -111,9 +111,10 @@ pub fn report(config: &Config, out: &mut dyn Write) -> std::io::Result<()> {
     }
     writeln!(
         out,
-        "store: {} (retention {})",
+        "store: {} (retention {}, commits flushed within {})",
         config.store.path.display(),
-        format_duration(config.store.retention)
+        format_duration(config.store.retention),
+        format_duration(config.store.flush_interval)
     )?;
     sinks(config, out)?;
     writeln!(out, "security:")?;
