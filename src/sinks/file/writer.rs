@@ -94,8 +94,9 @@ fn run(mut state: FileState, queue: mpsc::Receiver<Job>) {
 
 type Append = (Events, oneshot::Sender<Result<(), Failure>>);
 
-/// `first` and the appends already waiting behind it, in order (they share one sync: one a
-/// batch was ~0.5 µs an alert on the heavy benchmark), and the job that ended the group.
+/// `first` and the appends already waiting behind it, in order (they share one sync, which
+/// matters on a disk whose sync takes longer than the publisher needs for a batch), and the job
+/// that ended the group.
 fn group_appends(first: Append, queue: &mpsc::Receiver<Job>) -> (Vec<Append>, Option<Job>) {
     let mut group = vec![first];
     while group.len() < MOST_IN_ONE_SYNC {
