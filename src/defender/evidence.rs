@@ -8,8 +8,12 @@
 //! stays in the alert's verbatim members whatever is typed here.
 
 use super::lenient::{self, Text};
-use super::nested::{self, named, LoggedOnUser};
+use super::nested::{self, named, LoggedOnUsers};
 use crate::json::scan::{self, Cursor, Kind};
+
+/// An alert's evidence items, room for three inside it (a user, a file, an address; see
+/// [`super::alert::Members`]).
+pub type EvidenceList<'a> = smallvec::SmallVec<[Evidence<'a>; 3]>;
 
 /// One evidence item, as either API sends it (`EvidenceItem` reads both). Only the fields
 /// normalization and the match read are typed; all of them, typed or not, are in the alert's
@@ -61,7 +65,7 @@ struct EvidenceItem<'a> {
     file_details: Option<Box<Evidence<'a>>>,
     image_file: Option<Box<Evidence<'a>>>,
     parent_process_image_file: Option<Box<Evidence<'a>>>,
-    logged_on_users: Vec<LoggedOnUser<'a>>,
+    logged_on_users: LoggedOnUsers<'a>,
     device_dns_name: Option<Text<'a>>,
     mde_device_id: Option<Text<'a>>,
 }
@@ -127,7 +131,7 @@ fn details(value: &str, kind: Kind) -> serde_json::Result<Option<Box<Evidence<'_
 pub(super) struct Device<'a> {
     pub dns_name: Option<Text<'a>>,
     pub id: Option<Text<'a>>,
-    pub logged_on_users: Vec<LoggedOnUser<'a>>,
+    pub logged_on_users: LoggedOnUsers<'a>,
 }
 
 /// Why the evidence member could not be read.
@@ -156,7 +160,7 @@ impl From<serde_json::Error> for Failure {
 /// item, or anything else (no evidence).
 pub(super) fn read<'a>(
     cursor: &mut Cursor<'a>,
-    evidence: &mut Vec<Evidence<'a>>,
+    evidence: &mut EvidenceList<'a>,
     device: &mut Device<'a>,
 ) -> Result<(), Failure> {
     match cursor.peek() {
@@ -178,7 +182,7 @@ pub(super) fn read<'a>(
     Ok(())
 }
 
-fn take<'a>(item: EvidenceItem<'a>, evidence: &mut Vec<Evidence<'a>>, device: &mut Device<'a>) {
+fn take<'a>(item: EvidenceItem<'a>, evidence: &mut EvidenceList<'a>, device: &mut Device<'a>) {
     match item.odata_type.clone() {
         None => evidence.push(flat(item)),
         Some(odata_type) => typed(&odata_type, item, evidence, device),
@@ -252,7 +256,7 @@ fn entity_type(odata_type: &str) -> String {
 fn typed<'a>(
     odata_type: &str,
     item: EvidenceItem<'a>,
-    evidence: &mut Vec<Evidence<'a>>,
+    evidence: &mut EvidenceList<'a>,
     device: &mut Device<'a>,
 ) {
     let kind = entity_type(odata_type);
@@ -299,7 +303,7 @@ mod tests {
     use super::*;
 
     fn read_all(value: &str) -> Vec<(Option<String>, Option<String>, Option<i64>)> {
-        let (mut evidence, mut device) = (Vec::new(), Device::default());
+        let (mut evidence, mut device) = (EvidenceList::new(), Device::default());
         let mut cursor = Cursor::new(value);
         read(&mut cursor, &mut evidence, &mut device).unwrap();
         cursor.finish().unwrap();
@@ -337,7 +341,11 @@ mod tests {
         );
         let mut cursor = Cursor::new(r#"[{"sha1":"ab",}]"#);
         assert!(matches!(
-            read(&mut cursor, &mut Vec::new(), &mut Device::default()),
+            read(
+                &mut cursor,
+                &mut EvidenceList::new(),
+                &mut Device::default()
+            ),
             Err(Failure::Syntax(_))
         ));
     }

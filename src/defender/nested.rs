@@ -26,27 +26,29 @@ pub struct RelatedUser<'a> {
     pub domain_name: Option<Text<'a>>,
 }
 
+/// An alert's techniques, room for two inside it (see [`super::alert::Members`]).
+pub type Techniques<'a> = smallvec::SmallVec<[Text<'a>; 2]>;
+/// An alert's logged-on users, room for one inside it.
+pub type LoggedOnUsers<'a> = smallvec::SmallVec<[LoggedOnUser<'a>; 1]>;
+
 /// `mitreTechniques`: documented as a string, sent as an array of them; null is none, and
 /// items that are not strings are skipped.
-pub fn techniques<'a>(value: &'a str, kind: Kind) -> serde_json::Result<Vec<Text<'a>>> {
+pub fn techniques<'a>(value: &'a str, kind: Kind) -> serde_json::Result<Techniques<'a>> {
     let fast = match kind {
-        Kind::Null => Some(Vec::new()),
-        Kind::String { .. } => lenient::text_of(value, kind)?.map(|one| vec![one]),
+        Kind::Null => Some(Techniques::new()),
+        Kind::String { .. } => lenient::text_of(value, kind)?.map(|one| smallvec::smallvec![one]),
         Kind::Array => strings(value),
         _ => None,
     };
     match fast {
         Some(techniques) => Ok(techniques),
-        None => lenient::field(value, |de| lenient::vec_of(de)),
+        None => lenient::field(value, |de| lenient::vec_of(de)).map(Techniques::from_vec),
     }
 }
 
 /// `loggedOnUsers`: an array of `{accountName, domainName}` (a single object is one), items
 /// of another kind skipped, anything else none.
-pub fn logged_on_users<'a>(
-    value: &'a str,
-    kind: Kind,
-) -> serde_json::Result<Vec<LoggedOnUser<'a>>> {
+pub fn logged_on_users<'a>(value: &'a str, kind: Kind) -> serde_json::Result<LoggedOnUsers<'a>> {
     let logged_on = |object| {
         let [account_name, domain_name] = named(object, ["accountName", "domainName"])?;
         Ok(LoggedOnUser {
@@ -55,9 +57,9 @@ pub fn logged_on_users<'a>(
         })
     };
     match kind {
-        Kind::Object => Ok(vec![logged_on(value)?]),
+        Kind::Object => Ok(smallvec::smallvec![logged_on(value)?]),
         Kind::Array => {
-            let mut users = Vec::new();
+            let mut users = LoggedOnUsers::new();
             let mut cursor = Cursor::new(value);
             cursor.open().map_err(syntax)?;
             while cursor.next_element().map_err(syntax)? {
@@ -68,7 +70,7 @@ pub fn logged_on_users<'a>(
             }
             Ok(users)
         }
-        _ => Ok(Vec::new()),
+        _ => Ok(LoggedOnUsers::new()),
     }
 }
 
@@ -85,8 +87,8 @@ pub fn related_user<'a>(value: &'a str, kind: Kind) -> serde_json::Result<Option
 }
 
 /// The strings of an array, other scalars and arrays skipped; None when an item is an object.
-fn strings(array: &str) -> Option<Vec<Text<'_>>> {
-    let mut found = Vec::new();
+fn strings(array: &str) -> Option<Techniques<'_>> {
+    let mut found = Techniques::new();
     each(array, |value, kind| match kind {
         Kind::Object => None,
         Kind::String { .. } => {
@@ -166,7 +168,7 @@ mod tests {
             let serde_techniques: serde_json::Result<Vec<Text>> =
                 lenient::field(shape, |de| lenient::vec_of(de));
             assert_eq!(
-                techniques(shape, kind_of(shape)).ok(),
+                techniques(shape, kind_of(shape)).ok().map(|t| t.into_vec()),
                 serde_techniques.ok(),
                 "techniques of {shape}"
             );
@@ -213,7 +215,7 @@ mod tests {
         ];
         for (shape, expected) in users {
             assert_eq!(
-                logged_on_users(shape, kind_of(shape)).unwrap(),
+                logged_on_users(shape, kind_of(shape)).unwrap().into_vec(),
                 expected,
                 "users of {shape}"
             );

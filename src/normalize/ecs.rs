@@ -261,7 +261,7 @@ struct Related<'a> {
     hosts: Names<'a>,
 }
 
-fn related_of<'a>(alert: &'a Alert<'a>) -> Related<'a> {
+fn related_of<'a>(alert: &'a Alert<'_>) -> Related<'a> {
     let mut related = Related::default();
     if let Some(name) = alert
         .related_user

@@ -3,7 +3,7 @@
 use crate::defender::{time, Alert, Evidence};
 
 /// The file the alert is about: the first File evidence, else the first evidence with a hash.
-pub fn file<'a>(alert: &'a Alert<'a>) -> Option<&'a Evidence<'a>> {
+pub fn file<'a, 'b>(alert: &'a Alert<'b>) -> Option<&'a Evidence<'b>> {
     alert
         .evidence
         .iter()
@@ -11,11 +11,11 @@ pub fn file<'a>(alert: &'a Alert<'a>) -> Option<&'a Evidence<'a>> {
         .or_else(|| alert.evidence.iter().find(|e| e.sha1.is_some()))
 }
 
-pub fn process<'a>(alert: &'a Alert<'a>) -> Option<&'a Evidence<'a>> {
+pub fn process<'a, 'b>(alert: &'a Alert<'b>) -> Option<&'a Evidence<'b>> {
     alert.evidence.iter().find(|e| e.is("Process"))
 }
 
-pub fn url<'a>(alert: &'a Alert<'a>) -> Option<&'a str> {
+pub fn url<'a>(alert: &'a Alert<'_>) -> Option<&'a str> {
     alert.evidence.iter().find_map(|e| e.url.as_deref())
 }
 

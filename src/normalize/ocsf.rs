@@ -335,7 +335,7 @@ impl<'a> Mapper<'a> {
 }
 
 /// What was found: the alert's identity, text, times, rule and ATT&CK techniques.
-fn finding_info<'a>(alert: &'a Alert<'a>, title: &'a str) -> FindingInfo<'a> {
+fn finding_info<'a>(alert: &'a Alert<'_>, title: &'a str) -> FindingInfo<'a> {
     let attacks = alert
         .mitre_techniques
         .iter()

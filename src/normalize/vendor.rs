@@ -35,15 +35,15 @@ fn held_elsewhere(key: &str) -> bool {
     )
 }
 
-pub struct VendorFields<'a> {
+pub struct VendorFields<'a, 'b> {
     numbers: [Option<(&'static str, i64)>; 2],
-    alert: &'a Alert<'a>,
+    alert: &'a Alert<'b>,
 }
 
-impl<'a> VendorFields<'a> {
+impl<'a, 'b> VendorFields<'a, 'b> {
     /// The vendor members of `alert`: its members as sent, but for those ECS holds elsewhere,
     /// nulls, and the numeric ids (written from their typed values).
-    pub fn of(alert: &'a Alert<'a>) -> VendorFields<'a> {
+    pub fn of(alert: &'a Alert<'b>) -> VendorFields<'a, 'b> {
         let typed = [alert.incident_id, alert.investigation_id];
         let mut numbers = [None; 2];
         for ((slot, key), value) in numbers.iter_mut().zip(NUMERIC_IDS).zip(typed) {
@@ -62,7 +62,7 @@ impl<'a> VendorFields<'a> {
     }
 }
 
-impl VendorFields<'_> {
+impl VendorFields<'_, '_> {
     /// The namespace as one JSON object: the numeric ids, then the members in the order sent.
     pub fn write(&self, w: &mut JsonWriter) {
         w.begin_object();
