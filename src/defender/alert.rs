@@ -489,6 +489,47 @@ mod tests {
     }
 
     #[test]
+    fn lists_longer_than_their_room_inside_the_view_are_read_whole() {
+        let extra: String = (0..USUAL_MEMBERS + 12)
+            .map(|i| format!(r#","extra{i}":{i}"#))
+            .collect();
+        let evidence: Vec<String> = (0..7)
+            .map(|i| format!(r#"{{"entityType":"File","sha1":"h{i}"}}"#))
+            .collect();
+        let users: Vec<String> = (0..3)
+            .map(|i| format!(r#"{{"accountName":"u{i}","domainName":"D"}}"#))
+            .collect();
+        let text = format!(
+            r#"{{"id":"da1","mitreTechniques":["T1","T2","T3","T4","T5"],"loggedOnUsers":[{}],"evidence":[{}]{extra}}}"#,
+            users.join(","),
+            evidence.join(","),
+        );
+        let polled = PolledAlert::parse(text).unwrap();
+        let alert = polled.alert();
+        assert_eq!(alert.members.len(), 4 + USUAL_MEMBERS + 12);
+        assert_eq!(
+            alert.members.last().unwrap().1,
+            (USUAL_MEMBERS + 11).to_string()
+        );
+        assert_eq!(
+            alert.mitre_techniques.as_slice(),
+            ["T1", "T2", "T3", "T4", "T5"]
+        );
+        let sha1s: Vec<String> = alert
+            .evidence
+            .iter()
+            .map(|e| e.sha1.as_deref().unwrap_or("none").to_string())
+            .collect();
+        assert_eq!(sha1s, (0..7).map(|i| format!("h{i}")).collect::<Vec<_>>());
+        let accounts: Vec<_> = alert
+            .logged_on_users
+            .iter()
+            .map(|u| u.account_name.as_deref())
+            .collect();
+        assert_eq!(accounts, [Some("u0"), Some("u1"), Some("u2")]);
+    }
+
+    #[test]
     fn a_null_never_empties_a_field_a_value_filled() {
         let alert = Alert::read(
             r#"{"id":"a","title":"t","title":null,"severity":null,
