@@ -17,9 +17,10 @@ const TRIM_THRESHOLD: i32 = 128 * 1024;
 /// from the heap. Above hyper's read buffer (408 KiB at most): the connection reads ahead while
 /// the alerts of the chunk before still hold its buffer, so a large answer takes a new buffer
 /// for nearly every chunk. At glibc's 128 KiB each was a fresh mapping whose ~100 pages faulted
-/// in and were unmapped again (540 a sweep of the heavy benchmark, about 1 µs an alert on this
-/// VM); from the heap, a freed one is reused. Measured: 200x500 plain 7.4-8.0 µs against
-/// 8.4-8.7, peak RSS 2 MiB higher (40 MiB), the end-to-end peak unchanged.
+/// in and were unmapped again (540 a sweep of the heavy benchmark); from the heap, a freed one
+/// is reused. Measured on 200x500 plain: 7.4-8.0 µs an alert against 8.4-8.7 in one hour,
+/// 8.1-8.5 against 8.6-9.1 in a slower one; peak RSS 2 MiB higher (40 MiB), the end-to-end
+/// peak unchanged. At 1 MiB that peak rose by 8 MiB.
 const MMAP_THRESHOLD: i32 = 512 * 1024;
 
 /// Sets the arena count and the trim and mmap thresholds, unless the operator set glibc's own
