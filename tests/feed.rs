@@ -356,6 +356,10 @@ async fn kill_mid_poll_and_restart(
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &sim, &watch, &feed_source(page_size));
     let text = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        text.contains("[store]\n"),
+        "the interval needs a [store] table"
+    );
     let text = text.replacen(
         "[store]\n",
         &format!("[store]\nflush_interval = \"{flush_interval}\"\n"),

@@ -1,7 +1,8 @@
 //! The file sink's writer thread. Batches are appended and synced there, one after another in
 //! the order they were handed over (those waiting when a sync ends share the next one), so the
 //! publisher encodes the next batch while this one syncs (waiting for each sync on the
-//! publisher's path cost about a third of the heavy benchmark's sweep, benches/README.md). A batch's acknowledgement resolves when its write is durable.
+//! publisher's path cost about a third of the heavy benchmark's sweep, benches/README.md). A
+//! batch's acknowledgement resolves when its write is durable.
 //! The thread ends when the sink is dropped, after the writes already handed over.
 
 use std::sync::mpsc;
